@@ -1,0 +1,25 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "ledger_entries")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    /// `ticket_fee`, `bounty_credit`, `top_up` or `refund`.
+    pub kind: String,
+    /// Signed: fees are negative.
+    pub amount_cents: i64,
+    pub balance_after_cents: i64,
+    pub ticket_id: Option<Uuid>,
+    pub note: Option<String>,
+    /// `pending` or `settled`.
+    pub status: String,
+    pub created_at: DateTimeUtc,
+    pub settled_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

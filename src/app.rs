@@ -1,0 +1,90 @@
+//! Shared state and the actix-web application, built the same way by `main` and by tests.
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use sea_orm::DatabaseConnection;
+
+use crate::auth::cache::AuthCache;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::ratelimit::{self, RateLimits};
+use crate::tenants::registry::Registry;
+use crate::{auth, http};
+
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: DatabaseConnection,
+    pub auth: AuthCache,
+    pub limits: RateLimits,
+    pub tenants: Arc<Registry>,
+}
+
+impl AppState {
+    pub fn new(config: Config, db: DatabaseConnection) -> Self {
+        let arbiters = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            auth: AuthCache::new(db.clone(), config.admin_token.as_deref()),
+            limits: RateLimits::new(ratelimit::default_fixed_limits()),
+            tenants: Registry::new(db.clone(), config.actor_idle, arbiters),
+            config: Arc::new(config),
+            db,
+        }
+    }
+}
+
+/// Every route, under the middleware stack. Used by the server and by tests.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    http::ops::routes(cfg);
+    cfg.service(
+        web::scope("/v1")
+            .configure(http::keys::routes)
+            .default_service(web::to(not_found)),
+    );
+    cfg.service(
+        web::scope("/admin")
+            .configure(http::admin::tenants::routes)
+            .default_service(web::to(not_found)),
+    );
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::new(
+        actix_web::http::StatusCode::NOT_FOUND,
+        "not_found",
+        "No such route",
+    ))
+}
+
+/// Binds the HTTP server (not yet running). `listener` lets tests bind port 0.
+pub fn http_server(
+    state: web::Data<AppState>,
+    listener: std::net::TcpListener,
+) -> std::io::Result<Server> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(from_fn(auth::middleware::authenticate))
+            .wrap(from_fn(http::context::request_context))
+            .configure(configure)
+            .default_service(web::to(not_found))
+    })
+    .shutdown_timeout(30)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// Periodic housekeeping: drop idle limiter state and expired cached keys.
+pub fn spawn_housekeeping(state: web::Data<AppState>) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(Duration::from_secs(10));
+        loop {
+            tick.tick().await;
+            state.limits.sweep();
+            state.auth.sweep();
+        }
+    });
+}

@@ -1,0 +1,131 @@
+//! Token → principal, cached in memory. A cached entry lives `ttl` (5 s), so a key revoked
+//! on another node stops working within that time; the revoking node forgets it at once.
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use subtle::ConstantTimeEq;
+
+use super::keys::{self, KeyKind};
+use super::{Principal, StaffPrincipal, TenantPrincipal};
+use entities::{api_keys, staff, tenants};
+
+pub const CACHE_TTL: Duration = Duration::from_secs(5);
+
+struct Cached {
+    principal: Principal,
+    loaded_at: Instant,
+}
+
+pub struct AuthCache {
+    db: DatabaseConnection,
+    admin_token_hash: Option<String>,
+    entries: DashMap<String, Cached>,
+    ttl: Duration,
+}
+
+impl AuthCache {
+    pub fn new(db: DatabaseConnection, admin_token: Option<&str>) -> Self {
+        Self {
+            db,
+            admin_token_hash: admin_token.map(keys::hash_token),
+            entries: DashMap::new(),
+            ttl: CACHE_TTL,
+        }
+    }
+
+    /// `Ok(None)` when the token is unknown or revoked.
+    pub async fn resolve(&self, token: &str) -> Result<Option<Principal>, DbErr> {
+        let hash = keys::hash_token(token);
+        if let Some(admin) = &self.admin_token_hash
+            && bool::from(admin.as_bytes().ct_eq(hash.as_bytes()))
+        {
+            return Ok(Some(Principal::Staff(StaffPrincipal {
+                id: None,
+                name: "admin".to_string(),
+            })));
+        }
+        if let Some(hit) = self.entries.get(&hash)
+            && hit.loaded_at.elapsed() < self.ttl
+        {
+            return Ok(Some(hit.principal.clone()));
+        }
+        let found = if token.starts_with(keys::STAFF_TOKEN_PREFIX) {
+            self.load_staff(&hash).await?
+        } else if token.starts_with(keys::SECRET_KEY_PREFIX)
+            || token.starts_with(keys::PUBLISHABLE_KEY_PREFIX)
+        {
+            self.load_key(&hash).await?
+        } else {
+            None
+        };
+        match &found {
+            Some(principal) => {
+                self.entries.insert(
+                    hash,
+                    Cached {
+                        principal: principal.clone(),
+                        loaded_at: Instant::now(),
+                    },
+                );
+            }
+            None => {
+                self.entries.remove(&hash);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Drops a revoked key's entry on this node at once.
+    pub fn forget(&self, key_hash: &str) {
+        self.entries.remove(key_hash);
+    }
+
+    /// Drops every cached key of a tenant, e.g. after its limits changed.
+    pub fn forget_tenant(&self, tenant_id: uuid::Uuid) {
+        self.entries.retain(
+            |_, c| !matches!(&c.principal, Principal::Tenant(t) if t.tenant_id == tenant_id),
+        );
+    }
+
+    /// Drops expired entries; run on an interval so the map only holds recently used keys.
+    pub fn sweep(&self) {
+        self.entries.retain(|_, c| c.loaded_at.elapsed() < self.ttl);
+    }
+
+    async fn load_key(&self, hash: &str) -> Result<Option<Principal>, DbErr> {
+        let found = api_keys::Entity::find()
+            .filter(api_keys::Column::KeyHash.eq(hash))
+            .filter(api_keys::Column::RevokedAt.is_null())
+            .find_also_related(tenants::Entity)
+            .one(&self.db)
+            .await?;
+        let Some((key, Some(tenant))) = found else {
+            return Ok(None);
+        };
+        Ok(KeyKind::parse(&key.kind).map(|kind| {
+            Principal::Tenant(TenantPrincipal {
+                tenant_id: key.tenant_id,
+                key_id: key.id,
+                kind,
+                prefix: key.prefix,
+                key_hash: key.key_hash,
+                limits: crate::tenants::rate_spec(&tenant),
+            })
+        }))
+    }
+
+    async fn load_staff(&self, hash: &str) -> Result<Option<Principal>, DbErr> {
+        let member = staff::Entity::find()
+            .filter(staff::Column::TokenHash.eq(hash))
+            .filter(staff::Column::RevokedAt.is_null())
+            .one(&self.db)
+            .await?;
+        Ok(member.map(|s| {
+            Principal::Staff(StaffPrincipal {
+                id: Some(s.id),
+                name: s.name,
+            })
+        }))
+    }
+}

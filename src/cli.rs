@@ -1,0 +1,276 @@
+//! The `helpline` command line (SPEC §1).
+use std::process::ExitCode;
+
+use actix_web::web;
+use clap::{Args, Parser, Subcommand};
+use entities::staff;
+use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
+use serde_json::json;
+
+use crate::app::{self, AppState};
+use crate::config::{Config, LogFormat};
+use crate::domain::plan::Plan;
+use crate::domain::validate::{Email, Name};
+use crate::tenants::TenantOut;
+use crate::tenants::provision::{self, NewTenant};
+use crate::{db, domain};
+
+#[derive(Parser)]
+#[command(
+    name = "helpline",
+    version,
+    about = "Multi-tenant support desk for API platforms"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// API, job workers and outbox relay in one process.
+    Serve(RunArgs),
+    /// API only (scale out behind a load balancer).
+    Api(RunArgs),
+    /// Job workers and outbox relay only.
+    Worker(RunArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage tenants.
+    Tenants {
+        #[command(subcommand)]
+        command: TenantsCommand,
+    },
+    /// Manage operators.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Do not apply migrations at start.
+    #[arg(long)]
+    no_migrate: bool,
+}
+
+#[derive(Subcommand)]
+enum TenantsCommand {
+    /// Create a tenant; prints {"tenant": {...}, "secret_key": "hl_sk_..."}.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "free")]
+        plan: String,
+        #[arg(long)]
+        balance_cents: Option<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Create an operator; prints {"staff": {...}, "token": "hl_staff_..."}.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// A failure to report as one line on stderr, with its exit code.
+struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code: 2,
+        }
+    }
+
+    fn runtime(message: impl std::fmt::Display) -> Self {
+        Self {
+            message: message.to_string(),
+            code: 1,
+        }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("helpline: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.log_format);
+    let result = actix_web::rt::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("cannot start the tokio runtime")
+    })
+    .block_on(run(cli.command, config));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("helpline: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn open(config: &Config, migrate: bool) -> Result<DatabaseConnection, Failure> {
+    let conn = db::connect(&config.database_url)
+        .await
+        .map_err(|e| Failure::runtime(format!("cannot open DATABASE_URL: {e}")))?;
+    if migrate {
+        db::migrate(&conn)
+            .await
+            .map_err(|e| Failure::runtime(format!("migration failed: {e}")))?;
+    }
+    Ok(conn)
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+async fn run(command: Command, config: Config) -> Result<(), Failure> {
+    match command {
+        Command::Migrate => {
+            open(&config, true).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Tenants {
+            command:
+                TenantsCommand::Create {
+                    name,
+                    email,
+                    plan,
+                    balance_cents,
+                },
+        } => {
+            let new = NewTenant {
+                name: Name::parse(&name, "name").map_err(field_failure)?,
+                email: Email::parse(&email, "email").map_err(field_failure)?,
+                plan: plan.parse::<Plan>().map_err(field_failure)?,
+                balance_cents: match balance_cents.unwrap_or(config.start_balance_cents) {
+                    n if n >= 0 => n,
+                    _ => return Err(Failure::usage("--balance-cents must be 0 or more")),
+                },
+            };
+            let conn = open(&config, true).await?;
+            let (tenant, key) = provision::create_tenant(&conn, new)
+                .await
+                .map_err(Failure::runtime)?;
+            print_json(&json!({"tenant": TenantOut::from(tenant), "secret_key": key.token}));
+            Ok(())
+        }
+        Command::Staff {
+            command: StaffCommand::Create { name },
+        } => {
+            let name = Name::parse(&name, "name").map_err(field_failure)?;
+            let conn = open(&config, true).await?;
+            let (member, token) = provision::create_staff(&conn, name)
+                .await
+                .map_err(Failure::runtime)?;
+            print_json(&json!({
+                "staff": {"id": member.id, "name": member.name, "prefix": member.prefix,
+                          "created_at": member.created_at},
+                "token": token.token,
+            }));
+            Ok(())
+        }
+        Command::Serve(args) => serve(config, args, true).await,
+        Command::Api(args) => serve(config, args, false).await,
+        Command::Worker(args) => {
+            let _conn = open(&config, !args.no_migrate).await?;
+            tracing::info!("worker started; waiting for SIGTERM");
+            shutdown_signal().await;
+            Ok(())
+        }
+    }
+}
+
+fn field_failure(e: domain::FieldError) -> Failure {
+    Failure::usage(format!("--{}: {}", e.field.replace('_', "-"), e.message))
+}
+
+async fn serve(config: Config, args: RunArgs, bootstrap: bool) -> Result<(), Failure> {
+    let conn = open(&config, !args.no_migrate).await?;
+    if bootstrap {
+        bootstrap_admin(&conn).await?;
+    }
+    let listener = std::net::TcpListener::bind(config.listen)
+        .map_err(|e| Failure::runtime(format!("cannot listen on {}: {e}", config.listen)))?;
+    tracing::info!(listen = %config.listen, "helpline listening");
+    let state = web::Data::new(AppState::new(config, conn));
+    app::spawn_housekeeping(state.clone());
+    app::http_server(state, listener)
+        .map_err(Failure::runtime)?
+        .await
+        .map_err(Failure::runtime)
+}
+
+/// On an empty database, creates operator `admin` and prints its token once.
+async fn bootstrap_admin(conn: &DatabaseConnection) -> Result<(), Failure> {
+    let existing = staff::Entity::find()
+        .count(conn)
+        .await
+        .map_err(Failure::runtime)?;
+    if existing > 0 {
+        return Ok(());
+    }
+    let name = Name::parse("admin", "name").map_err(field_failure)?;
+    let (_, token) = provision::create_staff(conn, name)
+        .await
+        .map_err(Failure::runtime)?;
+    println!(
+        "Created operator `admin`. Its token is shown only this once:\n\n    {}\n",
+        token.token
+    );
+    println!(
+        "Create a tenant with:\n    curl -s -X POST http://<listen>/admin/tenants -H 'Authorization: Bearer {}' \\\n      -H 'Content-Type: application/json' -d '{{\"name\": \"Acme\", \"email\": \"dev@acme.test\"}}'\n",
+        token.token
+    );
+    Ok(())
+}
+
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

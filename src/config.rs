@@ -1,0 +1,341 @@
+//! Configuration from the environment (and an optional `helpline.toml` with the same keys),
+//! validated once at start. A bad value is reported as one line naming the variable.
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use crate::domain::sla::BusinessHours;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitBackend {
+    Local,
+    Redis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub admin_token: Option<String>,
+    pub resend_api_key: Option<String>,
+    pub resend_base_url: String,
+    pub support_inbox: String,
+    pub email_from: String,
+    pub ops_webhook_url: Option<String>,
+    pub ops_webhook_secret: Option<String>,
+    pub billing_url: Option<String>,
+    pub webhook_retry_schedule: Vec<Duration>,
+    pub allow_private_targets: bool,
+    pub ticket_fee_cents: i64,
+    pub bounty_cents: i64,
+    pub start_balance_cents: i64,
+    pub rate_limit_backend: RateLimitBackend,
+    pub business_hours: BusinessHours,
+    pub log_format: LogFormat,
+    /// Peers whose `X-Forwarded-For` is believed; empty means the socket peer is the client.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// How long a tenant actor may sit idle before it stops.
+    pub actor_idle: Duration,
+}
+
+/// One bad setting: `invalid <VAR>: <why>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {var}: {message}")]
+pub struct ConfigError {
+    pub var: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(var: &str, message: impl Into<String>) -> Self {
+        Self {
+            var: var.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://helpline-data/helpline.db?mode=rwc";
+
+impl Config {
+    /// Reads the process environment, then `helpline.toml` in the working directory if present.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let file = read_toml_file("helpline.toml")?;
+        Self::from_lookup(|key| std::env::var(key).ok().or_else(|| file.get(key).cloned()))
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |key: &str| lookup(key).filter(|v| !v.trim().is_empty());
+        let text = |key: &str, default: &str| get(key).unwrap_or_else(|| default.to_string());
+
+        let listen = parse_or(&get, "HELPLINE_LISTEN", "127.0.0.1:8080", |v| {
+            v.parse::<SocketAddr>()
+                .map_err(|_| "expected host:port, e.g. 127.0.0.1:8080".to_string())
+        })?;
+        let database_url = text("DATABASE_URL", DEFAULT_DATABASE_URL);
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "expected a sqlite:// or postgres:// URL",
+            ));
+        }
+        let redis_url = get("REDIS_URL");
+        if let Some(url) = &redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(ConfigError::new(
+                "REDIS_URL",
+                "expected a redis:// or rediss:// URL",
+            ));
+        }
+        let resend_base_url =
+            parse_or(&get, "RESEND_BASE_URL", "https://api.resend.com", http_url)?;
+        let ops_webhook_url = get("HELPLINE_OPS_WEBHOOK_URL")
+            .map(|v| http_url(&v).map_err(|m| ConfigError::new("HELPLINE_OPS_WEBHOOK_URL", m)))
+            .transpose()?;
+        let ops_webhook_secret = get("HELPLINE_OPS_WEBHOOK_SECRET");
+        if ops_webhook_url.is_some() && ops_webhook_secret.is_none() {
+            return Err(ConfigError::new(
+                "HELPLINE_OPS_WEBHOOK_SECRET",
+                "required when HELPLINE_OPS_WEBHOOK_URL is set",
+            ));
+        }
+        let billing_url = get("HELPLINE_BILLING_URL")
+            .map(|v| http_url(&v).map_err(|m| ConfigError::new("HELPLINE_BILLING_URL", m)))
+            .transpose()?;
+        let webhook_retry_schedule = parse_or(
+            &get,
+            "HELPLINE_WEBHOOK_RETRY_SCHEDULE",
+            "0s,5s,5m,30m,2h,5h,10h,10h",
+            parse_schedule,
+        )?;
+        let rate_limit_backend =
+            parse_or(&get, "HELPLINE_RATE_LIMIT_BACKEND", "local", |v| match v {
+                "local" => Ok(RateLimitBackend::Local),
+                "redis" => Ok(RateLimitBackend::Redis),
+                _ => Err("expected `local` or `redis`".to_string()),
+            })?;
+        if rate_limit_backend == RateLimitBackend::Redis && redis_url.is_none() {
+            return Err(ConfigError::new(
+                "HELPLINE_RATE_LIMIT_BACKEND",
+                "`redis` needs REDIS_URL to be set",
+            ));
+        }
+        let log_format = parse_or(&get, "HELPLINE_LOG_FORMAT", "text", |v| match v {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("expected `text` or `json`".to_string()),
+        })?;
+        let trusted_proxies = parse_or(&get, "HELPLINE_TRUSTED_PROXIES", "", |v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse::<IpAddr>()
+                        .map_err(|_| format!("`{s}` is not an IP address"))
+                })
+                .collect()
+        })?;
+
+        Ok(Self {
+            listen,
+            database_url,
+            redis_url,
+            admin_token: get("HELPLINE_ADMIN_TOKEN"),
+            resend_api_key: get("RESEND_API_KEY"),
+            resend_base_url,
+            support_inbox: text("HELPLINE_SUPPORT_INBOX", "support@localhost"),
+            email_from: text("HELPLINE_EMAIL_FROM", "Helpline <support@localhost>"),
+            ops_webhook_url,
+            ops_webhook_secret,
+            billing_url,
+            webhook_retry_schedule,
+            allow_private_targets: parse_or(
+                &get,
+                "HELPLINE_ALLOW_PRIVATE_TARGETS",
+                "false",
+                parse_bool,
+            )?,
+            ticket_fee_cents: parse_or(&get, "HELPLINE_TICKET_FEE_CENTS", "1", cents)?,
+            bounty_cents: parse_or(&get, "HELPLINE_BOUNTY_CENTS", "100", cents)?,
+            start_balance_cents: parse_or(&get, "HELPLINE_START_BALANCE_CENTS", "100", cents)?,
+            rate_limit_backend,
+            business_hours: parse_or(
+                &get,
+                "HELPLINE_BUSINESS_HOURS",
+                "Mon-Fri 09:00-17:00 UTC",
+                |v| v.parse::<BusinessHours>(),
+            )?,
+            log_format,
+            trusted_proxies,
+            actor_idle: parse_or(&get, "HELPLINE_ACTOR_IDLE", "60s", parse_duration)?,
+        })
+    }
+}
+
+fn parse_or<T>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &str,
+    default: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<T, ConfigError> {
+    let raw = get(var).unwrap_or_else(|| default.to_string());
+    parse(raw.trim()).map_err(|m| ConfigError::new(var, m))
+}
+
+fn read_toml_file(path: &str) -> Result<HashMap<String, String>, ConfigError> {
+    let Ok(raw) = std::fs::read_to_string(path) else {
+        return Ok(HashMap::new());
+    };
+    let table: toml::Table =
+        toml::from_str(&raw).map_err(|e| ConfigError::new(path, e.message().to_string()))?;
+    table
+        .into_iter()
+        .map(|(key, value)| {
+            let text = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => {
+                    return Err(ConfigError::new(
+                        &key,
+                        format!("unsupported value in {path}: {other}"),
+                    ));
+                }
+            };
+            Ok((key, text))
+        })
+        .collect()
+}
+
+fn http_url(v: &str) -> Result<String, String> {
+    let url = url::Url::parse(v).map_err(|e| format!("not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("expected an http:// or https:// URL".into());
+    }
+    Ok(v.trim_end_matches('/').to_string())
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+fn cents(v: &str) -> Result<i64, String> {
+    match v.parse::<i64>() {
+        Ok(n) if n >= 0 => Ok(n),
+        _ => Err("expected a whole number of cents, 0 or more".into()),
+    }
+}
+
+/// `90s`, `5m`, `2h`, `1d` or a bare number of seconds.
+pub fn parse_duration(v: &str) -> Result<Duration, String> {
+    let v = v.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (digits, unit) = v.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{v}` is not a duration like 30s, 5m or 2h"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        "ms" => return Ok(Duration::from_millis(n)),
+        _ => return Err(format!("`{v}` is not a duration like 30s, 5m or 2h")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+fn parse_schedule(v: &str) -> Result<Vec<Duration>, String> {
+    let schedule = v
+        .split(',')
+        .map(parse_duration)
+        .collect::<Result<Vec<_>, _>>()?;
+    if schedule.is_empty() {
+        return Err("needs at least one delay".into());
+    }
+    Ok(schedule)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let c = config(&[]).expect("defaults are valid");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.ticket_fee_cents, 1);
+        assert_eq!(c.bounty_cents, 100);
+        assert_eq!(c.start_balance_cents, 100);
+        assert_eq!(c.webhook_retry_schedule.len(), 8);
+        assert_eq!(c.webhook_retry_schedule[3], Duration::from_secs(1800));
+        assert_eq!(c.rate_limit_backend, RateLimitBackend::Local);
+        assert!(!c.allow_private_targets);
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        for (var, value) in [
+            ("HELPLINE_LISTEN", "nope"),
+            ("DATABASE_URL", "mysql://x"),
+            ("REDIS_URL", "http://x"),
+            ("HELPLINE_TICKET_FEE_CENTS", "-1"),
+            ("HELPLINE_BOUNTY_CENTS", "1.5"),
+            ("HELPLINE_WEBHOOK_RETRY_SCHEDULE", "5s,soon"),
+            ("HELPLINE_ALLOW_PRIVATE_TARGETS", "maybe"),
+            ("HELPLINE_RATE_LIMIT_BACKEND", "memcached"),
+            ("HELPLINE_BUSINESS_HOURS", "Mon-Fri 17:00-09:00 UTC"),
+            ("RESEND_BASE_URL", "ftp://x"),
+        ] {
+            let err = config(&[(var, value)]).expect_err(var);
+            assert_eq!(err.var, var);
+            assert!(err.to_string().starts_with(&format!("invalid {var}: ")));
+        }
+    }
+
+    #[test]
+    fn redis_rate_limits_need_redis() {
+        let err = config(&[("HELPLINE_RATE_LIMIT_BACKEND", "redis")]).expect_err("no redis");
+        assert_eq!(err.var, "HELPLINE_RATE_LIMIT_BACKEND");
+        assert!(
+            config(&[
+                ("HELPLINE_RATE_LIMIT_BACKEND", "redis"),
+                ("REDIS_URL", "redis://127.0.0.1:6379")
+            ])
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("10h"), Ok(Duration::from_secs(36_000)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("h").is_err());
+    }
+}

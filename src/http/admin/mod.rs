@@ -1,0 +1,2 @@
+//! Operator routes under `/admin`.
+pub mod tenants;

@@ -1,0 +1,289 @@
+//! `/admin/tenants`: create (secret key shown once), list, get, update plan and limits,
+//! and credit a balance.
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use entities::tenants;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, EntityTrait, PaginatorTrait, QueryOrder, QuerySelect,
+};
+use serde::{Deserialize, Deserializer};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::Staff;
+use crate::domain::plan::Plan;
+use crate::domain::validate::{Email, Name};
+use crate::error::{ApiError, ApiResult};
+use crate::http::json::JsonBody;
+use crate::http::query::QueryMap;
+use crate::ledger::LedgerEntryOut;
+use crate::tenants::actor::Credit;
+use crate::tenants::provision::{self, NewTenant};
+use crate::tenants::{LIMITS_CUSTOM, LIMITS_PLAN, LIMITS_UNLIMITED, TenantOut};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/tenants")
+            .route(web::get().to(list_tenants))
+            .route(web::post().to(create_tenant)),
+    )
+    .service(
+        web::resource("/tenants/{id}")
+            .route(web::get().to(get_tenant))
+            .route(web::patch().to(update_tenant)),
+    )
+    .service(web::resource("/tenants/{id}/credits").route(web::post().to(credit_tenant)));
+}
+
+/// Largest single credit or opening balance: $1,000,000.
+const MAX_CREDIT_CENTS: i64 = 100_000_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantIn {
+    name: String,
+    email: String,
+    plan: Option<String>,
+    balance_cents: Option<i64>,
+}
+
+fn cents_in_range(field: &str, value: i64, min: i64) -> ApiResult<i64> {
+    if (min..=MAX_CREDIT_CENTS).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ApiError::validation(
+            field,
+            format!("`{field}` must be between {min} and {MAX_CREDIT_CENTS}"),
+        ))
+    }
+}
+
+async fn create_tenant(
+    state: web::Data<AppState>,
+    _: Staff,
+    JsonBody(body): JsonBody<TenantIn>,
+) -> ApiResult<HttpResponse> {
+    let new = NewTenant {
+        name: Name::parse(&body.name, "name")?,
+        email: Email::parse(&body.email, "email")?,
+        plan: body
+            .plan
+            .as_deref()
+            .map(str::parse)
+            .transpose()?
+            .unwrap_or(Plan::Free),
+        balance_cents: cents_in_range(
+            "balance_cents",
+            body.balance_cents
+                .unwrap_or(state.config.start_balance_cents),
+            0,
+        )?,
+    };
+    let (tenant, key) = provision::create_tenant(&state.db, new).await?;
+    Ok(HttpResponse::Created().json(json!({
+        "tenant": TenantOut::from(tenant),
+        "secret_key": key.token,
+    })))
+}
+
+async fn list_tenants(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    _: Staff,
+) -> ApiResult<HttpResponse> {
+    let page = QueryMap::from_request(&req)?.page()?;
+    let total = tenants::Entity::find().count(&state.db).await?;
+    let rows = tenants::Entity::find()
+        .order_by_desc(tenants::Column::CreatedAt)
+        .order_by_desc(tenants::Column::Id)
+        .offset(page.offset)
+        .limit(page.limit)
+        .all(&state.db)
+        .await?;
+    let data: Vec<TenantOut> = rows.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "data": data, "total": total, "limit": page.limit, "offset": page.offset,
+    })))
+}
+
+async fn find_tenant(state: &AppState, raw_id: &str) -> ApiResult<tenants::Model> {
+    let id: Uuid = raw_id.parse().map_err(|_| ApiError::not_found())?;
+    tenants::Entity::find_by_id(id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
+async fn get_tenant(
+    state: web::Data<AppState>,
+    _: Staff,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let tenant = find_tenant(&state, &path).await?;
+    Ok(HttpResponse::Ok().json(TenantOut::from(tenant)))
+}
+
+/// `limits` as sent: absent (unchanged), `null` (back to the plan's), `"unlimited"`, or numbers.
+#[derive(Debug)]
+enum LimitsIn {
+    Plan,
+    Unlimited,
+    Custom {
+        requests_per_minute: u32,
+        burst: u32,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CustomLimitsIn {
+    requests_per_minute: u32,
+    burst: u32,
+}
+
+impl<'de> Deserialize<'de> for LimitsIn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Word(String),
+            Custom(CustomLimitsIn),
+        }
+        match Option::<Raw>::deserialize(d)? {
+            None => Ok(LimitsIn::Plan),
+            Some(Raw::Word(w)) if w == "unlimited" => Ok(LimitsIn::Unlimited),
+            Some(Raw::Word(_)) => Err(serde::de::Error::custom(
+                "expected \"unlimited\", null, or {\"requests_per_minute\", \"burst\"}",
+            )),
+            Some(Raw::Custom(c)) => Ok(LimitsIn::Custom {
+                requests_per_minute: c.requests_per_minute,
+                burst: c.burst,
+            }),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantPatch {
+    name: Option<String>,
+    email: Option<String>,
+    plan: Option<String>,
+    /// `Some(LimitsIn::Plan)` for an explicit `null`; `None` when absent.
+    #[serde(default, deserialize_with = "present")]
+    limits: Option<LimitsIn>,
+}
+
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<LimitsIn>, D::Error> {
+    LimitsIn::deserialize(d).map(Some)
+}
+
+async fn update_tenant(
+    state: web::Data<AppState>,
+    _: Staff,
+    path: web::Path<String>,
+    JsonBody(patch): JsonBody<TenantPatch>,
+) -> ApiResult<HttpResponse> {
+    let name = patch
+        .name
+        .as_deref()
+        .map(|n| Name::parse(n, "name"))
+        .transpose()?;
+    let email = patch
+        .email
+        .as_deref()
+        .map(|e| Email::parse(e, "email"))
+        .transpose()?;
+    let plan: Option<Plan> = patch.plan.as_deref().map(str::parse).transpose()?;
+    if let Some(LimitsIn::Custom {
+        requests_per_minute,
+        burst,
+    }) = &patch.limits
+    {
+        let max = i32::MAX.unsigned_abs();
+        if *requests_per_minute == 0 || *requests_per_minute > max {
+            return Err(ApiError::validation(
+                "limits.requests_per_minute",
+                "`limits.requests_per_minute` must be at least 1",
+            ));
+        }
+        if *burst == 0 || *burst > max {
+            return Err(ApiError::validation(
+                "limits.burst",
+                "`limits.burst` must be at least 1",
+            ));
+        }
+    }
+
+    let tenant = find_tenant(&state, &path).await?;
+    let tenant_id = tenant.id;
+    let mut active: tenants::ActiveModel = tenant.into();
+    if let Some(name) = name {
+        active.name = Set(name.into_inner());
+    }
+    if let Some(email) = email {
+        active.email = Set(email.into_inner());
+    }
+    if let Some(plan) = plan {
+        active.plan = Set(plan.as_str().to_string());
+    }
+    match patch.limits {
+        None => {}
+        Some(LimitsIn::Plan) => {
+            active.limits_mode = Set(LIMITS_PLAN.into());
+            active.limit_rpm = Set(None);
+            active.limit_burst = Set(None);
+        }
+        Some(LimitsIn::Unlimited) => {
+            active.limits_mode = Set(LIMITS_UNLIMITED.into());
+            active.limit_rpm = Set(None);
+            active.limit_burst = Set(None);
+        }
+        Some(LimitsIn::Custom {
+            requests_per_minute,
+            burst,
+        }) => {
+            active.limits_mode = Set(LIMITS_CUSTOM.into());
+            active.limit_rpm = Set(i32::try_from(requests_per_minute).ok());
+            active.limit_burst = Set(i32::try_from(burst).ok());
+        }
+    }
+    active.updated_at = Set(Utc::now());
+    let updated = active.update(&state.db).await?;
+    // The next request of this tenant reloads its key, and with it the new limits.
+    state.auth.forget_tenant(tenant_id);
+    state.limits.reset_tenant(tenant_id);
+    Ok(HttpResponse::Ok().json(TenantOut::from(updated)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreditIn {
+    amount_cents: i64,
+    note: Option<String>,
+}
+
+async fn credit_tenant(
+    state: web::Data<AppState>,
+    _: Staff,
+    path: web::Path<String>,
+    JsonBody(body): JsonBody<CreditIn>,
+) -> ApiResult<HttpResponse> {
+    let amount_cents = cents_in_range("amount_cents", body.amount_cents, 1)?;
+    let note = body
+        .note
+        .as_deref()
+        .map(|n| Name::parse(n, "note"))
+        .transpose()?
+        .map(Name::into_inner);
+    let tenant = find_tenant(&state, &path).await?;
+    let entry = state
+        .tenants
+        .send(tenant.id, Credit { amount_cents, note })
+        .await??;
+    Ok(HttpResponse::Created().json(json!({
+        "entry": LedgerEntryOut::from(entry.clone()),
+        "balance_cents": entry.balance_after_cents,
+    })))
+}

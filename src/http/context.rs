@@ -1,0 +1,82 @@
+//! Outermost middleware: request id, the body-size guard, JSON for the router's own 404/405,
+//! and one structured log line per request.
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, ResponseError};
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::http::json::{MAX_BODY_BYTES, payload_too_large};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+fn incoming_request_id(req: &ServiceRequest) -> Option<String> {
+    let value = req.headers().get(REQUEST_ID)?.to_str().ok()?;
+    let ok = !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_graphic());
+    ok.then(|| value.to_string())
+}
+
+fn declared_length(req: &ServiceRequest) -> Option<u64> {
+    req.headers()
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let started = Instant::now();
+    let request_id =
+        incoming_request_id(&req).unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+
+    let mut res = if declared_length(&req).is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        req.into_response(payload_too_large().error_response())
+    } else {
+        next.call(req).await?.map_into_boxed_body()
+    };
+    if res.status() == StatusCode::METHOD_NOT_ALLOWED && !res.headers().contains_key(CONTENT_TYPE) {
+        let err = ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "This route does not accept that method",
+        );
+        res = res.into_response(err.error_response());
+    }
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert(REQUEST_ID, value);
+    }
+
+    let tenant = match res.request().extensions().get::<Principal>() {
+        Some(Principal::Tenant(t)) => t.tenant_id.to_string(),
+        Some(Principal::Staff(s)) => format!("staff:{}", s.name),
+        None => String::new(),
+    };
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".into());
+    tracing::info!(
+        target: "helpline::http",
+        method = %res.request().method(),
+        route = %route,
+        status = res.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        tenant = %tenant,
+        request_id = %request_id,
+        "request"
+    );
+    Ok(res)
+}

@@ -1,0 +1,168 @@
+//! The JSON body extractor: content type, size limit, and errors that name the field.
+use actix_web::http::StatusCode;
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{FromRequest, HttpRequest, dev::Payload};
+use futures_util::StreamExt;
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub struct JsonBody<T>(pub T);
+
+pub fn payload_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "Request body is larger than 64 KiB",
+    )
+}
+
+fn is_json_content_type(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = is_json_content_type(req);
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !json {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "Request bodies must be JSON (Content-Type: application/json)",
+                ));
+            }
+            let mut body = bytes::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|_| {
+                    ApiError::bad_request("invalid_body", "Could not read the request body")
+                })?;
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(payload_too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            parse_json(&body).map(JsonBody)
+        })
+    }
+}
+
+/// Parses a body into `T`, classifying failures as the API reports them.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(classify)?;
+    de.end().map_err(|_| {
+        ApiError::bad_request("invalid_json", "Request body is not valid JSON")
+            .with_detail("trailing characters after the JSON value")
+    })?;
+    Ok(value)
+}
+
+fn classify(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = err.path().to_string();
+    let inner = err.inner();
+    if inner.is_syntax() || inner.is_eof() || inner.is_io() {
+        return ApiError::bad_request("invalid_json", "Request body is not valid JSON")
+            .with_detail(format!("line {} column {}", inner.line(), inner.column()));
+    }
+    let message = inner.to_string();
+    if let Some(field) = backticked_after(&message, "unknown field `") {
+        // The path already ends at the unknown key.
+        let field = if path == "." { field } else { path };
+        return ApiError::bad_request("unknown_field", format!("Unknown field `{field}`"))
+            .with_detail(field);
+    }
+    if let Some(field) = backticked_after(&message, "missing field `") {
+        let field = join_path(&path, &field);
+        return ApiError::validation(&field, format!("`{field}` is required"));
+    }
+    let field = if path == "." {
+        "body".to_string()
+    } else {
+        path
+    };
+    let reason = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_string();
+    ApiError::validation(&field, format!("`{field}`: {reason}"))
+}
+
+fn backticked_after(message: &str, marker: &str) -> Option<String> {
+    let rest = &message[message.find(marker)? + marker.len()..];
+    Some(rest[..rest.find('`')?].to_string())
+}
+
+fn join_path(parent: &str, field: &str) -> String {
+    if parent == "." || parent.is_empty() {
+        field.to_string()
+    } else {
+        format!("{parent}.{field}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Probe {
+        name: String,
+        count: Option<u32>,
+    }
+
+    fn code_and_detail(body: &str) -> (String, Option<String>) {
+        let err = parse_json::<Probe>(body.as_bytes()).expect_err(body);
+        (err.code.to_string(), err.detail)
+    }
+
+    #[test]
+    fn classifies_failures() {
+        assert_eq!(code_and_detail("{").0, "invalid_json");
+        assert_eq!(code_and_detail("").0, "invalid_json");
+        assert_eq!(code_and_detail(r#"{"name":"a"} x"#).0, "invalid_json");
+        assert_eq!(
+            code_and_detail(r#"{"name":"a","extra":1}"#),
+            ("unknown_field".into(), Some("extra".into()))
+        );
+        assert_eq!(
+            code_and_detail(r#"{"count":1}"#),
+            ("validation_failed".into(), Some("name".into()))
+        );
+        assert_eq!(
+            code_and_detail(r#"{"name":"a","count":"x"}"#),
+            ("validation_failed".into(), Some("count".into()))
+        );
+        assert_eq!(
+            code_and_detail("[1]"),
+            ("validation_failed".into(), Some("body".into()))
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_invalid_json() {
+        let err = parse_json::<Probe>(b"{\"name\":\"\xff\"}").expect_err("bad utf-8");
+        assert_eq!(err.code, "invalid_json");
+    }
+}

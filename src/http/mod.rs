@@ -1,0 +1,7 @@
+//! HTTP resources, one module each; every module exposes `routes`.
+pub mod admin;
+pub mod context;
+pub mod json;
+pub mod keys;
+pub mod ops;
+pub mod query;

@@ -1,0 +1,109 @@
+//! Query-string parsing shared by list endpoints: pagination and typed filters.
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use actix_web::HttpRequest;
+
+use crate::error::ApiError;
+
+pub const DEFAULT_LIMIT: u64 = 50;
+pub const MAX_LIMIT: u64 = 200;
+
+/// The raw query string as a map; a repeated key keeps its last value.
+pub struct QueryMap(HashMap<String, String>);
+
+impl QueryMap {
+    pub fn from_request(req: &HttpRequest) -> Result<Self, ApiError> {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+            .map(|pairs| Self(pairs.into_iter().collect()))
+            .map_err(|_| ApiError::bad_request("invalid_query", "The query string is malformed"))
+    }
+
+    /// A non-empty value, or `None`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Parses a value with `FromStr`; a bad value is `400 validation_failed` naming the parameter.
+    pub fn parse<T: FromStr>(&self, key: &str) -> Result<Option<T>, ApiError> {
+        self.get(key)
+            .map(|raw| {
+                raw.parse::<T>().map_err(|_| {
+                    ApiError::validation(key, format!("`{key}` has an invalid value `{raw}`"))
+                })
+            })
+            .transpose()
+    }
+
+    pub fn page(&self) -> Result<Page, ApiError> {
+        let number = |key: &str, default: u64| -> Result<u64, ApiError> {
+            match self.get(key) {
+                None => Ok(default),
+                Some(raw) => raw.parse::<u64>().map_err(|_| {
+                    ApiError::validation(key, format!("`{key}` must be a whole number, 0 or more"))
+                }),
+            }
+        };
+        Ok(Page {
+            limit: number("limit", DEFAULT_LIMIT)?.min(MAX_LIMIT),
+            offset: number("offset", 0)?,
+        })
+    }
+}
+
+/// `limit` (default 50, clamped to 200) and `offset` (default 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub limit: u64,
+    pub offset: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn page(query: &str) -> Result<Page, ApiError> {
+        let req = TestRequest::with_uri(&format!("/x?{query}")).to_http_request();
+        QueryMap::from_request(&req)?.page()
+    }
+
+    #[test]
+    fn pagination_bounds() {
+        assert_eq!(
+            page("").ok(),
+            Some(Page {
+                limit: 50,
+                offset: 0
+            })
+        );
+        assert_eq!(
+            page("limit=10&offset=5").ok(),
+            Some(Page {
+                limit: 10,
+                offset: 5
+            })
+        );
+        assert_eq!(
+            page("limit=1000").ok(),
+            Some(Page {
+                limit: 200,
+                offset: 0
+            })
+        );
+        assert_eq!(
+            page("limit=0").ok(),
+            Some(Page {
+                limit: 0,
+                offset: 0
+            })
+        );
+        for bad in ["limit=-1", "limit=ten", "offset=-5", "offset=1.5"] {
+            let err = page(bad).expect_err(bad);
+            assert_eq!(err.code, "validation_failed");
+        }
+    }
+}

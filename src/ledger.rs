@@ -1,0 +1,128 @@
+//! Balance changes. Every change of a tenant's balance is one ledger entry written in the
+//! same transaction, so the balance always equals the sum of the ledger.
+use chrono::{DateTime, Utc};
+use entities::ledger_entries;
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, ExprTrait, QueryFilter};
+use sea_orm::{ColumnTrait, sea_query::Expr};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::domain::ids::LedgerId;
+use entities::tenants;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerKind {
+    TicketFee,
+    BountyCredit,
+    TopUp,
+    Refund,
+}
+
+impl LedgerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LedgerKind::TicketFee => "ticket_fee",
+            LedgerKind::BountyCredit => "bounty_credit",
+            LedgerKind::TopUp => "top_up",
+            LedgerKind::Refund => "refund",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerEntryOut {
+    pub id: String,
+    pub object: &'static str,
+    pub kind: String,
+    pub amount_cents: i64,
+    pub balance_after_cents: i64,
+    pub ticket_id: Option<String>,
+    pub note: Option<String>,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub settled_at: Option<DateTime<Utc>>,
+}
+
+impl From<ledger_entries::Model> for LedgerEntryOut {
+    fn from(m: ledger_entries::Model) -> Self {
+        Self {
+            id: LedgerId::from_uuid(m.id).to_string(),
+            object: "ledger_entry",
+            kind: m.kind,
+            amount_cents: m.amount_cents,
+            balance_after_cents: m.balance_after_cents,
+            ticket_id: m
+                .ticket_id
+                .map(|t| crate::domain::ids::TicketId::from_uuid(t).to_string()),
+            note: m.note,
+            status: m.status,
+            created_at: m.created_at,
+            settled_at: m.settled_at,
+        }
+    }
+}
+
+/// A balance change to apply inside the caller's transaction.
+pub struct Change {
+    pub tenant_id: Uuid,
+    pub kind: LedgerKind,
+    pub amount_cents: i64,
+    pub ticket_id: Option<Uuid>,
+    pub note: Option<String>,
+}
+
+/// The balance could not go below zero.
+#[derive(Debug)]
+pub enum ApplyError {
+    InsufficientBalance,
+    Db(DbErr),
+}
+
+impl From<DbErr> for ApplyError {
+    fn from(e: DbErr) -> Self {
+        ApplyError::Db(e)
+    }
+}
+
+/// Applies `change` to the tenant's balance and records it. The update is conditional
+/// (`balance + amount >= 0`), so the database refuses an overdraft even when several nodes
+/// race; the caller's transaction makes balance and ledger move together.
+pub async fn apply<C: ConnectionTrait>(
+    txn: &C,
+    change: Change,
+    now: DateTime<Utc>,
+) -> Result<ledger_entries::Model, ApplyError> {
+    let updated = tenants::Entity::update_many()
+        .col_expr(
+            tenants::Column::BalanceCents,
+            Expr::col(tenants::Column::BalanceCents).add(change.amount_cents),
+        )
+        .col_expr(tenants::Column::UpdatedAt, Expr::value(now))
+        .filter(tenants::Column::Id.eq(change.tenant_id))
+        .filter(tenants::Column::BalanceCents.gte(-change.amount_cents))
+        .exec(txn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(ApplyError::InsufficientBalance);
+    }
+    let balance = tenants::Entity::find_by_id(change.tenant_id)
+        .one(txn)
+        .await?
+        .map(|t| t.balance_cents)
+        .ok_or_else(|| DbErr::RecordNotFound("tenant".into()))?;
+    let entry = ledger_entries::ActiveModel {
+        id: Set(LedgerId::new().uuid()),
+        tenant_id: Set(change.tenant_id),
+        kind: Set(change.kind.as_str().to_string()),
+        amount_cents: Set(change.amount_cents),
+        balance_after_cents: Set(balance),
+        ticket_id: Set(change.ticket_id),
+        note: Set(change.note),
+        status: Set("pending".to_string()),
+        created_at: Set(now),
+        settled_at: Set(None),
+    };
+    Ok(ledger_entries::Entity::insert(entry)
+        .exec_with_returning(txn)
+        .await?)
+}

@@ -1,0 +1,12 @@
+//! Helpline: a multi-tenant support-desk service. See `README.md` and `docs/`.
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod ledger;
+pub mod ratelimit;
+pub mod tenants;

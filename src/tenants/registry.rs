@@ -1,0 +1,102 @@
+//! Lazily started tenant actors. An actor stops after an idle period and removes itself;
+//! the next message for that tenant starts a fresh one. Actors live on a small pool of
+//! dedicated arbiters, so any thread (HTTP worker, job, test) can reach them.
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use dashmap::DashMap;
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use super::actor::TenantActor;
+use crate::error::ApiError;
+
+pub struct Registry {
+    actors: DashMap<Uuid, Addr<TenantActor>>,
+    arbiters: Vec<ArbiterHandle>,
+    hasher: RandomState,
+    db: DatabaseConnection,
+    idle_after: Duration,
+    me: Weak<Registry>,
+}
+
+impl Registry {
+    pub fn new(db: DatabaseConnection, idle_after: Duration, arbiters: usize) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
+            actors: DashMap::new(),
+            arbiters: (0..arbiters.max(1))
+                .map(|_| Arbiter::new().handle())
+                .collect(),
+            hasher: RandomState::new(),
+            db,
+            idle_after,
+            me: me.clone(),
+        })
+    }
+
+    /// The tenant's actor, started if it is not running.
+    pub fn actor(&self, tenant_id: Uuid) -> Addr<TenantActor> {
+        if let Some(addr) = self.actors.get(&tenant_id)
+            && addr.connected()
+        {
+            return addr.clone();
+        }
+        let mut entry = self
+            .actors
+            .entry(tenant_id)
+            .or_insert_with(|| self.start(tenant_id));
+        if !entry.connected() {
+            *entry = self.start(tenant_id);
+        }
+        entry.clone()
+    }
+
+    /// Sends `msg` to the tenant's actor, restarting it once if it stopped in between.
+    pub async fn send<M>(&self, tenant_id: Uuid, msg: M) -> Result<M::Result, ApiError>
+    where
+        M: Message + Send + Clone + 'static,
+        M::Result: Send,
+        TenantActor: Handler<M>,
+    {
+        for _ in 0..2 {
+            match self.actor(tenant_id).send(msg.clone()).await {
+                Ok(result) => return Ok(result),
+                Err(MailboxError::Closed) => self.forget(tenant_id),
+                Err(MailboxError::Timeout) => break,
+            }
+        }
+        Err(ApiError::unavailable("The tenant is busy; retry shortly"))
+    }
+
+    /// Removes the tenant's actor entry if it is no longer running.
+    pub fn forget(&self, tenant_id: Uuid) {
+        self.actors
+            .remove_if(&tenant_id, |_, addr| !addr.connected());
+    }
+
+    /// Removes `addr` as the tenant's actor (an actor stopping itself).
+    pub fn remove(&self, tenant_id: Uuid, addr: &Addr<TenantActor>) {
+        self.actors
+            .remove_if(&tenant_id, |_, current| current == addr);
+    }
+
+    pub fn live(&self) -> usize {
+        self.actors.len()
+    }
+
+    fn start(&self, tenant_id: Uuid) -> Addr<TenantActor> {
+        let index = (self.hasher.hash_one(tenant_id) as usize) % self.arbiters.len();
+        let db = self.db.clone();
+        let registry = self.me.clone();
+        let idle_after = self.idle_after;
+        TenantActor::start_in_arbiter(&self.arbiters[index], move |_| TenantActor {
+            tenant_id,
+            db,
+            registry,
+            idle_after,
+            last_active: Instant::now(),
+        })
+    }
+}
