@@ -67,7 +67,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 /// Parses a body into `T`, classifying failures as the API reports them.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(classify)?;
+    let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let value =
+        serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| classify(e, is_object))?;
     de.end().map_err(|_| {
         ApiError::bad_request("invalid_json", "Request body is not valid JSON")
             .with_detail("trailing characters after the JSON value")
@@ -75,12 +77,15 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
-fn classify(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+fn classify(err: serde_path_to_error::Error<serde_json::Error>, is_object: bool) -> ApiError {
     let path = err.path().to_string();
     let inner = err.inner();
     if inner.is_syntax() || inner.is_eof() || inner.is_io() {
         return ApiError::bad_request("invalid_json", "Request body is not valid JSON")
             .with_detail(format!("line {} column {}", inner.line(), inner.column()));
+    }
+    if !is_object {
+        return ApiError::validation("body", "The request body must be a JSON object");
     }
     let message = inner.to_string();
     if let Some(field) = backticked_after(&message, "unknown field `") {

@@ -1,0 +1,230 @@
+//! SPEC §2 error shapes: every error is JSON with a code.
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{Backend, TestApp, expect_error, expect_status};
+use crate::on_both_backends;
+
+on_both_backends!(error_shapes, pagination_bounds);
+
+async fn error_shapes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token.clone();
+
+    expect_error(
+        app.get("/nope", &admin).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    )
+    .await;
+    expect_error(
+        app.get("/v1/nope", &admin).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    )
+    .await;
+    expect_error(
+        app.get("/admin/nope", &admin).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    )
+    .await;
+    let res = app
+        .request(Method::DELETE, "/admin/tenants", Some(&admin))
+        .send()
+        .await
+        .expect("send");
+    expect_error(
+        res,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        None,
+    )
+    .await;
+
+    let post_raw = |body: Vec<u8>, content_type: &'static str| {
+        app.request(Method::POST, "/admin/tenants", Some(&admin))
+            .header("content-type", content_type)
+            .body(body)
+    };
+    let res = post_raw(b"{\"name\": ".to_vec(), "application/json")
+        .send()
+        .await
+        .expect("send");
+    expect_error(res, StatusCode::BAD_REQUEST, "invalid_json", None).await;
+    let res = post_raw(b"{\"name\": \"\xff\xfe\"}".to_vec(), "application/json")
+        .send()
+        .await
+        .expect("send");
+    expect_error(res, StatusCode::BAD_REQUEST, "invalid_json", None).await;
+    let res = post_raw(b"{}".to_vec(), "text/plain")
+        .send()
+        .await
+        .expect("send");
+    expect_error(
+        res,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        None,
+    )
+    .await;
+    let huge = format!(
+        "{{\"name\": \"{}\", \"email\": \"a@b.co\"}}",
+        "x".repeat(70 * 1024)
+    );
+    let res = post_raw(huge.into_bytes(), "application/json")
+        .send()
+        .await
+        .expect("send");
+    expect_error(
+        res,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        None,
+    )
+    .await;
+    let nested = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    let res = post_raw(nested.into_bytes(), "application/json")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+
+    let res = app
+        .post(
+            "/admin/tenants",
+            &admin,
+            json!({"name": "A", "email": "a@b.co", "colour": "red"}),
+        )
+        .await;
+    expect_error(
+        res,
+        StatusCode::BAD_REQUEST,
+        "unknown_field",
+        Some("colour"),
+    )
+    .await;
+    let res = app
+        .post("/admin/tenants", &admin, json!({"name": "A"}))
+        .await;
+    expect_error(
+        res,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("email"),
+    )
+    .await;
+    let res = app
+        .post(
+            "/admin/tenants",
+            &admin,
+            json!({"name": "A", "email": "not-an-email"}),
+        )
+        .await;
+    expect_error(
+        res,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("email"),
+    )
+    .await;
+    let res = app
+        .post(
+            "/admin/tenants",
+            &admin,
+            json!({"name": "A", "email": "a@b.co", "plan": "gold"}),
+        )
+        .await;
+    expect_error(
+        res,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("plan"),
+    )
+    .await;
+    let res = app
+        .post(
+            "/admin/tenants",
+            &admin,
+            json!({"name": 5, "email": "a@b.co"}),
+        )
+        .await;
+    expect_error(
+        res,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("name"),
+    )
+    .await;
+
+    // None of the refused requests saved anything.
+    let list = expect_status(app.get("/admin/tenants", &admin).await, StatusCode::OK).await;
+    assert_eq!(list["total"], 0);
+
+    // Request ids: echoed when sent, generated otherwise.
+    let res = app
+        .request(Method::GET, "/healthz", None)
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.headers()["x-request-id"], "abc-123");
+    let res = app
+        .request(Method::GET, "/healthz", None)
+        .send()
+        .await
+        .expect("send");
+    assert!(!res.headers()["x-request-id"].is_empty());
+    let ready = expect_status(
+        app.request(Method::GET, "/readyz", None)
+            .send()
+            .await
+            .expect("send"),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(ready["database"], "ok");
+}
+
+async fn pagination_bounds(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for _ in 0..3 {
+        app.create_tenant("free", 0).await;
+    }
+    let admin = app.admin_token.clone();
+    let page = expect_status(app.get("/admin/tenants", &admin).await, StatusCode::OK).await;
+    assert_eq!(
+        (
+            page["total"].as_u64(),
+            page["limit"].as_u64(),
+            page["offset"].as_u64()
+        ),
+        (Some(3), Some(50), Some(0))
+    );
+    let page = expect_status(
+        app.get("/admin/tenants?limit=1000", &admin).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(page["limit"], 200);
+    let page = expect_status(
+        app.get("/admin/tenants?limit=2&offset=2", &admin).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(page["data"].as_array().map(Vec::len), Some(1));
+    for bad in ["limit=-1", "limit=abc", "offset=-3", "offset=x"] {
+        let field = bad.split('=').next().expect("field");
+        let res = app.get(&format!("/admin/tenants?{bad}"), &admin).await;
+        expect_error(
+            res,
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            Some(field),
+        )
+        .await;
+    }
+}

@@ -1,0 +1,237 @@
+//! Starts the real app over real HTTP on port 0, against a fresh SQLite file or a fresh
+//! PostgreSQL database, and gives tests a client and shortcuts.
+use std::collections::HashMap;
+use std::net::TcpListener;
+
+use actix_web::web;
+use helpline::app::{self, AppState};
+use helpline::config::Config;
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub admin_token: String,
+    pub state: web::Data<AppState>,
+    pub database_url: String,
+    _dir: tempfile::TempDir,
+}
+
+pub struct TestTenant {
+    pub id: String,
+    pub key: String,
+}
+
+/// A new empty database for one test; returns its URL.
+pub async fn fresh_database(backend: Backend, dir: &tempfile::TempDir) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}/helpline.db?mode=rwc", dir.path().display()),
+        Backend::Postgres => {
+            let name = format!("helpline_test_{}", uuid::Uuid::new_v4().simple());
+            let admin = Database::connect(PG_ADMIN_URL)
+                .await
+                .expect("PostgreSQL must run on 127.0.0.1:5432 (bash .ci/run starts it)");
+            admin
+                .execute_raw(Statement::from_string(
+                    admin.get_database_backend(),
+                    format!("CREATE DATABASE {name}"),
+                ))
+                .await
+                .expect("create test database");
+            admin.close().await.ok();
+            format!("postgres://postgres@127.0.0.1:5432/{name}")
+        }
+    }
+}
+
+pub fn test_config(database_url: &str, admin_token: &str, overrides: &[(&str, &str)]) -> Config {
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("DATABASE_URL".into(), database_url.to_string()),
+        ("HELPLINE_LISTEN".into(), "127.0.0.1:0".into()),
+        ("HELPLINE_ADMIN_TOKEN".into(), admin_token.to_string()),
+        ("HELPLINE_ALLOW_PRIVATE_TARGETS".into(), "true".into()),
+    ]);
+    for (k, v) in overrides {
+        vars.insert(k.to_string(), v.to_string());
+    }
+    Config::from_lookup(|k| vars.get(k).cloned()).expect("test config is valid")
+}
+
+pub async fn connect_and_migrate(url: &str) -> DatabaseConnection {
+    let db = helpline::db::connect(url).await.expect("connect");
+    helpline::db::migrate(&db).await.expect("migrate");
+    db
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, &[]).await
+    }
+
+    pub async fn spawn_with(backend: Backend, overrides: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let database_url = fresh_database(backend, &dir).await;
+        Self::spawn_on(&database_url, dir, overrides).await
+    }
+
+    /// Another node on the same database (for multi-node behaviour).
+    pub async fn another_node(&self, overrides: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut node = Self::spawn_on(&self.database_url, dir, overrides).await;
+        node.admin_token = self.admin_token.clone();
+        node
+    }
+
+    async fn spawn_on(
+        database_url: &str,
+        dir: tempfile::TempDir,
+        overrides: &[(&str, &str)],
+    ) -> Self {
+        let admin_token = format!("test-admin-{}", uuid::Uuid::new_v4().simple());
+        let config = test_config(database_url, &admin_token, overrides);
+        let db = connect_and_migrate(database_url).await;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let state = web::Data::new(AppState::new(config, db));
+        let server = app::http_server(state.clone(), listener).expect("server");
+        actix_web::rt::spawn(server);
+        Self {
+            base: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+            admin_token,
+            state,
+            database_url: database_url.to_string(),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let builder = self.client.request(method, self.url(path));
+        match token {
+            Some(t) => builder.bearer_auth(t),
+            None => builder,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.request(Method::GET, path, Some(token))
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Response {
+        self.request(Method::POST, path, Some(token))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Response {
+        self.request(Method::PATCH, path, Some(token))
+            .json(&body)
+            .send()
+            .await
+            .expect("PATCH")
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Response {
+        self.request(Method::DELETE, path, Some(token))
+            .send()
+            .await
+            .expect("DELETE")
+    }
+
+    pub async fn create_tenant(&self, plan: &str, balance_cents: i64) -> TestTenant {
+        let res = self
+            .post(
+                "/admin/tenants",
+                &self.admin_token,
+                json!({"name": "Acme", "email": "dev@acme.test", "plan": plan, "balance_cents": balance_cents}),
+            )
+            .await;
+        let body = expect_status(res, StatusCode::CREATED).await;
+        TestTenant {
+            id: body["tenant"]["id"]
+                .as_str()
+                .expect("tenant id")
+                .to_string(),
+            key: body["secret_key"].as_str().expect("secret key").to_string(),
+        }
+    }
+}
+
+/// Asserts the status and returns the JSON body.
+pub async fn expect_status(res: Response, status: StatusCode) -> Value {
+    let actual = res.status();
+    let text = res.text().await.expect("body");
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// Asserts an error response: status, `code`, and (when given) `detail`.
+pub async fn expect_error(
+    res: Response,
+    status: StatusCode,
+    code: &str,
+    detail: Option<&str>,
+) -> Value {
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let body = expect_status(res, status).await;
+    assert!(
+        content_type.starts_with("application/json"),
+        "errors are JSON, got {content_type}"
+    );
+    assert_eq!(body["code"], code, "body: {body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "body: {body}"
+    );
+    if let Some(detail) = detail {
+        assert_eq!(body["detail"], detail, "body: {body}");
+    }
+    body
+}
+
+/// Declares a test that runs once per backend: `mod sqlite { fn name }` and `mod postgres { fn name }`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
