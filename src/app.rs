@@ -25,11 +25,12 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config, db: DatabaseConnection) -> Self {
         let arbiters = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let config = Arc::new(config);
         Self {
             auth: AuthCache::new(db.clone(), config.admin_token.as_deref()),
             limits: RateLimits::new(ratelimit::default_fixed_limits()),
-            tenants: Registry::new(db.clone(), config.actor_idle, arbiters),
-            config: Arc::new(config),
+            tenants: Registry::new(db.clone(), config.clone(), arbiters),
+            config,
             db,
         }
     }
@@ -41,11 +42,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/v1")
             .configure(http::keys::routes)
+            .configure(http::tickets::routes)
             .default_service(web::to(not_found)),
     );
     cfg.service(
         web::scope("/admin")
             .configure(http::admin::tenants::routes)
+            .configure(http::admin::tickets::routes)
             .default_service(web::to(not_found)),
     );
 }
@@ -66,6 +69,7 @@ pub fn http_server(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .wrap(from_fn(http::idempotency::idempotency))
             .wrap(from_fn(auth::middleware::authenticate))
             .wrap(from_fn(http::context::request_context))
             .configure(configure)
@@ -85,6 +89,9 @@ pub fn spawn_housekeeping(state: web::Data<AppState>) {
             tick.tick().await;
             state.limits.sweep();
             state.auth.sweep();
+            if let Err(e) = crate::idempotency::purge_expired(&state.db, chrono::Utc::now()).await {
+                tracing::warn!(error = %e, "could not purge expired idempotency keys");
+            }
         }
     });
 }

@@ -7,6 +7,8 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod idempotency;
 pub mod ledger;
 pub mod ratelimit;
 pub mod tenants;
+pub mod tickets;

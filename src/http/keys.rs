@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use entities::{api_keys, tenants};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -55,7 +55,7 @@ async fn regenerate_key(
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
 ) -> ApiResult<HttpResponse> {
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let revoked = api_keys::Entity::update_many()
         .col_expr(
             api_keys::Column::RevokedAt,

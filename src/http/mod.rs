@@ -1,7 +1,9 @@
 //! HTTP resources, one module each; every module exposes `routes`.
 pub mod admin;
 pub mod context;
+pub mod idempotency;
 pub mod json;
 pub mod keys;
 pub mod ops;
 pub mod query;
+pub mod tickets;

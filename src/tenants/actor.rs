@@ -2,30 +2,41 @@
 //! at a time, each in its own transaction. Handlers that await the database return
 //! `AtomicResponse` so the next message waits (a `ResponseActFuture` would interleave them
 //! across awaits and lose updates).
-use std::sync::Weak;
+use std::future::Future;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::Utc;
-use entities::ledger_entries;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use entities::{ledger_entries, tickets};
+use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::registry::Registry;
+use crate::config::Config;
 use crate::error::ApiError;
 use crate::ledger::{self, ApplyError, Change, LedgerKind};
+use crate::tickets::ops::{self, Created, NewMessage, NewTicket, Replied, TicketChange};
 
 pub struct TenantActor {
     pub tenant_id: Uuid,
     pub db: DatabaseConnection,
+    pub config: Arc<Config>,
     pub registry: Weak<Registry>,
     pub idle_after: Duration,
     pub last_active: Instant,
 }
 
+type Reply<T> = AtomicResponse<TenantActor, Result<T, ApiError>>;
+
 impl TenantActor {
-    fn touch(&mut self) {
+    /// Runs one mutation to completion before the mailbox yields the next message.
+    fn serialized<T: 'static>(
+        &mut self,
+        work: impl Future<Output = Result<T, ApiError>> + 'static,
+    ) -> Reply<T> {
         self.last_active = Instant::now();
+        AtomicResponse::new(Box::pin(work.into_actor(self)))
     }
 }
 
@@ -60,10 +71,9 @@ impl Message for Credit {
 }
 
 impl Handler<Credit> for TenantActor {
-    type Result = AtomicResponse<Self, Result<ledger_entries::Model, ApiError>>;
+    type Result = Reply<ledger_entries::Model>;
 
     fn handle(&mut self, msg: Credit, _: &mut Context<Self>) -> Self::Result {
-        self.touch();
         let db = self.db.clone();
         let change = Change {
             tenant_id: self.tenant_id,
@@ -72,19 +82,69 @@ impl Handler<Credit> for TenantActor {
             ticket_id: None,
             note: msg.note,
         };
-        AtomicResponse::new(Box::pin(
-            async move {
-                let txn = db.begin().await?;
-                let entry = ledger::apply(&txn, change, Utc::now())
-                    .await
-                    .map_err(|e| match e {
-                        ApplyError::Db(e) => ApiError::from(e),
-                        ApplyError::InsufficientBalance => ApiError::internal("credit refused"),
-                    })?;
-                txn.commit().await?;
-                Ok(entry)
-            }
-            .into_actor(self),
-        ))
+        self.serialized(async move {
+            let txn = crate::db::begin_write(&db).await?;
+            let entry = ledger::apply(&txn, change, Utc::now())
+                .await
+                .map_err(|e| match e {
+                    ApplyError::Db(e) => ApiError::from(e),
+                    ApplyError::InsufficientBalance => ApiError::internal("credit refused"),
+                })?;
+            txn.commit().await?;
+            Ok(entry)
+        })
+    }
+}
+
+/// Opens a ticket and charges its fee.
+#[derive(Clone)]
+pub struct CreateTicket(pub NewTicket);
+
+impl Message for CreateTicket {
+    type Result = Result<Created, ApiError>;
+}
+
+impl Handler<CreateTicket> for TenantActor {
+    type Result = Reply<Created>;
+
+    fn handle(&mut self, msg: CreateTicket, _: &mut Context<Self>) -> Self::Result {
+        let (db, config, tenant_id) = (self.db.clone(), self.config.clone(), self.tenant_id);
+        self.serialized(
+            async move { ops::create(&db, &config, tenant_id, msg.0, Utc::now()).await },
+        )
+    }
+}
+
+/// Adds a message to a ticket of this tenant.
+#[derive(Clone)]
+pub struct AddMessage(pub NewMessage);
+
+impl Message for AddMessage {
+    type Result = Result<Replied, ApiError>;
+}
+
+impl Handler<AddMessage> for TenantActor {
+    type Result = Reply<Replied>;
+
+    fn handle(&mut self, m: AddMessage, _: &mut Context<Self>) -> Self::Result {
+        let (db, tenant_id) = (self.db.clone(), self.tenant_id);
+        self.serialized(async move { ops::reply(&db, tenant_id, m.0, Utc::now()).await })
+    }
+}
+
+/// Changes a ticket's status and/or priority.
+#[derive(Clone)]
+pub struct UpdateTicket(pub TicketChange);
+
+impl Message for UpdateTicket {
+    type Result = Result<tickets::Model, ApiError>;
+}
+
+impl Handler<UpdateTicket> for TenantActor {
+    type Result = Reply<tickets::Model>;
+
+    fn handle(&mut self, m: UpdateTicket, _: &mut Context<Self>) -> Self::Result {
+        let (db, tenant_id) = (self.db.clone(), self.tenant_id);
+        self.serialized(async move { ops::update(&db, tenant_id, m.0, Utc::now()).await })
     }
 }

@@ -1,7 +1,7 @@
 //! Creating tenants and operators, shared by the CLI and the admin API.
 use chrono::Utc;
 use entities::{api_keys, staff, tenants};
-use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait, TransactionTrait};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait};
 use uuid::Uuid;
 
 use crate::auth::keys::{self, KeyKind, MintedToken};
@@ -23,7 +23,7 @@ pub async fn create_tenant(
 ) -> Result<(tenants::Model, MintedToken), DbErr> {
     let now = Utc::now();
     let id = Uuid::now_v7();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     tenants::Entity::insert(tenants::ActiveModel {
         id: Set(id),
         name: Set(new.name.into_inner()),

@@ -11,6 +11,7 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::actor::TenantActor;
+use crate::config::Config;
 use crate::error::ApiError;
 
 pub struct Registry {
@@ -18,12 +19,13 @@ pub struct Registry {
     arbiters: Vec<ArbiterHandle>,
     hasher: RandomState,
     db: DatabaseConnection,
+    config: Arc<Config>,
     idle_after: Duration,
     me: Weak<Registry>,
 }
 
 impl Registry {
-    pub fn new(db: DatabaseConnection, idle_after: Duration, arbiters: usize) -> Arc<Self> {
+    pub fn new(db: DatabaseConnection, config: Arc<Config>, arbiters: usize) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
             actors: DashMap::new(),
             arbiters: (0..arbiters.max(1))
@@ -31,7 +33,8 @@ impl Registry {
                 .collect(),
             hasher: RandomState::new(),
             db,
-            idle_after,
+            idle_after: config.actor_idle,
+            config,
             me: me.clone(),
         })
     }
@@ -89,11 +92,13 @@ impl Registry {
     fn start(&self, tenant_id: Uuid) -> Addr<TenantActor> {
         let index = (self.hasher.hash_one(tenant_id) as usize) % self.arbiters.len();
         let db = self.db.clone();
+        let config = self.config.clone();
         let registry = self.me.clone();
         let idle_after = self.idle_after;
         TenantActor::start_in_arbiter(&self.arbiters[index], move |_| TenantActor {
             tenant_id,
             db,
+            config,
             registry,
             idle_after,
             last_active: Instant::now(),

@@ -4,3 +4,4 @@ mod cli;
 mod errors;
 mod helpers;
 mod tenants;
+mod tickets;

@@ -1,2 +1,3 @@
 //! Operator routes under `/admin`.
 pub mod tenants;
+pub mod tickets;

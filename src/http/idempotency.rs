@@ -1,0 +1,146 @@
+//! The `Idempotency-Key` middleware for every `POST` under `/v1` (SPEC §2): replays a stored
+//! response with `Idempotent-Replayed: true`, refuses a reused key with another body and a
+//! key whose first request is still running.
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
+use chrono::Utc;
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::domain::validate::IdempotencyKey;
+use crate::error::ApiError;
+use crate::http::json::{MAX_BODY_BYTES, payload_too_large};
+use crate::idempotency::{self, Claim};
+
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+fn reject(req: ServiceRequest, err: ApiError) -> ServiceResponse<BoxBody> {
+    req.into_response(err.error_response())
+}
+
+pub async fn idempotency(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let applies = req.method() == Method::POST && req.path().starts_with("/v1/");
+    let raw_key = req.headers().get(IDEMPOTENCY_KEY).cloned();
+    let tenant_id = match req.extensions().get::<Principal>() {
+        Some(Principal::Tenant(t)) => Some(t.tenant_id),
+        _ => None,
+    };
+    let (Some(raw_key), Some(tenant_id), true) = (raw_key, tenant_id, applies) else {
+        return next.call(req).await.map(|r| r.map_into_boxed_body());
+    };
+    let key = match raw_key
+        .to_str()
+        .map_err(|_| ())
+        .and_then(|k| IdempotencyKey::parse(k).map_err(|_| ()))
+    {
+        Ok(k) => k.into_inner(),
+        Err(()) => {
+            let err = ApiError::validation(
+                "Idempotency-Key",
+                "`Idempotency-Key` must be 1–255 printable ASCII characters",
+            );
+            return Ok(reject(req, err));
+        }
+    };
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(reject(req, ApiError::internal("application state missing")));
+    };
+
+    // The body is read here to fingerprint the request, then handed on unchanged.
+    let mut body = bytes::BytesMut::new();
+    let mut payload = req.take_payload();
+    while let Some(chunk) = payload.next().await {
+        let Ok(chunk) = chunk else {
+            return Ok(reject(
+                req,
+                ApiError::bad_request("invalid_body", "Could not read the request body"),
+            ));
+        };
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Ok(reject(req, payload_too_large()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let body = body.freeze();
+    let fingerprint = {
+        let mut h = Sha256::new();
+        h.update(req.path().as_bytes());
+        h.update([0]);
+        h.update(&body);
+        hex::encode(h.finalize())
+    };
+    req.set_payload(Payload::from(body));
+
+    match idempotency::claim(&state.db, tenant_id, &key, &fingerprint, Utc::now()).await {
+        Err(e) => return Ok(reject(req, e.into())),
+        Ok(Claim::Mismatch) => {
+            let err = ApiError::conflict(
+                "idempotency_key_reused",
+                "This Idempotency-Key was used with a different request",
+            );
+            return Ok(reject(req, err));
+        }
+        Ok(Claim::InProgress) => {
+            let err = ApiError::conflict(
+                "idempotency_in_progress",
+                "A request with this Idempotency-Key is still running; retry shortly",
+            );
+            return Ok(reject(req, err));
+        }
+        Ok(Claim::Replay { status, body }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let res = HttpResponse::build(status)
+                .insert_header((CONTENT_TYPE, "application/json"))
+                .insert_header((REPLAYED, HeaderValue::from_static("true")))
+                .body(body);
+            return Ok(req.into_response(res));
+        }
+        Ok(Claim::Fresh) => {}
+    }
+
+    let res = match next.call(req).await {
+        Ok(res) => res.map_into_boxed_body(),
+        Err(e) => {
+            if let Err(db) = idempotency::release(&state.db, tenant_id, &key).await {
+                tracing::warn!(error = %db, "could not release an idempotency key");
+            }
+            return Err(e);
+        }
+    };
+    let (http_req, http_res) = res.into_parts();
+    let status = http_res.status();
+    let (head, body) = http_res.into_parts();
+    let bytes = match actix_web::body::to_bytes(body).await {
+        Ok(b) => b,
+        Err(_) => {
+            idempotency::release(&state.db, tenant_id, &key).await.ok();
+            return Ok(ServiceResponse::new(
+                http_req,
+                ApiError::internal("response body unreadable").error_response(),
+            ));
+        }
+    };
+    let outcome = if status.is_server_error() {
+        idempotency::release(&state.db, tenant_id, &key).await
+    } else {
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        idempotency::complete(&state.db, tenant_id, &key, status.as_u16(), text).await
+    };
+    if let Err(e) = outcome {
+        tracing::warn!(error = %e, "could not record an idempotent response");
+    }
+    Ok(ServiceResponse::new(
+        http_req,
+        head.set_body(BoxBody::new(bytes)),
+    ))
+}

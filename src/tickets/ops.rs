@@ -1,0 +1,499 @@
+//! Ticket mutations. Each runs in one write transaction that also records the ticket event
+//! (and, for creation, the fee's ledger entry). They are called from the tenant's actor, so
+//! one tenant's mutations never overlap on this node; the conditional updates below keep the
+//! same invariants when several nodes share a database.
+use chrono::{DateTime, Utc};
+use entities::{messages, tenants, ticket_events, tickets};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, ExprTrait, QueryFilter,
+};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::db::begin_write;
+use crate::domain::ids::{EventId, MessageId, TicketId};
+use crate::domain::sla::SlaSnapshot;
+use crate::domain::status::{self, TicketStatus, TransitionError};
+use crate::domain::ticket::{Category, Priority};
+use crate::domain::validate::{Description, Email, MessageBody, ShortRef, Subject};
+use crate::error::ApiError;
+use crate::ledger::{self, ApplyError, Change, LedgerKind};
+use crate::tenants::plan_of;
+
+/// How many times a mutation is retried when another node changed the ticket under it.
+const RACE_RETRIES: usize = 5;
+
+pub const EMAIL_NOT_CONFIGURED: &str = "RESEND_API_KEY is not configured";
+
+#[derive(Debug, Clone)]
+pub struct NewTicket {
+    pub subject: Subject,
+    pub category: Category,
+    pub description: Description,
+    pub priority: Priority,
+    pub call_id: Option<ShortRef>,
+    pub source_session_id: Option<ShortRef>,
+    pub contact_email: Option<Email>,
+}
+
+/// Who changes a ticket, as recorded on its events and messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    Customer,
+    Operator(String),
+    System,
+}
+
+impl Actor {
+    fn label(&self) -> String {
+        match self {
+            Actor::Customer => "customer".into(),
+            Actor::Operator(name) => format!("operator:{name}"),
+            Actor::System => "system".into(),
+        }
+    }
+}
+
+pub fn insufficient_credits() -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::PAYMENT_REQUIRED,
+        "insufficient_credits",
+        "Insufficient credits to open a ticket",
+    )
+    .with_detail("tenant_balance_exhausted")
+}
+
+pub fn ticket_closed() -> ApiError {
+    ApiError::conflict(
+        "ticket_closed",
+        "A closed ticket is final — open a new ticket instead",
+    )
+}
+
+fn transition_error(e: TransitionError) -> ApiError {
+    match e {
+        TransitionError::Closed => ticket_closed(),
+        TransitionError::InvalidTransition { from, to } => ApiError::bad_request(
+            "invalid_transition",
+            format!("Cannot change status from {from} to {to}"),
+        )
+        .with_detail("status"),
+    }
+}
+
+/// `Raced`: the ticket changed between our read and our write (another node); try again.
+enum Attempt<T> {
+    Done(T),
+    Raced,
+}
+
+async fn retry_on_race<T, F, Fut>(mut attempt: F) -> Result<T, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Attempt<T>, ApiError>>,
+{
+    for _ in 0..RACE_RETRIES {
+        if let Attempt::Done(value) = attempt().await? {
+            return Ok(value);
+        }
+    }
+    Err(ApiError::conflict(
+        "concurrent_update",
+        "The ticket is being changed concurrently; retry",
+    ))
+}
+
+fn event(
+    ticket: &tickets::Model,
+    kind: &str,
+    actor: &Actor,
+    data: Value,
+    public: bool,
+    now: DateTime<Utc>,
+) -> ticket_events::ActiveModel {
+    ticket_events::ActiveModel {
+        id: Set(EventId::new().uuid()),
+        ticket_id: Set(ticket.id),
+        tenant_id: Set(ticket.tenant_id),
+        kind: Set(kind.to_string()),
+        actor: Set(actor.label()),
+        data: Set(Some(data)),
+        public: Set(public),
+        created_at: Set(now),
+    }
+}
+
+fn parse_status(t: &tickets::Model) -> Result<TicketStatus, ApiError> {
+    t.status
+        .parse()
+        .map_err(|_| ApiError::internal(format!("ticket {} has unknown status {}", t.id, t.status)))
+}
+
+/// Finds a ticket; `tenant_id` scopes it to one tenant (operators pass `None`).
+pub async fn find<C: ConnectionTrait>(
+    conn: &C,
+    ticket_id: Uuid,
+    tenant_id: Option<Uuid>,
+) -> Result<tickets::Model, ApiError> {
+    let mut query = tickets::Entity::find_by_id(ticket_id);
+    if let Some(tenant_id) = tenant_id {
+        query = query.filter(tickets::Column::TenantId.eq(tenant_id));
+    }
+    query.one(conn).await?.ok_or_else(ApiError::not_found)
+}
+
+pub struct Created {
+    pub ticket: tickets::Model,
+    pub message: messages::Model,
+}
+
+/// Opens a ticket: charges the fee, snapshots the SLA, saves the description as the first
+/// message. Too little balance: `402` and nothing saved.
+pub async fn create(
+    db: &DatabaseConnection,
+    config: &Config,
+    tenant_id: Uuid,
+    new: NewTicket,
+    now: DateTime<Utc>,
+) -> Result<Created, ApiError> {
+    let txn = begin_write(db).await?;
+    let tenant = tenants::Entity::find_by_id(tenant_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let plan = plan_of(&tenant);
+    let sla = SlaSnapshot::for_ticket(plan, new.priority, now, &config.business_hours);
+    let ticket_id = TicketId::new().uuid();
+
+    let fee = config.ticket_fee_cents;
+    let charge_entry = if fee > 0 {
+        let change = Change {
+            tenant_id,
+            kind: LedgerKind::TicketFee,
+            amount_cents: -fee,
+            ticket_id: Some(ticket_id),
+            note: None,
+        };
+        match ledger::apply(&txn, change, now).await {
+            Ok(entry) => Some(entry),
+            Err(ApplyError::InsufficientBalance) => return Err(insufficient_credits()),
+            Err(ApplyError::Db(e)) => return Err(e.into()),
+        }
+    } else {
+        None
+    };
+    let (email_status, email_reason) = if config.resend_api_key.is_some() {
+        ("queued", None)
+    } else {
+        ("skipped", Some(EMAIL_NOT_CONFIGURED.to_string()))
+    };
+    let contact_email = new
+        .contact_email
+        .map(Email::into_inner)
+        .unwrap_or_else(|| tenant.email.clone());
+    let ticket = tickets::Entity::insert(tickets::ActiveModel {
+        id: Set(ticket_id),
+        tenant_id: Set(tenant_id),
+        subject: Set(new.subject.into_inner()),
+        category: Set(new.category.as_str().to_string()),
+        priority: Set(new.priority.as_str().to_string()),
+        priority_rank: Set(i16::from(new.priority.rank())),
+        status: Set(TicketStatus::Open.as_str().to_string()),
+        description: Set(new.description.as_str().to_string()),
+        call_id: Set(new.call_id.map(ShortRef::into_inner)),
+        source_session_id: Set(new.source_session_id.map(ShortRef::into_inner)),
+        contact_email: Set(contact_email),
+        plan_tier: Set(plan.as_str().to_string()),
+        sla_tier: Set(sla.tier),
+        sla_first_response_target: Set(sla.first_response_target),
+        sla_priority_queue: Set(sla.priority_queue),
+        first_response_due_at: Set(sla.first_response_due_at),
+        first_response_at: Set(None),
+        charge_cents: Set(fee),
+        charge_status: Set(if fee > 0 { "pending" } else { "none" }.to_string()),
+        charge_entry_id: Set(charge_entry.as_ref().map(|e| e.id)),
+        bounty_status: Set("none".to_string()),
+        bounty_cents: Set(0),
+        email_status: Set(email_status.to_string()),
+        email_reason: Set(email_reason),
+        message_count: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+        resolved_at: Set(None),
+        closed_at: Set(None),
+    })
+    .exec_with_returning(&txn)
+    .await?;
+    let message = insert_message(
+        &txn,
+        &ticket,
+        &Actor::Customer,
+        new.description.into_inner(),
+        false,
+        now,
+    )
+    .await?;
+    ticket_events::Entity::insert(event(
+        &ticket,
+        "created",
+        &Actor::Customer,
+        json!({"status": "open"}),
+        true,
+        now,
+    ))
+    .exec(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(Created { ticket, message })
+}
+
+async fn insert_message(
+    txn: &DatabaseTransaction,
+    ticket: &tickets::Model,
+    actor: &Actor,
+    body: String,
+    internal: bool,
+    now: DateTime<Utc>,
+) -> Result<messages::Model, ApiError> {
+    let (author, author_name) = match actor {
+        Actor::Customer => ("customer", None),
+        Actor::Operator(name) => ("operator", Some(name.clone())),
+        Actor::System => ("system", None),
+    };
+    Ok(messages::Entity::insert(messages::ActiveModel {
+        id: Set(MessageId::new().uuid()),
+        ticket_id: Set(ticket.id),
+        tenant_id: Set(ticket.tenant_id),
+        author: Set(author.to_string()),
+        author_name: Set(author_name),
+        body: Set(body),
+        internal: Set(internal),
+        created_at: Set(now),
+    })
+    .exec_with_returning(txn)
+    .await?)
+}
+
+/// What a status change does to the ticket's timestamps.
+fn status_columns(
+    update: sea_orm::UpdateMany<tickets::Entity>,
+    to: TicketStatus,
+    now: DateTime<Utc>,
+) -> sea_orm::UpdateMany<tickets::Entity> {
+    let update = update.col_expr(tickets::Column::Status, Expr::value(to.as_str()));
+    match to {
+        TicketStatus::Resolved => update.col_expr(tickets::Column::ResolvedAt, Expr::value(now)),
+        TicketStatus::Closed => update.col_expr(tickets::Column::ClosedAt, Expr::value(now)),
+        _ => update.col_expr(
+            tickets::Column::ResolvedAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        ),
+    }
+}
+
+/// Applies `to` (and any extra columns) only if the ticket still has status `from`.
+async fn guarded_update(
+    txn: &DatabaseTransaction,
+    ticket: &tickets::Model,
+    from: TicketStatus,
+    to: TicketStatus,
+    extra: impl FnOnce(sea_orm::UpdateMany<tickets::Entity>) -> sea_orm::UpdateMany<tickets::Entity>,
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    let update = tickets::Entity::update_many()
+        .col_expr(tickets::Column::UpdatedAt, Expr::value(now))
+        .filter(tickets::Column::Id.eq(ticket.id))
+        .filter(tickets::Column::Status.eq(from.as_str()));
+    let update = if to == from {
+        update
+    } else {
+        status_columns(update, to, now)
+    };
+    Ok(extra(update).exec(txn).await?.rows_affected == 1)
+}
+
+pub struct Replied {
+    pub message: messages::Model,
+    pub ticket: tickets::Model,
+}
+
+/// Adds a message. The customer's reply reopens `resolved`/`awaiting_user`; an operator's
+/// public reply moves `open`/`in_progress` to `awaiting_user` (or to the status it names)
+/// and starts the first-response clock; an internal note changes nothing.
+/// A message to add to a ticket.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub ticket_id: Uuid,
+    pub actor: Actor,
+    pub body: MessageBody,
+    pub internal: bool,
+    /// An operator may name the status the reply leaves the ticket in.
+    pub status: Option<TicketStatus>,
+}
+
+pub async fn reply(
+    db: &DatabaseConnection,
+    tenant_id: Uuid,
+    m: NewMessage,
+    now: DateTime<Utc>,
+) -> Result<Replied, ApiError> {
+    let NewMessage {
+        ticket_id,
+        actor,
+        body,
+        internal,
+        status: requested,
+    } = m;
+    retry_on_race(|| {
+        let (actor, body) = (actor.clone(), body.clone());
+        async move {
+            let txn = begin_write(db).await?;
+            let ticket = find(&txn, ticket_id, Some(tenant_id)).await?;
+            let from = parse_status(&ticket)?;
+            let to = match &actor {
+                Actor::Customer => status::customer_reply(from),
+                _ => status::operator_reply(from, internal, requested),
+            }
+            .map_err(transition_error)?;
+            let first_response = matches!(actor, Actor::Operator(_))
+                && !internal
+                && ticket.first_response_at.is_none();
+            let changed = guarded_update(
+                &txn,
+                &ticket,
+                from,
+                to,
+                |u| {
+                    // Internal notes are invisible to the tenant, so they do not count.
+                    let u = if internal {
+                        u
+                    } else {
+                        u.col_expr(
+                            tickets::Column::MessageCount,
+                            Expr::col(tickets::Column::MessageCount).add(1),
+                        )
+                    };
+                    if first_response {
+                        u.col_expr(tickets::Column::FirstResponseAt, Expr::value(now))
+                    } else {
+                        u
+                    }
+                },
+                now,
+            )
+            .await?;
+            if !changed {
+                return Ok(Attempt::Raced);
+            }
+            let message = insert_message(&txn, &ticket, &actor, body.into_inner(), internal, now).await?;
+            let mut events = vec![event(
+                &ticket,
+                "message_added",
+                &actor,
+                json!({"message_id": MessageId::from_uuid(message.id).to_string(), "author": message.author, "internal": internal}),
+                !internal,
+                now,
+            )];
+            if to != from {
+                events.push(event(&ticket, "status_changed", &actor, json!({"from": from, "to": to}), true, now));
+            }
+            ticket_events::Entity::insert_many(events).exec(&txn).await?;
+            let ticket = find(&txn, ticket_id, None).await?;
+            txn.commit().await?;
+            Ok(Attempt::Done(Replied { message, ticket }))
+        }
+    })
+    .await
+}
+
+/// Changes status (and, for operators, priority). Tenants are held to `tenant_set`.
+/// A status and/or priority change.
+#[derive(Debug, Clone)]
+pub struct TicketChange {
+    pub ticket_id: Uuid,
+    pub actor: Actor,
+    pub status: Option<TicketStatus>,
+    pub priority: Option<Priority>,
+}
+
+pub async fn update(
+    db: &DatabaseConnection,
+    tenant_id: Uuid,
+    change: TicketChange,
+    now: DateTime<Utc>,
+) -> Result<tickets::Model, ApiError> {
+    let TicketChange {
+        ticket_id,
+        actor,
+        status: to,
+        priority,
+    } = change;
+    retry_on_race(|| {
+        let actor = actor.clone();
+        async move {
+            let txn = begin_write(db).await?;
+            let ticket = find(&txn, ticket_id, Some(tenant_id)).await?;
+            let from = parse_status(&ticket)?;
+            let to = match (to, &actor) {
+                (Some(to), Actor::Customer) => status::tenant_set(from, to),
+                (Some(to), _) => status::operator_set(from, to),
+                (None, _) if from == TicketStatus::Closed => Err(TransitionError::Closed),
+                (None, _) => Ok(from),
+            }
+            .map_err(transition_error)?;
+            let changed = guarded_update(
+                &txn,
+                &ticket,
+                from,
+                to,
+                |u| match priority {
+                    Some(p) => u
+                        .col_expr(tickets::Column::Priority, Expr::value(p.as_str()))
+                        .col_expr(
+                            tickets::Column::PriorityRank,
+                            Expr::value(i16::from(p.rank())),
+                        ),
+                    None => u,
+                },
+                now,
+            )
+            .await?;
+            if !changed {
+                return Ok(Attempt::Raced);
+            }
+            let mut events = Vec::new();
+            if to != from {
+                events.push(event(
+                    &ticket,
+                    "status_changed",
+                    &actor,
+                    json!({"from": from, "to": to}),
+                    true,
+                    now,
+                ));
+            }
+            if let Some(p) = priority.filter(|p| p.as_str() != ticket.priority) {
+                events.push(event(
+                    &ticket,
+                    "priority_changed",
+                    &actor,
+                    json!({"from": ticket.priority, "to": p}),
+                    true,
+                    now,
+                ));
+            }
+            if !events.is_empty() {
+                ticket_events::Entity::insert_many(events)
+                    .exec(&txn)
+                    .await?;
+            }
+            let ticket = find(&txn, ticket_id, None).await?;
+            txn.commit().await?;
+            Ok(Attempt::Done(ticket))
+        }
+    })
+    .await
+}

@@ -1,0 +1,251 @@
+//! Ticket reads: they go straight to the database, never through the actor.
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use entities::{messages, ticket_events, tickets};
+use sea_orm::sea_query::{Expr, Func, LikeExpr};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, ExprTrait, Order, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Select,
+};
+use uuid::Uuid;
+
+use crate::domain::status::TicketStatus;
+use crate::domain::ticket::{Category, Priority};
+use crate::error::ApiError;
+use crate::http::query::{Page, QueryMap};
+
+/// Filters shared by the tenant's list and the operator inbox.
+#[derive(Debug, Default, Clone)]
+pub struct TicketFilter {
+    pub status: Option<TicketStatus>,
+    pub category: Option<Category>,
+    pub priority: Option<Priority>,
+    pub q: Option<String>,
+    pub tenant_id: Option<Uuid>,
+    pub breached: Option<bool>,
+}
+
+impl TicketFilter {
+    pub fn from_query(q: &QueryMap) -> Result<Self, ApiError> {
+        let q_text = q.get("q").map(str::to_string);
+        if q_text.as_ref().is_some_and(|t| t.chars().count() > 200) {
+            return Err(ApiError::validation(
+                "q",
+                "`q` must be at most 200 characters",
+            ));
+        }
+        Ok(Self {
+            status: q.parse("status")?,
+            category: q.parse("category")?,
+            priority: q.parse("priority")?,
+            q: q_text,
+            tenant_id: None,
+            breached: None,
+        })
+    }
+
+    fn apply(
+        &self,
+        mut query: Select<tickets::Entity>,
+        now: DateTime<Utc>,
+    ) -> Select<tickets::Entity> {
+        if let Some(tenant_id) = self.tenant_id {
+            query = query.filter(tickets::Column::TenantId.eq(tenant_id));
+        }
+        if let Some(status) = self.status {
+            query = query.filter(tickets::Column::Status.eq(status.as_str()));
+        }
+        if let Some(category) = self.category {
+            query = query.filter(tickets::Column::Category.eq(category.as_str()));
+        }
+        if let Some(priority) = self.priority {
+            query = query.filter(tickets::Column::Priority.eq(priority.as_str()));
+        }
+        if let Some(text) = &self.q {
+            let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
+            let like = |col: tickets::Column| {
+                Expr::expr(Func::lower(Expr::col(col)))
+                    .like(LikeExpr::new(pattern.clone()).escape('\\'))
+            };
+            query = query.filter(
+                Condition::any()
+                    .add(like(tickets::Column::Subject))
+                    .add(like(tickets::Column::Description)),
+            );
+        }
+        if let Some(breached) = self.breached {
+            let due = || Expr::col(tickets::Column::FirstResponseDueAt);
+            let answered_late = Expr::col(tickets::Column::FirstResponseAt).gt(due());
+            let unanswered_late = Condition::all()
+                .add(tickets::Column::FirstResponseAt.is_null())
+                .add(tickets::Column::FirstResponseDueAt.lt(now));
+            let late = Condition::all()
+                .add(tickets::Column::FirstResponseDueAt.is_not_null())
+                .add(Condition::any().add(answered_late).add(unanswered_late));
+            query = query.filter(if breached { late } else { late.not() });
+        }
+        query
+    }
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// An opaque keyset cursor: the last id seen.
+pub fn encode_cursor(id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+pub fn decode_cursor(raw: &str) -> Result<Uuid, ApiError> {
+    URL_SAFE_NO_PAD
+        .decode(raw)
+        .ok()
+        .and_then(|bytes| Uuid::from_slice(&bytes).ok())
+        .ok_or_else(|| ApiError::validation("cursor", "`cursor` is not a cursor this API returned"))
+}
+
+pub struct Listed<T> {
+    pub rows: Vec<T>,
+    pub total: u64,
+    pub next_cursor: Option<String>,
+}
+
+/// Newest first. With `cursor`, continues after that row (offset is ignored); either way
+/// `next_cursor` points past the last row returned when more remain.
+pub async fn list(
+    db: &DatabaseConnection,
+    filter: &TicketFilter,
+    page: Page,
+    cursor: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<Listed<tickets::Model>, ApiError> {
+    let base = filter.apply(tickets::Entity::find(), now);
+    let total = base.clone().count(db).await?;
+    let mut query = base.order_by_desc(tickets::Column::Id);
+    query = match cursor {
+        Some(after) => query.filter(tickets::Column::Id.lt(after)),
+        None => query.offset(page.offset),
+    };
+    let mut rows = query.limit(page.limit + 1).all(db).await?;
+    let more = rows.len() as u64 > page.limit;
+    rows.truncate(page.limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|t| encode_cursor(t.id))
+    } else {
+        None
+    };
+    Ok(Listed {
+        rows,
+        total,
+        next_cursor,
+    })
+}
+
+/// The operator inbox: priority-queue tickets first, then `urgent` > … > `low`, then the
+/// earliest first-response due time, then the oldest.
+pub async fn inbox(
+    db: &DatabaseConnection,
+    filter: &TicketFilter,
+    page: Page,
+    now: DateTime<Utc>,
+) -> Result<Listed<tickets::Model>, ApiError> {
+    let base = filter.apply(tickets::Entity::find(), now);
+    let total = base.clone().count(db).await?;
+    let rows = base
+        .order_by_desc(tickets::Column::SlaPriorityQueue)
+        .order_by_desc(tickets::Column::PriorityRank)
+        .order_by_with_nulls(
+            tickets::Column::FirstResponseDueAt,
+            Order::Asc,
+            sea_orm::sea_query::NullOrdering::Last,
+        )
+        .order_by_asc(tickets::Column::CreatedAt)
+        .order_by_asc(tickets::Column::Id)
+        .offset(page.offset)
+        .limit(page.limit)
+        .all(db)
+        .await?;
+    Ok(Listed {
+        rows,
+        total,
+        next_cursor: None,
+    })
+}
+
+fn thread_query(ticket_id: Uuid, include_internal: bool) -> Select<messages::Entity> {
+    let query = messages::Entity::find().filter(messages::Column::TicketId.eq(ticket_id));
+    if include_internal {
+        query
+    } else {
+        query.filter(messages::Column::Internal.eq(false))
+    }
+}
+
+/// Every message of a ticket, oldest first.
+pub async fn all_messages(
+    db: &DatabaseConnection,
+    ticket_id: Uuid,
+    include_internal: bool,
+) -> Result<Vec<messages::Model>, ApiError> {
+    Ok(thread_query(ticket_id, include_internal)
+        .order_by_asc(messages::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// One page of the public thread, oldest first.
+pub async fn thread_page(
+    db: &DatabaseConnection,
+    ticket_id: Uuid,
+    page: Page,
+) -> Result<(Vec<messages::Model>, u64), ApiError> {
+    let query = thread_query(ticket_id, false);
+    let total = query.clone().count(db).await?;
+    let rows = query
+        .order_by_asc(messages::Column::Id)
+        .offset(page.offset)
+        .limit(page.limit)
+        .all(db)
+        .await?;
+    Ok((rows, total))
+}
+
+/// A ticket's history, oldest first; tenants see only public events.
+pub async fn events(
+    db: &DatabaseConnection,
+    ticket_id: Uuid,
+    include_internal: bool,
+) -> Result<Vec<ticket_events::Model>, ApiError> {
+    let mut query =
+        ticket_events::Entity::find().filter(ticket_events::Column::TicketId.eq(ticket_id));
+    if !include_internal {
+        query = query.filter(ticket_events::Column::Public.eq(true));
+    }
+    Ok(query
+        .order_by_asc(ticket_events::Column::Id)
+        .all(db)
+        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let id = Uuid::now_v7();
+        assert_eq!(decode_cursor(&encode_cursor(id)).ok(), Some(id));
+        for bad in ["", "abc", "!!!!", "AAAA"] {
+            assert!(decode_cursor(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn like_patterns_are_escaped() {
+        assert_eq!(escape_like(r"50%_off\"), r"50\%\_off\\");
+    }
+}
