@@ -11,6 +11,7 @@ use crate::auth::cache::AuthCache;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::ratelimit::{self, RateLimits};
+use crate::status_banner::BannerCache;
 use crate::tenants::registry::Registry;
 use crate::{auth, http};
 
@@ -20,6 +21,7 @@ pub struct AppState {
     pub auth: AuthCache,
     pub limits: RateLimits,
     pub tenants: Arc<Registry>,
+    pub banner: BannerCache,
 }
 
 impl AppState {
@@ -32,6 +34,7 @@ impl AppState {
             tenants: Registry::new(db.clone(), config.clone(), arbiters),
             config,
             db,
+            banner: BannerCache::default(),
         }
     }
 }
@@ -43,12 +46,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/v1")
             .configure(http::keys::routes)
             .configure(http::tickets::routes)
+            .configure(http::status::tenant_routes)
+            .configure(http::billing::routes)
+            .configure(http::notifications::routes)
             .default_service(web::to(not_found)),
     );
     cfg.service(
         web::scope("/admin")
             .configure(http::admin::tenants::routes)
             .configure(http::admin::tickets::routes)
+            .configure(http::status::admin_routes)
             .default_service(web::to(not_found)),
     );
 }

@@ -140,7 +140,7 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn open(config: &Config, migrate: bool) -> Result<DatabaseConnection, Failure> {
-    let conn = db::connect(&config.database_url)
+    let conn = db::connect(&config.database_url, config.db_pool_size)
         .await
         .map_err(|e| Failure::runtime(format!("cannot open DATABASE_URL: {e}")))?;
     if migrate {

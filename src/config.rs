@@ -43,6 +43,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     /// How long a tenant actor may sit idle before it stops.
     pub actor_idle: Duration,
+    /// Database connections per process (default: 32 on PostgreSQL, 8 on SQLite).
+    pub db_pool_size: Option<u32>,
 }
 
 /// One bad setting: `invalid <VAR>: <why>`.
@@ -179,6 +181,15 @@ impl Config {
             log_format,
             trusted_proxies,
             actor_idle: parse_or(&get, "HELPLINE_ACTOR_IDLE", "60s", parse_duration)?,
+            db_pool_size: get("HELPLINE_DB_POOL_SIZE")
+                .map(|v| match v.trim().parse::<u32>() {
+                    Ok(n) if (1..=1000).contains(&n) => Ok(n),
+                    _ => Err(ConfigError::new(
+                        "HELPLINE_DB_POOL_SIZE",
+                        "expected a number from 1 to 1000",
+                    )),
+                })
+                .transpose()?,
         })
     }
 }

@@ -20,7 +20,7 @@ fn sqlite_file(url: &str) -> Option<&str> {
 
 /// Opens a pool. SQLite files (and their directory) are created on first start and run in
 /// WAL mode with foreign keys on; a busy timeout absorbs short write contention.
-pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+pub async fn connect(url: &str, pool_size: Option<u32>) -> Result<DatabaseConnection, DbErr> {
     let mut opts = ConnectOptions::new(url.to_string());
     opts.sqlx_logging(false)
         .connect_timeout(Duration::from_secs(5))
@@ -32,7 +32,8 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
             std::fs::create_dir_all(dir)
                 .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
         }
-        opts.max_connections(8).min_connections(1);
+        opts.max_connections(pool_size.unwrap_or(8))
+            .min_connections(1);
         opts.map_sqlx_sqlite_opts(|o| {
             o.create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
@@ -41,7 +42,8 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 .busy_timeout(Duration::from_secs(10))
         });
     } else {
-        opts.max_connections(32).min_connections(2);
+        opts.max_connections(pool_size.unwrap_or(32))
+            .min_connections(1);
     }
     Database::connect(opts).await
 }

@@ -9,6 +9,8 @@ pub mod error;
 pub mod http;
 pub mod idempotency;
 pub mod ledger;
+pub mod notifications;
 pub mod ratelimit;
+pub mod status_banner;
 pub mod tenants;
 pub mod tickets;

@@ -3,6 +3,9 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use actix_web::HttpRequest;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use uuid::Uuid;
 
 use crate::error::ApiError;
 
@@ -61,9 +64,31 @@ pub struct Page {
     pub offset: u64,
 }
 
+/// An opaque keyset cursor: the last id seen (ids are UUIDv7, so they sort by creation).
+pub fn encode_cursor(id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+pub fn decode_cursor(raw: &str) -> Result<Uuid, ApiError> {
+    URL_SAFE_NO_PAD
+        .decode(raw)
+        .ok()
+        .and_then(|bytes| Uuid::from_slice(&bytes).ok())
+        .ok_or_else(|| ApiError::validation("cursor", "`cursor` is not a cursor this API returned"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let id = Uuid::now_v7();
+        assert_eq!(decode_cursor(&encode_cursor(id)).ok(), Some(id));
+        for bad in ["", "abc", "!!!!", "AAAA"] {
+            assert!(decode_cursor(bad).is_err(), "{bad}");
+        }
+    }
     use actix_web::test::TestRequest;
 
     fn page(query: &str) -> Result<Page, ApiError> {

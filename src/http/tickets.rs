@@ -131,7 +131,10 @@ async fn list_tickets(
 ) -> ApiResult<HttpResponse> {
     let q = QueryMap::from_request(&req)?;
     let page = q.page()?;
-    let cursor = q.get("cursor").map(query::decode_cursor).transpose()?;
+    let cursor = q
+        .get("cursor")
+        .map(crate::http::query::decode_cursor)
+        .transpose()?;
     let filter = TicketFilter {
         tenant_id: Some(key.tenant_id),
         ..TicketFilter::from_query(&q)?

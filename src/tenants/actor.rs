@@ -148,3 +148,25 @@ impl Handler<UpdateTicket> for TenantActor {
         self.serialized(async move { ops::update(&db, tenant_id, m.0, Utc::now()).await })
     }
 }
+
+/// Credits the bounty of a confirmed bug report.
+#[derive(Clone)]
+pub struct AwardBounty {
+    pub ticket_id: Uuid,
+    pub operator: String,
+}
+
+impl Message for AwardBounty {
+    type Result = Result<(tickets::Model, ledger_entries::Model), ApiError>;
+}
+
+impl Handler<AwardBounty> for TenantActor {
+    type Result = Reply<(tickets::Model, ledger_entries::Model)>;
+
+    fn handle(&mut self, m: AwardBounty, _: &mut Context<Self>) -> Self::Result {
+        let (db, tenant_id, amount) = (self.db.clone(), self.tenant_id, self.config.bounty_cents);
+        self.serialized(async move {
+            ops::award_bounty(&db, tenant_id, m.ticket_id, m.operator, amount, Utc::now()).await
+        })
+    }
+}

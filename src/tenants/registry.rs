@@ -105,3 +105,12 @@ impl Registry {
         })
     }
 }
+
+impl Drop for Registry {
+    /// Stops the actor threads (and with them the actors' database handles).
+    fn drop(&mut self) {
+        for arbiter in &self.arbiters {
+            arbiter.stop();
+        }
+    }
+}

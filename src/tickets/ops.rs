@@ -21,10 +21,14 @@ use crate::domain::ticket::{Category, Priority};
 use crate::domain::validate::{Description, Email, MessageBody, ShortRef, Subject};
 use crate::error::ApiError;
 use crate::ledger::{self, ApplyError, Change, LedgerKind};
+use crate::notifications::{self, Notice};
 use crate::tenants::plan_of;
 
 /// How many times a mutation is retried when another node changed the ticket under it.
 const RACE_RETRIES: usize = 5;
+
+/// A tenant is told its balance is low when it falls below this many ticket fees.
+pub const LOW_BALANCE_FEES: i64 = 10;
 
 pub const EMAIL_NOT_CONFIGURED: &str = "RESEND_API_KEY is not configured";
 
@@ -194,6 +198,22 @@ pub async fn create(
         .contact_email
         .map(Email::into_inner)
         .unwrap_or_else(|| tenant.email.clone());
+    if let Some(entry) = &charge_entry {
+        let threshold = fee.saturating_mul(LOW_BALANCE_FEES);
+        if entry.balance_after_cents < threshold && entry.balance_after_cents + fee >= threshold {
+            let notice = Notice {
+                kind: "low_balance",
+                title: "Your balance is running low".into(),
+                body: format!(
+                    "Your balance is {} cents, enough for {} more tickets. Ask us for a top-up to keep opening tickets.",
+                    entry.balance_after_cents,
+                    entry.balance_after_cents / fee
+                ),
+                ticket_id: None,
+            };
+            notifications::notify(&txn, tenant_id, notice, now).await?;
+        }
+    }
     let ticket = tickets::Entity::insert(tickets::ActiveModel {
         id: Set(ticket_id),
         tenant_id: Set(tenant_id),
@@ -401,6 +421,15 @@ pub async fn reply(
                 events.push(event(&ticket, "status_changed", &actor, json!({"from": from, "to": to}), true, now));
             }
             ticket_events::Entity::insert_many(events).exec(&txn).await?;
+            if matches!(actor, Actor::Operator(_)) && !internal {
+                let notice = Notice {
+                    kind: "operator_reply",
+                    title: format!("Support replied: {}", ticket.subject),
+                    body: notifications::excerpt(&message.body),
+                    ticket_id: Some(ticket.id),
+                };
+                notifications::notify(&txn, ticket.tenant_id, notice, now).await?;
+            }
             let ticket = find(&txn, ticket_id, None).await?;
             txn.commit().await?;
             Ok(Attempt::Done(Replied { message, ticket }))
@@ -490,10 +519,90 @@ pub async fn update(
                     .exec(&txn)
                     .await?;
             }
+            if matches!(actor, Actor::Operator(_)) && to != from {
+                let notice = Notice {
+                    kind: "status_changed",
+                    title: format!("Ticket {}", to.as_str().replace('_', " ")),
+                    body: format!("“{}” moved from {} to {}.", ticket.subject, from, to),
+                    ticket_id: Some(ticket.id),
+                };
+                notifications::notify(&txn, ticket.tenant_id, notice, now).await?;
+            }
             let ticket = find(&txn, ticket_id, None).await?;
             txn.commit().await?;
             Ok(Attempt::Done(ticket))
         }
     })
     .await
+}
+
+/// Credits the bounty of a confirmed bug report, once.
+pub async fn award_bounty(
+    db: &DatabaseConnection,
+    tenant_id: Uuid,
+    ticket_id: Uuid,
+    operator: String,
+    amount_cents: i64,
+    now: DateTime<Utc>,
+) -> Result<(tickets::Model, entities::ledger_entries::Model), ApiError> {
+    let txn = begin_write(db).await?;
+    let ticket = find(&txn, ticket_id, Some(tenant_id)).await?;
+    if ticket.category != Category::Bug.as_str() {
+        return Err(ApiError::conflict(
+            "not_bounty_eligible",
+            "Only tickets in the `bug` category earn a bounty",
+        ));
+    }
+    // The guard on bounty_status makes a second award a no-op on every node.
+    let awarded = tickets::Entity::update_many()
+        .col_expr(tickets::Column::BountyStatus, Expr::value("awarded"))
+        .col_expr(tickets::Column::BountyCents, Expr::value(amount_cents))
+        .col_expr(tickets::Column::UpdatedAt, Expr::value(now))
+        .filter(tickets::Column::Id.eq(ticket_id))
+        .filter(tickets::Column::BountyStatus.eq("none"))
+        .exec(&txn)
+        .await?;
+    if awarded.rows_affected != 1 {
+        return Err(ApiError::conflict(
+            "bounty_already_awarded",
+            "This ticket's bounty was already awarded",
+        ));
+    }
+    let change = Change {
+        tenant_id,
+        kind: LedgerKind::BountyCredit,
+        amount_cents,
+        ticket_id: Some(ticket_id),
+        note: Some(format!("bug bounty confirmed by {operator}")),
+    };
+    let entry = ledger::apply(&txn, change, now)
+        .await
+        .map_err(|e| match e {
+            ApplyError::Db(e) => ApiError::from(e),
+            ApplyError::InsufficientBalance => ApiError::internal("a credit was refused"),
+        })?;
+    let actor = Actor::Operator(operator);
+    ticket_events::Entity::insert(event(
+        &ticket,
+        "bounty_awarded",
+        &actor,
+        json!({"amount_cents": amount_cents}),
+        true,
+        now,
+    ))
+    .exec(&txn)
+    .await?;
+    let notice = Notice {
+        kind: "bounty_awarded",
+        title: "Bug bounty awarded".into(),
+        body: format!(
+            "Thanks for reporting “{}”: {} cents were credited to your balance.",
+            ticket.subject, amount_cents
+        ),
+        ticket_id: Some(ticket.id),
+    };
+    notifications::notify(&txn, tenant_id, notice, now).await?;
+    let ticket = find(&txn, ticket_id, None).await?;
+    txn.commit().await?;
+    Ok((ticket, entry))
 }

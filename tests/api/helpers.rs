@@ -18,6 +18,40 @@ pub enum Backend {
 
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
+/// Connections per test node: tests run in parallel against one PostgreSQL.
+const TEST_POOL_SIZE: u32 = 6;
+
+thread_local! {
+    /// Servers and pools started by the running test, shut down by `shutdown_all`.
+    static STARTED: std::cell::RefCell<Vec<(actix_web::dev::ServerHandle, DatabaseConnection)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+    /// PostgreSQL databases created by the running test, dropped by `shutdown_all`.
+    static CREATED_DATABASES: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Stops every server of this test, closes their pools and drops their databases, so
+/// parallel tests never run PostgreSQL out of connections. Called by `on_both_backends!`.
+pub async fn shutdown_all() {
+    for (handle, db) in STARTED.with(|s| std::mem::take(&mut *s.borrow_mut())) {
+        handle.stop(false).await;
+        db.close().await.ok();
+    }
+    let names = CREATED_DATABASES.with(|d| std::mem::take(&mut *d.borrow_mut()));
+    if names.is_empty() {
+        return;
+    }
+    if let Ok(admin) = Database::connect(PG_ADMIN_URL).await {
+        for name in names {
+            let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            admin
+                .execute_raw(Statement::from_string(admin.get_database_backend(), sql))
+                .await
+                .ok();
+        }
+        admin.close().await.ok();
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
@@ -49,6 +83,7 @@ pub async fn fresh_database(backend: Backend, dir: &tempfile::TempDir) -> String
                 .await
                 .expect("create test database");
             admin.close().await.ok();
+            CREATED_DATABASES.with(|d| d.borrow_mut().push(name.clone()));
             format!("postgres://postgres@127.0.0.1:5432/{name}")
         }
     }
@@ -68,7 +103,9 @@ pub fn test_config(database_url: &str, admin_token: &str, overrides: &[(&str, &s
 }
 
 pub async fn connect_and_migrate(url: &str) -> DatabaseConnection {
-    let db = helpline::db::connect(url).await.expect("connect");
+    let db = helpline::db::connect(url, Some(TEST_POOL_SIZE))
+        .await
+        .expect("connect");
     helpline::db::migrate(&db).await.expect("migrate");
     db
 }
@@ -104,6 +141,7 @@ impl TestApp {
         let port = listener.local_addr().expect("addr").port();
         let state = web::Data::new(AppState::new(config, db));
         let server = app::http_server(state.clone(), listener).expect("server");
+        STARTED.with(|s| s.borrow_mut().push((server.handle(), state.db.clone())));
         actix_web::rt::spawn(server);
         Self {
             base: format!("http://127.0.0.1:{port}"),
@@ -221,7 +259,8 @@ macro_rules! on_both_backends {
             $(
                 #[actix_web::test]
                 async fn $name() {
-                    super::$name($crate::helpers::Backend::Sqlite).await
+                    super::$name($crate::helpers::Backend::Sqlite).await;
+                    $crate::helpers::shutdown_all().await;
                 }
             )*
         }
@@ -229,7 +268,8 @@ macro_rules! on_both_backends {
             $(
                 #[actix_web::test]
                 async fn $name() {
-                    super::$name($crate::helpers::Backend::Postgres).await
+                    super::$name($crate::helpers::Backend::Postgres).await;
+                    $crate::helpers::shutdown_all().await;
                 }
             )*
         }

@@ -13,7 +13,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::json::JsonBody;
 use crate::http::query::QueryMap;
 use crate::http::tickets::ticket_id;
-use crate::tenants::actor::{AddMessage, UpdateTicket};
+use crate::ledger::LedgerEntryOut;
+use crate::tenants::actor::{AddMessage, AwardBounty, UpdateTicket};
 use crate::tickets::ops::{self, Actor, NewMessage, TicketChange};
 use crate::tickets::query::{self, TicketFilter};
 use crate::tickets::view::{EventOut, MessageOut, TicketOut};
@@ -25,7 +26,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(transcript))
                 .route(web::patch().to(update_ticket)),
         )
-        .service(web::resource("/support/tickets/{id}/reply").route(web::post().to(reply)));
+        .service(web::resource("/support/tickets/{id}/reply").route(web::post().to(reply)))
+        .service(
+            web::resource("/support/tickets/{id}/bounty").route(web::post().to(confirm_bounty)),
+        );
 }
 
 async fn inbox(req: HttpRequest, state: web::Data<AppState>, _: Staff) -> ApiResult<HttpResponse> {
@@ -161,4 +165,24 @@ async fn update_ticket(
     let ticket = state.tenants.send(ticket.tenant_id, msg).await??;
     let tenant_id = ticket.tenant_id;
     Ok(HttpResponse::Ok().json(TicketOut::summary(ticket, Utc::now()).for_operator(tenant_id)))
+}
+
+/// Confirms a bug report: credits `HELPLINE_BOUNTY_CENTS` once.
+async fn confirm_bounty(
+    state: web::Data<AppState>,
+    Staff(operator): Staff,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = ticket_id(&path)?;
+    let ticket = ops::find(&state.db, id, None).await?;
+    let msg = AwardBounty {
+        ticket_id: id,
+        operator: operator.name,
+    };
+    let (ticket, entry) = state.tenants.send(ticket.tenant_id, msg).await??;
+    let tenant_id = ticket.tenant_id;
+    Ok(HttpResponse::Ok().json(json!({
+        "ticket": TicketOut::summary(ticket, Utc::now()).for_operator(tenant_id),
+        "ledger_entry": LedgerEntryOut::from(entry),
+    })))
 }

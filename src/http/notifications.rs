@@ -1,0 +1,140 @@
+//! `/v1/notifications`: the in-app feed, read markers and preferences (SPEC §6).
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use entities::notifications;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::auth::SecretKey;
+use crate::domain::ids::NotificationId;
+use crate::error::{ApiError, ApiResult};
+use crate::http::json::JsonBody;
+use crate::http::query::QueryMap;
+use crate::notifications::{self as feed, NotificationOut, Preferences};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    // Fixed paths before `{id}` so `read-all` and `preferences` are not taken for ids.
+    cfg.service(web::resource("/notifications").route(web::get().to(list_notifications)))
+        .service(web::resource("/notifications/read-all").route(web::put().to(read_all)))
+        .service(
+            web::resource("/notifications/preferences")
+                .route(web::get().to(get_preferences))
+                .route(web::put().to(put_preferences)),
+        )
+        .service(web::resource("/notifications/{id}/read").route(web::put().to(read_one)));
+}
+
+fn of_tenant(tenant_id: uuid::Uuid) -> sea_orm::Select<notifications::Entity> {
+    notifications::Entity::find().filter(notifications::Column::TenantId.eq(tenant_id))
+}
+
+async fn list_notifications(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    SecretKey(key): SecretKey,
+) -> ApiResult<HttpResponse> {
+    let q = QueryMap::from_request(&req)?;
+    let page = q.page()?;
+    let unread_only: Option<bool> = q.parse("unread")?;
+    let mut query = of_tenant(key.tenant_id);
+    if unread_only == Some(true) {
+        query = query.filter(notifications::Column::ReadAt.is_null());
+    } else if unread_only == Some(false) {
+        query = query.filter(notifications::Column::ReadAt.is_not_null());
+    }
+    let total = query.clone().count(&state.db).await?;
+    let unread_count = of_tenant(key.tenant_id)
+        .filter(notifications::Column::ReadAt.is_null())
+        .count(&state.db)
+        .await?;
+    let rows = query
+        .order_by_desc(notifications::Column::Id)
+        .offset(page.offset)
+        .limit(page.limit)
+        .all(&state.db)
+        .await?;
+    let data: Vec<NotificationOut> = rows.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "data": data,
+        "total": total,
+        "unread_count": unread_count,
+        "limit": page.limit,
+        "offset": page.offset,
+    })))
+}
+
+async fn read_one(
+    state: web::Data<AppState>,
+    SecretKey(key): SecretKey,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id: NotificationId = path.parse().map_err(|_| ApiError::not_found())?;
+    let found = of_tenant(key.tenant_id)
+        .filter(notifications::Column::Id.eq(id.uuid()))
+        .one(&state.db)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    // Marking twice keeps the first read time.
+    notifications::Entity::update_many()
+        .col_expr(notifications::Column::ReadAt, Expr::value(Utc::now()))
+        .filter(notifications::Column::Id.eq(found.id))
+        .filter(notifications::Column::ReadAt.is_null())
+        .exec(&state.db)
+        .await?;
+    let updated = notifications::Entity::find_by_id(found.id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(HttpResponse::Ok().json(NotificationOut::from(updated)))
+}
+
+async fn read_all(
+    state: web::Data<AppState>,
+    SecretKey(key): SecretKey,
+) -> ApiResult<HttpResponse> {
+    let updated = notifications::Entity::update_many()
+        .col_expr(notifications::Column::ReadAt, Expr::value(Utc::now()))
+        .filter(notifications::Column::TenantId.eq(key.tenant_id))
+        .filter(notifications::Column::ReadAt.is_null())
+        .exec(&state.db)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({"updated": updated.rows_affected, "unread_count": 0})))
+}
+
+async fn get_preferences(
+    state: web::Data<AppState>,
+    SecretKey(key): SecretKey,
+) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(feed::preferences(&state.db, key.tenant_id).await?))
+}
+
+/// Every field is optional; the ones sent replace the stored values.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreferencesIn {
+    in_app: Option<bool>,
+    email_on_operator_reply: Option<bool>,
+    email_on_status_change: Option<bool>,
+}
+
+async fn put_preferences(
+    state: web::Data<AppState>,
+    SecretKey(key): SecretKey,
+    JsonBody(input): JsonBody<PreferencesIn>,
+) -> ApiResult<HttpResponse> {
+    let current = feed::preferences(&state.db, key.tenant_id).await?;
+    let next = Preferences {
+        in_app: input.in_app.unwrap_or(current.in_app),
+        email_on_operator_reply: input
+            .email_on_operator_reply
+            .unwrap_or(current.email_on_operator_reply),
+        email_on_status_change: input
+            .email_on_status_change
+            .unwrap_or(current.email_on_status_change),
+    };
+    feed::save_preferences(&state.db, key.tenant_id, next, Utc::now()).await?;
+    Ok(HttpResponse::Ok().json(next))
+}

@@ -1,0 +1,122 @@
+//! The system-status banner: one database row, cached in memory for at most `TTL`, so every
+//! node shows a change within a second.
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use entities::system_status;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait};
+use serde::{Deserialize, Serialize};
+
+pub const TTL: Duration = Duration::from_millis(500);
+const ROW_ID: i32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Operational,
+    Degraded,
+    Outage,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Operational => "operational",
+            Level::Degraded => "degraded",
+            Level::Outage => "outage",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "operational" => Some(Level::Operational),
+            "degraded" => Some(Level::Degraded),
+            "outage" => Some(Level::Outage),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Banner {
+    pub status: String,
+    pub message: String,
+    /// `null` until an operator first sets the banner.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl Default for Banner {
+    fn default() -> Self {
+        Self {
+            status: Level::Operational.as_str().into(),
+            message: "All systems operational".into(),
+            updated_at: None,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct BannerCache {
+    cached: RwLock<Option<(Instant, Banner)>>,
+}
+
+impl BannerCache {
+    pub async fn get(&self, db: &DatabaseConnection) -> Result<Banner, DbErr> {
+        if let Ok(guard) = self.cached.read()
+            && let Some((at, banner)) = guard.as_ref()
+            && at.elapsed() < TTL
+        {
+            return Ok(banner.clone());
+        }
+        let banner = system_status::Entity::find_by_id(ROW_ID)
+            .one(db)
+            .await?
+            .map(|row| Banner {
+                status: row.status,
+                message: row.message,
+                updated_at: Some(row.updated_at),
+            })
+            .unwrap_or_default();
+        if let Ok(mut guard) = self.cached.write() {
+            *guard = Some((Instant::now(), banner.clone()));
+        }
+        Ok(banner)
+    }
+
+    pub async fn set(
+        &self,
+        db: &DatabaseConnection,
+        level: Level,
+        message: String,
+    ) -> Result<Banner, DbErr> {
+        let now = Utc::now();
+        system_status::Entity::insert(system_status::ActiveModel {
+            id: Set(ROW_ID),
+            status: Set(level.as_str().to_string()),
+            message: Set(message.clone()),
+            updated_at: Set(now),
+        })
+        .on_conflict(
+            OnConflict::column(system_status::Column::Id)
+                .update_columns([
+                    system_status::Column::Status,
+                    system_status::Column::Message,
+                    system_status::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+        let banner = Banner {
+            status: level.as_str().into(),
+            message,
+            updated_at: Some(now),
+        };
+        if let Ok(mut guard) = self.cached.write() {
+            *guard = Some((Instant::now(), banner.clone()));
+        }
+        Ok(banner)
+    }
+}
