@@ -119,6 +119,8 @@ pub async fn apply<C: ConnectionTrait>(
         ticket_id: Set(change.ticket_id),
         note: Set(change.note),
         status: Set("pending".to_string()),
+        settle_attempts: Set(0),
+        last_error: Set(None),
         created_at: Set(now),
         settled_at: Set(None),
     };

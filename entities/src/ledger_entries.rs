@@ -13,8 +13,10 @@ pub struct Model {
     pub balance_after_cents: i64,
     pub ticket_id: Option<Uuid>,
     pub note: Option<String>,
-    /// `pending` or `settled`.
+    /// `pending`, `settled`, or `failed` (the billing endpoint kept refusing it).
     pub status: String,
+    pub settle_attempts: i32,
+    pub last_error: Option<String>,
     pub created_at: DateTimeUtc,
     pub settled_at: Option<DateTimeUtc>,
 }

@@ -84,8 +84,10 @@ impl MigrationTrait for Migration {
                     .col(big_integer("balance_after_cents"))
                     .col(uuid_null("ticket_id"))
                     .col(string_null("note"))
-                    // pending | settled
+                    // pending | settled | failed
                     .col(string("status"))
+                    .col(integer("settle_attempts").default(0))
+                    .col(text_null("last_error"))
                     .col(timestamp_with_time_zone("created_at"))
                     .col(timestamp_with_time_zone_null("settled_at"))
                     .foreign_key(

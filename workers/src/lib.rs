@@ -1,1 +1,12 @@
-pub fn placeholder() {}
+//! Background jobs (apalis): email, webhook, billing and privacy queues, the outbox that
+//! feeds them, and the pieces they share (signing, SSRF checks).
+pub mod billing;
+pub mod deps;
+pub mod email;
+pub mod jobs;
+pub mod outbox;
+pub mod privacy;
+pub mod signing;
+pub mod ssrf;
+pub mod transport;
+pub mod webhook;

@@ -1,0 +1,219 @@
+//! The apalis queues: Redis when `REDIS_URL` is set, otherwise an embedded SQLite queue.
+//! The same jobs and handlers run on both. Retries and delays are not left to apalis (its
+//! Redis backend ignores `max_attempts`); jobs reschedule themselves through the outbox.
+use std::time::Duration;
+
+use apalis::prelude::*;
+use apalis_redis::{ConnectionManager, RedisStorage};
+use apalis_sqlite::{SqlitePool, SqliteStorage};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::deps::Deps;
+use crate::jobs::{BillingJob, EmailJob, Job, PrivacyJob, Queue, WebhookJob};
+use crate::{billing, email, privacy, webhook};
+
+/// How often idle workers look for new tasks.
+const POLL: Duration = Duration::from_millis(50);
+
+#[derive(Clone)]
+pub enum Transport {
+    Redis { conn: ConnectionManager, prefix: String },
+    Sqlite { pool: SqlitePool, prefix: String },
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
+
+/// Counts for one queue as the backend sees them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct BackendCounts {
+    pub pending: u64,
+    pub running: u64,
+}
+
+impl Transport {
+    pub async fn redis(url: &str, prefix: &str) -> Result<Self, String> {
+        let conn = apalis_redis::connect(url).await.map_err(|e| e.to_string())?;
+        Ok(Transport::Redis {
+            conn,
+            prefix: prefix.to_string(),
+        })
+    }
+
+    /// Opens (creating) the SQLite queue file and its tables.
+    pub async fn sqlite(url: &str, prefix: &str) -> Result<Self, String> {
+        use apalis_sqlite::SqliteConnectOptions;
+        use std::str::FromStr;
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| e.to_string())?
+            .create_if_missing(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = apalis_sqlite::SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| e.to_string())?;
+        SqliteStorage::setup(&pool).await.map_err(|e| e.to_string())?;
+        // apalis sets synchronous=OFF, which can lose an acknowledged job in a crash.
+        sea_orm::sqlx::query("PRAGMA synchronous = NORMAL;")
+            .execute(&pool)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Transport::Sqlite {
+            pool,
+            prefix: prefix.to_string(),
+        })
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Transport::Redis { .. } => "redis",
+            Transport::Sqlite { .. } => "sqlite",
+        }
+    }
+
+    fn queue_name(&self, queue: Queue) -> String {
+        let prefix = match self {
+            Transport::Redis { prefix, .. } | Transport::Sqlite { prefix, .. } => prefix,
+        };
+        format!("{prefix}{}", queue.as_str())
+    }
+
+    fn redis_storage<T>(&self, conn: &ConnectionManager, queue: Queue) -> RedisStorage<T> {
+        RedisStorage::new(conn.clone()).with_config(apalis_redis::Config::default().queue(self.queue_name(queue)))
+    }
+
+    fn sqlite_storage<T>(&self, pool: &SqlitePool, queue: Queue) -> SqliteStorage<T> {
+        SqliteStorage::new(pool).with_config(apalis_sqlite::Config::default().queue(self.queue_name(queue)))
+    }
+
+    async fn push_typed<T>(&self, queue: Queue, job: T) -> Result<(), String>
+    where
+        T: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static,
+    {
+        match self {
+            Transport::Redis { conn, .. } => self
+                .redis_storage::<T>(conn, queue)
+                .push(job)
+                .await
+                .map_err(|e| e.to_string()),
+            Transport::Sqlite { pool, .. } => self
+                .sqlite_storage::<T>(pool, queue)
+                .push(job)
+                .await
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    pub async fn push(&self, job: Job) -> Result<(), String> {
+        match job {
+            Job::Email(j) => self.push_typed(Queue::Email, j).await,
+            Job::Webhook(j) => self.push_typed(Queue::Webhook, j).await,
+            Job::Billing(j) => self.push_typed(Queue::Billing, j).await,
+            Job::Privacy(j) => self.push_typed(Queue::Privacy, j).await,
+        }
+    }
+
+    /// True when the queue backend answers.
+    pub async fn ping(&self) -> bool {
+        match self {
+            Transport::Redis { conn, .. } => {
+                let mut conn = conn.clone();
+                redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok()
+            }
+            Transport::Sqlite { pool, .. } => sea_orm::sqlx::query("SELECT 1").execute(pool).await.is_ok(),
+        }
+    }
+
+    /// Pending and running tasks in the backend (read from its own keys and tables, since
+    /// apalis-redis's metrics API fails).
+    pub async fn counts(&self, queue: Queue) -> Result<BackendCounts, String> {
+        let name = self.queue_name(queue);
+        match self {
+            Transport::Redis { conn, .. } => {
+                let mut conn = conn.clone();
+                let keys = apalis_redis::Config::default().queue(&name);
+                let (active, scheduled): (u64, u64) = redis::pipe()
+                    .cmd("LLEN")
+                    .arg(keys.active_jobs_list())
+                    .cmd("ZCARD")
+                    .arg(keys.scheduled_jobs_set())
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                // Tasks a worker holds live in per-worker sets; our own tables count them.
+                Ok(BackendCounts {
+                    pending: active + scheduled,
+                    running: 0,
+                })
+            }
+            Transport::Sqlite { pool, .. } => {
+                let rows: Vec<(String, i64)> =
+                    sea_orm::sqlx::query_as("SELECT status, COUNT(*) FROM Jobs WHERE job_type = ?1 GROUP BY status")
+                        .bind(&name)
+                        .fetch_all(pool)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                let count = |status: &str| {
+                    rows.iter()
+                        .find(|(s, _)| s == status)
+                        .map_or(0, |(_, n)| u64::try_from(*n).unwrap_or(0))
+                };
+                Ok(BackendCounts {
+                    pending: count("Pending") + count("Queued"),
+                    running: count("Running"),
+                })
+            }
+        }
+    }
+
+    /// Runs the workers of every queue until `stop` resolves; running jobs finish first.
+    pub async fn run_workers(
+        self,
+        deps: Deps,
+        concurrency: usize,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), String> {
+        macro_rules! worker {
+            ($monitor:expr, $storage:expr, $queue:expr, $handler:path) => {{
+                let storage = $storage;
+                let deps = deps.clone();
+                let name = format!("{}-{}", self.queue_name($queue), std::process::id());
+                $monitor.register(move |run| {
+                    WorkerBuilder::new(format!("{name}-{run}"))
+                        .backend(storage.clone().poll_with_interval(POLL))
+                        .concurrency(concurrency)
+                        .data(deps.clone())
+                        .build($handler)
+                })
+            }};
+        }
+        let monitor = Monitor::new();
+        let monitor = match &self {
+            Transport::Redis { conn, .. } => {
+                let m = worker!(monitor, self.redis_storage::<EmailJob>(conn, Queue::Email), Queue::Email, email::job);
+                let m = worker!(m, self.redis_storage::<WebhookJob>(conn, Queue::Webhook), Queue::Webhook, webhook::job);
+                let m = worker!(m, self.redis_storage::<BillingJob>(conn, Queue::Billing), Queue::Billing, billing::job);
+                worker!(m, self.redis_storage::<PrivacyJob>(conn, Queue::Privacy), Queue::Privacy, privacy::job)
+            }
+            Transport::Sqlite { pool, .. } => {
+                let m = worker!(monitor, self.sqlite_storage::<EmailJob>(pool, Queue::Email), Queue::Email, email::job);
+                let m = worker!(m, self.sqlite_storage::<WebhookJob>(pool, Queue::Webhook), Queue::Webhook, webhook::job);
+                let m = worker!(m, self.sqlite_storage::<BillingJob>(pool, Queue::Billing), Queue::Billing, billing::job);
+                worker!(m, self.sqlite_storage::<PrivacyJob>(pool, Queue::Privacy), Queue::Privacy, privacy::job)
+            }
+        };
+        monitor
+            .shutdown_timeout(Duration::from_secs(20))
+            .run_with_signal(async move {
+                stop.await;
+                Ok(())
+            })
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
