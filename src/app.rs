@@ -43,6 +43,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/v1")
             .configure(http::keys::routes)
             .configure(http::tickets::routes)
+            .configure(http::agents::routes)
+            .configure(http::numbers::routes)
             .default_service(web::to(not_found)),
     );
     cfg.service(

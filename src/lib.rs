@@ -9,6 +9,7 @@ pub mod error;
 pub mod http;
 pub mod idempotency;
 pub mod ledger;
+pub mod numbers;
 pub mod ratelimit;
 pub mod tenants;
 pub mod tickets;

@@ -1,9 +1,11 @@
 //! HTTP resources, one module each; every module exposes `routes`.
 pub mod admin;
+pub mod agents;
 pub mod context;
 pub mod idempotency;
 pub mod json;
 pub mod keys;
+pub mod numbers;
 pub mod ops;
 pub mod query;
 pub mod tickets;

@@ -1,7 +1,9 @@
 //! Integration tests over real HTTP, on SQLite and on PostgreSQL.
+mod agents;
 mod auth;
 mod cli;
 mod errors;
 mod helpers;
+mod numbers;
 mod tenants;
 mod tickets;
