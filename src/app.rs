@@ -45,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(http::tickets::routes)
             .configure(http::agents::routes)
             .configure(http::numbers::routes)
+            .configure(http::account::routes)
             .default_service(web::to(not_found)),
     );
     cfg.service(

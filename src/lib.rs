@@ -1,4 +1,5 @@
 //! Helpline: a multi-tenant support-desk service. See `README.md` and `docs/`.
+pub mod account;
 pub mod app;
 pub mod auth;
 pub mod cli;

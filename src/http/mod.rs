@@ -1,4 +1,5 @@
 //! HTTP resources, one module each; every module exposes `routes`.
+pub mod account;
 pub mod admin;
 pub mod agents;
 pub mod context;

@@ -1,4 +1,5 @@
 //! Integration tests over real HTTP, on SQLite and on PostgreSQL.
+mod account;
 mod agents;
 mod auth;
 mod cli;
