@@ -1,4 +1,5 @@
-//! Agents and bring-your-own-carrier numbers (SPEC §8).
+//! Agents and bring-your-own-carrier numbers (SPEC §8), and an index the account export
+//! (SPEC §9) needs to page through the ledger.
 //!
 //! `numbers.number` is the primary key, so one number belongs to at most one tenant across
 //! the whole service: the database, not a read-then-write check, decides a registration race.
@@ -32,10 +33,11 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    // Ids are UUIDv7: id order is creation order, for the list and the export.
                     .name("idx_agents_tenant")
                     .table("agents")
                     .col("tenant_id")
-                    .col("created_at")
+                    .col("id")
                     .to_owned(),
             )
             .await?;
@@ -76,6 +78,17 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // The account export pages through numbers by (tenant, number).
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_numbers_tenant_number")
+                    .table("numbers")
+                    .col("tenant_id")
+                    .col("number")
+                    .to_owned(),
+            )
+            .await?;
         manager
             .create_index(
                 Index::create()
@@ -85,10 +98,30 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // The account export pages through a tenant's ledger by id (keyset), which the
+        // ledger's own (tenant_id, created_at, id) index cannot serve in order.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_ledger_tenant_id")
+                    .table("ledger_entries")
+                    .col("tenant_id")
+                    .col("id")
+                    .to_owned(),
+            )
+            .await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("idx_ledger_tenant_id")
+                    .table("ledger_entries")
+                    .to_owned(),
+            )
+            .await?;
         for table in ["numbers", "agents"] {
             manager
                 .drop_table(Table::drop().table(table).to_owned())

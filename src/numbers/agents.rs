@@ -51,7 +51,7 @@ pub async fn list(
     let query = agents::Entity::find().filter(agents::Column::TenantId.eq(tenant_id));
     let total = query.clone().count(db).await?;
     let rows = query
-        .order_by_desc(agents::Column::CreatedAt)
+        // UUIDv7: id order is creation order.
         .order_by_desc(agents::Column::Id)
         .offset(page.offset)
         .limit(page.limit)
