@@ -49,6 +49,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(http::status::tenant_routes)
             .configure(http::billing::routes)
             .configure(http::notifications::routes)
+            .configure(http::agents::routes)
+            .configure(http::numbers::routes)
+            .configure(http::account::routes)
             .default_service(web::to(not_found)),
     );
     cfg.service(

@@ -1,4 +1,5 @@
 //! sea-orm entities, one module per table.
+pub mod agents;
 pub mod api_keys;
 pub mod emails;
 pub mod erasure_requests;
@@ -7,6 +8,7 @@ pub mod ledger_entries;
 pub mod messages;
 pub mod notification_preferences;
 pub mod notifications;
+pub mod numbers;
 pub mod outbox;
 pub mod staff;
 pub mod system_status;

@@ -5,6 +5,7 @@ mod m20261123_000001_foundation;
 mod m20261123_000002_tickets;
 mod m20261123_000003_notifications;
 mod m20261123_000004_jobs;
+mod m20261123_000005_numbers;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_tickets::Migration),
             Box::new(m20261123_000003_notifications::Migration),
             Box::new(m20261123_000004_jobs::Migration),
+            Box::new(m20261123_000005_numbers::Migration),
         ]
     }
 }

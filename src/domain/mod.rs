@@ -1,5 +1,6 @@
 //! Pure domain types and rules: no I/O, no database, no HTTP.
 
+pub mod agent;
 pub mod ids;
 pub mod plan;
 pub mod sla;

@@ -1,11 +1,14 @@
 //! HTTP resources, one module each; every module exposes `routes`.
+pub mod account;
 pub mod admin;
+pub mod agents;
 pub mod billing;
 pub mod context;
 pub mod idempotency;
 pub mod json;
 pub mod keys;
 pub mod notifications;
+pub mod numbers;
 pub mod ops;
 pub mod query;
 pub mod status;

@@ -1,8 +1,11 @@
 //! Integration tests over real HTTP, on SQLite and on PostgreSQL.
+mod account;
+mod agents;
 mod auth;
 mod billing;
 mod cli;
 mod errors;
 mod helpers;
+mod numbers;
 mod tenants;
 mod tickets;

@@ -1,0 +1,43 @@
+//! `/v1/account/*`: the tenant's account as a whole (SPEC §9).
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION};
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use futures_util::TryStreamExt;
+
+use crate::account::export::{self, ExportError, Scope};
+use crate::app::AppState;
+use crate::auth::SecretKey;
+use crate::error::{ApiError, ApiResult};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/account/export").route(web::get().to(export_account)));
+}
+
+/// Streams the export; see [`export`] for the document's shape.
+async fn export_account(
+    state: web::Data<AppState>,
+    SecretKey(key): SecretKey,
+) -> ApiResult<HttpResponse> {
+    let tenant_id = key.tenant_id;
+    let scope = Scope {
+        db: state.db.clone(),
+        tenant_id,
+        now: Utc::now(),
+    };
+    let body = export::document(scope).await.map_err(|e| match e {
+        ExportError::Db(e) => ApiError::from(e),
+        ExportError::NoTenant => ApiError::not_found(),
+        other => ApiError::internal(other),
+    })?;
+    let body = body.inspect_err(move |e| {
+        tracing::error!(error = %e, tenant = %tenant_id, "account export aborted");
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((
+            CONTENT_DISPOSITION,
+            format!("attachment; filename=\"helpline-export-{tenant_id}.json\""),
+        ))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .streaming(body))
+}

@@ -1,0 +1,112 @@
+//! `/v1/agents`: the tenant's agents, which numbers are attached to (SPEC §8).
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::SecretKey;
+use crate::domain::agent::AgentDescription;
+use crate::domain::validate::Name;
+use crate::error::{ApiError, ApiResult};
+use crate::http::json::JsonBody;
+use crate::http::query::QueryMap;
+use crate::numbers::agents::{self, AgentFields};
+use crate::numbers::no_such_agent;
+use crate::numbers::view::AgentOut;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/agents")
+            .route(web::get().to(list_agents))
+            .route(web::post().to(create_agent)),
+    )
+    .service(
+        web::resource("/agents/{id}")
+            .route(web::get().to(get_agent))
+            .route(web::put().to(replace_agent))
+            .route(web::delete().to(delete_agent)),
+    );
+}
+
+/// A path id that is malformed answers 404, like an unknown one.
+fn agent_id(raw: &str) -> ApiResult<Uuid> {
+    Uuid::try_parse(raw).map_err(|_| no_such_agent())
+}
+
+/// The body of `POST` and `PUT`: `PUT` replaces both fields, so an absent description
+/// clears it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentIn {
+    name: Option<String>,
+    description: Option<String>,
+}
+
+impl AgentIn {
+    fn parse(self) -> ApiResult<AgentFields> {
+        let name = self
+            .name
+            .as_deref()
+            .ok_or_else(|| ApiError::validation("name", "`name` is required"))?;
+        Ok(AgentFields {
+            name: Name::parse(name, "name")?,
+            description: AgentDescription::parse_optional(self.description.as_deref())?,
+        })
+    }
+}
+
+async fn create_agent(
+    state: web::Data<AppState>,
+    SecretKey(key): SecretKey,
+    JsonBody(body): JsonBody<AgentIn>,
+) -> ApiResult<HttpResponse> {
+    let fields = body.parse()?;
+    let agent = agents::create(&state.db, key.tenant_id, fields, Utc::now()).await?;
+    Ok(HttpResponse::Created().json(AgentOut::from(agent)))
+}
+
+async fn list_agents(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    SecretKey(key): SecretKey,
+) -> ApiResult<HttpResponse> {
+    let page = QueryMap::from_request(&req)?.page()?;
+    let (rows, total) = agents::list(&state.db, key.tenant_id, page).await?;
+    let data: Vec<AgentOut> = rows.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "agents": data, "total": total, "limit": page.limit, "offset": page.offset,
+    })))
+}
+
+async fn get_agent(
+    state: web::Data<AppState>,
+    SecretKey(key): SecretKey,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let agent = agents::find(&state.db, key.tenant_id, agent_id(&path)?).await?;
+    Ok(HttpResponse::Ok().json(AgentOut::from(agent)))
+}
+
+async fn replace_agent(
+    state: web::Data<AppState>,
+    SecretKey(key): SecretKey,
+    path: web::Path<String>,
+    JsonBody(body): JsonBody<AgentIn>,
+) -> ApiResult<HttpResponse> {
+    let id = agent_id(&path)?;
+    let fields = body.parse()?;
+    let agent = agents::replace(&state.db, key.tenant_id, id, fields, Utc::now()).await?;
+    Ok(HttpResponse::Ok().json(AgentOut::from(agent)))
+}
+
+async fn delete_agent(
+    state: web::Data<AppState>,
+    SecretKey(key): SecretKey,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = agent_id(&path)?;
+    agents::delete(&state.db, key.tenant_id, id, Utc::now()).await?;
+    Ok(HttpResponse::Ok().json(json!({"id": id, "object": "agent", "deleted": true})))
+}
