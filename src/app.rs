@@ -10,6 +10,7 @@ use sea_orm::DatabaseConnection;
 use crate::auth::cache::AuthCache;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::jobs::Jobs;
 use crate::ratelimit::{self, RateLimits};
 use crate::status_banner::BannerCache;
 use crate::tenants::registry::Registry;
@@ -22,20 +23,24 @@ pub struct AppState {
     pub limits: RateLimits,
     pub tenants: Arc<Registry>,
     pub banner: BannerCache,
+    pub jobs: Jobs,
 }
 
 impl AppState {
-    pub fn new(config: Config, db: DatabaseConnection) -> Self {
+    /// Connects the queue backend; the job workers are started separately (`Jobs::start`).
+    pub async fn new(config: Config, db: DatabaseConnection) -> Result<Self, String> {
         let arbiters = std::thread::available_parallelism().map_or(2, |n| n.get());
         let config = Arc::new(config);
-        Self {
+        let jobs = Jobs::connect(&config).await?;
+        Ok(Self {
             auth: AuthCache::new(db.clone(), config.admin_token.as_deref()),
             limits: RateLimits::new(ratelimit::default_fixed_limits()),
-            tenants: Registry::new(db.clone(), config.clone(), arbiters),
+            tenants: Registry::new(db.clone(), config.clone(), jobs.nudge.clone(), arbiters),
             config,
             db,
             banner: BannerCache::default(),
-        }
+            jobs,
+        })
     }
 }
 
@@ -52,6 +57,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(http::agents::routes)
             .configure(http::numbers::routes)
             .configure(http::account::routes)
+            .configure(http::webhooks::routes)
+            .configure(http::erasure::tenant_routes)
             .default_service(web::to(not_found)),
     );
     cfg.service(
@@ -59,6 +66,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(http::admin::tenants::routes)
             .configure(http::admin::tickets::routes)
             .configure(http::status::admin_routes)
+            .configure(http::admin::queues::routes)
+            .configure(http::erasure::admin_routes)
             .default_service(web::to(not_found)),
     );
 }

@@ -11,6 +11,7 @@ use crate::app::{self, AppState};
 use crate::config::{Config, LogFormat};
 use crate::domain::plan::Plan;
 use crate::domain::validate::{Email, Name};
+use crate::jobs::Jobs;
 use crate::tenants::TenantOut;
 use crate::tenants::provision::{self, NewTenant};
 use crate::{db, domain};
@@ -208,9 +209,14 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         Command::Serve(args) => serve(config, args, true).await,
         Command::Api(args) => serve(config, args, false).await,
         Command::Worker(args) => {
-            let _conn = open(&config, !args.no_migrate).await?;
-            tracing::info!("worker started; waiting for SIGTERM");
+            let conn = open(&config, !args.no_migrate).await?;
+            let jobs = Jobs::connect(&config).await.map_err(Failure::runtime)?;
+            let handle = jobs.start(conn, &config).map_err(Failure::runtime)?;
+            tracing::info!(queue = jobs.transport.kind(), "worker started");
             shutdown_signal().await;
+            tracing::info!("stopping: finishing running jobs");
+            jobs.stop();
+            Jobs::join(handle, JOBS_STOP_LIMIT).await;
             Ok(())
         }
     }
@@ -220,20 +226,43 @@ fn field_failure(e: domain::FieldError) -> Failure {
     Failure::usage(format!("--{}: {}", e.field.replace('_', "-"), e.message))
 }
 
-async fn serve(config: Config, args: RunArgs, bootstrap: bool) -> Result<(), Failure> {
+/// How long a stopping process waits for running jobs.
+const JOBS_STOP_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `serve` (API, workers and relay) or `api` (API only).
+async fn serve(config: Config, args: RunArgs, all_in_one: bool) -> Result<(), Failure> {
     let conn = open(&config, !args.no_migrate).await?;
-    if bootstrap {
+    if all_in_one {
         bootstrap_admin(&conn).await?;
     }
     let listener = std::net::TcpListener::bind(config.listen)
         .map_err(|e| Failure::runtime(format!("cannot listen on {}: {e}", config.listen)))?;
     tracing::info!(listen = %config.listen, "helpline listening");
-    let state = web::Data::new(AppState::new(config, conn));
+    let state = web::Data::new(
+        AppState::new(config, conn)
+            .await
+            .map_err(Failure::runtime)?,
+    );
+    let workers = if all_in_one {
+        Some(
+            state
+                .jobs
+                .start(state.db.clone(), &state.config)
+                .map_err(Failure::runtime)?,
+        )
+    } else {
+        None
+    };
     app::spawn_housekeeping(state.clone());
-    app::http_server(state, listener)
+    // Returns after SIGTERM/SIGINT, once in-flight requests have finished.
+    let served = app::http_server(state.clone(), listener)
         .map_err(Failure::runtime)?
-        .await
-        .map_err(Failure::runtime)
+        .await;
+    state.jobs.stop();
+    if let Some(handle) = workers {
+        Jobs::join(handle, JOBS_STOP_LIMIT).await;
+    }
+    served.map_err(Failure::runtime)
 }
 
 /// On an empty database, creates operator `admin` and prints its token once.

@@ -45,6 +45,20 @@ pub struct Config {
     pub actor_idle: Duration,
     /// Database connections per process (default: 32 on PostgreSQL, 8 on SQLite).
     pub db_pool_size: Option<u32>,
+    /// The embedded SQLite queue's file, used when `REDIS_URL` is unset.
+    pub queue_url: String,
+    /// Prepended to every Redis key (queues and shared rate limits).
+    pub redis_prefix: String,
+    /// First email retry delay (doubling after that).
+    pub email_backoff: Duration,
+    /// First billing-report retry delay (doubling after that).
+    pub billing_backoff: Duration,
+    /// Jobs each worker process runs at once, per queue.
+    pub worker_concurrency: usize,
+    /// How often the outbox relay sweeps for due rows when nothing nudges it.
+    pub outbox_sweep: Duration,
+    /// Work still pending this long after it was due is queued again.
+    pub recovery_grace: Duration,
 }
 
 /// One bad setting: `invalid <VAR>: <why>`.
@@ -91,6 +105,8 @@ impl Config {
                 "expected a sqlite:// or postgres:// URL",
             ));
         }
+        let queue_url =
+            get("HELPLINE_QUEUE_URL").unwrap_or_else(|| default_queue_url(&database_url));
         let redis_url = get("REDIS_URL");
         if let Some(url) = &redis_url
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
@@ -181,6 +197,18 @@ impl Config {
             log_format,
             trusted_proxies,
             actor_idle: parse_or(&get, "HELPLINE_ACTOR_IDLE", "60s", parse_duration)?,
+            queue_url,
+            redis_prefix: text("HELPLINE_REDIS_PREFIX", "helpline:"),
+            email_backoff: parse_or(&get, "HELPLINE_EMAIL_BACKOFF", "2s", parse_duration)?,
+            billing_backoff: parse_or(&get, "HELPLINE_BILLING_BACKOFF", "5s", parse_duration)?,
+            worker_concurrency: parse_or(&get, "HELPLINE_WORKER_CONCURRENCY", "16", |v| {
+                match v.parse::<usize>() {
+                    Ok(n) if (1..=1024).contains(&n) => Ok(n),
+                    _ => Err("expected a number from 1 to 1024".into()),
+                }
+            })?,
+            outbox_sweep: parse_or(&get, "HELPLINE_OUTBOX_SWEEP", "250ms", parse_duration)?,
+            recovery_grace: parse_or(&get, "HELPLINE_RECOVERY_GRACE", "60s", parse_duration)?,
             db_pool_size: get("HELPLINE_DB_POOL_SIZE")
                 .map(|v| match v.trim().parse::<u32>() {
                     Ok(n) if (1..=1000).contains(&n) => Ok(n),
@@ -192,6 +220,19 @@ impl Config {
                 .transpose()?,
         })
     }
+}
+
+/// The SQLite queue lives next to a SQLite database, else in `helpline-data/`.
+fn default_queue_url(database_url: &str) -> String {
+    let dir = database_url
+        .strip_prefix("sqlite://")
+        .and_then(|rest| rest.split('?').next())
+        .filter(|path| !path.is_empty() && !path.contains(":memory:"))
+        .and_then(|path| std::path::Path::new(path).parent())
+        .map(|dir| dir.display().to_string())
+        .filter(|dir| !dir.is_empty())
+        .unwrap_or_else(|| "helpline-data".to_string());
+    format!("sqlite://{dir}/queue.db?mode=rwc")
 }
 
 fn parse_or<T>(
@@ -338,6 +379,22 @@ mod tests {
                 ("REDIS_URL", "redis://127.0.0.1:6379")
             ])
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn the_queue_file_sits_next_to_a_sqlite_database() {
+        assert_eq!(
+            default_queue_url(DEFAULT_DATABASE_URL),
+            "sqlite://helpline-data/queue.db?mode=rwc"
+        );
+        assert_eq!(
+            default_queue_url("sqlite:///var/lib/h/h.db"),
+            "sqlite:///var/lib/h/queue.db?mode=rwc"
+        );
+        assert_eq!(
+            default_queue_url("postgres://x/y"),
+            "sqlite://helpline-data/queue.db?mode=rwc"
         );
     }
 

@@ -18,6 +18,16 @@ fn sqlite_file(url: &str) -> Option<&str> {
     (!path.is_empty() && !path.contains(":memory:")).then_some(path)
 }
 
+/// Creates the directory of a `sqlite://path` URL's file, if it names one.
+pub fn ensure_sqlite_dir(url: &str) -> std::io::Result<()> {
+    if let Some(dir) = sqlite_file(url).and_then(|f| std::path::Path::new(f).parent())
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)?;
+    }
+    Ok(())
+}
+
 /// Opens a pool. SQLite files (and their directory) are created on first start and run in
 /// WAL mode with foreign keys on; a busy timeout absorbs short write contention.
 pub async fn connect(url: &str, pool_size: Option<u32>) -> Result<DatabaseConnection, DbErr> {
@@ -26,12 +36,8 @@ pub async fn connect(url: &str, pool_size: Option<u32>) -> Result<DatabaseConnec
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5));
     if is_sqlite(url) {
-        if let Some(dir) = sqlite_file(url).and_then(|f| std::path::Path::new(f).parent())
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
-        }
+        ensure_sqlite_dir(url)
+            .map_err(|e| DbErr::Custom(format!("cannot create the database directory: {e}")))?;
         opts.max_connections(pool_size.unwrap_or(8))
             .min_connections(1);
         opts.map_sqlx_sqlite_opts(|o| {

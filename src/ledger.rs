@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::domain::ids::LedgerId;
 use entities::tenants;
+use workers::jobs::{BillingJob, Job};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LedgerKind {
@@ -120,11 +121,16 @@ pub async fn apply<C: ConnectionTrait>(
         note: Set(change.note),
         status: Set("pending".to_string()),
         settle_attempts: Set(0),
+        next_attempt_at: Set(now),
         last_error: Set(None),
         created_at: Set(now),
         settled_at: Set(None),
     };
-    Ok(ledger_entries::Entity::insert(entry)
+    let entry = ledger_entries::Entity::insert(entry)
         .exec_with_returning(txn)
-        .await?)
+        .await?;
+    // Every entry is settled by a billing job.
+    let job = Job::Billing(BillingJob { entry_id: entry.id });
+    workers::outbox::enqueue(txn, job, now, now).await?;
+    Ok(entry)
 }

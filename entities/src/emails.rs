@@ -18,6 +18,8 @@ pub struct Model {
     pub attempts: i32,
     pub last_error: Option<String>,
     pub provider_id: Option<String>,
+    /// When the next attempt is due (the recovery sweep re-queues it if it never ran).
+    pub next_attempt_at: DateTimeUtc,
     pub in_flight_until: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -16,6 +16,8 @@ pub struct Model {
     /// `pending`, `settled`, or `failed` (the billing endpoint kept refusing it).
     pub status: String,
     pub settle_attempts: i32,
+    /// When settlement is next due (the recovery sweep re-queues it if it never ran).
+    pub next_attempt_at: DateTimeUtc,
     pub last_error: Option<String>,
     pub created_at: DateTimeUtc,
     pub settled_at: Option<DateTimeUtc>,

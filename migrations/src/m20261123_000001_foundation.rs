@@ -87,6 +87,7 @@ impl MigrationTrait for Migration {
                     // pending | settled | failed
                     .col(string("status"))
                     .col(integer("settle_attempts").default(0))
+                    .col(timestamp_with_time_zone("next_attempt_at"))
                     .col(text_null("last_error"))
                     .col(timestamp_with_time_zone("created_at"))
                     .col(timestamp_with_time_zone_null("settled_at"))

@@ -151,6 +151,7 @@ impl MigrationTrait for Migration {
                     .col(integer("attempts"))
                     .col(text_null("last_error"))
                     .col(string_null("provider_id"))
+                    .col(timestamp_with_time_zone("next_attempt_at"))
                     .col(timestamp_with_time_zone_null("in_flight_until"))
                     .col(timestamp_with_time_zone("created_at"))
                     .col(timestamp_with_time_zone("updated_at"))
@@ -188,7 +189,14 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in ["erasure_requests", "emails", "webhook_deliveries", "webhook_events", "webhook_endpoints", "outbox"] {
+        for table in [
+            "erasure_requests",
+            "emails",
+            "webhook_deliveries",
+            "webhook_events",
+            "webhook_endpoints",
+            "outbox",
+        ] {
             manager
                 .drop_table(Table::drop().table(table).to_owned())
                 .await?;

@@ -17,12 +17,15 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::ledger::{self, ApplyError, Change, LedgerKind};
 use crate::tickets::ops::{self, Created, NewMessage, NewTicket, Replied, TicketChange};
+use workers::outbox::Nudge;
 
 pub struct TenantActor {
     pub tenant_id: Uuid,
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
     pub registry: Weak<Registry>,
+    /// Wakes the outbox relay after a commit that queued jobs.
+    pub nudge: Nudge,
     pub idle_after: Duration,
     pub last_active: Instant,
 }
@@ -36,6 +39,14 @@ impl TenantActor {
         work: impl Future<Output = Result<T, ApiError>> + 'static,
     ) -> Reply<T> {
         self.last_active = Instant::now();
+        let nudge = self.nudge.clone();
+        let work = async move {
+            let result = work.await;
+            if result.is_ok() {
+                nudge.nudge();
+            }
+            result
+        };
         AtomicResponse::new(Box::pin(work.into_actor(self)))
     }
 }
@@ -127,8 +138,8 @@ impl Handler<AddMessage> for TenantActor {
     type Result = Reply<Replied>;
 
     fn handle(&mut self, m: AddMessage, _: &mut Context<Self>) -> Self::Result {
-        let (db, tenant_id) = (self.db.clone(), self.tenant_id);
-        self.serialized(async move { ops::reply(&db, tenant_id, m.0, Utc::now()).await })
+        let (db, config, tenant_id) = (self.db.clone(), self.config.clone(), self.tenant_id);
+        self.serialized(async move { ops::reply(&db, &config, tenant_id, m.0, Utc::now()).await })
     }
 }
 
@@ -144,8 +155,8 @@ impl Handler<UpdateTicket> for TenantActor {
     type Result = Reply<tickets::Model>;
 
     fn handle(&mut self, m: UpdateTicket, _: &mut Context<Self>) -> Self::Result {
-        let (db, tenant_id) = (self.db.clone(), self.tenant_id);
-        self.serialized(async move { ops::update(&db, tenant_id, m.0, Utc::now()).await })
+        let (db, config, tenant_id) = (self.db.clone(), self.config.clone(), self.tenant_id);
+        self.serialized(async move { ops::update(&db, &config, tenant_id, m.0, Utc::now()).await })
     }
 }
 
@@ -164,9 +175,19 @@ impl Handler<AwardBounty> for TenantActor {
     type Result = Reply<(tickets::Model, ledger_entries::Model)>;
 
     fn handle(&mut self, m: AwardBounty, _: &mut Context<Self>) -> Self::Result {
-        let (db, tenant_id, amount) = (self.db.clone(), self.tenant_id, self.config.bounty_cents);
+        let (db, config, tenant_id) = (self.db.clone(), self.config.clone(), self.tenant_id);
         self.serialized(async move {
-            ops::award_bounty(&db, tenant_id, m.ticket_id, m.operator, amount, Utc::now()).await
+            let amount = config.bounty_cents;
+            ops::award_bounty(
+                &db,
+                &config,
+                tenant_id,
+                m.ticket_id,
+                m.operator,
+                amount,
+                Utc::now(),
+            )
+            .await
         })
     }
 }

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::actor::TenantActor;
 use crate::config::Config;
 use crate::error::ApiError;
+use workers::outbox::Nudge;
 
 pub struct Registry {
     actors: DashMap<Uuid, Addr<TenantActor>>,
@@ -20,12 +21,18 @@ pub struct Registry {
     hasher: RandomState,
     db: DatabaseConnection,
     config: Arc<Config>,
+    nudge: Nudge,
     idle_after: Duration,
     me: Weak<Registry>,
 }
 
 impl Registry {
-    pub fn new(db: DatabaseConnection, config: Arc<Config>, arbiters: usize) -> Arc<Self> {
+    pub fn new(
+        db: DatabaseConnection,
+        config: Arc<Config>,
+        nudge: Nudge,
+        arbiters: usize,
+    ) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
             actors: DashMap::new(),
             arbiters: (0..arbiters.max(1))
@@ -35,6 +42,7 @@ impl Registry {
             db,
             idle_after: config.actor_idle,
             config,
+            nudge,
             me: me.clone(),
         })
     }
@@ -93,12 +101,14 @@ impl Registry {
         let index = (self.hasher.hash_one(tenant_id) as usize) % self.arbiters.len();
         let db = self.db.clone();
         let config = self.config.clone();
+        let nudge = self.nudge.clone();
         let registry = self.me.clone();
         let idle_after = self.idle_after;
         TenantActor::start_in_arbiter(&self.arbiters[index], move |_| TenantActor {
             tenant_id,
             db,
             config,
+            nudge,
             registry,
             idle_after,
             last_active: Instant::now(),

@@ -19,10 +19,13 @@ use crate::domain::sla::SlaSnapshot;
 use crate::domain::status::{self, TicketStatus, TransitionError};
 use crate::domain::ticket::{Category, Priority};
 use crate::domain::validate::{Description, Email, MessageBody, ShortRef, Subject};
+use crate::emails::{self, EmailKind};
 use crate::error::ApiError;
+use crate::events::{self, Audience};
 use crate::ledger::{self, ApplyError, Change, LedgerKind};
-use crate::notifications::{self, Notice};
+use crate::notifications::{self, Notice, preferences};
 use crate::tenants::plan_of;
+use crate::tickets::view::{MessageOut, TicketOut};
 
 /// How many times a mutation is retried when another node changed the ticket under it.
 const RACE_RETRIES: usize = 5;
@@ -266,6 +269,19 @@ pub async fn create(
     ))
     .exec(&txn)
     .await?;
+    let data = json!({"ticket": TicketOut::summary(ticket.clone(), now)});
+    events::emit(
+        &txn,
+        config,
+        tenant_id,
+        events::TICKET_CREATED,
+        data,
+        Audience::Subscribers,
+        now,
+    )
+    .await?;
+    let draft = emails::to_support(config, &ticket, EmailKind::NewTicket, &message.body);
+    emails::queue(&txn, config, &ticket, draft, now).await?;
     txn.commit().await?;
     Ok(Created { ticket, message })
 }
@@ -356,6 +372,7 @@ pub struct NewMessage {
 
 pub async fn reply(
     db: &DatabaseConnection,
+    config: &Config,
     tenant_id: Uuid,
     m: NewMessage,
     now: DateTime<Utc>,
@@ -430,9 +447,10 @@ pub async fn reply(
                 };
                 notifications::notify(&txn, ticket.tenant_id, notice, now).await?;
             }
-            let ticket = find(&txn, ticket_id, None).await?;
+            let ticket_now = find(&txn, ticket_id, None).await?;
+            announce_reply(&txn, config, &ticket_now, &message, &actor, from, to, now).await?;
             txn.commit().await?;
-            Ok(Attempt::Done(Replied { message, ticket }))
+            Ok(Attempt::Done(Replied { message, ticket: ticket_now }))
         }
     })
     .await
@@ -450,6 +468,7 @@ pub struct TicketChange {
 
 pub async fn update(
     db: &DatabaseConnection,
+    config: &Config,
     tenant_id: Uuid,
     change: TicketChange,
     now: DateTime<Utc>,
@@ -528,9 +547,12 @@ pub async fn update(
                 };
                 notifications::notify(&txn, ticket.tenant_id, notice, now).await?;
             }
-            let ticket = find(&txn, ticket_id, None).await?;
+            let ticket_now = find(&txn, ticket_id, None).await?;
+            if to != from {
+                announce_status(&txn, config, &ticket_now, &actor, from, to, now).await?;
+            }
             txn.commit().await?;
-            Ok(Attempt::Done(ticket))
+            Ok(Attempt::Done(ticket_now))
         }
     })
     .await
@@ -539,6 +561,7 @@ pub async fn update(
 /// Credits the bounty of a confirmed bug report, once.
 pub async fn award_bounty(
     db: &DatabaseConnection,
+    config: &Config,
     tenant_id: Uuid,
     ticket_id: Uuid,
     operator: String,
@@ -603,6 +626,125 @@ pub async fn award_bounty(
     };
     notifications::notify(&txn, tenant_id, notice, now).await?;
     let ticket = find(&txn, ticket_id, None).await?;
+    let data = json!({"ticket_id": TicketId::from_uuid(ticket_id).to_string(), "amount_cents": amount_cents});
+    events::emit(
+        &txn,
+        config,
+        tenant_id,
+        events::BOUNTY_AWARDED,
+        data,
+        Audience::Subscribers,
+        now,
+    )
+    .await?;
     txn.commit().await?;
     Ok((ticket, entry))
+}
+
+/// Tells the outside world about a new message: the public-message webhook, the status
+/// webhook when it moved, and the email to support (customer) or to the contact (operator).
+#[allow(clippy::too_many_arguments)]
+async fn announce_reply(
+    txn: &DatabaseTransaction,
+    config: &Config,
+    ticket: &tickets::Model,
+    message: &messages::Model,
+    actor: &Actor,
+    from: TicketStatus,
+    to: TicketStatus,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    if message.internal {
+        return Ok(());
+    }
+    let data = json!({
+        "ticket_id": TicketId::from_uuid(ticket.id).to_string(),
+        "message": MessageOut::from(message.clone()),
+        "ticket_status": to,
+    });
+    events::emit(
+        txn,
+        config,
+        ticket.tenant_id,
+        events::MESSAGE_CREATED,
+        data,
+        Audience::Subscribers,
+        now,
+    )
+    .await?;
+    match actor {
+        Actor::Customer => {
+            let draft = emails::to_support(config, ticket, EmailKind::CustomerReply, &message.body);
+            emails::queue(txn, config, ticket, draft, now).await?;
+        }
+        Actor::Operator(_) => {
+            if preferences(txn, ticket.tenant_id)
+                .await?
+                .email_on_operator_reply
+            {
+                let draft = emails::to_contact(ticket, EmailKind::OperatorReply, &message.body);
+                emails::queue(txn, config, ticket, draft, now).await?;
+            }
+        }
+        Actor::System => {}
+    }
+    if to != from {
+        status_webhook(txn, config, ticket, actor, from, to, now).await?;
+    }
+    Ok(())
+}
+
+/// A status change: the webhook, and for an operator's change the contact's email if wanted.
+async fn announce_status(
+    txn: &DatabaseTransaction,
+    config: &Config,
+    ticket: &tickets::Model,
+    actor: &Actor,
+    from: TicketStatus,
+    to: TicketStatus,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    status_webhook(txn, config, ticket, actor, from, to, now).await?;
+    if matches!(actor, Actor::Operator(_))
+        && preferences(txn, ticket.tenant_id)
+            .await?
+            .email_on_status_change
+    {
+        let text = format!(
+            "Your ticket “{}” is now {}.",
+            ticket.subject,
+            to.as_str().replace('_', " ")
+        );
+        let draft = emails::to_contact(ticket, EmailKind::StatusChanged, &text);
+        emails::queue(txn, config, ticket, draft, now).await?;
+    }
+    Ok(())
+}
+
+async fn status_webhook(
+    txn: &DatabaseTransaction,
+    config: &Config,
+    ticket: &tickets::Model,
+    actor: &Actor,
+    from: TicketStatus,
+    to: TicketStatus,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let data = json!({
+        "ticket_id": TicketId::from_uuid(ticket.id).to_string(),
+        "from": from,
+        "to": to,
+        "actor": actor.label(),
+    });
+    events::emit(
+        txn,
+        config,
+        ticket.tenant_id,
+        events::STATUS_CHANGED,
+        data,
+        Audience::Subscribers,
+        now,
+    )
+    .await?;
+    Ok(())
 }

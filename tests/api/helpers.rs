@@ -23,7 +23,7 @@ const TEST_POOL_SIZE: u32 = 6;
 
 thread_local! {
     /// Servers and pools started by the running test, shut down by `shutdown_all`.
-    static STARTED: std::cell::RefCell<Vec<(actix_web::dev::ServerHandle, DatabaseConnection)>> =
+    static STARTED: std::cell::RefCell<Vec<(actix_web::dev::ServerHandle, web::Data<AppState>)>> =
         const { std::cell::RefCell::new(Vec::new()) };
     /// PostgreSQL databases created by the running test, dropped by `shutdown_all`.
     static CREATED_DATABASES: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -32,9 +32,10 @@ thread_local! {
 /// Stops every server of this test, closes their pools and drops their databases, so
 /// parallel tests never run PostgreSQL out of connections. Called by `on_both_backends!`.
 pub async fn shutdown_all() {
-    for (handle, db) in STARTED.with(|s| std::mem::take(&mut *s.borrow_mut())) {
+    for (handle, state) in STARTED.with(|s| std::mem::take(&mut *s.borrow_mut())) {
         handle.stop(false).await;
-        db.close().await.ok();
+        state.jobs.stop();
+        state.db.clone().close().await.ok();
     }
     let names = CREATED_DATABASES.with(|d| std::mem::take(&mut *d.borrow_mut()));
     if names.is_empty() {
@@ -89,9 +90,29 @@ pub async fn fresh_database(backend: Backend, dir: &tempfile::TempDir) -> String
     }
 }
 
-pub fn test_config(database_url: &str, admin_token: &str, overrides: &[(&str, &str)]) -> Config {
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+pub fn test_config(
+    database_url: &str,
+    admin_token: &str,
+    dir: &std::path::Path,
+    overrides: &[(&str, &str)],
+) -> Config {
     let mut vars: HashMap<String, String> = HashMap::from([
         ("DATABASE_URL".into(), database_url.to_string()),
+        (
+            "HELPLINE_QUEUE_URL".into(),
+            format!("sqlite://{}/queue.db?mode=rwc", dir.display()),
+        ),
+        (
+            "HELPLINE_REDIS_PREFIX".into(),
+            format!("test:{}:", uuid::Uuid::new_v4().simple()),
+        ),
+        ("HELPLINE_OUTBOX_SWEEP".into(), "50ms".into()),
+        ("HELPLINE_WORKER_CONCURRENCY".into(), "4".into()),
+        ("HELPLINE_RECOVERY_GRACE".into(), "3s".into()),
+        ("HELPLINE_EMAIL_BACKOFF".into(), "100ms".into()),
+        ("HELPLINE_BILLING_BACKOFF".into(), "100ms".into()),
         ("HELPLINE_LISTEN".into(), "127.0.0.1:0".into()),
         ("HELPLINE_ADMIN_TOKEN".into(), admin_token.to_string()),
         ("HELPLINE_ALLOW_PRIVATE_TARGETS".into(), "true".into()),
@@ -118,7 +139,13 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, overrides: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let database_url = fresh_database(backend, &dir).await;
-        Self::spawn_on(&database_url, dir, overrides).await
+        let mut with_backend: Vec<(&str, &str)> = Vec::new();
+        if backend == Backend::Postgres {
+            // PostgreSQL is tested as production runs it: with Redis for jobs.
+            with_backend.push(("REDIS_URL", REDIS_URL));
+        }
+        with_backend.extend_from_slice(overrides);
+        Self::spawn_on(&database_url, dir, &with_backend).await
     }
 
     /// Another node on the same database (for multi-node behaviour).
@@ -129,19 +156,31 @@ impl TestApp {
         node
     }
 
+    /// Logs go to the test output when `RUST_LOG` is set.
+    fn init_logs() {
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+        }
+    }
+
     async fn spawn_on(
         database_url: &str,
         dir: tempfile::TempDir,
         overrides: &[(&str, &str)],
     ) -> Self {
+        Self::init_logs();
         let admin_token = format!("test-admin-{}", uuid::Uuid::new_v4().simple());
-        let config = test_config(database_url, &admin_token, overrides);
+        let config = test_config(database_url, &admin_token, dir.path(), overrides);
         let db = connect_and_migrate(database_url).await;
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        let state = web::Data::new(AppState::new(config, db));
+        let state = web::Data::new(AppState::new(config, db).await.expect("queue backend"));
+        state
+            .jobs
+            .start(state.db.clone(), &state.config)
+            .expect("job workers");
         let server = app::http_server(state.clone(), listener).expect("server");
-        STARTED.with(|s| s.borrow_mut().push((server.handle(), state.db.clone())));
+        STARTED.with(|s| s.borrow_mut().push((server.handle(), state.clone())));
         actix_web::rt::spawn(server);
         Self {
             base: format!("http://127.0.0.1:{port}"),
@@ -274,4 +313,55 @@ macro_rules! on_both_backends {
             )*
         }
     };
+}
+
+/// Every text column of every row belonging to `tenant_id`, as one string, to search for
+/// personal data the API should no longer hold.
+pub async fn dump_tables(app: &TestApp, tenant_id: &str) -> String {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let tenant: uuid::Uuid = tenant_id.parse().expect("tenant uuid");
+    let db = &app.state.db;
+    let mut out = String::new();
+    macro_rules! dump {
+        ($entity:path, $column:expr) => {
+            for row in <$entity>::find()
+                .filter($column.eq(tenant))
+                .all(db)
+                .await
+                .expect("dump")
+            {
+                out.push_str(&format!("{row:?}\n"));
+            }
+        };
+    }
+    dump!(
+        entities::tickets::Entity,
+        entities::tickets::Column::TenantId
+    );
+    dump!(
+        entities::messages::Entity,
+        entities::messages::Column::TenantId
+    );
+    dump!(
+        entities::ticket_events::Entity,
+        entities::ticket_events::Column::TenantId
+    );
+    dump!(
+        entities::notifications::Entity,
+        entities::notifications::Column::TenantId
+    );
+    dump!(entities::emails::Entity, entities::emails::Column::TenantId);
+    dump!(
+        entities::webhook_events::Entity,
+        entities::webhook_events::Column::TenantId
+    );
+    dump!(
+        entities::idempotency_keys::Entity,
+        entities::idempotency_keys::Column::TenantId
+    );
+    dump!(
+        entities::ledger_entries::Entity,
+        entities::ledger_entries::Column::TenantId
+    );
+    out
 }

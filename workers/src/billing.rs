@@ -62,7 +62,10 @@ pub async fn run(deps: &Deps, entry_id: Uuid) -> Result<(), DbErr> {
         .col_expr(ledger::Column::Status, Expr::value("settled"))
         .col_expr(ledger::Column::SettledAt, Expr::value(now))
         .col_expr(ledger::Column::SettleAttempts, Expr::value(attempt))
-        .col_expr(ledger::Column::LastError, Expr::value(Option::<String>::None))
+        .col_expr(
+            ledger::Column::LastError,
+            Expr::value(Option::<String>::None),
+        )
         .filter(ledger::Column::Id.eq(entry.id))
         .filter(ledger::Column::Status.eq("pending"))
         .exec(&txn)
@@ -80,12 +83,20 @@ pub async fn run(deps: &Deps, entry_id: Uuid) -> Result<(), DbErr> {
     txn.commit().await
 }
 
-async fn retry_later(deps: &Deps, entry: &ledger::Model, attempt: i32, error: String) -> Result<(), DbErr> {
+async fn retry_later(
+    deps: &Deps,
+    entry: &ledger::Model,
+    attempt: i32,
+    error: String,
+) -> Result<(), DbErr> {
     let now = Utc::now();
     let txn = deps.db.begin().await?;
     let failed_for_good = attempt >= BILLING_ATTEMPTS;
+    let delay = backoff(deps.settings.billing_backoff, attempt);
+    let at = now + chrono::Duration::from_std(delay).unwrap_or_default();
     ledger::Entity::update_many()
         .col_expr(ledger::Column::SettleAttempts, Expr::value(attempt))
+        .col_expr(ledger::Column::NextAttemptAt, Expr::value(at))
         .col_expr(ledger::Column::LastError, Expr::value(error))
         .col_expr(
             ledger::Column::Status,
@@ -95,9 +106,13 @@ async fn retry_later(deps: &Deps, entry: &ledger::Model, attempt: i32, error: St
         .exec(&txn)
         .await?;
     if !failed_for_good {
-        let delay = backoff(deps.settings.billing_backoff, attempt);
-        let at = now + chrono::Duration::from_std(delay).unwrap_or_default();
-        outbox::enqueue(&txn, Job::Billing(BillingJob { entry_id: entry.id }), at, now).await?;
+        outbox::enqueue(
+            &txn,
+            Job::Billing(BillingJob { entry_id: entry.id }),
+            at,
+            now,
+        )
+        .await?;
     }
     txn.commit().await?;
     deps.nudge.nudge();

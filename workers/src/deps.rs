@@ -44,7 +44,11 @@ pub const BILLING_ATTEMPTS: i32 = 10;
 pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Deps {
-    pub fn new(db: DatabaseConnection, settings: JobSettings, nudge: Nudge) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        db: DatabaseConnection,
+        settings: JobSettings,
+        nudge: Nudge,
+    ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(WEBHOOK_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -61,8 +65,11 @@ impl Deps {
 
 /// `base × 2^(attempt-1)`, capped at an hour.
 pub fn backoff(base: Duration, attempt: i32) -> Duration {
-    let exp = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(16);
-    base.saturating_mul(1u32 << exp).min(Duration::from_secs(3600))
+    let exp = u32::try_from(attempt.saturating_sub(1))
+        .unwrap_or(0)
+        .min(16);
+    base.saturating_mul(1u32 << exp)
+        .min(Duration::from_secs(3600))
 }
 
 #[cfg(test)]

@@ -7,7 +7,10 @@ use apalis::prelude::{BoxDynError, Data};
 use chrono::{DateTime, Utc};
 use entities::{emails, tickets};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, ExprTrait, QueryFilter, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, ExprTrait, QueryFilter,
+    TransactionTrait,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -27,9 +30,16 @@ pub async fn job(job: EmailJob, deps: Data<Deps>) -> Result<(), BoxDynError> {
 }
 
 enum Outcome {
-    Delivered { provider_id: Option<String> },
-    Retry { error: String, after: Option<Duration> },
-    Fail { error: String },
+    Delivered {
+        provider_id: Option<String>,
+    },
+    Retry {
+        error: String,
+        after: Option<Duration>,
+    },
+    Fail {
+        error: String,
+    },
 }
 
 /// The value sent as `Idempotency-Key`.
@@ -41,8 +51,14 @@ pub async fn run(deps: &Deps, email_id: Uuid) -> Result<(), DbErr> {
     let now = Utc::now();
     // Claim it: only one worker sends a given email at a time, and a finished one never again.
     let claimed = emails::Entity::update_many()
-        .col_expr(emails::Column::InFlightUntil, Expr::value(now + IN_FLIGHT_FOR))
-        .col_expr(emails::Column::Attempts, Expr::col(emails::Column::Attempts).add(1))
+        .col_expr(
+            emails::Column::InFlightUntil,
+            Expr::value(now + IN_FLIGHT_FOR),
+        )
+        .col_expr(
+            emails::Column::Attempts,
+            Expr::col(emails::Column::Attempts).add(1),
+        )
         .filter(emails::Column::Id.eq(email_id))
         .filter(emails::Column::Status.eq(PENDING))
         .filter(
@@ -107,9 +123,16 @@ async fn send(deps: &Deps, email: &emails::Model) -> Outcome {
         .ok()
         .and_then(|v| v["message"].as_str().map(str::to_string))
         .unwrap_or(text);
-    let error = format!("Resend answered {}: {}", status.as_u16(), truncate(&message, 300));
+    let error = format!(
+        "Resend answered {}: {}",
+        status.as_u16(),
+        truncate(&message, 300)
+    );
     if status.as_u16() == 429 || status.is_server_error() {
-        Outcome::Retry { error, after: retry_after }
+        Outcome::Retry {
+            error,
+            after: retry_after,
+        }
     } else {
         Outcome::Fail { error }
     }
@@ -132,8 +155,14 @@ async fn record(deps: &Deps, email: &emails::Model, outcome: Outcome) -> Result<
             emails::Entity::update_many()
                 .col_expr(emails::Column::Status, Expr::value(DELIVERED))
                 .col_expr(emails::Column::ProviderId, Expr::value(provider_id))
-                .col_expr(emails::Column::LastError, Expr::value(Option::<String>::None))
-                .col_expr(emails::Column::InFlightUntil, Expr::value(Option::<DateTime<Utc>>::None))
+                .col_expr(
+                    emails::Column::LastError,
+                    Expr::value(Option::<String>::None),
+                )
+                .col_expr(
+                    emails::Column::InFlightUntil,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
                 .col_expr(emails::Column::UpdatedAt, Expr::value(now))
                 .filter(emails::Column::Id.eq(email.id))
                 .exec(&txn)
@@ -141,15 +170,20 @@ async fn record(deps: &Deps, email: &emails::Model, outcome: Outcome) -> Result<
             (DELIVERED, None)
         }
         Outcome::Retry { error, after } if email.attempts < EMAIL_ATTEMPTS => {
-            let delay = backoff(deps.settings.email_backoff, email.attempts).max(after.unwrap_or_default());
+            let delay =
+                backoff(deps.settings.email_backoff, email.attempts).max(after.unwrap_or_default());
+            let at = now + chrono::Duration::from_std(delay).unwrap_or_default();
             emails::Entity::update_many()
                 .col_expr(emails::Column::LastError, Expr::value(error))
-                .col_expr(emails::Column::InFlightUntil, Expr::value(Option::<DateTime<Utc>>::None))
+                .col_expr(
+                    emails::Column::InFlightUntil,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .col_expr(emails::Column::NextAttemptAt, Expr::value(at))
                 .col_expr(emails::Column::UpdatedAt, Expr::value(now))
                 .filter(emails::Column::Id.eq(email.id))
                 .exec(&txn)
                 .await?;
-            let at = now + chrono::Duration::from_std(delay).unwrap_or_default();
             outbox::enqueue(&txn, Job::Email(EmailJob { email_id: email.id }), at, now).await?;
             txn.commit().await?;
             deps.nudge.nudge();
@@ -159,7 +193,10 @@ async fn record(deps: &Deps, email: &emails::Model, outcome: Outcome) -> Result<
             emails::Entity::update_many()
                 .col_expr(emails::Column::Status, Expr::value(FAILED))
                 .col_expr(emails::Column::LastError, Expr::value(error.clone()))
-                .col_expr(emails::Column::InFlightUntil, Expr::value(Option::<DateTime<Utc>>::None))
+                .col_expr(
+                    emails::Column::InFlightUntil,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
                 .col_expr(emails::Column::UpdatedAt, Expr::value(now))
                 .filter(emails::Column::Id.eq(email.id))
                 .exec(&txn)

@@ -104,7 +104,10 @@ mod tests {
             Job::Billing(BillingJob { entry_id: id }),
             Job::Privacy(PrivacyJob { tenant_id: id }),
         ] {
-            assert_eq!(Job::from_parts(job.queue().as_str(), job.payload()), Some(job));
+            assert_eq!(
+                Job::from_parts(job.queue().as_str(), job.payload()),
+                Some(job)
+            );
         }
         assert_eq!(Job::from_parts("nope", serde_json::json!({})), None);
         assert_eq!(Job::from_parts("email", serde_json::json!({"x": 1})), None);

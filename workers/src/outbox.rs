@@ -65,13 +65,27 @@ pub struct Relay {
     pub transport: Transport,
     pub nudge: Nudge,
     pub sweep_every: Duration,
+    /// Work overdue by this much is queued again (see `recovery`).
+    pub recovery_grace: chrono::Duration,
 }
+
+/// How often the relay looks for overdue work.
+const RECOVERY_EVERY: Duration = Duration::from_secs(5);
 
 impl Relay {
     /// Runs until `stop` resolves.
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
         tokio::pin!(stop);
+        let mut last_recovery = tokio::time::Instant::now();
         loop {
+            if last_recovery.elapsed() >= RECOVERY_EVERY {
+                last_recovery = tokio::time::Instant::now();
+                match crate::recovery::sweep(&self.db, self.recovery_grace, Utc::now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(requeued = n, "recovered overdue jobs"),
+                    Err(e) => tracing::warn!(error = %e, "recovery sweep failed"),
+                }
+            }
             let moved = match self.pass(Utc::now()).await {
                 Ok(n) => n,
                 Err(e) => {
@@ -149,7 +163,10 @@ impl Relay {
             // Unsent rows keep their claim until it lapses; release it so the next pass
             // (after the queue is back) retries them at once.
             outbox::Entity::update_many()
-                .col_expr(outbox::Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+                .col_expr(
+                    outbox::Column::ClaimedUntil,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
                 .filter(outbox::Column::ClaimToken.eq(token))
                 .filter(outbox::Column::SentAt.is_null())
                 .exec(&self.db)
@@ -169,7 +186,10 @@ pub enum RelayError {
 }
 
 /// Age of the oldest unsent due row, for the outbox-lag metric.
-pub async fn oldest_unsent_age(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<Option<chrono::Duration>, DbErr> {
+pub async fn oldest_unsent_age(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+) -> Result<Option<chrono::Duration>, DbErr> {
     let oldest = outbox::Entity::find()
         .filter(outbox::Column::SentAt.is_null())
         .filter(outbox::Column::AvailableAt.lte(now))

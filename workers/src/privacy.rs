@@ -5,11 +5,14 @@
 use apalis::prelude::{BoxDynError, Data};
 use chrono::Utc;
 use entities::{
-    emails, erasure_requests as requests, idempotency_keys, messages, notifications, ticket_events, tickets,
-    webhook_deliveries as deliveries, webhook_events as events,
+    emails, erasure_requests as requests, idempotency_keys, messages, notifications, ticket_events,
+    tickets, webhook_deliveries as deliveries, webhook_events as events,
 };
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -80,7 +83,9 @@ pub async fn run(deps: &Deps, tenant_id: Uuid) -> Result<(), DbErr> {
             public: Set(true),
             created_at: Set(now),
         });
-        ticket_events::Entity::insert_many(erased_events).exec(&txn).await?;
+        ticket_events::Entity::insert_many(erased_events)
+            .exec(&txn)
+            .await?;
         txn.commit().await?;
     }
 
@@ -94,13 +99,19 @@ pub async fn run(deps: &Deps, tenant_id: Uuid) -> Result<(), DbErr> {
         .await?;
     // Queued and past webhook payloads: the body is gone, pending attempts stop.
     events::Entity::update_many()
-        .col_expr(events::Column::Payload, Expr::value(json!({"erased": true})))
+        .col_expr(
+            events::Column::Payload,
+            Expr::value(json!({"erased": true})),
+        )
         .filter(events::Column::TenantId.eq(tenant_id))
         .exec(&txn)
         .await?;
     deliveries::Entity::update_many()
         .col_expr(deliveries::Column::Status, Expr::value("failed"))
-        .col_expr(deliveries::Column::LastError, Expr::value("payload erased at the tenant's request"))
+        .col_expr(
+            deliveries::Column::LastError,
+            Expr::value("payload erased at the tenant's request"),
+        )
         .filter(deliveries::Column::TenantId.eq(tenant_id))
         .filter(deliveries::Column::Status.eq("pending"))
         .exec(&txn)

@@ -32,7 +32,10 @@ pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> Result<S
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    Ok(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
+    Ok(format!(
+        "v1,{}",
+        STANDARD.encode(mac.finalize().into_bytes())
+    ))
 }
 
 /// Checks a `webhook-signature` header (space-separated `v1,<sig>` entries) in constant time.
@@ -82,8 +85,20 @@ mod tests {
         assert!(!verify(SECRET, ID, TS, b"{}", EXPECTED));
         assert!(!verify(SECRET, ID, TS, BODY, "v1,"));
         assert!(!verify(SECRET, ID, TS, BODY, "v1,tZ1I4/hDygAJ"));
-        assert!(!verify(SECRET, ID, TS, BODY, "v2,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw="));
-        assert!(verify(SECRET, ID, TS, BODY, &format!("v1,bogus {EXPECTED}")));
+        assert!(!verify(
+            SECRET,
+            ID,
+            TS,
+            BODY,
+            "v2,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw="
+        ));
+        assert!(verify(
+            SECRET,
+            ID,
+            TS,
+            BODY,
+            &format!("v1,bogus {EXPECTED}")
+        ));
     }
 
     #[test]

@@ -113,19 +113,38 @@ mod tests {
     #[test]
     fn forbidden_addresses() {
         for ip in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0",
-            "100.64.0.1", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "fd00:ec2::254",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "fd00:ec2::254",
         ] {
             assert!(is_forbidden(ip.parse().expect("ip")), "{ip}");
         }
-        for ip in ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "8.8.8.8"] {
+        for ip in [
+            "93.184.216.34",
+            "2606:2800:220:1:248:1893:25c8:1946",
+            "8.8.8.8",
+        ] {
             assert!(!is_forbidden(ip.parse().expect("ip")), "{ip}");
         }
     }
 
     #[tokio::test]
     async fn private_targets_refused_unless_allowed() {
-        for raw in ["http://127.0.0.1:9/x", "http://localhost/x", "http://[::1]/", "http://169.254.169.254/latest"] {
+        for raw in [
+            "http://127.0.0.1:9/x",
+            "http://localhost/x",
+            "http://[::1]/",
+            "http://169.254.169.254/latest",
+        ] {
             let url = parse(raw).expect("url");
             assert_eq!(check(&url, false).await, Err(TargetError::Private), "{raw}");
             assert_eq!(check(&url, true).await, Ok(()));

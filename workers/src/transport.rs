@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 
 use crate::deps::Deps;
 use crate::jobs::{BillingJob, EmailJob, Job, PrivacyJob, Queue, WebhookJob};
+use crate::poll::SteadyInterval;
 use crate::{billing, email, privacy, webhook};
 
 /// How often idle workers look for new tasks.
@@ -18,8 +19,14 @@ const POLL: Duration = Duration::from_millis(50);
 
 #[derive(Clone)]
 pub enum Transport {
-    Redis { conn: ConnectionManager, prefix: String },
-    Sqlite { pool: SqlitePool, prefix: String },
+    Redis {
+        conn: ConnectionManager,
+        prefix: String,
+    },
+    Sqlite {
+        pool: SqlitePool,
+        prefix: String,
+    },
 }
 
 impl std::fmt::Debug for Transport {
@@ -37,7 +44,9 @@ pub struct BackendCounts {
 
 impl Transport {
     pub async fn redis(url: &str, prefix: &str) -> Result<Self, String> {
-        let conn = apalis_redis::connect(url).await.map_err(|e| e.to_string())?;
+        let conn = apalis_redis::connect(url)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(Transport::Redis {
             conn,
             prefix: prefix.to_string(),
@@ -52,12 +61,15 @@ impl Transport {
             .map_err(|e| e.to_string())?
             .create_if_missing(true)
             .busy_timeout(Duration::from_secs(10));
+        // Each worker polls, acks and heartbeats on its own connections; a small pool stalls.
         let pool = apalis_sqlite::SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(16)
             .connect_with(options)
             .await
             .map_err(|e| e.to_string())?;
-        SqliteStorage::setup(&pool).await.map_err(|e| e.to_string())?;
+        SqliteStorage::setup(&pool)
+            .await
+            .map_err(|e| e.to_string())?;
         // apalis sets synchronous=OFF, which can lose an acknowledged job in a crash.
         sea_orm::sqlx::query("PRAGMA synchronous = NORMAL;")
             .execute(&pool)
@@ -84,11 +96,13 @@ impl Transport {
     }
 
     fn redis_storage<T>(&self, conn: &ConnectionManager, queue: Queue) -> RedisStorage<T> {
-        RedisStorage::new(conn.clone()).with_config(apalis_redis::Config::default().queue(self.queue_name(queue)))
+        RedisStorage::new(conn.clone())
+            .with_config(apalis_redis::Config::default().queue(self.queue_name(queue)))
     }
 
     fn sqlite_storage<T>(&self, pool: &SqlitePool, queue: Queue) -> SqliteStorage<T> {
-        SqliteStorage::new(pool).with_config(apalis_sqlite::Config::default().queue(self.queue_name(queue)))
+        SqliteStorage::new(pool)
+            .with_config(apalis_sqlite::Config::default().queue(self.queue_name(queue)))
     }
 
     async fn push_typed<T>(&self, queue: Queue, job: T) -> Result<(), String>
@@ -123,9 +137,14 @@ impl Transport {
         match self {
             Transport::Redis { conn, .. } => {
                 let mut conn = conn.clone();
-                redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok()
+                redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .is_ok()
             }
-            Transport::Sqlite { pool, .. } => sea_orm::sqlx::query("SELECT 1").execute(pool).await.is_ok(),
+            Transport::Sqlite { pool, .. } => {
+                sea_orm::sqlx::query("SELECT 1").execute(pool).await.is_ok()
+            }
         }
     }
 
@@ -152,12 +171,13 @@ impl Transport {
                 })
             }
             Transport::Sqlite { pool, .. } => {
-                let rows: Vec<(String, i64)> =
-                    sea_orm::sqlx::query_as("SELECT status, COUNT(*) FROM Jobs WHERE job_type = ?1 GROUP BY status")
-                        .bind(&name)
-                        .fetch_all(pool)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                let rows: Vec<(String, i64)> = sea_orm::sqlx::query_as(
+                    "SELECT status, COUNT(*) FROM Jobs WHERE job_type = ?1 GROUP BY status",
+                )
+                .bind(&name)
+                .fetch_all(pool)
+                .await
+                .map_err(|e| e.to_string())?;
                 let count = |status: &str| {
                     rows.iter()
                         .find(|(s, _)| s == status)
@@ -185,7 +205,11 @@ impl Transport {
                 let name = format!("{}-{}", self.queue_name($queue), std::process::id());
                 $monitor.register(move |run| {
                     WorkerBuilder::new(format!("{name}-{run}"))
-                        .backend(storage.clone().poll_with_interval(POLL))
+                        .backend(
+                            storage
+                                .clone()
+                                .poll_with_strategy(SteadyInterval::new(POLL)),
+                        )
                         .concurrency(concurrency)
                         .data(deps.clone())
                         .build($handler)
@@ -195,19 +219,65 @@ impl Transport {
         let monitor = Monitor::new();
         let monitor = match &self {
             Transport::Redis { conn, .. } => {
-                let m = worker!(monitor, self.redis_storage::<EmailJob>(conn, Queue::Email), Queue::Email, email::job);
-                let m = worker!(m, self.redis_storage::<WebhookJob>(conn, Queue::Webhook), Queue::Webhook, webhook::job);
-                let m = worker!(m, self.redis_storage::<BillingJob>(conn, Queue::Billing), Queue::Billing, billing::job);
-                worker!(m, self.redis_storage::<PrivacyJob>(conn, Queue::Privacy), Queue::Privacy, privacy::job)
+                let m = worker!(
+                    monitor,
+                    self.redis_storage::<EmailJob>(conn, Queue::Email),
+                    Queue::Email,
+                    email::job
+                );
+                let m = worker!(
+                    m,
+                    self.redis_storage::<WebhookJob>(conn, Queue::Webhook),
+                    Queue::Webhook,
+                    webhook::job
+                );
+                let m = worker!(
+                    m,
+                    self.redis_storage::<BillingJob>(conn, Queue::Billing),
+                    Queue::Billing,
+                    billing::job
+                );
+                worker!(
+                    m,
+                    self.redis_storage::<PrivacyJob>(conn, Queue::Privacy),
+                    Queue::Privacy,
+                    privacy::job
+                )
             }
             Transport::Sqlite { pool, .. } => {
-                let m = worker!(monitor, self.sqlite_storage::<EmailJob>(pool, Queue::Email), Queue::Email, email::job);
-                let m = worker!(m, self.sqlite_storage::<WebhookJob>(pool, Queue::Webhook), Queue::Webhook, webhook::job);
-                let m = worker!(m, self.sqlite_storage::<BillingJob>(pool, Queue::Billing), Queue::Billing, billing::job);
-                worker!(m, self.sqlite_storage::<PrivacyJob>(pool, Queue::Privacy), Queue::Privacy, privacy::job)
+                let m = worker!(
+                    monitor,
+                    self.sqlite_storage::<EmailJob>(pool, Queue::Email),
+                    Queue::Email,
+                    email::job
+                );
+                let m = worker!(
+                    m,
+                    self.sqlite_storage::<WebhookJob>(pool, Queue::Webhook),
+                    Queue::Webhook,
+                    webhook::job
+                );
+                let m = worker!(
+                    m,
+                    self.sqlite_storage::<BillingJob>(pool, Queue::Billing),
+                    Queue::Billing,
+                    billing::job
+                );
+                worker!(
+                    m,
+                    self.sqlite_storage::<PrivacyJob>(pool, Queue::Privacy),
+                    Queue::Privacy,
+                    privacy::job
+                )
             }
         };
         monitor
+            // A worker whose backend errored (a locked queue file, a Redis hiccup) stops;
+            // bring it back rather than leave its queue unserved.
+            .should_restart(|worker, error| {
+                tracing::warn!(worker = %worker.name(), ?error, restarts = worker.restarts(), "restarting a job worker");
+                true
+            })
             .shutdown_timeout(Duration::from_secs(20))
             .run_with_signal(async move {
                 stop.await;

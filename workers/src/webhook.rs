@@ -6,9 +6,13 @@ use std::time::Duration;
 
 use apalis::prelude::{BoxDynError, Data};
 use chrono::{DateTime, Utc};
-use entities::{webhook_deliveries as deliveries, webhook_endpoints as endpoints, webhook_events as events};
+use entities::{
+    webhook_deliveries as deliveries, webhook_endpoints as endpoints, webhook_events as events,
+};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, Condition, DbErr, EntityTrait, ExprTrait, QueryFilter, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, Condition, DbErr, EntityTrait, ExprTrait, QueryFilter, TransactionTrait,
+};
 use uuid::Uuid;
 
 use crate::deps::Deps;
@@ -33,10 +37,19 @@ pub fn event_id(id: Uuid) -> String {
 }
 
 enum Outcome {
-    Delivered { status: u16 },
-    Retry { status: Option<u16>, error: String, after: Option<Duration> },
+    Delivered {
+        status: u16,
+    },
+    Retry {
+        status: Option<u16>,
+        error: String,
+        after: Option<Duration>,
+    },
     Gone,
-    Fail { status: Option<u16>, error: String },
+    Fail {
+        status: Option<u16>,
+        error: String,
+    },
 }
 
 struct Target {
@@ -47,7 +60,10 @@ struct Target {
 pub async fn run(deps: &Deps, delivery_id: Uuid) -> Result<(), DbErr> {
     let now = Utc::now();
     let claimed = deliveries::Entity::update_many()
-        .col_expr(deliveries::Column::InFlightUntil, Expr::value(now + IN_FLIGHT_FOR))
+        .col_expr(
+            deliveries::Column::InFlightUntil,
+            Expr::value(now + IN_FLIGHT_FOR),
+        )
         .filter(deliveries::Column::Id.eq(delivery_id))
         .filter(deliveries::Column::Status.eq(PENDING))
         .filter(
@@ -60,12 +76,21 @@ pub async fn run(deps: &Deps, delivery_id: Uuid) -> Result<(), DbErr> {
     if claimed.rows_affected != 1 {
         return Ok(());
     }
-    let Some(delivery) = deliveries::Entity::find_by_id(delivery_id).one(&deps.db).await? else {
+    let Some(delivery) = deliveries::Entity::find_by_id(delivery_id)
+        .one(&deps.db)
+        .await?
+    else {
         return Ok(());
     };
     let outcome = match target(deps, &delivery).await? {
-        Err(reason) => Outcome::Fail { status: None, error: reason },
-        Ok(target) => match events::Entity::find_by_id(delivery.event_id).one(&deps.db).await? {
+        Err(reason) => Outcome::Fail {
+            status: None,
+            error: reason,
+        },
+        Ok(target) => match events::Entity::find_by_id(delivery.event_id)
+            .one(&deps.db)
+            .await?
+        {
             None => Outcome::Fail {
                 status: None,
                 error: "the event no longer exists".into(),
@@ -77,7 +102,10 @@ pub async fn run(deps: &Deps, delivery_id: Uuid) -> Result<(), DbErr> {
 }
 
 /// Where this delivery goes, or why it cannot go anywhere.
-async fn target(deps: &Deps, delivery: &deliveries::Model) -> Result<Result<Target, String>, DbErr> {
+async fn target(
+    deps: &Deps,
+    delivery: &deliveries::Model,
+) -> Result<Result<Target, String>, DbErr> {
     let Some(endpoint_id) = delivery.endpoint_id else {
         return Ok(match &deps.settings.ops_webhook {
             Some(ops) => Ok(Target {
@@ -87,20 +115,30 @@ async fn target(deps: &Deps, delivery: &deliveries::Model) -> Result<Result<Targ
             None => Err("the ops webhook is no longer configured".into()),
         });
     };
-    Ok(match endpoints::Entity::find_by_id(endpoint_id).one(&deps.db).await? {
-        None => Err("the endpoint was deleted".into()),
-        Some(e) if !e.enabled => Err("the endpoint is disabled".into()),
-        Some(e) => Ok(Target {
-            url: e.url,
-            secret: e.secret,
-        }),
-    })
+    Ok(
+        match endpoints::Entity::find_by_id(endpoint_id)
+            .one(&deps.db)
+            .await?
+        {
+            None => Err("the endpoint was deleted".into()),
+            Some(e) if !e.enabled => Err("the endpoint is disabled".into()),
+            Some(e) => Ok(Target {
+                url: e.url,
+                secret: e.secret,
+            }),
+        },
+    )
 }
 
 async fn attempt(deps: &Deps, target: &Target, event: &events::Model) -> Outcome {
     let url = match ssrf::parse(&target.url) {
         Ok(url) => url,
-        Err(e) => return Outcome::Fail { status: None, error: e.to_string() },
+        Err(e) => {
+            return Outcome::Fail {
+                status: None,
+                error: e.to_string(),
+            };
+        }
     };
     if let Err(e) = ssrf::check(&url, deps.settings.allow_private_targets).await {
         return Outcome::Fail {
@@ -113,7 +151,12 @@ async fn attempt(deps: &Deps, target: &Target, event: &events::Model) -> Outcome
     let timestamp = Utc::now().timestamp();
     let signature = match signing::sign(&target.secret, &msg_id, timestamp, body.as_bytes()) {
         Ok(s) => s,
-        Err(e) => return Outcome::Fail { status: None, error: e.to_string() },
+        Err(e) => {
+            return Outcome::Fail {
+                status: None,
+                error: e.to_string(),
+            };
+        }
     };
     let sent = deps
         .http
@@ -133,7 +176,11 @@ async fn attempt(deps: &Deps, target: &Target, event: &events::Model) -> Outcome
             } else {
                 format!("request failed: {e}")
             };
-            return Outcome::Retry { status: None, error, after: None };
+            return Outcome::Retry {
+                status: None,
+                error,
+                after: None,
+            };
         }
     };
     let status = response.status().as_u16();
@@ -143,7 +190,9 @@ async fn attempt(deps: &Deps, target: &Target, event: &events::Model) -> Outcome
     if status == 410 {
         return Outcome::Gone;
     }
-    let after = matches!(status, 429 | 503).then(|| retry_after(response.headers())).flatten();
+    let after = matches!(status, 429 | 503)
+        .then(|| retry_after(response.headers()))
+        .flatten();
     let text = response.text().await.unwrap_or_default();
     Outcome::Retry {
         status: Some(status),
@@ -159,15 +208,24 @@ async fn record(deps: &Deps, delivery: &deliveries::Model, outcome: Outcome) -> 
     let txn = deps.db.begin().await?;
     let update = deliveries::Entity::update_many()
         .col_expr(deliveries::Column::Attempts, Expr::value(attempts))
-        .col_expr(deliveries::Column::InFlightUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(
+            deliveries::Column::InFlightUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
         .filter(deliveries::Column::Id.eq(delivery.id));
     let none_at = Option::<DateTime<Utc>>::None;
     match outcome {
         Outcome::Delivered { status } => {
             update
                 .col_expr(deliveries::Column::Status, Expr::value(DELIVERED))
-                .col_expr(deliveries::Column::ResponseStatus, Expr::value(i32::from(status)))
-                .col_expr(deliveries::Column::LastError, Expr::value(Option::<String>::None))
+                .col_expr(
+                    deliveries::Column::ResponseStatus,
+                    Expr::value(i32::from(status)),
+                )
+                .col_expr(
+                    deliveries::Column::LastError,
+                    Expr::value(Option::<String>::None),
+                )
                 .col_expr(deliveries::Column::DeliveredAt, Expr::value(now))
                 .col_expr(deliveries::Column::NextAttemptAt, Expr::value(none_at))
                 .exec(&txn)
@@ -177,31 +235,52 @@ async fn record(deps: &Deps, delivery: &deliveries::Model, outcome: Outcome) -> 
             update
                 .col_expr(deliveries::Column::Status, Expr::value(FAILED))
                 .col_expr(deliveries::Column::ResponseStatus, Expr::value(410))
-                .col_expr(deliveries::Column::LastError, Expr::value("410 Gone: the endpoint was disabled"))
+                .col_expr(
+                    deliveries::Column::LastError,
+                    Expr::value("410 Gone: the endpoint was disabled"),
+                )
                 .col_expr(deliveries::Column::NextAttemptAt, Expr::value(none_at))
                 .exec(&txn)
                 .await?;
             if let Some(endpoint_id) = delivery.endpoint_id {
                 endpoints::Entity::update_many()
                     .col_expr(endpoints::Column::Enabled, Expr::value(false))
-                    .col_expr(endpoints::Column::DisabledReason, Expr::value("the receiver answered 410 Gone"))
+                    .col_expr(
+                        endpoints::Column::DisabledReason,
+                        Expr::value("the receiver answered 410 Gone"),
+                    )
                     .col_expr(endpoints::Column::UpdatedAt, Expr::value(now))
                     .filter(endpoints::Column::Id.eq(endpoint_id))
                     .exec(&txn)
                     .await?;
             }
         }
-        Outcome::Retry { status, error, after } if (attempts as usize) < schedule.len() => {
+        Outcome::Retry {
+            status,
+            error,
+            after,
+        } if (attempts as usize) < schedule.len() => {
             let planned = schedule[attempts as usize];
             let delay = planned.max(after.unwrap_or_default());
             let at = now + chrono::Duration::from_std(delay).unwrap_or_default();
             update
-                .col_expr(deliveries::Column::ResponseStatus, Expr::value(status.map(i32::from)))
+                .col_expr(
+                    deliveries::Column::ResponseStatus,
+                    Expr::value(status.map(i32::from)),
+                )
                 .col_expr(deliveries::Column::LastError, Expr::value(error))
                 .col_expr(deliveries::Column::NextAttemptAt, Expr::value(at))
                 .exec(&txn)
                 .await?;
-            outbox::enqueue(&txn, Job::Webhook(WebhookJob { delivery_id: delivery.id }), at, now).await?;
+            outbox::enqueue(
+                &txn,
+                Job::Webhook(WebhookJob {
+                    delivery_id: delivery.id,
+                }),
+                at,
+                now,
+            )
+            .await?;
             txn.commit().await?;
             deps.nudge.nudge();
             return Ok(());
@@ -209,7 +288,10 @@ async fn record(deps: &Deps, delivery: &deliveries::Model, outcome: Outcome) -> 
         Outcome::Retry { status, error, .. } | Outcome::Fail { status, error } => {
             update
                 .col_expr(deliveries::Column::Status, Expr::value(FAILED))
-                .col_expr(deliveries::Column::ResponseStatus, Expr::value(status.map(i32::from)))
+                .col_expr(
+                    deliveries::Column::ResponseStatus,
+                    Expr::value(status.map(i32::from)),
+                )
                 .col_expr(deliveries::Column::LastError, Expr::value(error))
                 .col_expr(deliveries::Column::NextAttemptAt, Expr::value(none_at))
                 .exec(&txn)

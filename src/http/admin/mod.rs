@@ -1,3 +1,4 @@
 //! Operator routes under `/admin`.
+pub mod queues;
 pub mod tenants;
 pub mod tickets;

@@ -1,0 +1,433 @@
+//! `/admin/queues`: what every queue holds, its dead jobs, and replaying them (SPEC §7).
+//! Counts come from our own tables (the source of truth for each job's fate) plus the
+//! backend's pending tasks, read from its keys and tables directly.
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use entities::{
+    emails, erasure_requests as erasures, ledger_entries as ledger, outbox,
+    webhook_deliveries as deliveries,
+};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use serde::Serialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+use workers::jobs::{BillingJob, EmailJob, Job, PrivacyJob, Queue};
+
+use crate::app::AppState;
+use crate::auth::Staff;
+use crate::domain::ids::{DeliveryId, LedgerId};
+use crate::error::{ApiError, ApiResult};
+use crate::http::query::QueryMap;
+use crate::http::webhooks::requeue_delivery;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/queues").route(web::get().to(overview)))
+        .service(web::resource("/queues/{queue}/jobs").route(web::get().to(list_jobs)))
+        .service(web::resource("/queues/{queue}/jobs/{id}/retry").route(web::post().to(retry_job)));
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct QueueStats {
+    pub name: &'static str,
+    /// Due now: waiting in the outbox or in the queue backend.
+    pub pending: u64,
+    /// Retries and delayed jobs not due yet.
+    pub scheduled: u64,
+    pub running: u64,
+    pub done: u64,
+    /// Failed at least once and will be retried.
+    pub failed: u64,
+    /// Out of attempts; replay with `POST /admin/queues/{queue}/jobs/{id}/retry`.
+    pub dead: u64,
+    pub oldest_pending_age_seconds: Option<i64>,
+}
+
+fn parse_queue(raw: &str) -> ApiResult<Queue> {
+    Queue::parse(raw).ok_or_else(ApiError::not_found)
+}
+
+async fn outbox_counts(
+    db: &DatabaseConnection,
+    queue: Queue,
+    now: DateTime<Utc>,
+) -> Result<(u64, u64, Option<i64>), DbErr> {
+    let unsent = outbox::Entity::find()
+        .filter(outbox::Column::Queue.eq(queue.as_str()))
+        .filter(outbox::Column::SentAt.is_null());
+    let due = unsent.clone().filter(outbox::Column::AvailableAt.lte(now));
+    let pending = due.clone().count(db).await?;
+    let scheduled = unsent
+        .filter(outbox::Column::AvailableAt.gt(now))
+        .count(db)
+        .await?;
+    let oldest = due
+        .order_by_asc(outbox::Column::AvailableAt)
+        .one(db)
+        .await?;
+    Ok((
+        pending,
+        scheduled,
+        oldest.map(|row| (now - row.available_at).num_seconds()),
+    ))
+}
+
+/// `(running, done, failed, dead)` from the table that records each job's outcome.
+async fn outcome_counts(
+    db: &DatabaseConnection,
+    queue: Queue,
+    now: DateTime<Utc>,
+) -> Result<[u64; 4], DbErr> {
+    Ok(match queue {
+        Queue::Email => {
+            let q = || emails::Entity::find();
+            [
+                q().filter(emails::Column::InFlightUntil.gt(now))
+                    .filter(emails::Column::Status.eq("pending"))
+                    .count(db)
+                    .await?,
+                q().filter(emails::Column::Status.eq("delivered"))
+                    .count(db)
+                    .await?,
+                q().filter(emails::Column::Status.eq("pending"))
+                    .filter(emails::Column::LastError.is_not_null())
+                    .count(db)
+                    .await?,
+                q().filter(emails::Column::Status.eq("failed"))
+                    .count(db)
+                    .await?,
+            ]
+        }
+        Queue::Webhook => {
+            let q = || deliveries::Entity::find();
+            [
+                q().filter(deliveries::Column::InFlightUntil.gt(now))
+                    .filter(deliveries::Column::Status.eq("pending"))
+                    .count(db)
+                    .await?,
+                q().filter(deliveries::Column::Status.eq("delivered"))
+                    .count(db)
+                    .await?,
+                q().filter(deliveries::Column::Status.eq("pending"))
+                    .filter(deliveries::Column::LastError.is_not_null())
+                    .count(db)
+                    .await?,
+                q().filter(deliveries::Column::Status.eq("failed"))
+                    .count(db)
+                    .await?,
+            ]
+        }
+        Queue::Billing => {
+            let q = || ledger::Entity::find();
+            [
+                0,
+                q().filter(ledger::Column::Status.eq("settled"))
+                    .count(db)
+                    .await?,
+                q().filter(ledger::Column::Status.eq("pending"))
+                    .filter(ledger::Column::LastError.is_not_null())
+                    .count(db)
+                    .await?,
+                q().filter(ledger::Column::Status.eq("failed"))
+                    .count(db)
+                    .await?,
+            ]
+        }
+        Queue::Privacy => {
+            let q = || erasures::Entity::find();
+            [
+                q().filter(erasures::Column::Status.eq("running"))
+                    .count(db)
+                    .await?,
+                q().filter(erasures::Column::Status.eq("done"))
+                    .count(db)
+                    .await?,
+                0,
+                0,
+            ]
+        }
+    })
+}
+
+pub async fn stats(state: &AppState, queue: Queue, now: DateTime<Utc>) -> ApiResult<QueueStats> {
+    let (outbox_pending, scheduled, oldest) = outbox_counts(&state.db, queue, now).await?;
+    let backend = state
+        .jobs
+        .transport
+        .counts(queue)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, queue = queue.as_str(), "queue backend counts unavailable");
+            Default::default()
+        });
+    let [running, done, failed, dead] = outcome_counts(&state.db, queue, now).await?;
+    Ok(QueueStats {
+        name: queue.as_str(),
+        pending: outbox_pending + backend.pending,
+        scheduled,
+        running: running.max(backend.running),
+        done,
+        failed,
+        dead,
+        oldest_pending_age_seconds: oldest,
+    })
+}
+
+async fn overview(state: web::Data<AppState>, _: Staff) -> ApiResult<HttpResponse> {
+    let now = Utc::now();
+    let mut queues = Vec::new();
+    for queue in Queue::ALL {
+        queues.push(stats(&state, queue, now).await?);
+    }
+    Ok(HttpResponse::Ok().json(json!({"backend": state.jobs.transport.kind(), "queues": queues})))
+}
+
+/// One job as ops see it.
+fn job_json(
+    id: String,
+    tenant_id: Uuid,
+    status: &str,
+    attempts: i32,
+    last_error: Option<String>,
+    created_at: DateTime<Utc>,
+) -> Value {
+    json!({"id": id, "tenant_id": tenant_id, "status": status, "attempts": attempts, "last_error": last_error, "created_at": created_at})
+}
+
+async fn list_jobs(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    _: Staff,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let queue = parse_queue(&path)?;
+    let q = QueryMap::from_request(&req)?;
+    let page = q.page()?;
+    let state_filter = q.get("state").unwrap_or("dead");
+    let (status, retrying) = match state_filter {
+        "dead" => ("failed", false),
+        "failed" => ("pending", true),
+        "pending" => ("pending", false),
+        "done" => ("done", false),
+        _ => {
+            return Err(ApiError::validation(
+                "state",
+                "`state` must be one of dead, failed, pending, done",
+            ));
+        }
+    };
+    let (data, total): (Vec<Value>, u64) = match queue {
+        Queue::Email => {
+            let status = if status == "done" {
+                "delivered"
+            } else {
+                status
+            };
+            let mut query = emails::Entity::find().filter(emails::Column::Status.eq(status));
+            if retrying {
+                query = query.filter(emails::Column::LastError.is_not_null());
+            }
+            let total = query.clone().count(&state.db).await?;
+            let rows = query
+                .order_by_desc(emails::Column::Id)
+                .offset(page.offset)
+                .limit(page.limit)
+                .all(&state.db)
+                .await?;
+            let data = rows
+                .into_iter()
+                .map(|e| {
+                    job_json(
+                        workers::email::idempotency_key(e.id),
+                        e.tenant_id,
+                        &e.status,
+                        e.attempts,
+                        e.last_error,
+                        e.created_at,
+                    )
+                })
+                .collect();
+            (data, total)
+        }
+        Queue::Webhook => {
+            let status = if status == "done" {
+                "delivered"
+            } else {
+                status
+            };
+            let mut query =
+                deliveries::Entity::find().filter(deliveries::Column::Status.eq(status));
+            if retrying {
+                query = query.filter(deliveries::Column::LastError.is_not_null());
+            }
+            let total = query.clone().count(&state.db).await?;
+            let rows = query
+                .order_by_desc(deliveries::Column::Id)
+                .offset(page.offset)
+                .limit(page.limit)
+                .all(&state.db)
+                .await?;
+            let data = rows
+                .into_iter()
+                .map(|d| {
+                    let mut job = job_json(
+                        DeliveryId::from_uuid(d.id).to_string(),
+                        d.tenant_id,
+                        &d.status,
+                        d.attempts,
+                        d.last_error,
+                        d.created_at,
+                    );
+                    job["event_type"] = json!(d.event_type);
+                    job["endpoint_id"] = json!(d.endpoint_id.map(crate::events::endpoint_id));
+                    job
+                })
+                .collect();
+            (data, total)
+        }
+        Queue::Billing => {
+            let status = if status == "done" { "settled" } else { status };
+            let mut query = ledger::Entity::find().filter(ledger::Column::Status.eq(status));
+            if retrying {
+                query = query.filter(ledger::Column::LastError.is_not_null());
+            }
+            let total = query.clone().count(&state.db).await?;
+            let rows = query
+                .order_by_desc(ledger::Column::Id)
+                .offset(page.offset)
+                .limit(page.limit)
+                .all(&state.db)
+                .await?;
+            let data = rows
+                .into_iter()
+                .map(|e| {
+                    job_json(
+                        LedgerId::from_uuid(e.id).to_string(),
+                        e.tenant_id,
+                        &e.status,
+                        e.settle_attempts,
+                        e.last_error,
+                        e.created_at,
+                    )
+                })
+                .collect();
+            (data, total)
+        }
+        Queue::Privacy => {
+            let status = match status {
+                "done" => "done",
+                "failed" => "running",
+                other => other,
+            };
+            let query = erasures::Entity::find().filter(erasures::Column::Status.eq(status));
+            let total = query.clone().count(&state.db).await?;
+            let rows = query
+                .offset(page.offset)
+                .limit(page.limit)
+                .all(&state.db)
+                .await?;
+            let data = rows
+                .into_iter()
+                .map(|r| {
+                    job_json(
+                        r.tenant_id.to_string(),
+                        r.tenant_id,
+                        &r.status,
+                        0,
+                        None,
+                        r.requested_at,
+                    )
+                })
+                .collect();
+            (data, total)
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .json(json!({"data": data, "total": total, "limit": page.limit, "offset": page.offset})))
+}
+
+fn prefixed_uuid(raw: &str, prefix: &str) -> ApiResult<Uuid> {
+    raw.strip_prefix(prefix)
+        .and_then(|hex| Uuid::try_parse(hex).ok())
+        .ok_or_else(ApiError::not_found)
+}
+
+/// Replays one job: back to pending with a fresh attempt now.
+async fn retry_job(
+    state: web::Data<AppState>,
+    _: Staff,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (queue_raw, id_raw) = path.into_inner();
+    let queue = parse_queue(&queue_raw)?;
+    let now = Utc::now();
+    if queue == Queue::Webhook {
+        let id: DeliveryId = id_raw.parse().map_err(|_| ApiError::not_found())?;
+        deliveries::Entity::find_by_id(id.uuid())
+            .one(&state.db)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        requeue_delivery(&state, id.uuid()).await?;
+        return Ok(HttpResponse::Accepted()
+            .json(json!({"queue": queue.as_str(), "id": id_raw, "status": "pending"})));
+    }
+    let txn = crate::db::begin_write(&state.db).await?;
+    let job = match queue {
+        Queue::Email => {
+            let id = prefixed_uuid(&id_raw, "eml_")?;
+            let reset = emails::Entity::update_many()
+                .col_expr(emails::Column::Status, Expr::value("pending"))
+                .col_expr(emails::Column::Attempts, Expr::value(0))
+                .col_expr(emails::Column::NextAttemptAt, Expr::value(now))
+                .col_expr(
+                    emails::Column::InFlightUntil,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .filter(emails::Column::Id.eq(id))
+                .filter(emails::Column::Status.ne("delivered"))
+                .exec(&txn)
+                .await?;
+            if reset.rows_affected == 0 {
+                return Err(ApiError::not_found());
+            }
+            Job::Email(EmailJob { email_id: id })
+        }
+        Queue::Billing => {
+            let id = prefixed_uuid(&id_raw, "led_")?;
+            let reset = ledger::Entity::update_many()
+                .col_expr(ledger::Column::Status, Expr::value("pending"))
+                .col_expr(ledger::Column::SettleAttempts, Expr::value(0))
+                .col_expr(ledger::Column::NextAttemptAt, Expr::value(now))
+                .filter(ledger::Column::Id.eq(id))
+                .filter(ledger::Column::Status.ne("settled"))
+                .exec(&txn)
+                .await?;
+            if reset.rows_affected == 0 {
+                return Err(ApiError::not_found());
+            }
+            Job::Billing(BillingJob { entry_id: id })
+        }
+        Queue::Privacy => {
+            let tenant_id = Uuid::try_parse(&id_raw).map_err(|_| ApiError::not_found())?;
+            let reset = erasures::Entity::update_many()
+                .col_expr(erasures::Column::Status, Expr::value("pending"))
+                .filter(erasures::Column::TenantId.eq(tenant_id))
+                .filter(Condition::all().add(erasures::Column::Status.ne("pending")))
+                .exec(&txn)
+                .await?;
+            if reset.rows_affected == 0 {
+                return Err(ApiError::not_found());
+            }
+            Job::Privacy(PrivacyJob { tenant_id })
+        }
+        Queue::Webhook => unreachable!("handled above"),
+    };
+    workers::outbox::enqueue(&txn, job, now, now).await?;
+    txn.commit().await?;
+    state.jobs.nudge.nudge();
+    Ok(HttpResponse::Accepted()
+        .json(json!({"queue": queue.as_str(), "id": id_raw, "status": "pending"})))
+}

@@ -1,0 +1,404 @@
+//! `/v1/webhooks`: tenant webhook endpoints, their deliveries, manual retry and test events
+//! (SPEC §5).
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use entities::{webhook_deliveries as deliveries, webhook_endpoints as endpoints};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+use workers::jobs::{Job, WebhookJob};
+use workers::{outbox, signing, ssrf};
+
+use crate::app::AppState;
+use crate::auth::SecretKey;
+use crate::domain::ids::{DeliveryId, EventId, WebhookId};
+use crate::error::{ApiError, ApiResult};
+use crate::events::{self, Audience};
+use crate::http::json::JsonBody;
+use crate::http::query::QueryMap;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/webhooks")
+            .route(web::get().to(list_endpoints))
+            .route(web::post().to(create_endpoint)),
+    )
+    .service(
+        web::resource("/webhooks/{id}")
+            .route(web::get().to(get_endpoint))
+            .route(web::patch().to(update_endpoint))
+            .route(web::delete().to(delete_endpoint)),
+    )
+    .service(web::resource("/webhooks/{id}/rotate-secret").route(web::post().to(rotate_secret)))
+    .service(web::resource("/webhooks/{id}/test").route(web::post().to(send_test)))
+    .service(web::resource("/webhooks/{id}/deliveries").route(web::get().to(list_deliveries)))
+    .service(
+        web::resource("/webhooks/{id}/deliveries/{delivery}/retry")
+            .route(web::post().to(retry_delivery)),
+    );
+}
+
+/// Longest endpoint description, in characters.
+const MAX_DESCRIPTION: usize = 500;
+
+#[derive(Serialize)]
+struct EndpointOut {
+    id: String,
+    object: &'static str,
+    url: String,
+    events: Value,
+    description: Option<String>,
+    enabled: bool,
+    disabled_reason: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    /// Only when created or rotated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+}
+
+impl From<endpoints::Model> for EndpointOut {
+    fn from(e: endpoints::Model) -> Self {
+        Self {
+            id: WebhookId::from_uuid(e.id).to_string(),
+            object: "webhook_endpoint",
+            url: e.url,
+            events: e.events,
+            description: e.description,
+            enabled: e.enabled,
+            disabled_reason: e.disabled_reason,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+            secret: None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct DeliveryOut {
+    id: String,
+    object: &'static str,
+    event_id: String,
+    event_type: String,
+    status: String,
+    attempts: i32,
+    response_status: Option<i32>,
+    last_error: Option<String>,
+    next_attempt_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    delivered_at: Option<DateTime<Utc>>,
+}
+
+impl From<deliveries::Model> for DeliveryOut {
+    fn from(d: deliveries::Model) -> Self {
+        let pending = d.status == workers::webhook::PENDING;
+        Self {
+            id: DeliveryId::from_uuid(d.id).to_string(),
+            object: "webhook_delivery",
+            event_id: EventId::from_uuid(d.event_id).to_string(),
+            event_type: d.event_type,
+            status: d.status,
+            attempts: d.attempts,
+            response_status: d.response_status,
+            last_error: d.last_error,
+            next_attempt_at: if pending { d.next_attempt_at } else { None },
+            created_at: d.created_at,
+            delivered_at: d.delivered_at,
+        }
+    }
+}
+
+async fn checked_url(state: &AppState, raw: &str) -> ApiResult<String> {
+    let url = ssrf::parse(raw).map_err(|e| ApiError::validation("url", format!("`url`: {e}")))?;
+    ssrf::check(&url, state.config.allow_private_targets)
+        .await
+        .map_err(|e| ApiError::validation("url", format!("`url` is refused: {e}")))?;
+    Ok(url.to_string())
+}
+
+fn checked_events(events: Option<Vec<String>>) -> ApiResult<Value> {
+    let events = events.unwrap_or_default();
+    if let Some(bad) = events
+        .iter()
+        .find(|e| !events::SUBSCRIBABLE.contains(&e.as_str()))
+    {
+        return Err(ApiError::validation(
+            "events",
+            format!(
+                "unknown event type `{bad}`; expected any of {}",
+                events::SUBSCRIBABLE.join(", ")
+            ),
+        ));
+    }
+    let mut unique = events;
+    unique.sort();
+    unique.dedup();
+    Ok(json!(unique))
+}
+
+fn checked_description(description: Option<String>) -> ApiResult<Option<String>> {
+    let description = description
+        .map(|d| d.trim().to_string())
+        .filter(|d| !d.is_empty());
+    if description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION)
+    {
+        return Err(ApiError::validation(
+            "description",
+            format!("`description` must be at most {MAX_DESCRIPTION} characters"),
+        ));
+    }
+    Ok(description)
+}
+
+fn endpoint_uuid(raw: &str) -> ApiResult<Uuid> {
+    raw.parse::<WebhookId>()
+        .map(|id| id.uuid())
+        .map_err(|_| ApiError::not_found())
+}
+
+async fn find_endpoint(
+    state: &AppState,
+    tenant_id: Uuid,
+    raw: &str,
+) -> ApiResult<endpoints::Model> {
+    endpoints::Entity::find_by_id(endpoint_uuid(raw)?)
+        .filter(endpoints::Column::TenantId.eq(tenant_id))
+        .one(&state.db)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndpointIn {
+    url: Option<String>,
+    events: Option<Vec<String>>,
+    description: Option<String>,
+    enabled: Option<bool>,
+}
+
+async fn create_endpoint(
+    state: web::Data<AppState>,
+    SecretKey(key): SecretKey,
+    JsonBody(input): JsonBody<EndpointIn>,
+) -> ApiResult<HttpResponse> {
+    let raw_url = input
+        .url
+        .as_deref()
+        .ok_or_else(|| ApiError::validation("url", "`url` is required"))?;
+    let events = checked_events(input.events)?;
+    let description = checked_description(input.description)?;
+    // Last: it may resolve the host.
+    let url = checked_url(&state, raw_url).await?;
+    let now = Utc::now();
+    let secret = signing::new_secret();
+    let created = endpoints::Entity::insert(endpoints::ActiveModel {
+        id: Set(WebhookId::new().uuid()),
+        tenant_id: Set(key.tenant_id),
+        url: Set(url),
+        events: Set(events),
+        description: Set(description),
+        secret: Set(secret.clone()),
+        enabled: Set(input.enabled.unwrap_or(true)),
+        disabled_reason: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec_with_returning(&state.db)
+    .await?;
+    let mut out = EndpointOut::from(created);
+    out.secret = Some(secret);
+    Ok(HttpResponse::Created().json(out))
+}
+
+async fn list_endpoints(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    SecretKey(key): SecretKey,
+) -> ApiResult<HttpResponse> {
+    let page = QueryMap::from_request(&req)?.page()?;
+    let query = endpoints::Entity::find().filter(endpoints::Column::TenantId.eq(key.tenant_id));
+    let total = query.clone().count(&state.db).await?;
+    let rows = query
+        .order_by_desc(endpoints::Column::Id)
+        .offset(page.offset)
+        .limit(page.limit)
+        .all(&state.db)
+        .await?;
+    let data: Vec<EndpointOut> = rows.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok()
+        .json(json!({"data": data, "total": total, "limit": page.limit, "offset": page.offset})))
+}
+
+async fn get_endpoint(
+    state: web::Data<AppState>,
+    SecretKey(key): SecretKey,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let endpoint = find_endpoint(&state, key.tenant_id, &path).await?;
+    Ok(HttpResponse::Ok().json(EndpointOut::from(endpoint)))
+}
+
+async fn update_endpoint(
+    state: web::Data<AppState>,
+    SecretKey(key): SecretKey,
+    path: web::Path<String>,
+    JsonBody(input): JsonBody<EndpointIn>,
+) -> ApiResult<HttpResponse> {
+    let events = input.events.map(|e| checked_events(Some(e))).transpose()?;
+    let description = input
+        .description
+        .map(|d| checked_description(Some(d)))
+        .transpose()?;
+    let url = match input.url.as_deref() {
+        Some(raw) => Some(checked_url(&state, raw).await?),
+        None => None,
+    };
+    let endpoint = find_endpoint(&state, key.tenant_id, &path).await?;
+    let mut active: endpoints::ActiveModel = endpoint.into();
+    if let Some(url) = url {
+        active.url = Set(url);
+    }
+    if let Some(events) = events {
+        active.events = Set(events);
+    }
+    if let Some(description) = description {
+        active.description = Set(description);
+    }
+    if let Some(enabled) = input.enabled {
+        active.enabled = Set(enabled);
+        if enabled {
+            active.disabled_reason = Set(None);
+        }
+    }
+    active.updated_at = Set(Utc::now());
+    let updated = active.update(&state.db).await?;
+    Ok(HttpResponse::Ok().json(EndpointOut::from(updated)))
+}
+
+async fn delete_endpoint(
+    state: web::Data<AppState>,
+    SecretKey(key): SecretKey,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let endpoint = find_endpoint(&state, key.tenant_id, &path).await?;
+    endpoints::Entity::delete_by_id(endpoint.id)
+        .exec(&state.db)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "id": WebhookId::from_uuid(endpoint.id).to_string(),
+        "object": "webhook_endpoint",
+        "deleted": true,
+    })))
+}
+
+async fn rotate_secret(
+    state: web::Data<AppState>,
+    SecretKey(key): SecretKey,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let endpoint = find_endpoint(&state, key.tenant_id, &path).await?;
+    let secret = signing::new_secret();
+    let mut active: endpoints::ActiveModel = endpoint.into();
+    active.secret = Set(secret.clone());
+    active.updated_at = Set(Utc::now());
+    let updated = active.update(&state.db).await?;
+    let mut out = EndpointOut::from(updated);
+    out.secret = Some(secret);
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn send_test(
+    state: web::Data<AppState>,
+    SecretKey(key): SecretKey,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let endpoint = find_endpoint(&state, key.tenant_id, &path).await?;
+    let now = Utc::now();
+    let txn = crate::db::begin_write(&state.db).await?;
+    let data = json!({"message": "This is a test event from Helpline.", "webhook_id": WebhookId::from_uuid(endpoint.id).to_string()});
+    let event_id = events::emit(
+        &txn,
+        &state.config,
+        key.tenant_id,
+        events::TEST,
+        data,
+        Audience::Endpoint(endpoint.id),
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    state.jobs.nudge.nudge();
+    Ok(HttpResponse::Accepted().json(
+        json!({"object": "webhook_test", "event_id": EventId::from_uuid(event_id).to_string()}),
+    ))
+}
+
+async fn list_deliveries(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    SecretKey(key): SecretKey,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let page = QueryMap::from_request(&req)?.page()?;
+    let endpoint = find_endpoint(&state, key.tenant_id, &path).await?;
+    let query = deliveries::Entity::find().filter(deliveries::Column::EndpointId.eq(endpoint.id));
+    let total = query.clone().count(&state.db).await?;
+    let rows = query
+        .order_by_desc(deliveries::Column::Id)
+        .offset(page.offset)
+        .limit(page.limit)
+        .all(&state.db)
+        .await?;
+    let data: Vec<DeliveryOut> = rows.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok()
+        .json(json!({"data": data, "total": total, "limit": page.limit, "offset": page.offset})))
+}
+
+async fn retry_delivery(
+    state: web::Data<AppState>,
+    SecretKey(key): SecretKey,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (endpoint_raw, delivery_raw) = path.into_inner();
+    let endpoint = find_endpoint(&state, key.tenant_id, &endpoint_raw).await?;
+    let delivery_id: DeliveryId = delivery_raw.parse().map_err(|_| ApiError::not_found())?;
+    let delivery = deliveries::Entity::find_by_id(delivery_id.uuid())
+        .filter(deliveries::Column::EndpointId.eq(endpoint.id))
+        .one(&state.db)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let retried = requeue_delivery(&state, delivery.id).await?;
+    Ok(HttpResponse::Accepted().json(DeliveryOut::from(retried)))
+}
+
+/// Puts a delivery back to `pending` for one more attempt now (a manual retry).
+pub async fn requeue_delivery(state: &AppState, delivery_id: Uuid) -> ApiResult<deliveries::Model> {
+    let now = Utc::now();
+    let txn = crate::db::begin_write(&state.db).await?;
+    deliveries::Entity::update_many()
+        .col_expr(
+            deliveries::Column::Status,
+            Expr::value(workers::webhook::PENDING),
+        )
+        .col_expr(deliveries::Column::NextAttemptAt, Expr::value(now))
+        .filter(deliveries::Column::Id.eq(delivery_id))
+        .filter(deliveries::Column::Status.ne(workers::webhook::DELIVERED))
+        .exec(&txn)
+        .await?;
+    outbox::enqueue(&txn, Job::Webhook(WebhookJob { delivery_id }), now, now).await?;
+    let delivery = deliveries::Entity::find_by_id(delivery_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    txn.commit().await?;
+    state.jobs.nudge.nudge();
+    Ok(delivery)
+}

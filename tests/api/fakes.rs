@@ -1,0 +1,150 @@
+//! Real local HTTP servers standing in for what is outside this machine: Resend, tenants'
+//! webhook receivers, the billing endpoint. Each records every request and answers from a
+//! script (then a default).
+use std::collections::{HashMap, VecDeque};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("JSON body")
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    requests: Mutex<Vec<Recorded>>,
+    script: Mutex<VecDeque<u16>>,
+    default_status: Mutex<u16>,
+}
+
+pub struct FakeServer {
+    pub url: String,
+    shared: Arc<Shared>,
+}
+
+async fn record(
+    req: HttpRequest,
+    body: web::Bytes,
+    shared: web::Data<Arc<Shared>>,
+) -> HttpResponse {
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let count = {
+        let mut requests = shared.requests.lock().expect("lock");
+        requests.push(Recorded {
+            path: req.path().to_string(),
+            headers,
+            body: body.to_vec(),
+        });
+        requests.len()
+    };
+    let scripted = shared.script.lock().expect("lock").pop_front();
+    let status = scripted.unwrap_or(*shared.default_status.lock().expect("lock"));
+    let mut res =
+        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("status"));
+    if status == 429 || status == 503 {
+        res.insert_header(("retry-after", "0"));
+    }
+    res.json(
+        serde_json::json!({"id": format!("fake_{count}"), "message": format!("scripted {status}")}),
+    )
+}
+
+impl FakeServer {
+    pub async fn start() -> Self {
+        let shared = Arc::new(Shared::default());
+        *shared.default_status.lock().expect("lock") = 200;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let data = web::Data::new(shared.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .default_service(web::to(record))
+        })
+        .workers(1)
+        .listen(listener)
+        .expect("listen")
+        .run();
+        actix_web::rt::spawn(server);
+        Self {
+            url: format!("http://127.0.0.1:{port}"),
+            shared,
+        }
+    }
+
+    /// The next answers, in order; after them the default.
+    pub fn respond(&self, statuses: &[u16]) {
+        self.shared
+            .script
+            .lock()
+            .expect("lock")
+            .extend(statuses.iter().copied());
+    }
+
+    pub fn always(&self, status: u16) {
+        *self.shared.default_status.lock().expect("lock") = status;
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared.requests.lock().expect("lock").clone()
+    }
+
+    /// Waits until at least `n` requests arrived.
+    pub async fn wait_for(&self, n: usize, limit: Duration) -> Vec<Recorded> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let seen = self.requests();
+            if seen.len() >= n {
+                return seen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {n} requests within {limit:?}, got {}",
+                seen.len()
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some`, failing after `limit`.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
