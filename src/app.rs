@@ -28,7 +28,7 @@ impl AppState {
         let config = Arc::new(config);
         Self {
             auth: AuthCache::new(db.clone(), config.admin_token.as_deref()),
-            limits: RateLimits::new(ratelimit::default_fixed_limits()),
+            limits: ratelimit::RateLimits::from_config(&config),
             tenants: Registry::new(db.clone(), config.clone(), arbiters),
             config,
             db,

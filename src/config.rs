@@ -23,6 +23,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub database_url: String,
     pub redis_url: Option<String>,
+    /// Namespace of this deployment's Redis keys (`HELPLINE_REDIS_PREFIX`, default `helpline:`).
+    pub redis_prefix: String,
     pub admin_token: Option<String>,
     pub resend_api_key: Option<String>,
     pub resend_base_url: String,
@@ -151,6 +153,7 @@ impl Config {
             listen,
             database_url,
             redis_url,
+            redis_prefix: text("HELPLINE_REDIS_PREFIX", "helpline:"),
             admin_token: get("HELPLINE_ADMIN_TOKEN"),
             resend_api_key: get("RESEND_API_KEY"),
             resend_base_url,

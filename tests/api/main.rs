@@ -3,5 +3,6 @@ mod auth;
 mod cli;
 mod errors;
 mod helpers;
+mod ratelimit;
 mod tenants;
 mod tickets;
