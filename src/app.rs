@@ -34,7 +34,7 @@ impl AppState {
         let jobs = Jobs::connect(&config).await?;
         Ok(Self {
             auth: AuthCache::new(db.clone(), config.admin_token.as_deref()),
-            limits: RateLimits::new(ratelimit::default_fixed_limits()),
+            limits: ratelimit::RateLimits::from_config(&config),
             tenants: Registry::new(db.clone(), config.clone(), jobs.nudge.clone(), arbiters),
             config,
             db,

@@ -23,6 +23,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub database_url: String,
     pub redis_url: Option<String>,
+    /// Namespace of this deployment's Redis keys (`HELPLINE_REDIS_PREFIX`, default `helpline:`).
+    pub redis_prefix: String,
     pub admin_token: Option<String>,
     pub resend_api_key: Option<String>,
     pub resend_base_url: String,
@@ -47,8 +49,6 @@ pub struct Config {
     pub db_pool_size: Option<u32>,
     /// The embedded SQLite queue's file, used when `REDIS_URL` is unset.
     pub queue_url: String,
-    /// Prepended to every Redis key (queues and shared rate limits).
-    pub redis_prefix: String,
     /// First email retry delay (doubling after that).
     pub email_backoff: Duration,
     /// First billing-report retry delay (doubling after that).
@@ -169,6 +169,7 @@ impl Config {
             listen,
             database_url,
             redis_url,
+            redis_prefix: text("HELPLINE_REDIS_PREFIX", "helpline:"),
             admin_token: get("HELPLINE_ADMIN_TOKEN"),
             resend_api_key: get("RESEND_API_KEY"),
             resend_base_url,
@@ -198,7 +199,6 @@ impl Config {
             trusted_proxies,
             actor_idle: parse_or(&get, "HELPLINE_ACTOR_IDLE", "60s", parse_duration)?,
             queue_url,
-            redis_prefix: text("HELPLINE_REDIS_PREFIX", "helpline:"),
             email_backoff: parse_or(&get, "HELPLINE_EMAIL_BACKOFF", "2s", parse_duration)?,
             billing_backoff: parse_or(&get, "HELPLINE_BILLING_BACKOFF", "5s", parse_duration)?,
             worker_concurrency: parse_or(&get, "HELPLINE_WORKER_CONCURRENCY", "16", |v| {

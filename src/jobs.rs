@@ -81,14 +81,13 @@ impl Jobs {
         let relay = tokio::spawn(relay.run(relay_stop));
         let deps =
             Deps::new(db, settings(config), self.nudge.clone()).map_err(|e| e.to_string())?;
-        let workers =
-            self.transport
-                .clone()
-                .run_workers(deps, config.worker_concurrency, self.stopped());
+        let workers = self.transport.clone().run_workers(
+            deps,
+            config.worker_concurrency,
+            self.stop.subscribe(),
+        );
         Ok(tokio::spawn(async move {
-            if let Err(e) = workers.await {
-                tracing::error!(error = %e, "job workers stopped with an error");
-            }
+            workers.await;
             let _ = relay.await;
         }))
     }

@@ -74,18 +74,30 @@ pub async fn authenticate(
         Credentials::Bearer(token) => Some(token.to_string()),
         Credentials::Malformed => None,
     };
+    let ip = client_ip(&req, &state.config.trusted_proxies);
     let resolved = match token {
-        Some(token) => match state.auth.resolve(&token).await {
-            Ok(found) => found,
-            Err(e) => return Ok(reject(req, e.into())),
+        Some(token) => match state.auth.cached(&token) {
+            Some(principal) => Some(principal),
+            None => {
+                // An IP already refused for failed authentication (key guessing) gets its
+                // 429 before any database lookup.
+                if let Some(v) = state.limits.failed_auth_blocked(ip) {
+                    return Ok(reject(req, v.to_error()));
+                }
+                match state.auth.resolve(&token).await {
+                    Ok(found) => found,
+                    Err(e) => return Ok(reject(req, e.into())),
+                }
+            }
         },
         None => None,
     };
-    let ip = client_ip(&req, &state.config.trusted_proxies);
     let Some(principal) = resolved else {
-        let verdict = state.limits.check_failed_auth(ip);
+        let verdict = state.limits.check_failed_auth(ip).await;
         let err = if verdict.allowed() {
-            ApiError::unauthorized("Invalid or revoked API key")
+            let mut err = ApiError::unauthorized("Invalid or revoked API key");
+            err.headers.extend(verdict.headers());
+            err
         } else {
             verdict.to_error()
         };
@@ -93,7 +105,7 @@ pub async fn authenticate(
     };
 
     let verdict = match &principal {
-        Principal::Tenant(t) => limit_tenant(&state, t, ip),
+        Principal::Tenant(t) => limit_tenant(&state, t, ip).await,
         Principal::Staff(_) => None,
     };
     if let Some(v) = verdict
@@ -109,13 +121,12 @@ pub async fn authenticate(
     Ok(res)
 }
 
-/// The tightest verdict among the limits this tenant request is subject to.
-fn limit_tenant(state: &AppState, t: &super::TenantPrincipal, ip: IpAddr) -> Option<Verdict> {
-    if t.kind == KeyKind::Publishable {
-        let v = state.limits.check_publishable(t.key_id, ip);
-        if !v.allowed() {
-            return Some(v);
-        }
-    }
-    state.limits.check_tenant(t.tenant_id, t.limits)
+/// Charges a tenant request to its limits (for a publishable key: its client IP, the key,
+/// then the tenant) and returns the refusal or the tightest verdict; `None` if unlimited.
+async fn limit_tenant(state: &AppState, t: &super::TenantPrincipal, ip: IpAddr) -> Option<Verdict> {
+    let publishable = (t.kind == KeyKind::Publishable).then_some((t.key_id, ip));
+    state
+        .limits
+        .check_tenant(t.tenant_id, t.limits, publishable)
+        .await
 }

@@ -9,5 +9,6 @@ mod fakes;
 mod helpers;
 mod jobs;
 mod numbers;
+mod ratelimit;
 mod tenants;
 mod tickets;

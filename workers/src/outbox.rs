@@ -77,6 +77,7 @@ impl Relay {
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
         tokio::pin!(stop);
         let mut last_recovery = tokio::time::Instant::now();
+        let mut failing = false;
         loop {
             if last_recovery.elapsed() >= RECOVERY_EVERY {
                 last_recovery = tokio::time::Instant::now();
@@ -87,9 +88,18 @@ impl Relay {
                 }
             }
             let moved = match self.pass(Utc::now()).await {
-                Ok(n) => n,
+                Ok(n) => {
+                    if failing {
+                        failing = false;
+                        tracing::info!("outbox relay recovered; queued jobs are flowing again");
+                    }
+                    n
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "outbox relay pass failed; retrying");
+                    if !failing {
+                        failing = true;
+                        tracing::warn!(error = %e, "outbox relay cannot reach the queue; jobs wait in the outbox");
+                    }
                     0
                 }
             };

@@ -13,6 +13,8 @@ use crate::deps::Deps;
 use crate::jobs::{BillingJob, EmailJob, Job, PrivacyJob, Queue, WebhookJob};
 use crate::poll::SteadyInterval;
 use crate::{billing, email, privacy, webhook};
+use apalis_core::error::WorkerError;
+use tokio::sync::watch;
 
 /// How often idle workers look for new tasks.
 const POLL: Duration = Duration::from_millis(50);
@@ -43,10 +45,17 @@ pub struct BackendCounts {
 }
 
 impl Transport {
+    /// Connects lazily with short timeouts: a process starts while Redis is down, and during
+    /// an outage pushes fail fast (the outbox keeps the jobs) instead of hanging.
     pub async fn redis(url: &str, prefix: &str) -> Result<Self, String> {
-        let conn = apalis_redis::connect(url)
-            .await
-            .map_err(|e| e.to_string())?;
+        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(3)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let conn =
+            ConnectionManager::new_lazy_with_config(client, config).map_err(|e| e.to_string())?;
         Ok(Transport::Redis {
             conn,
             prefix: prefix.to_string(),
@@ -191,19 +200,14 @@ impl Transport {
         }
     }
 
-    /// Runs the workers of every queue until `stop` resolves; running jobs finish first.
-    pub async fn run_workers(
-        self,
-        deps: Deps,
-        concurrency: usize,
-        stop: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> Result<(), String> {
-        macro_rules! worker {
-            ($monitor:expr, $storage:expr, $queue:expr, $handler:path) => {{
+    /// Runs the workers of every queue until `stop` turns true; running jobs finish first.
+    pub async fn run_workers(self, deps: Deps, concurrency: usize, stop: watch::Receiver<bool>) {
+        macro_rules! supervised {
+            ($storage:expr, $queue:expr, $handler:path) => {{
                 let storage = $storage;
                 let deps = deps.clone();
                 let name = format!("{}-{}", self.queue_name($queue), std::process::id());
-                $monitor.register(move |run| {
+                supervise($queue, stop.clone(), move |run, signal| {
                     WorkerBuilder::new(format!("{name}-{run}"))
                         .backend(
                             storage
@@ -213,77 +217,102 @@ impl Transport {
                         .concurrency(concurrency)
                         .data(deps.clone())
                         .build($handler)
+                        .run_until(signal)
                 })
             }};
         }
-        let monitor = Monitor::new();
-        let monitor = match &self {
+        match &self {
             Transport::Redis { conn, .. } => {
-                let m = worker!(
-                    monitor,
-                    self.redis_storage::<EmailJob>(conn, Queue::Email),
-                    Queue::Email,
-                    email::job
+                tokio::join!(
+                    supervised!(
+                        self.redis_storage::<EmailJob>(conn, Queue::Email),
+                        Queue::Email,
+                        email::job
+                    ),
+                    supervised!(
+                        self.redis_storage::<WebhookJob>(conn, Queue::Webhook),
+                        Queue::Webhook,
+                        webhook::job
+                    ),
+                    supervised!(
+                        self.redis_storage::<BillingJob>(conn, Queue::Billing),
+                        Queue::Billing,
+                        billing::job
+                    ),
+                    supervised!(
+                        self.redis_storage::<PrivacyJob>(conn, Queue::Privacy),
+                        Queue::Privacy,
+                        privacy::job
+                    ),
                 );
-                let m = worker!(
-                    m,
-                    self.redis_storage::<WebhookJob>(conn, Queue::Webhook),
-                    Queue::Webhook,
-                    webhook::job
-                );
-                let m = worker!(
-                    m,
-                    self.redis_storage::<BillingJob>(conn, Queue::Billing),
-                    Queue::Billing,
-                    billing::job
-                );
-                worker!(
-                    m,
-                    self.redis_storage::<PrivacyJob>(conn, Queue::Privacy),
-                    Queue::Privacy,
-                    privacy::job
-                )
             }
             Transport::Sqlite { pool, .. } => {
-                let m = worker!(
-                    monitor,
-                    self.sqlite_storage::<EmailJob>(pool, Queue::Email),
-                    Queue::Email,
-                    email::job
+                tokio::join!(
+                    supervised!(
+                        self.sqlite_storage::<EmailJob>(pool, Queue::Email),
+                        Queue::Email,
+                        email::job
+                    ),
+                    supervised!(
+                        self.sqlite_storage::<WebhookJob>(pool, Queue::Webhook),
+                        Queue::Webhook,
+                        webhook::job
+                    ),
+                    supervised!(
+                        self.sqlite_storage::<BillingJob>(pool, Queue::Billing),
+                        Queue::Billing,
+                        billing::job
+                    ),
+                    supervised!(
+                        self.sqlite_storage::<PrivacyJob>(pool, Queue::Privacy),
+                        Queue::Privacy,
+                        privacy::job
+                    ),
                 );
-                let m = worker!(
-                    m,
-                    self.sqlite_storage::<WebhookJob>(pool, Queue::Webhook),
-                    Queue::Webhook,
-                    webhook::job
-                );
-                let m = worker!(
-                    m,
-                    self.sqlite_storage::<BillingJob>(pool, Queue::Billing),
-                    Queue::Billing,
-                    billing::job
-                );
-                worker!(
-                    m,
-                    self.sqlite_storage::<PrivacyJob>(pool, Queue::Privacy),
-                    Queue::Privacy,
-                    privacy::job
-                )
             }
-        };
-        monitor
-            // A worker whose backend errored (a locked queue file, a Redis hiccup) stops;
-            // bring it back rather than leave its queue unserved.
-            .should_restart(|worker, error| {
-                tracing::warn!(worker = %worker.name(), ?error, restarts = worker.restarts(), "restarting a job worker");
-                true
-            })
-            .shutdown_timeout(Duration::from_secs(20))
-            .run_with_signal(async move {
-                stop.await;
-                Ok(())
-            })
-            .await
-            .map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Keeps one queue's worker running until `stop`: a worker whose backend failed (Redis down,
+/// a locked queue file) is started again after a pause that grows to 5 s, so an outage costs
+/// a retry a few seconds apart rather than a busy loop.
+async fn supervise<F, Fut>(queue: Queue, mut stop: watch::Receiver<bool>, mut start: F)
+where
+    F: FnMut(
+        usize,
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), std::io::Error>> + Send>>,
+    ) -> Fut,
+    Fut: std::future::Future<Output = Result<(), WorkerError>>,
+{
+    let mut failures = 0usize;
+    for run in 0.. {
+        if *stop.borrow() {
+            return;
+        }
+        let mut signal_rx = stop.clone();
+        let signal = Box::pin(async move {
+            let _ = signal_rx.wait_for(|stopped| *stopped).await;
+            Ok(())
+        });
+        match start(run, signal).await {
+            Ok(()) => return,
+            Err(error) => {
+                failures += 1;
+                if failures == 1 || failures.is_multiple_of(30) {
+                    tracing::warn!(
+                        queue = queue.as_str(),
+                        ?error,
+                        failures,
+                        "job worker stopped; restarting"
+                    );
+                }
+                let pause = Duration::from_millis(200 * failures.min(25) as u64);
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stop.wait_for(|stopped| *stopped) => return,
+                }
+            }
+        }
     }
 }
