@@ -24,6 +24,7 @@ pub struct AppState {
     pub tenants: Arc<Registry>,
     pub banner: BannerCache,
     pub jobs: Jobs,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {
@@ -40,6 +41,7 @@ impl AppState {
             db,
             banner: BannerCache::default(),
             jobs,
+            metrics: Default::default(),
         })
     }
 }
@@ -47,6 +49,7 @@ impl AppState {
 /// Every route, under the middleware stack. Used by the server and by tests.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     http::ops::routes(cfg);
+    http::metrics::routes(cfg);
     cfg.service(
         web::scope("/v1")
             .configure(http::keys::routes)

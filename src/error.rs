@@ -122,11 +122,18 @@ impl ResponseError for ApiError {
         for (name, value) in &self.headers {
             response.insert_header((name.clone(), value.clone()));
         }
-        response.json(ErrorBody {
+        let mut response = response.json(ErrorBody {
             error: &self.message,
             code: &self.code,
             detail: self.detail.as_deref(),
-        })
+        });
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            let kind = self.detail.clone().unwrap_or_default();
+            response
+                .extensions_mut()
+                .insert(crate::metrics::RateLimited(kind));
+        }
+        response
     }
 }
 

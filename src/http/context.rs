@@ -68,6 +68,22 @@ pub async fn request_context(
         .request()
         .match_pattern()
         .unwrap_or_else(|| "unmatched".into());
+    if let Some(state) = res
+        .request()
+        .app_data::<actix_web::web::Data<crate::app::AppState>>()
+    {
+        let method = res.request().method().as_str().to_string();
+        state
+            .metrics
+            .observe_request(&route, &method, res.status().as_u16(), started.elapsed());
+        if let Some(limited) = res
+            .response()
+            .extensions()
+            .get::<crate::metrics::RateLimited>()
+        {
+            state.metrics.observe_rejection(&limited.0);
+        }
+    }
     tracing::info!(
         target: "helpline::http",
         method = %res.request().method(),

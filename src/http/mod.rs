@@ -8,6 +8,7 @@ pub mod erasure;
 pub mod idempotency;
 pub mod json;
 pub mod keys;
+pub mod metrics;
 pub mod notifications;
 pub mod numbers;
 pub mod ops;

@@ -13,14 +13,22 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// `503` while the database cannot be reached.
+/// `503` while the database or the queue backend cannot be reached.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.db.ping().await {
-        Ok(()) => HttpResponse::Ok().json(json!({"status": "ready", "database": "ok"})),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            HttpResponse::ServiceUnavailable()
-                .json(json!({"status": "unavailable", "database": "unreachable"}))
-        }
+    let database = state.db.ping().await;
+    let queue = state.jobs.transport.ping().await;
+    if let Err(e) = &database {
+        tracing::warn!(error = %e, "readiness: database unreachable");
+    }
+    let body = json!({
+        "status": if database.is_ok() && queue { "ready" } else { "unavailable" },
+        "database": if database.is_ok() { "ok" } else { "unreachable" },
+        "queue": if queue { "ok" } else { "unreachable" },
+        "queue_backend": state.jobs.transport.kind(),
+    });
+    if database.is_ok() && queue {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
     }
 }

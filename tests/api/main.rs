@@ -9,6 +9,7 @@ mod fakes;
 mod helpers;
 mod jobs;
 mod numbers;
+mod ops;
 mod ratelimit;
 mod tenants;
 mod tickets;

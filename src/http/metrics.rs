@@ -1,0 +1,89 @@
+//! `GET /metrics`: Prometheus text exposition, behind the staff token (ops scrape with an
+//! operator token; see the README's "Operating it").
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use sea_orm::DatabaseBackend;
+use workers::jobs::Queue;
+
+use crate::app::AppState;
+use crate::auth::Staff;
+use crate::error::ApiResult;
+use crate::http::admin::queues;
+use crate::metrics::gauge;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/metrics").route(web::get().to(metrics)));
+}
+
+async fn metrics(state: web::Data<AppState>, _: Staff) -> ApiResult<HttpResponse> {
+    let mut out = String::with_capacity(8 * 1024);
+    state.metrics.render_http(&mut out);
+    gauge(
+        &mut out,
+        "helpline_tenant_actors_live",
+        "Tenant actors running in this process.",
+        &[(String::new(), state.tenants.live() as f64)],
+    );
+
+    let now = Utc::now();
+    let mut depths = Vec::new();
+    for queue in Queue::ALL {
+        let s = queues::stats(&state, queue, now).await?;
+        for (name, value) in [
+            ("pending", s.pending),
+            ("scheduled", s.scheduled),
+            ("running", s.running),
+            ("done", s.done),
+            ("failed", s.failed),
+            ("dead", s.dead),
+        ] {
+            depths.push((
+                format!("queue=\"{}\",state=\"{name}\"", queue.as_str()),
+                value as f64,
+            ));
+        }
+    }
+    gauge(
+        &mut out,
+        "helpline_queue_jobs",
+        "Jobs per queue and state (cluster-wide).",
+        &depths,
+    );
+
+    let lag = workers::outbox::oldest_unsent_age(&state.db, now)
+        .await?
+        .map_or(0.0, |age| age.num_milliseconds() as f64 / 1000.0);
+    gauge(
+        &mut out,
+        "helpline_outbox_lag_seconds",
+        "Age of the oldest due outbox row not yet moved to its queue.",
+        &[(String::new(), lag)],
+    );
+
+    let (size, idle) = match state.db.get_database_backend() {
+        DatabaseBackend::Postgres => {
+            let pool = state.db.get_postgres_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        _ => {
+            let pool = state.db.get_sqlite_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+    };
+    gauge(
+        &mut out,
+        "helpline_db_pool_connections",
+        "Database pool connections of this process.",
+        &[
+            ("state=\"open\"".into(), f64::from(size)),
+            ("state=\"idle\"".into(), idle as f64),
+            (
+                "state=\"in_use\"".into(),
+                f64::from(size).max(idle as f64) - idle as f64,
+            ),
+        ],
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(out))
+}
