@@ -115,10 +115,15 @@ impl From<deliveries::Model> for DeliveryOut {
 
 async fn checked_url(state: &AppState, raw: &str) -> ApiResult<String> {
     let url = ssrf::parse(raw).map_err(|e| ApiError::validation("url", format!("`url`: {e}")))?;
-    ssrf::check(&url, state.config.allow_private_targets)
-        .await
-        .map_err(|e| ApiError::validation("url", format!("`url` is refused: {e}")))?;
-    Ok(url.to_string())
+    match ssrf::check(&url, state.config.allow_private_targets).await {
+        // A name that does not resolve yet is accepted (its DNS may come later); every
+        // delivery checks it again.
+        Ok(()) | Err(ssrf::TargetError::Unresolvable) => Ok(url.to_string()),
+        Err(e) => Err(ApiError::validation(
+            "url",
+            format!("`url` is refused: {e}"),
+        )),
+    }
 }
 
 fn checked_events(events: Option<Vec<String>>) -> ApiResult<Value> {

@@ -11,5 +11,6 @@ mod jobs;
 mod numbers;
 mod ops;
 mod ratelimit;
+mod readme;
 mod tenants;
 mod tickets;

@@ -140,11 +140,21 @@ async fn attempt(deps: &Deps, target: &Target, event: &events::Model) -> Outcome
             };
         }
     };
-    if let Err(e) = ssrf::check(&url, deps.settings.allow_private_targets).await {
-        return Outcome::Fail {
-            status: None,
-            error: format!("refused at delivery: {e}"),
-        };
+    match ssrf::check(&url, deps.settings.allow_private_targets).await {
+        Ok(()) => {}
+        Err(ssrf::TargetError::Unresolvable) => {
+            return Outcome::Retry {
+                status: None,
+                error: "the host could not be resolved".into(),
+                after: None,
+            };
+        }
+        Err(e) => {
+            return Outcome::Fail {
+                status: None,
+                error: format!("refused at delivery: {e}"),
+            };
+        }
     }
     let body = event.payload.to_string();
     let msg_id = event_id(event.id);
