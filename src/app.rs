@@ -107,13 +107,23 @@ pub fn http_server(
 pub fn spawn_housekeeping(state: web::Data<AppState>) {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(Duration::from_secs(10));
-        loop {
+        for round in 0u64.. {
             tick.tick().await;
             state.limits.sweep();
             state.auth.sweep();
+            // Database clean-ups are cheap but need not run often.
+            if round % 30 != 0 {
+                continue;
+            }
             if let Err(e) = crate::idempotency::purge_expired(&state.db, chrono::Utc::now()).await {
                 tracing::warn!(error = %e, "could not purge expired idempotency keys");
+            }
+            if let Err(e) = workers::outbox::purge_sent(&state.db, SENT_OUTBOX_KEPT).await {
+                tracing::warn!(error = %e, "could not purge sent outbox rows");
             }
         }
     });
 }
+
+/// How long relayed outbox rows are kept (for inspection) before they are deleted.
+const SENT_OUTBOX_KEPT: chrono::Duration = chrono::Duration::days(7);
