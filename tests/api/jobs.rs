@@ -20,6 +20,7 @@ on_both_backends!(
     ops_webhook_receives_every_tenant,
     erasure_removes_personal_data,
     webhook_urls_are_checked,
+    lost_jobs_are_recovered,
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -693,4 +694,49 @@ async fn webhook_urls_are_checked(backend: Backend) {
         None,
     )
     .await;
+}
+
+/// Work whose job vanished (say, a queue flushed while a worker was killed) is found by the
+/// recovery sweep and done.
+async fn lost_jobs_are_recovered(backend: Backend) {
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    let resend = FakeServer::start().await;
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("RESEND_API_KEY", "re_test"),
+            ("RESEND_BASE_URL", &resend.url),
+        ],
+    )
+    .await;
+    let tenant = app.create_tenant("pilot", 100).await;
+    let an_hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    let email_id = uuid::Uuid::now_v7();
+    entities::emails::Entity::insert(entities::emails::ActiveModel {
+        id: Set(email_id),
+        tenant_id: Set(tenant.id.parse().expect("uuid")),
+        ticket_id: Set(None),
+        kind: Set("new_ticket".into()),
+        to_addr: Set("support@localhost".into()),
+        reply_to: Set(None),
+        subject: Set("Orphaned email".into()),
+        body_text: Set("Its job was lost.".into()),
+        status: Set("pending".into()),
+        attempts: Set(0),
+        last_error: Set(None),
+        provider_id: Set(None),
+        next_attempt_at: Set(an_hour_ago),
+        in_flight_until: Set(None),
+        created_at: Set(an_hour_ago),
+        updated_at: Set(an_hour_ago),
+    })
+    .exec(&app.state.db)
+    .await
+    .expect("insert");
+    let sent = resend.wait_for(1, WAIT).await;
+    assert_eq!(sent[0].json()["subject"], "Orphaned email");
+    assert_eq!(
+        sent[0].header("idempotency-key"),
+        Some(workers::email::idempotency_key(email_id).as_str())
+    );
 }

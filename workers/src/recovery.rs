@@ -24,45 +24,19 @@ pub async fn sweep(
     now: DateTime<Utc>,
 ) -> Result<usize, DbErr> {
     let overdue = now - grace;
-    let mut requeued = 0;
+    let free = |col: emails::Column| Condition::any().add(col.is_null()).add(col.lt(now));
 
-    let ids: Vec<Uuid> = emails::Entity::find()
+    let email_ids = emails::Entity::find()
         .select_only()
         .column(emails::Column::Id)
         .filter(emails::Column::Status.eq(crate::email::PENDING))
         .filter(emails::Column::NextAttemptAt.lt(overdue))
-        .filter(
-            Condition::any()
-                .add(emails::Column::InFlightUntil.is_null())
-                .add(emails::Column::InFlightUntil.lt(now)),
-        )
+        .filter(free(emails::Column::InFlightUntil))
         .limit(BATCH)
         .into_tuple()
         .all(db)
         .await?;
-    if !ids.is_empty() {
-        let txn = db.begin().await?;
-        emails::Entity::update_many()
-            .col_expr(emails::Column::NextAttemptAt, Expr::value(now))
-            .filter(emails::Column::Id.is_in(ids.clone()))
-            .exec(&txn)
-            .await?;
-        for email_id in &ids {
-            outbox::enqueue(
-                &txn,
-                Job::Email(EmailJob {
-                    email_id: *email_id,
-                }),
-                now,
-                now,
-            )
-            .await?;
-        }
-        txn.commit().await?;
-        requeued += ids.len();
-    }
-
-    let ids: Vec<Uuid> = deliveries::Entity::find()
+    let delivery_ids = deliveries::Entity::find()
         .select_only()
         .column(deliveries::Column::Id)
         .filter(deliveries::Column::Status.eq(crate::webhook::PENDING))
@@ -76,29 +50,7 @@ pub async fn sweep(
         .into_tuple()
         .all(db)
         .await?;
-    if !ids.is_empty() {
-        let txn = db.begin().await?;
-        deliveries::Entity::update_many()
-            .col_expr(deliveries::Column::NextAttemptAt, Expr::value(now))
-            .filter(deliveries::Column::Id.is_in(ids.clone()))
-            .exec(&txn)
-            .await?;
-        for delivery_id in &ids {
-            outbox::enqueue(
-                &txn,
-                Job::Webhook(WebhookJob {
-                    delivery_id: *delivery_id,
-                }),
-                now,
-                now,
-            )
-            .await?;
-        }
-        txn.commit().await?;
-        requeued += ids.len();
-    }
-
-    let ids: Vec<Uuid> = ledger::Entity::find()
+    let entry_ids = ledger::Entity::find()
         .select_only()
         .column(ledger::Column::Id)
         .filter(ledger::Column::Status.eq("pending"))
@@ -107,26 +59,61 @@ pub async fn sweep(
         .into_tuple()
         .all(db)
         .await?;
-    if !ids.is_empty() {
-        let txn = db.begin().await?;
-        ledger::Entity::update_many()
-            .col_expr(ledger::Column::NextAttemptAt, Expr::value(now))
-            .filter(ledger::Column::Id.is_in(ids.clone()))
-            .exec(&txn)
-            .await?;
-        for entry_id in &ids {
-            outbox::enqueue(
-                &txn,
-                Job::Billing(BillingJob {
-                    entry_id: *entry_id,
-                }),
-                now,
-                now,
-            )
-            .await?;
-        }
-        txn.commit().await?;
-        requeued += ids.len();
+
+    let email = |email_id| Job::Email(EmailJob { email_id });
+    let webhook = |delivery_id| Job::Webhook(WebhookJob { delivery_id });
+    let billing = |entry_id| Job::Billing(BillingJob { entry_id });
+    Ok(requeue::<emails::Entity>(
+        db,
+        emails::Column::Id,
+        emails::Column::NextAttemptAt,
+        email_ids,
+        email,
+        now,
+    )
+    .await?
+        + requeue::<deliveries::Entity>(
+            db,
+            deliveries::Column::Id,
+            deliveries::Column::NextAttemptAt,
+            delivery_ids,
+            webhook,
+            now,
+        )
+        .await?
+        + requeue::<ledger::Entity>(
+            db,
+            ledger::Column::Id,
+            ledger::Column::NextAttemptAt,
+            entry_ids,
+            billing,
+            now,
+        )
+        .await?)
+}
+
+/// Marks the rows as due now (so the next sweep leaves them alone for a grace period) and
+/// queues their jobs, in one transaction.
+async fn requeue<E: EntityTrait>(
+    db: &DatabaseConnection,
+    id: E::Column,
+    next_attempt_at: E::Column,
+    ids: Vec<Uuid>,
+    job: impl Fn(Uuid) -> Job,
+    now: DateTime<Utc>,
+) -> Result<usize, DbErr> {
+    if ids.is_empty() {
+        return Ok(0);
     }
-    Ok(requeued)
+    let txn = db.begin().await?;
+    E::update_many()
+        .col_expr(next_attempt_at, Expr::value(now))
+        .filter(id.is_in(ids.clone()))
+        .exec(&txn)
+        .await?;
+    for row in &ids {
+        outbox::enqueue(&txn, job(*row), now, now).await?;
+    }
+    txn.commit().await?;
+    Ok(ids.len())
 }
