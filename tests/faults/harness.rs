@@ -15,8 +15,11 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-/// The binary under test, built by cargo for this test crate.
-pub const BIN: &str = env!("CARGO_BIN_EXE_helpline");
+/// The binary under test: the one cargo built for this test crate, or `FAULTS_HELPLINE_BIN`
+/// (e.g. a release build, or a copy when several checkouts share one target dir).
+fn bin() -> String {
+    std::env::var("FAULTS_HELPLINE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_helpline").into())
+}
 /// The shared Redis (`bash .ci/run` starts it). Tests on it use their own key prefix.
 pub const SHARED_REDIS: &str = "redis://127.0.0.1:6379";
 /// The shared PostgreSQL server, where each test creates its own database.
@@ -168,7 +171,7 @@ impl Deployment {
             .join(format!("{}-{}.log", args[0], self.started));
         let out = File::create(&log).expect("log file");
         let err = out.try_clone().expect("log file");
-        let mut command = Command::new(BIN);
+        let mut command = Command::new(bin());
         command
             .args(args)
             .env_clear()

@@ -64,6 +64,16 @@ async fn raw_post(
     )
 }
 
+/// What is sent, where, as which content type, and the status and codes expected.
+type BodyCase = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Vec<u8>,
+    u16,
+    &'static [&'static str],
+);
+
 fn nested(depth: usize) -> String {
     format!(
         r#"{{"subject": {}"x"{}, "category": "api_sdk", "description": "Deeply nested input"}}"#,
@@ -89,7 +99,7 @@ async fn hostile_bodies_get_a_4xx_and_save_nothing() {
         let with_nul = ticket_body("Nul \u{0} byte").to_string().into_bytes();
         let mut with_nul_description = ticket_body("Nul in description");
         with_nul_description["description"] = json!("Ten chars and a \u{0} NUL byte");
-        let cases: Vec<(&str, &str, &str, Vec<u8>, u16, &[&str])> = vec![
+        let cases: Vec<BodyCase> = vec![
             ("a body over 64 KiB", tickets, "application/json", huge.clone(), 413, &["payload_too_large"]),
             ("a body of 1 MiB", tickets, "application/json", vec![b' '; 1 << 20], 413, &["payload_too_large"]),
             ("arrays nested 60k deep", tickets, "application/json", "[".repeat(60_000).into_bytes(), 400, &["invalid_json", "validation_failed"]),
@@ -122,25 +132,29 @@ async fn hostile_bodies_get_a_4xx_and_save_nothing() {
             .to_string();
         let ticket = node.create_ticket(&tenant, "Second real ticket").await;
         let admin = node.admin_token.clone();
-        for (method, path, token, body) in [
-            (Method::POST, tickets.to_string(), &tenant.key, json!({"subject": "Fine", "category": "bug", "description": "Fine description", "call_id": nul})),
-            (Method::POST, format!("{tickets}/{ticket}/messages"), &tenant.key, json!({"body": nul})),
-            (Method::POST, "/v1/agents".to_string(), &tenant.key, json!({"name": nul})),
-            (Method::POST, "/v1/agents".to_string(), &tenant.key, json!({"name": "Fine", "description": nul})),
-            (Method::PUT, format!("/v1/agents/{agent}"), &tenant.key, json!({"name": "Fine", "description": nul})),
-            (Method::POST, "/v1/keys/publishable".to_string(), &tenant.key, json!({"label": nul})),
-            (Method::POST, "/v1/webhooks".to_string(), &tenant.key, json!({"url": "http://127.0.0.1:9/x", "events": ["support.ticket_created"], "description": nul})),
-            (Method::PUT, "/admin/support/status".to_string(), &admin, json!({"status": "degraded", "message": nul})),
-            (Method::POST, "/admin/tenants".to_string(), &admin, json!({"name": nul, "email": "a@b.test"})),
-            (Method::POST, format!("/admin/tenants/{}/credits", tenant.id), &admin, json!({"amount_cents": 5, "note": nul})),
-            (Method::POST, format!("/admin/support/tickets/{ticket}/reply"), &admin, json!({"body": nul})),
+        for (method, path, token, body, field) in [
+            (Method::POST, tickets.to_string(), &tenant.key, json!({"subject": "Fine", "category": "bug", "description": "Fine description", "call_id": nul}), "call_id"),
+            (Method::POST, format!("{tickets}/{ticket}/messages"), &tenant.key, json!({"body": nul}), "body"),
+            (Method::POST, "/v1/agents".to_string(), &tenant.key, json!({"name": nul}), "name"),
+            (Method::POST, "/v1/agents".to_string(), &tenant.key, json!({"name": "Fine", "description": nul}), "description"),
+            (Method::PUT, format!("/v1/agents/{agent}"), &tenant.key, json!({"name": "Fine", "description": nul}), "description"),
+            (Method::POST, "/v1/keys/publishable".to_string(), &tenant.key, json!({"label": nul}), "label"),
+            (Method::POST, "/v1/webhooks".to_string(), &tenant.key, json!({"url": "http://127.0.0.1:9/x", "events": ["support.ticket_created"], "description": nul}), "body"),
+            (Method::PUT, "/admin/support/status".to_string(), &admin, json!({"status": "degraded", "message": nul}), "body"),
+            (Method::POST, "/admin/tenants".to_string(), &admin, json!({"name": nul, "email": "a@b.test"}), "name"),
+            (Method::POST, format!("/admin/tenants/{}/credits", tenant.id), &admin, json!({"amount_cents": 5, "note": nul}), "note"),
+            (Method::POST, format!("/admin/support/tickets/{ticket}/reply"), &admin, json!({"body": nul}), "body"),
         ] {
             let (status, answer) = node.call(method.clone(), &path, token, Some(body.clone())).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path} {body}: {answer}");
             assert_eq!(answer["code"], "validation_failed", "{method} {path}: {answer}");
+            // "body" where the field has no domain type of its own (the storage-level
+            // safety net in `error.rs` cannot tell which field it was).
+            assert_eq!(answer["detail"], field, "{method} {path}: {answer}");
         }
         let (status, answer) = node.call(Method::GET, &format!("{tickets}?q=%00"), &tenant.key, None).await;
-        assert!(status.is_success() || status == StatusCode::BAD_REQUEST, "search for NUL: {status} {answer}");
+        assert_eq!(status, StatusCode::BAD_REQUEST, "search for NUL: {answer}");
+        assert_eq!(answer["detail"], "q", "{answer}");
 
         // A chunked body (no Content-Length) is cut off at 64 KiB too.
         let mut chunked = format!(
