@@ -136,7 +136,7 @@ impl Deployment {
             ("HELPLINE_OUTBOX_SWEEP", "100ms".into()),
             ("HELPLINE_RECOVERY_GRACE", "2s".into()),
             ("HELPLINE_WORKER_CONCURRENCY", "8".into()),
-            ("HELPLINE_DB_POOL_SIZE", "6".into()),
+            ("HELPLINE_DB_POOL_SIZE", "10".into()),
             ("HELPLINE_EMAIL_BACKOFF", "200ms".into()),
             ("HELPLINE_BILLING_BACKOFF", "200ms".into()),
             (
@@ -227,6 +227,24 @@ impl Deployment {
             sleep(Duration::from_millis(50)).await;
         }
         node
+    }
+}
+
+impl Drop for Deployment {
+    /// Removes this deployment's keys from the shared Redis (its queues, rate-limit buckets).
+    fn drop(&mut self) {
+        if self.env.get("REDIS_URL").map(String::as_str) != Some(SHARED_REDIS) {
+            return;
+        }
+        let prefix = &self.env["HELPLINE_REDIS_PREFIX"];
+        let _ = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "redis-cli -h 127.0.0.1 -p 6379 --scan --pattern '{prefix}*' | \
+                 xargs -r -n 200 redis-cli -h 127.0.0.1 -p 6379 del >/dev/null"
+            ))
+            .stdin(Stdio::null())
+            .status();
     }
 }
 
