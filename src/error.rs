@@ -149,7 +149,28 @@ impl From<DbErr> for ApiError {
             tracing::warn!(error = %e, "database unavailable");
             return ApiError::unavailable("The database is unavailable; retry shortly");
         }
+        if is_unstorable_text(&e) {
+            // Free text with a NUL that no domain type refused first: the client's input,
+            // not our failure (PostgreSQL cannot store NUL in text; SQLite can).
+            return ApiError::validation("body", "Text must not contain NUL characters");
+        }
         ApiError::internal(e)
+    }
+}
+
+/// PostgreSQL refused a character in text (SQLSTATE 22021 `character_not_in_repertoire`,
+/// which is what a NUL gets, or 22P05 `untranslatable_character`).
+fn is_unstorable_text(e: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    let (DbErr::Query(RuntimeErr::SqlxError(err)) | DbErr::Exec(RuntimeErr::SqlxError(err))) = e
+    else {
+        return false;
+    };
+    match err.as_ref() {
+        sea_orm::sqlx::Error::Database(db) => {
+            matches!(db.code().as_deref(), Some("22021" | "22P05"))
+        }
+        _ => false,
     }
 }
 

@@ -14,6 +14,12 @@ impl AgentDescription {
         let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
             return Ok(None);
         };
+        if value.contains('\0') {
+            return Err(FieldError::new(
+                "description",
+                "must not contain NUL characters",
+            ));
+        }
         if value.chars().count() > MAX_DESCRIPTION_CHARS {
             return Err(FieldError::new(
                 "description",
@@ -49,6 +55,8 @@ mod tests {
         );
         assert!(AgentDescription::parse_optional(Some(&"é".repeat(1000))).is_ok());
         let err = AgentDescription::parse_optional(Some(&"é".repeat(1001))).unwrap_err();
+        assert_eq!(err.field, "description");
+        let err = AgentDescription::parse_optional(Some("a \0 b")).unwrap_err();
         assert_eq!(err.field, "description");
     }
 }

@@ -32,7 +32,8 @@ macro_rules! string_newtype {
     };
 }
 
-/// Trims `value` and checks its length in characters.
+/// Trims `value` and checks its length in characters. NUL (U+0000) is refused: PostgreSQL
+/// cannot store it in text, and no legitimate text needs it.
 fn trimmed_text(
     value: &str,
     field: &'static str,
@@ -41,7 +42,9 @@ fn trimmed_text(
 ) -> Result<String, FieldError> {
     let value = value.trim();
     let len = value.chars().count();
-    if len == 0 {
+    if value.contains('\0') {
+        Err(FieldError::new(field, "must not contain NUL characters"))
+    } else if len == 0 {
         Err(FieldError::new(field, "must not be empty"))
     } else if len < min {
         Err(FieldError::new(
@@ -244,6 +247,18 @@ mod tests {
             message(Subject::parse(&"a".repeat(201))),
             ("subject", "must be at most 200 characters".into())
         );
+    }
+
+    #[test]
+    fn text_never_holds_nul() {
+        assert_eq!(
+            message(Subject::parse("a\0bc")),
+            ("subject", "must not contain NUL characters".into())
+        );
+        assert!(Description::parse("ten chars \0 here", "body").is_err());
+        assert!(MessageBody::parse("\0").is_err());
+        assert!(ShortRef::parse("call\0", "call_id").is_err());
+        assert!(Name::parse("Acme\0", "name").is_err());
     }
 
     #[test]

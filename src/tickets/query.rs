@@ -33,6 +33,12 @@ impl TicketFilter {
                 "`q` must be at most 200 characters",
             ));
         }
+        if q_text.as_ref().is_some_and(|t| t.contains('\0')) {
+            return Err(ApiError::validation(
+                "q",
+                "`q` must not contain NUL characters",
+            ));
+        }
         Ok(Self {
             status: q.parse("status")?,
             category: q.parse("category")?,
