@@ -10,6 +10,7 @@ pub mod json;
 pub mod keys;
 pub mod notifications;
 pub mod numbers;
+pub mod openapi;
 pub mod ops;
 pub mod query;
 pub mod status;

@@ -57,6 +57,27 @@ impl QueryMap {
     }
 }
 
+/// `limit` and `offset` as every list accepts them (the OpenAPI description of [`Page`]).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size: default 50; more than 200 is clamped to 200.
+    #[param(minimum = 0, default = 50)]
+    pub limit: Option<u64>,
+    /// Rows to skip (default 0).
+    #[param(minimum = 0, default = 0)]
+    pub offset: Option<u64>,
+}
+
+/// `cursor`, for the lists that page by keyset (tickets, ledger).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CursorParams {
+    /// Opaque: the `next_cursor` of the previous page. When given, `offset` is ignored and a
+    /// walk sees every row exactly once even while new rows are inserted.
+    pub cursor: Option<String>,
+}
+
 /// `limit` (default 50, clamped to 200) and `offset` (default 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {
