@@ -19,11 +19,22 @@ pub struct ApiError {
     pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
-#[derive(Serialize)]
+/// Every error response: a human message, a stable machine code, and optional context
+/// (for `validation_failed` and `unknown_field`, the field).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "error": "`subject` must be at least 3 characters",
+    "code": "validation_failed",
+    "detail": "subject"
+}))]
 pub struct ErrorBody<'a> {
+    /// What went wrong, for people.
     pub error: &'a str,
+    /// What went wrong, for programs: e.g. `validation_failed`, `invalid_json`,
+    /// `unknown_field`, `unauthorized`, `insufficient_scope`, `not_found`, `rate_limited`.
     pub code: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub detail: Option<&'a str>,
 }
 

@@ -30,15 +30,23 @@ impl LedgerKind {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One change of the tenant's balance.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LedgerEntryOut {
+    #[schema(example = "led_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b")]
     pub id: String,
+    #[schema(example = "ledger_entry")]
     pub object: &'static str,
+    /// `ticket_fee`, `bounty_credit`, `top_up` or `refund`.
+    #[schema(example = "ticket_fee")]
     pub kind: String,
+    /// Negative for a debit.
+    #[schema(example = -1)]
     pub amount_cents: i64,
     pub balance_after_cents: i64,
     pub ticket_id: Option<String>,
     pub note: Option<String>,
+    /// Settlement by the billing job: `pending`, `settled` or `failed`.
     pub status: String,
     pub created_at: DateTime<Utc>,
     pub settled_at: Option<DateTime<Utc>>,

@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use crate::domain::ids::{NotificationId, TicketId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What the tenant is told about, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Preferences {
     pub in_app: bool,
     pub email_on_operator_reply: bool,
@@ -113,10 +114,14 @@ pub fn excerpt(text: &str) -> String {
     out
 }
 
-#[derive(Debug, Serialize)]
+/// An in-app notification.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NotificationOut {
+    #[schema(example = "ntf_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b")]
     pub id: String,
+    #[schema(example = "notification")]
     pub object: &'static str,
+    /// What happened, e.g. `operator_reply`, `status_changed`, `bounty_awarded`, `low_balance`.
     #[serde(rename = "type")]
     pub kind: String,
     pub title: String,

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub const TTL: Duration = Duration::from_millis(500);
 const ROW_ID: i32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     Operational,
@@ -39,8 +39,10 @@ impl Level {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// The system-status banner.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Banner {
+    #[schema(value_type = Level)]
     pub status: String,
     pub message: String,
     /// `null` until an operator first sets the banner.

@@ -28,7 +28,7 @@ use uuid::Uuid;
 use crate::ledger::LedgerEntryOut;
 use crate::numbers::view::{AgentOut, NumberOut};
 use crate::tenants::TenantOut;
-use crate::tickets::view::{EventOut, TicketOut};
+use crate::tickets::view::{EventOut, TicketOut, TicketWithEvents};
 
 /// Rows read per query.
 pub const BATCH: u64 = 200;
@@ -199,14 +199,6 @@ pub fn table<E: Exported>(scope: Scope) -> Chunks {
         .boxed_local()
 }
 
-/// A ticket with its public thread and public history.
-#[derive(Serialize)]
-struct ExportedTicket {
-    #[serde(flatten)]
-    ticket: TicketOut,
-    events: Vec<EventOut>,
-}
-
 fn ticket_items(scope: Scope) -> Chunks {
     let enrich_scope = scope.clone();
     batches::<tickets::Entity>(scope, tickets::Column::TenantId, tickets::Column::Id, |t| {
@@ -251,7 +243,7 @@ async fn with_threads(scope: Scope, rows: Vec<tickets::Model>) -> Result<Vec<Byt
         .map(|t| {
             let messages = messages_by_ticket.remove(&t.id).unwrap_or_default();
             let events = events_by_ticket.remove(&t.id).unwrap_or_default();
-            to_bytes(&ExportedTicket {
+            to_bytes(&TicketWithEvents {
                 ticket: TicketOut::with_messages(t, messages, scope.now),
                 events,
             })

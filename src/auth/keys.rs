@@ -13,7 +13,8 @@ const RANDOM_LEN: usize = 40;
 /// How many random characters the visible prefix keeps.
 const VISIBLE_LEN: usize = 8;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// The kind of a tenant key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyKind {
     Secret,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::FieldError;
 use TicketStatus::{AwaitingUser, Closed, InProgress, Open, Resolved};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TicketStatus {
     Open,

@@ -7,12 +7,45 @@ use futures_util::TryStreamExt;
 use crate::account::export::{self, ExportError, Scope};
 use crate::app::AppState;
 use crate::auth::SecretKey;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::ledger::LedgerEntryOut;
+use crate::numbers::view::{AgentOut, NumberOut};
+use crate::tenants::TenantOut;
+use crate::tickets::view::TicketWithEvents;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/account/export").route(web::get().to(export_account)));
 }
 
+/// Everything the tenant owns. Describes the document [`export`] streams; never built.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct AccountExport {
+    #[schema(example = "account_export")]
+    object: String,
+    exported_at: chrono::DateTime<Utc>,
+    tenant: TenantOut,
+    /// Each ticket with its public messages and public events.
+    tickets: Vec<TicketWithEvents>,
+    numbers: Vec<NumberOut>,
+    agents: Vec<AgentOut>,
+    ledger: Vec<LedgerEntryOut>,
+}
+
+/// Export the account
+///
+/// One JSON document with everything the tenant owns, streamed as a download
+/// (`Content-Disposition: attachment`).
+#[utoipa::path(
+    get,
+    path = "/v1/account/export",
+    tag = "account",
+    responses(
+        (status = 200, description = "The export document", body = AccountExport),
+        (status = 404, description = "`not_found`: the tenant no longer exists", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 /// Streams the export; see [`export`] for the document's shape.
 async fn export_account(
     state: web::Data<AppState>,

@@ -1,17 +1,18 @@
 //! `/v1/agents`: the tenant's agents, which numbers are attached to (SPEC §8).
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::SecretKey;
 use crate::domain::agent::AgentDescription;
 use crate::domain::validate::Name;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
-use crate::http::query::QueryMap;
+use crate::http::keys::Deleted;
+use crate::http::query::{PageParams, QueryMap};
 use crate::numbers::agents::{self, AgentFields};
 use crate::numbers::no_such_agent;
 use crate::numbers::view::AgentOut;
@@ -37,10 +38,13 @@ fn agent_id(raw: &str) -> ApiResult<Uuid> {
 
 /// The body of `POST` and `PUT`: `PUT` replaces both fields, so an absent description
 /// clears it.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Front desk", "description": "Answers the main line"}))]
 struct AgentIn {
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200)]
     name: Option<String>,
+    #[schema(max_length = 1000)]
     description: Option<String>,
 }
 
@@ -57,6 +61,15 @@ impl AgentIn {
     }
 }
 
+/// Create an agent
+#[utoipa::path(
+    post,
+    path = "/v1/agents",
+    tag = "numbers",
+    request_body = AgentIn,
+    responses((status = 201, description = "The new agent", body = AgentOut)),
+    security(("secret_key" = [])),
+)]
 async fn create_agent(
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
@@ -67,6 +80,27 @@ async fn create_agent(
     Ok(HttpResponse::Created().json(AgentOut::from(agent)))
 }
 
+/// A page of agents.
+#[derive(Serialize, ToSchema)]
+struct AgentList {
+    agents: Vec<AgentOut>,
+    total: u64,
+    limit: u64,
+    offset: u64,
+}
+
+/// List agents
+#[utoipa::path(
+    get,
+    path = "/v1/agents",
+    tag = "numbers",
+    params(PageParams),
+    responses(
+        (status = 200, description = "A page of agents", body = AgentList),
+        (status = 400, description = "`validation_failed`: `limit` or `offset` is invalid", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn list_agents(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -75,11 +109,26 @@ async fn list_agents(
     let page = QueryMap::from_request(&req)?.page()?;
     let (rows, total) = agents::list(&state.db, key.tenant_id, page).await?;
     let data: Vec<AgentOut> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "agents": data, "total": total, "limit": page.limit, "offset": page.offset,
-    })))
+    Ok(HttpResponse::Ok().json(AgentList {
+        agents: data,
+        total,
+        limit: page.limit,
+        offset: page.offset,
+    }))
 }
 
+/// Get an agent
+#[utoipa::path(
+    get,
+    path = "/v1/agents/{id}",
+    tag = "numbers",
+    params(("id" = String, Path, description = "Agent id (UUID)")),
+    responses(
+        (status = 200, description = "The agent", body = AgentOut),
+        (status = 404, description = "`not_found` (detail `agent_id`): no such agent of this tenant", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn get_agent(
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
@@ -89,6 +138,21 @@ async fn get_agent(
     Ok(HttpResponse::Ok().json(AgentOut::from(agent)))
 }
 
+/// Replace an agent
+///
+/// Replaces both fields: an absent `description` clears it.
+#[utoipa::path(
+    put,
+    path = "/v1/agents/{id}",
+    tag = "numbers",
+    params(("id" = String, Path, description = "Agent id (UUID)")),
+    request_body = AgentIn,
+    responses(
+        (status = 200, description = "The agent", body = AgentOut),
+        (status = 404, description = "`not_found` (detail `agent_id`): no such agent of this tenant", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn replace_agent(
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
@@ -101,6 +165,20 @@ async fn replace_agent(
     Ok(HttpResponse::Ok().json(AgentOut::from(agent)))
 }
 
+/// Delete an agent
+///
+/// Its numbers stay registered, detached.
+#[utoipa::path(
+    delete,
+    path = "/v1/agents/{id}",
+    tag = "numbers",
+    params(("id" = String, Path, description = "Agent id (UUID)")),
+    responses(
+        (status = 200, description = "The agent is gone", body = Deleted),
+        (status = 404, description = "`not_found` (detail `agent_id`): no such agent of this tenant", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn delete_agent(
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
@@ -108,5 +186,9 @@ async fn delete_agent(
 ) -> ApiResult<HttpResponse> {
     let id = agent_id(&path)?;
     agents::delete(&state.db, key.tenant_id, id, Utc::now()).await?;
-    Ok(HttpResponse::Ok().json(json!({"id": id, "object": "agent", "deleted": true})))
+    Ok(HttpResponse::Ok().json(Deleted {
+        id: id.to_string(),
+        object: "agent",
+        deleted: true,
+    }))
 }

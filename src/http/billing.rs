@@ -5,12 +5,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use entities::{ledger_entries as ledger, tenants};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
 use crate::auth::SecretKey;
-use crate::error::{ApiError, ApiResult};
-use crate::http::query::{QueryMap, decode_cursor, encode_cursor};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::query::{CursorParams, PageParams, QueryMap, decode_cursor, encode_cursor};
 use crate::ledger::LedgerEntryOut;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -19,19 +20,68 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/analytics/spend").route(web::get().to(spend)));
 }
 
+/// The tenant's balance.
+#[derive(Serialize, ToSchema)]
+struct BalanceOut {
+    #[schema(example = "balance")]
+    object: &'static str,
+    #[schema(example = 99)]
+    balance_cents: i64,
+    #[schema(example = "usd")]
+    currency: &'static str,
+}
+
+/// Read the balance
+///
+/// The balance always equals the sum of the tenant's ledger.
+#[utoipa::path(
+    get,
+    path = "/v1/billing/balance",
+    tag = "billing",
+    responses(
+        (status = 200, description = "The balance", body = BalanceOut),
+        (status = 404, description = "`not_found`: the tenant no longer exists", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn balance(state: web::Data<AppState>, SecretKey(key): SecretKey) -> ApiResult<HttpResponse> {
     let tenant = tenants::Entity::find_by_id(key.tenant_id)
         .one(&state.db)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(HttpResponse::Ok().json(json!({
-        "object": "balance",
-        "balance_cents": tenant.balance_cents,
-        "currency": "usd",
-    })))
+    Ok(HttpResponse::Ok().json(BalanceOut {
+        object: "balance",
+        balance_cents: tenant.balance_cents,
+        currency: "usd",
+    }))
 }
 
+/// A page of ledger entries, newest first.
+#[derive(Serialize, ToSchema)]
+struct LedgerList {
+    data: Vec<LedgerEntryOut>,
+    total: u64,
+    /// 0 when paging by `cursor`.
+    offset: u64,
+    limit: u64,
+    /// Pass as `cursor` for the next page; `null` at the end.
+    next_cursor: Option<String>,
+}
+
+/// List ledger entries
+///
 /// Newest first; `cursor` continues after the last entry of the previous page.
+#[utoipa::path(
+    get,
+    path = "/v1/billing/ledger",
+    tag = "billing",
+    params(PageParams, CursorParams),
+    responses(
+        (status = 200, description = "A page of ledger entries", body = LedgerList),
+        (status = 400, description = "`validation_failed`: `limit`, `offset` or `cursor` is invalid", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn list_ledger(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -56,13 +106,13 @@ async fn list_ledger(
         None
     };
     let data: Vec<LedgerEntryOut> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "data": data,
-        "total": total,
-        "offset": if cursor.is_some() { 0 } else { page.offset },
-        "limit": page.limit,
-        "next_cursor": next_cursor,
-    })))
+    Ok(HttpResponse::Ok().json(LedgerList {
+        data,
+        total,
+        offset: if cursor.is_some() { 0 } else { page.offset },
+        limit: page.limit,
+        next_cursor,
+    }))
 }
 
 /// The longest window `/v1/analytics/spend` sums over.
@@ -90,6 +140,62 @@ fn parse_bound(q: &QueryMap, field: &str, end_of_day: bool) -> ApiResult<Option<
     }))
 }
 
+/// The window of `/v1/analytics/spend`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SpendParams {
+    /// Start: a date (`YYYY-MM-DD`, from its start) or an RFC 3339 time. Default: 30 days
+    /// before `to`.
+    #[param(example = "2026-03-01")]
+    pub from: Option<String>,
+    /// End: a date (`YYYY-MM-DD`, that whole day included) or an RFC 3339 time. Default: now.
+    /// The window spans at most 366 days.
+    #[param(example = "2026-03-31")]
+    pub to: Option<String>,
+}
+
+/// One day of the spend report.
+#[derive(Serialize, ToSchema)]
+struct SpendDay {
+    #[schema(format = Date, example = "2026-03-02")]
+    date: String,
+    /// Sum of amounts per ledger kind (`ticket_fee` is negative).
+    by_kind: BTreeMap<String, i64>,
+    net_cents: i64,
+}
+
+/// Totals by ledger kind and by day.
+#[derive(Serialize, ToSchema)]
+struct SpendReport {
+    #[schema(example = "spend_report")]
+    object: &'static str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    #[schema(example = "usd")]
+    currency: &'static str,
+    /// Ticket fees paid in the window (positive).
+    spent_cents: i64,
+    /// Sum of every entry in the window.
+    net_cents: i64,
+    by_kind: BTreeMap<String, i64>,
+    /// Days with entries, oldest first.
+    by_day: Vec<SpendDay>,
+}
+
+/// Spend report
+///
+/// Ledger totals by kind and by day over a window (default: the last 30 days).
+#[utoipa::path(
+    get,
+    path = "/v1/analytics/spend",
+    tag = "billing",
+    params(SpendParams),
+    responses(
+        (status = 200, description = "The report", body = SpendReport),
+        (status = 400, description = "`validation_failed`: `from`/`to` unreadable, `from` after `to`, or a window over 366 days", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn spend(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -138,19 +244,20 @@ async fn spend(
     }
     let days: Vec<_> = by_day
         .into_iter()
-        .map(|(date, kinds)| {
-            let net: i64 = kinds.values().sum();
-            json!({"date": date.to_string(), "by_kind": kinds, "net_cents": net})
+        .map(|(date, kinds)| SpendDay {
+            date: date.to_string(),
+            net_cents: kinds.values().sum(),
+            by_kind: kinds,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "object": "spend_report",
-        "from": from,
-        "to": to,
-        "currency": "usd",
-        "spent_cents": spent,
-        "net_cents": by_kind.values().sum::<i64>(),
-        "by_kind": by_kind,
-        "by_day": days,
-    })))
+    Ok(HttpResponse::Ok().json(SpendReport {
+        object: "spend_report",
+        from,
+        to,
+        currency: "usd",
+        spent_cents: spent,
+        net_cents: by_kind.values().sum::<i64>(),
+        by_kind,
+        by_day: days,
+    }))
 }

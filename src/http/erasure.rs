@@ -2,17 +2,17 @@
 //! privacy job; `GET /v1/account/erasure` for its state; `POST /admin/tenants/{id}/erasure`
 //! for operators. Asking again while one is pending or running changes nothing.
 use actix_web::{HttpResponse, web};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use entities::{erasure_requests as requests, tenants};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, EntityTrait};
-use serde_json::{Value, json};
+use serde::Serialize;
 use uuid::Uuid;
 use workers::jobs::{Job, PrivacyJob};
 
 use crate::app::AppState;
 use crate::auth::{SecretKey, Staff};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 
 pub fn tenant_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -28,17 +28,32 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-fn view(request: Option<requests::Model>) -> Value {
+/// The state of the tenant's erasure request.
+#[derive(Serialize, utoipa::ToSchema)]
+struct ErasureOut {
+    #[schema(example = "erasure")]
+    object: &'static str,
+    /// `none`, `pending`, `running` or `done`.
+    #[schema(example = "pending")]
+    status: String,
+    requested_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+}
+
+fn view(request: Option<requests::Model>) -> ErasureOut {
     match request {
-        None => {
-            json!({"object": "erasure", "status": "none", "requested_at": null, "completed_at": null})
-        }
-        Some(r) => json!({
-            "object": "erasure",
-            "status": r.status,
-            "requested_at": r.requested_at,
-            "completed_at": r.completed_at,
-        }),
+        None => ErasureOut {
+            object: "erasure",
+            status: "none".into(),
+            requested_at: None,
+            completed_at: None,
+        },
+        Some(r) => ErasureOut {
+            object: "erasure",
+            status: r.status,
+            requested_at: Some(r.requested_at),
+            completed_at: r.completed_at,
+        },
     }
 }
 
@@ -74,6 +89,19 @@ async fn request(state: &AppState, tenant_id: Uuid) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Accepted().json(view(saved)))
 }
 
+/// Erase the account's personal data
+///
+/// Queues a privacy job: contact emails, ticket subjects and descriptions and message bodies
+/// become `"[erased]"`; webhook and email payloads holding them are deleted. Ids, timestamps,
+/// categories, statuses and the ledger stay. Asking again while one is pending or running
+/// changes nothing.
+#[utoipa::path(
+    post,
+    path = "/v1/account/erasure",
+    tag = "account",
+    responses((status = 202, description = "Erasure requested (or already under way)", body = ErasureOut)),
+    security(("secret_key" = [])),
+)]
 async fn request_erasure(
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
@@ -81,6 +109,14 @@ async fn request_erasure(
     request(&state, key.tenant_id).await
 }
 
+/// Read the erasure state
+#[utoipa::path(
+    get,
+    path = "/v1/account/erasure",
+    tag = "account",
+    responses((status = 200, description = "The latest erasure request, or status `none`", body = ErasureOut)),
+    security(("secret_key" = [])),
+)]
 async fn get_erasure(
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
@@ -91,6 +127,20 @@ async fn get_erasure(
     Ok(HttpResponse::Ok().json(view(found)))
 }
 
+/// Erase a tenant's personal data
+///
+/// The operator's side of `POST /v1/account/erasure`.
+#[utoipa::path(
+    post,
+    path = "/admin/tenants/{id}/erasure",
+    tag = "admin",
+    params(("id" = String, Path, description = "Tenant id (UUID)")),
+    responses(
+        (status = 202, description = "Erasure requested (or already under way)", body = ErasureOut),
+        (status = 404, description = "`not_found`: no such tenant", body = ErrorBody),
+    ),
+    security(("staff_token" = [])),
+)]
 async fn admin_request_erasure(
     state: web::Data<AppState>,
     _: Staff,

@@ -7,17 +7,17 @@ use sea_orm::{
     QuerySelect,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::auth::SecretKey;
 use crate::auth::keys::KeyKind;
 use crate::domain::ids::PublishableKeyId;
 use crate::domain::validate::Name;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
-use crate::http::query::QueryMap;
-use crate::tenants::{TenantOut, provision};
+use crate::http::query::{PageParams, QueryMap};
+use crate::tenants::{RateLimits, TenantOut, provision};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/auth/me").route(web::get().to(me)))
@@ -32,25 +32,87 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
+/// The calling key.
+#[derive(Serialize, ToSchema)]
+struct CallingKey {
+    #[serde(rename = "type")]
+    kind: KeyKind,
+    #[schema(example = "hl_sk_AbCd1234")]
+    prefix: String,
+}
+
+/// Who the caller is.
+#[derive(Serialize, ToSchema)]
+struct Me {
+    tenant_id: uuid::Uuid,
+    name: String,
+    email: String,
+    #[schema(value_type = crate::domain::plan::Plan)]
+    plan: String,
+    #[schema(value_type = RateLimits)]
+    limits: serde_json::Value,
+    balance_cents: i64,
+    #[schema(example = "usd")]
+    currency: &'static str,
+    key: CallingKey,
+}
+
+/// Who am I
+///
+/// The tenant behind the key: name, email, plan, limits, balance, and the calling key's type
+/// and visible prefix.
+#[utoipa::path(
+    get,
+    path = "/v1/auth/me",
+    tag = "keys",
+    responses(
+        (status = 200, description = "The calling tenant and key", body = Me),
+        (status = 404, description = "`not_found`: the tenant no longer exists", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn me(state: web::Data<AppState>, SecretKey(key): SecretKey) -> ApiResult<HttpResponse> {
     let tenant = tenants::Entity::find_by_id(key.tenant_id)
         .one(&state.db)
         .await?
         .ok_or_else(ApiError::not_found)?;
     let tenant = TenantOut::from(tenant);
-    Ok(HttpResponse::Ok().json(json!({
-        "tenant_id": tenant.id,
-        "name": tenant.name,
-        "email": tenant.email,
-        "plan": tenant.plan,
-        "limits": tenant.limits,
-        "balance_cents": tenant.balance_cents,
-        "currency": tenant.currency,
-        "key": {"type": key.kind, "prefix": key.prefix},
-    })))
+    Ok(HttpResponse::Ok().json(Me {
+        tenant_id: tenant.id,
+        name: tenant.name,
+        email: tenant.email,
+        plan: tenant.plan,
+        limits: tenant.limits,
+        balance_cents: tenant.balance_cents,
+        currency: tenant.currency,
+        key: CallingKey {
+            kind: key.kind,
+            prefix: key.prefix,
+        },
+    }))
 }
 
-/// Revokes the calling key and returns a new secret key, shown once.
+/// A new secret key, shown once.
+#[derive(Serialize, ToSchema)]
+struct NewSecretKey {
+    #[schema(example = "secret_key")]
+    object: &'static str,
+    #[schema(example = "hl_sk_AbCd1234EfGh5678IjKl9012MnOp3456QrSt7890")]
+    secret_key: String,
+    #[schema(example = "hl_sk_AbCd1234")]
+    prefix: String,
+}
+
+/// Regenerate the secret key
+///
+/// Revokes the calling key at once and returns a new secret key, shown once.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/regenerate-key",
+    tag = "keys",
+    responses((status = 200, description = "The new secret key (the calling key no longer works)", body = NewSecretKey)),
+    security(("secret_key" = [])),
+)]
 async fn regenerate_key(
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
@@ -71,21 +133,27 @@ async fn regenerate_key(
     let minted = provision::insert_key(&txn, key.tenant_id, KeyKind::Secret, None).await?;
     txn.commit().await?;
     state.auth.forget(&key.key_hash);
-    Ok(HttpResponse::Ok().json(json!({
-        "object": "secret_key",
-        "secret_key": minted.token,
-        "prefix": minted.prefix,
-    })))
+    Ok(HttpResponse::Ok().json(NewSecretKey {
+        object: "secret_key",
+        secret_key: minted.token,
+        prefix: minted.prefix,
+    }))
 }
 
-#[derive(Serialize)]
+/// A publishable key: may only open tickets and read the status banner.
+#[derive(Serialize, ToSchema)]
 struct PublishableKeyOut {
+    #[schema(example = "pk_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b")]
     id: String,
+    #[schema(example = "publishable_key")]
     object: &'static str,
     label: Option<String>,
+    #[schema(example = "hl_pk_AbCd1234")]
     prefix: String,
     created_at: DateTime<Utc>,
+    /// The full key: only in the answer to its creation.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     key: Option<String>,
 }
 
@@ -109,6 +177,27 @@ fn live_publishable(tenant_id: uuid::Uuid) -> sea_orm::Select<api_keys::Entity> 
         .filter(api_keys::Column::RevokedAt.is_null())
 }
 
+/// A page of live publishable keys, newest first.
+#[derive(Serialize, ToSchema)]
+struct PublishableKeyList {
+    data: Vec<PublishableKeyOut>,
+    total: u64,
+    limit: u64,
+    offset: u64,
+}
+
+/// List publishable keys
+#[utoipa::path(
+    get,
+    path = "/v1/keys/publishable",
+    tag = "keys",
+    params(PageParams),
+    responses(
+        (status = 200, description = "Live publishable keys, newest first", body = PublishableKeyList),
+        (status = 400, description = "`validation_failed`: `limit` or `offset` is invalid", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn list_publishable_keys(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -125,16 +214,36 @@ async fn list_publishable_keys(
         .all(&state.db)
         .await?;
     let data: Vec<PublishableKeyOut> = keys.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "data": data, "total": total, "limit": page.limit, "offset": page.offset,
-    })))
+    Ok(HttpResponse::Ok().json(PublishableKeyList {
+        data,
+        total,
+        limit: page.limit,
+        offset: page.offset,
+    }))
 }
 
-#[derive(Deserialize)]
+/// A new publishable key.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"label": "Help-center widget"}))]
 struct PublishableKeyIn {
+    /// 1–200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     label: Option<String>,
 }
+
+/// Create a publishable key
+///
+/// A frontend-safe key that may only open tickets and read the status banner. The full key
+/// is shown once, here.
+#[utoipa::path(
+    post,
+    path = "/v1/keys/publishable",
+    tag = "keys",
+    request_body = PublishableKeyIn,
+    responses((status = 201, description = "The new key, with `key` shown once", body = PublishableKeyOut)),
+    security(("secret_key" = [])),
+)]
 
 async fn create_publishable_key(
     state: web::Data<AppState>,
@@ -158,6 +267,28 @@ async fn create_publishable_key(
     Ok(HttpResponse::Created().json(out))
 }
 
+/// The answer to a deletion.
+#[derive(Serialize, ToSchema)]
+pub struct Deleted {
+    pub id: String,
+    /// The kind of object deleted.
+    pub object: &'static str,
+    #[schema(example = true)]
+    pub deleted: bool,
+}
+
+/// Revoke a publishable key
+#[utoipa::path(
+    delete,
+    path = "/v1/keys/publishable/{id}",
+    tag = "keys",
+    params(("id" = String, Path, description = "Publishable key id")),
+    responses(
+        (status = 200, description = "The key no longer works", body = Deleted),
+        (status = 404, description = "`not_found`: no such live key of this tenant", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn delete_publishable_key(
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
@@ -174,6 +305,9 @@ async fn delete_publishable_key(
     revoke.revoked_at = Set(Some(Utc::now()));
     api_keys::Entity::update(revoke).exec(&state.db).await?;
     state.auth.forget(&hash);
-    Ok(HttpResponse::Ok()
-        .json(json!({"id": id.to_string(), "object": "publishable_key", "deleted": true})))
+    Ok(HttpResponse::Ok().json(Deleted {
+        id: id.to_string(),
+        object: "publishable_key",
+        deleted: true,
+    }))
 }

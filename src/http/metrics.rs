@@ -15,7 +15,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/metrics").route(web::get().to(metrics)));
 }
 
-async fn metrics(state: web::Data<AppState>, _: Staff) -> ApiResult<HttpResponse> {
+/// Prometheus metrics
+///
+/// Prometheus text exposition: requests by route template and status, latency histograms,
+/// rate-limit rejections, live tenant actors, jobs per queue and state, outbox lag and
+/// database pool usage. Requires an operator token.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String)),
+    security(("staff_token" = [])),
+)]
+pub(crate) async fn metrics(state: web::Data<AppState>, _: Staff) -> ApiResult<HttpResponse> {
     let mut out = String::with_capacity(8 * 1024);
     state.metrics.render_http(&mut out);
     gauge(

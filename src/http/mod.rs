@@ -11,6 +11,7 @@ pub mod keys;
 pub mod metrics;
 pub mod notifications;
 pub mod numbers;
+pub mod openapi;
 pub mod ops;
 pub mod query;
 pub mod status;

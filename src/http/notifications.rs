@@ -4,15 +4,15 @@ use chrono::Utc;
 use entities::notifications;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
 use crate::auth::SecretKey;
 use crate::domain::ids::NotificationId;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
-use crate::http::query::QueryMap;
+use crate::http::query::{PageParams, QueryMap};
 use crate::notifications::{self as feed, NotificationOut, Preferences};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -31,6 +31,39 @@ fn of_tenant(tenant_id: uuid::Uuid) -> sea_orm::Select<notifications::Entity> {
     notifications::Entity::find().filter(notifications::Column::TenantId.eq(tenant_id))
 }
 
+/// The notification list's filter.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UnreadParams {
+    /// `true`: unread only; `false`: read only; absent: all.
+    pub unread: Option<bool>,
+}
+
+/// A page of notifications, newest first.
+#[derive(Serialize, ToSchema)]
+struct NotificationList {
+    data: Vec<NotificationOut>,
+    total: u64,
+    /// Unread notifications in all (whatever the filter).
+    unread_count: u64,
+    limit: u64,
+    offset: u64,
+}
+
+/// List notifications
+///
+/// Newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/notifications",
+    tag = "notifications",
+    params(UnreadParams, PageParams),
+    responses(
+        (status = 200, description = "A page of notifications", body = NotificationList),
+        (status = 400, description = "`validation_failed`: `unread`, `limit` or `offset` is invalid", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn list_notifications(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -57,15 +90,29 @@ async fn list_notifications(
         .all(&state.db)
         .await?;
     let data: Vec<NotificationOut> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "data": data,
-        "total": total,
-        "unread_count": unread_count,
-        "limit": page.limit,
-        "offset": page.offset,
-    })))
+    Ok(HttpResponse::Ok().json(NotificationList {
+        data,
+        total,
+        unread_count,
+        limit: page.limit,
+        offset: page.offset,
+    }))
 }
 
+/// Mark a notification read
+///
+/// Marking twice keeps the first read time.
+#[utoipa::path(
+    put,
+    path = "/v1/notifications/{id}/read",
+    tag = "notifications",
+    params(("id" = String, Path, description = "Notification id (`ntf_…`)")),
+    responses(
+        (status = 200, description = "The notification", body = NotificationOut),
+        (status = 404, description = "`not_found`: no such notification of this tenant", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn read_one(
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
@@ -91,6 +138,22 @@ async fn read_one(
     Ok(HttpResponse::Ok().json(NotificationOut::from(updated)))
 }
 
+/// How many notifications were marked read.
+#[derive(Serialize, ToSchema)]
+struct ReadAll {
+    updated: u64,
+    #[schema(example = 0)]
+    unread_count: u64,
+}
+
+/// Mark every notification read
+#[utoipa::path(
+    put,
+    path = "/v1/notifications/read-all",
+    tag = "notifications",
+    responses((status = 200, description = "Everything is read", body = ReadAll)),
+    security(("secret_key" = [])),
+)]
 async fn read_all(
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
@@ -101,9 +164,20 @@ async fn read_all(
         .filter(notifications::Column::ReadAt.is_null())
         .exec(&state.db)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({"updated": updated.rows_affected, "unread_count": 0})))
+    Ok(HttpResponse::Ok().json(ReadAll {
+        updated: updated.rows_affected,
+        unread_count: 0,
+    }))
 }
 
+/// Read notification preferences
+#[utoipa::path(
+    get,
+    path = "/v1/notifications/preferences",
+    tag = "notifications",
+    responses((status = 200, description = "The preferences", body = Preferences)),
+    security(("secret_key" = [])),
+)]
 async fn get_preferences(
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
@@ -112,14 +186,26 @@ async fn get_preferences(
 }
 
 /// Every field is optional; the ones sent replace the stored values.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email_on_status_change": false}))]
 struct PreferencesIn {
     in_app: Option<bool>,
     email_on_operator_reply: Option<bool>,
     email_on_status_change: Option<bool>,
 }
 
+/// Change notification preferences
+///
+/// The fields sent replace the stored values; the others stay.
+#[utoipa::path(
+    put,
+    path = "/v1/notifications/preferences",
+    tag = "notifications",
+    request_body = PreferencesIn,
+    responses((status = 200, description = "The preferences now in force", body = Preferences)),
+    security(("secret_key" = [])),
+)]
 async fn put_preferences(
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,

@@ -2,16 +2,16 @@
 //! `seeds/004_bbdcd3283d2d2059.txt`). There is no carrier inventory search or purchase.
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::SecretKey;
 use crate::domain::validate::E164Number;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
-use crate::http::query::QueryMap;
+use crate::http::query::{PageParams, QueryMap};
 use crate::numbers::no_such_number;
 use crate::numbers::registry::{self, Registered};
 use crate::numbers::view::NumberOut;
@@ -42,12 +42,47 @@ fn body_agent_id(raw: Option<&str>) -> ApiResult<Option<Uuid>> {
     .transpose()
 }
 
-#[derive(Deserialize)]
+/// A number to register, optionally attached to an agent.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"number": "+15551234567", "agent_id": "0193a0b4-c5d6-7e8f-9a0b-1c2d3e4f5a6b"}))]
 struct NumberIn {
+    /// E.164: `+` then 2–15 digits, the first not 0.
+    #[schema(value_type = String, required = true, example = "+15551234567")]
     number: Option<String>,
+    /// An agent of this tenant; `null` or absent leaves the number unattached (or, when
+    /// already registered, unchanged).
+    #[schema(value_type = Option<uuid::Uuid>)]
     agent_id: Option<String>,
 }
+
+/// A number registration.
+#[derive(Serialize, ToSchema)]
+struct NumberRegistered {
+    #[schema(example = "registered")]
+    status: &'static str,
+    #[schema(example = "+15551234567")]
+    number: String,
+    agent_id: Option<Uuid>,
+}
+
+/// Register a number
+///
+/// Bring your own carrier: registers a number this tenant already holds. No carrier
+/// inventory search or purchase exists, by design.
+#[utoipa::path(
+    post,
+    path = "/v1/numbers",
+    tag = "numbers",
+    request_body = NumberIn,
+    responses(
+        (status = 201, description = "Newly registered", body = NumberRegistered),
+        (status = 200, description = "Already this tenant's (`agent_id` updated when given)", body = NumberRegistered),
+        (status = 404, description = "`not_found` (detail `agent_id`): no such agent of this tenant", body = ErrorBody),
+        (status = 409, description = "`number_taken`: registered to another account; `concurrent_update`: retry", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 
 async fn register_number(
     state: web::Data<AppState>,
@@ -66,16 +101,45 @@ async fn register_number(
         Registered::Created(row) => (HttpResponse::Created(), row),
         Registered::Existing(row) => (HttpResponse::Ok(), row),
     };
-    Ok(response.json(json!({
-        "status": "registered", "number": row.number, "agent_id": row.agent_id,
-    })))
+    Ok(response.json(NumberRegistered {
+        status: "registered",
+        number: row.number,
+        agent_id: row.agent_id,
+    }))
 }
 
-#[derive(Deserialize)]
+/// The agent to attach a number to.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"agent_id": "0193a0b4-c5d6-7e8f-9a0b-1c2d3e4f5a6b"}))]
 struct AttachIn {
+    #[schema(value_type = uuid::Uuid, required = true)]
     agent_id: Option<String>,
 }
+
+/// A number attached to an agent.
+#[derive(Serialize, ToSchema)]
+struct NumberAttached {
+    #[schema(example = "attached")]
+    status: &'static str,
+    agent_id: Option<Uuid>,
+    #[schema(example = "+15551234567")]
+    number: String,
+}
+
+/// Attach a number to an agent
+#[utoipa::path(
+    post,
+    path = "/v1/numbers/{number}/attach",
+    tag = "numbers",
+    params(("number" = String, Path, description = "E.164, as `+1555…` or `%2B1555…`", example = "+15551234567")),
+    request_body = AttachIn,
+    responses(
+        (status = 201, description = "Attached", body = NumberAttached),
+        (status = 404, description = "`not_found` (detail `number` or `agent_id`): no such number or agent of this tenant", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 
 async fn attach_number(
     state: web::Data<AppState>,
@@ -87,11 +151,34 @@ async fn attach_number(
         .ok_or_else(|| ApiError::validation("agent_id", "`agent_id` is required"))?;
     let number = path_number(&path)?;
     let row = registry::attach(&state.db, key.tenant_id, &number, agent_id, Utc::now()).await?;
-    Ok(HttpResponse::Created().json(json!({
-        "status": "attached", "agent_id": row.agent_id, "number": row.number,
-    })))
+    Ok(HttpResponse::Created().json(NumberAttached {
+        status: "attached",
+        agent_id: row.agent_id,
+        number: row.number,
+    }))
 }
 
+/// A page of registered numbers.
+#[derive(Serialize, ToSchema)]
+struct NumberList {
+    numbers: Vec<NumberOut>,
+    total: u64,
+    offset: u64,
+    limit: u64,
+}
+
+/// List numbers
+#[utoipa::path(
+    get,
+    path = "/v1/numbers",
+    tag = "numbers",
+    params(PageParams),
+    responses(
+        (status = 200, description = "A page of numbers", body = NumberList),
+        (status = 400, description = "`validation_failed`: `limit` or `offset` is invalid", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn list_numbers(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -100,11 +187,35 @@ async fn list_numbers(
     let page = QueryMap::from_request(&req)?.page()?;
     let (rows, total) = registry::list(&state.db, key.tenant_id, page).await?;
     let data: Vec<NumberOut> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "numbers": data, "total": total, "offset": page.offset, "limit": page.limit,
-    })))
+    Ok(HttpResponse::Ok().json(NumberList {
+        numbers: data,
+        total,
+        offset: page.offset,
+        limit: page.limit,
+    }))
 }
 
+/// A removed number.
+#[derive(Serialize, ToSchema)]
+struct NumberRemoved {
+    #[schema(example = "removed")]
+    status: &'static str,
+    #[schema(example = "+15551234567")]
+    number: String,
+}
+
+/// Remove a number
+#[utoipa::path(
+    delete,
+    path = "/v1/numbers/{number}",
+    tag = "numbers",
+    params(("number" = String, Path, description = "E.164, as `+1555…` or `%2B1555…`", example = "+15551234567")),
+    responses(
+        (status = 200, description = "Removed", body = NumberRemoved),
+        (status = 404, description = "`not_found` (detail `number`): not this tenant's number", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn remove_number(
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
@@ -112,5 +223,8 @@ async fn remove_number(
 ) -> ApiResult<HttpResponse> {
     let number = path_number(&path)?;
     registry::remove(&state.db, key.tenant_id, &number).await?;
-    Ok(HttpResponse::Ok().json(json!({"status": "removed", "number": number.as_str()})))
+    Ok(HttpResponse::Ok().json(NumberRemoved {
+        status: "removed",
+        number: number.as_str().to_string(),
+    }))
 }

@@ -11,6 +11,8 @@ use crate::error::ApiError;
 
 pub const DEFAULT_LIMIT: u64 = 50;
 pub const MAX_LIMIT: u64 = 200;
+/// The largest `offset` the databases can bind (a signed 64-bit integer).
+pub const MAX_OFFSET: u64 = i64::MAX as u64;
 
 /// The raw query string as a map; a repeated key keeps its last value.
 pub struct QueryMap(HashMap<String, String>);
@@ -50,11 +52,39 @@ impl QueryMap {
                 }),
             }
         };
+        let offset = number("offset", 0)?;
+        if offset > MAX_OFFSET {
+            return Err(ApiError::validation(
+                "offset",
+                format!("`offset` must be at most {MAX_OFFSET}"),
+            ));
+        }
         Ok(Page {
             limit: number("limit", DEFAULT_LIMIT)?.min(MAX_LIMIT),
-            offset: number("offset", 0)?,
+            offset,
         })
     }
+}
+
+/// `limit` and `offset` as every list accepts them (the OpenAPI description of [`Page`]).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size: default 50; more than 200 is clamped to 200.
+    #[param(minimum = 0, default = 50)]
+    pub limit: Option<u64>,
+    /// Rows to skip (default 0).
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_u64, default = 0)]
+    pub offset: Option<u64>,
+}
+
+/// `cursor`, for the lists that page by keyset (tickets, ledger).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CursorParams {
+    /// Opaque: the `next_cursor` of the previous page. When given, `offset` is ignored and a
+    /// walk sees every row exactly once even while new rows are inserted.
+    pub cursor: Option<String>,
 }
 
 /// `limit` (default 50, clamped to 200) and `offset` (default 0).
@@ -126,7 +156,20 @@ mod tests {
                 offset: 0
             })
         );
-        for bad in ["limit=-1", "limit=ten", "offset=-5", "offset=1.5"] {
+        assert_eq!(
+            page("offset=9223372036854775807").ok(),
+            Some(Page {
+                limit: 50,
+                offset: 9_223_372_036_854_775_807
+            })
+        );
+        for bad in [
+            "limit=-1",
+            "limit=ten",
+            "offset=-5",
+            "offset=1.5",
+            "offset=9223372036854775808",
+        ] {
             let err = page(bad).expect_err(bad);
             assert_eq!(err.code, "validation_failed");
         }

@@ -2,12 +2,13 @@
 //! `PUT /admin/support/status`.
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::auth::Staff;
 use crate::error::{ApiError, ApiResult};
 use crate::http::json::JsonBody;
-use crate::status_banner::Level;
+use crate::status_banner::{Banner, Level};
 
 pub fn tenant_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/support/status").route(web::get().to(get_status)));
@@ -17,6 +18,16 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/support/status").route(web::put().to(put_status)));
 }
 
+/// Read the status banner
+///
+/// Public: no key needed. Every node shows a change within a second.
+#[utoipa::path(
+    get,
+    path = "/v1/support/status",
+    tag = "status",
+    responses((status = 200, description = "The current banner", body = Banner,
+               example = json!({"status": "operational", "message": "All systems operational", "updated_at": null}))),
+)]
 async fn get_status(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.banner.get(&state.db).await?))
 }
@@ -24,12 +35,27 @@ async fn get_status(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
 /// Longest banner message, in characters.
 const MAX_MESSAGE_CHARS: usize = 500;
 
-#[derive(Deserialize)]
+/// The new banner.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"status": "degraded", "message": "Webhook deliveries are delayed"}))]
 struct StatusIn {
+    #[schema(value_type = Level, required = true)]
     status: Option<String>,
+    /// At most 500 characters; empty when absent.
+    #[schema(max_length = 500)]
     message: Option<String>,
 }
+
+/// Set the status banner
+#[utoipa::path(
+    put,
+    path = "/admin/support/status",
+    tag = "admin",
+    request_body = StatusIn,
+    responses((status = 200, description = "The banner as stored", body = Banner)),
+    security(("staff_token" = [])),
+)]
 
 async fn put_status(
     state: web::Data<AppState>,

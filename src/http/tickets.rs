@@ -1,8 +1,8 @@
 //! `/v1/support/tickets`: the tenant's side of the ticket conversation (SPEC §4).
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
 use crate::auth::{AnyTenantKey, SecretKey};
@@ -10,9 +10,9 @@ use crate::domain::ids::TicketId;
 use crate::domain::status::TicketStatus;
 use crate::domain::ticket::{Category, Priority};
 use crate::domain::validate::{Description, Email, MessageBody, ShortRef, Subject};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
-use crate::http::query::QueryMap;
+use crate::http::query::{CursorParams, PageParams, QueryMap};
 use crate::tenants::actor::{AddMessage, CreateTicket, UpdateTicket};
 use crate::tickets::ops::{self, Actor, NewMessage, NewTicket, TicketChange};
 use crate::tickets::query::{self, TicketFilter};
@@ -44,17 +44,37 @@ pub fn ticket_id(raw: &str) -> ApiResult<uuid::Uuid> {
         .map_err(|_| ApiError::not_found())
 }
 
-#[derive(Deserialize)]
+/// A new ticket. Lengths count Unicode characters after trimming.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "subject": "Webhook signatures fail after key rotation",
+    "category": "api_sdk",
+    "priority": "high",
+    "description": "Since rotating our webhook secret this morning every delivery fails verification.",
+    "call_id": "call_8f2c1a",
+    "contact_email": "engineer@acme.com"
+}))]
 struct TicketIn {
+    #[schema(value_type = String, required = true, min_length = 3, max_length = 200)]
     subject: Option<String>,
+    #[schema(value_type = Category, required = true)]
     category: Option<String>,
+    /// Becomes the thread's first message.
+    #[schema(value_type = String, required = true, min_length = 10, max_length = 5000)]
     description: Option<String>,
-    /// Alias of `description`.
+    /// Alias of `description` (used when `description` is absent).
+    #[schema(value_type = String, required = false, min_length = 10, max_length = 5000)]
     body: Option<String>,
+    /// Default `normal`.
+    #[schema(value_type = Option<Priority>)]
     priority: Option<String>,
+    #[schema(max_length = 128)]
     call_id: Option<String>,
+    #[schema(max_length = 128)]
     source_session_id: Option<String>,
+    /// Defaults to the tenant's account email.
+    #[schema(format = Email, max_length = 254)]
     contact_email: Option<String>,
 }
 
@@ -101,6 +121,66 @@ impl TicketIn {
     }
 }
 
+/// The answer to opening a ticket.
+#[derive(Serialize, ToSchema)]
+struct TicketCreated {
+    ticket: TicketOut,
+    /// `true` once the new-ticket email was delivered, `null` while it is queued, `false`
+    /// when it cannot be sent (see `email_reason`).
+    email_delivered: Option<bool>,
+    /// e.g. `RESEND_API_KEY is not configured`.
+    email_reason: Option<String>,
+}
+
+/// Open a ticket
+///
+/// Costs the ticket fee (`HELPLINE_TICKET_FEE_CENTS`), taken from the balance in the same
+/// transaction that saves the ticket. The ticket copies the tenant's SLA, and an email to the
+/// support inbox is queued (best effort: the ticket is saved whatever happens to email).
+/// Accepts a secret or a publishable key.
+#[utoipa::path(
+    post,
+    path = "/v1/support/tickets",
+    tag = "tickets",
+    request_body(content = TicketIn, example = json!({
+        "subject": "Webhook signatures fail after key rotation",
+        "category": "api_sdk",
+        "priority": "high",
+        "description": "Since rotating our webhook secret this morning every delivery fails verification.",
+        "contact_email": "engineer@acme.com"
+    })),
+    responses(
+        (status = 200, description = "The ticket was opened and charged", body = TicketCreated,
+         example = json!({
+            "ticket": {
+                "id": "tkt_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b", "object": "support_ticket",
+                "subject": "Webhook signatures fail after key rotation", "category": "api_sdk",
+                "priority": "high", "status": "open",
+                "description": "Since rotating our webhook secret this morning every delivery fails verification.",
+                "call_id": null, "source_session_id": null, "contact_email": "engineer@acme.com",
+                "plan_tier": "enterprise",
+                "sla": {"tier": "enterprise", "first_response_target": "4 hours, 24/7 for urgent issues",
+                        "priority_queue": true, "first_response_due_at": "2026-03-02T13:00:00Z",
+                        "first_response_at": null, "breached": false},
+                "charge": {"amount_cents": 1, "status": "pending"},
+                "bounty": {"eligible": false, "status": "none", "amount_cents": 0},
+                "email": {"status": "queued", "reason": null},
+                "message_count": 1,
+                "created_at": "2026-03-02T09:00:00Z", "updated_at": "2026-03-02T09:00:00Z",
+                "resolved_at": null, "closed_at": null,
+                "messages": [{"id": "msg_0193a0b4c5d67e8f9a0b1c2d3e4f5a6c", "object": "support_message",
+                              "ticket_id": "tkt_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b", "author": "customer",
+                              "author_name": null,
+                              "body": "Since rotating our webhook secret this morning every delivery fails verification.",
+                              "internal": false, "created_at": "2026-03-02T09:00:00Z"}]
+            },
+            "email_delivered": null,
+            "email_reason": null
+        })),
+        (status = 402, description = "`insufficient_credits` (detail `tenant_balance_exhausted`): the balance cannot pay the fee; nothing was saved", body = ErrorBody),
+    ),
+    security(("secret_key" = []), ("publishable_key" = [])),
+)]
 async fn create_ticket(
     state: web::Data<AppState>,
     AnyTenantKey(key): AnyTenantKey,
@@ -117,13 +197,52 @@ async fn create_ticket(
         _ => (Some(false), created.ticket.email_reason.clone()),
     };
     let ticket = TicketOut::with_messages(created.ticket, vec![created.message], Utc::now());
-    Ok(HttpResponse::Ok().json(json!({
-        "ticket": ticket,
-        "email_delivered": delivered,
-        "email_reason": reason,
-    })))
+    Ok(HttpResponse::Ok().json(TicketCreated {
+        ticket,
+        email_delivered: delivered,
+        email_reason: reason,
+    }))
 }
 
+/// Filters of the ticket lists (empty values are ignored).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TicketFilterParams {
+    pub status: Option<TicketStatus>,
+    pub category: Option<Category>,
+    pub priority: Option<Priority>,
+    /// Text search in subject and description.
+    #[param(max_length = 200)]
+    pub q: Option<String>,
+}
+
+/// A page of tickets, newest first.
+#[derive(Serialize, ToSchema)]
+struct TicketList {
+    /// Tickets without `messages`.
+    data: Vec<TicketOut>,
+    total: u64,
+    /// 0 when paging by `cursor`.
+    offset: u64,
+    limit: u64,
+    /// Pass as `cursor` for the next page; `null` at the end.
+    next_cursor: Option<String>,
+}
+
+/// List tickets
+///
+/// Newest first. Page by `limit`/`offset`, or walk with `cursor` (see `next_cursor`).
+#[utoipa::path(
+    get,
+    path = "/v1/support/tickets",
+    tag = "tickets",
+    params(TicketFilterParams, PageParams, CursorParams),
+    responses(
+        (status = 200, description = "A page of tickets", body = TicketList),
+        (status = 400, description = "`validation_failed`: a filter, `limit`, `offset` or `cursor` is invalid (detail: the parameter)", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn list_tickets(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -146,15 +265,29 @@ async fn list_tickets(
         .into_iter()
         .map(|t| TicketOut::summary(t, now))
         .collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "data": data,
-        "total": listed.total,
-        "offset": if cursor.is_some() { 0 } else { page.offset },
-        "limit": page.limit,
-        "next_cursor": listed.next_cursor,
-    })))
+    Ok(HttpResponse::Ok().json(TicketList {
+        data,
+        total: listed.total,
+        offset: if cursor.is_some() { 0 } else { page.offset },
+        limit: page.limit,
+        next_cursor: listed.next_cursor,
+    }))
 }
 
+/// Get a ticket
+///
+/// The ticket with its public messages, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/support/tickets/{id}",
+    tag = "tickets",
+    params(("id" = String, Path, description = "Ticket id (`tkt_…`)")),
+    responses(
+        (status = 200, description = "The ticket", body = TicketOut),
+        (status = 404, description = "`not_found`: no such ticket of this tenant", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn get_ticket(
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
@@ -165,6 +298,30 @@ async fn get_ticket(
     Ok(HttpResponse::Ok().json(TicketOut::with_messages(ticket, messages, Utc::now())))
 }
 
+/// A page of a ticket's public messages, oldest first.
+#[derive(Serialize, ToSchema)]
+struct MessageList {
+    data: Vec<MessageOut>,
+    total: u64,
+    offset: u64,
+    limit: u64,
+}
+
+/// List a ticket's messages
+///
+/// The public thread, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/support/tickets/{id}/messages",
+    tag = "tickets",
+    params(("id" = String, Path, description = "Ticket id (`tkt_…`)"), PageParams),
+    responses(
+        (status = 200, description = "A page of messages", body = MessageList),
+        (status = 400, description = "`validation_failed`: `limit` or `offset` is invalid", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such ticket of this tenant", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn list_messages(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -175,16 +332,48 @@ async fn list_messages(
     let ticket = ops::find(&state.db, ticket_id(&path)?, Some(key.tenant_id)).await?;
     let (rows, total) = query::thread_page(&state.db, ticket.id, page).await?;
     let data: Vec<MessageOut> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "data": data, "total": total, "offset": page.offset, "limit": page.limit,
-    })))
+    Ok(HttpResponse::Ok().json(MessageList {
+        data,
+        total,
+        offset: page.offset,
+        limit: page.limit,
+    }))
 }
 
-#[derive(Deserialize)]
+/// A customer reply.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"body": "Here is the request id: req_42."}))]
 struct MessageIn {
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 5000)]
     body: Option<String>,
 }
+
+/// A new message and the ticket's status after it.
+#[derive(Serialize, ToSchema)]
+pub struct MessageCreated {
+    pub message: MessageOut,
+    #[schema(value_type = TicketStatus)]
+    pub ticket_status: String,
+}
+
+/// Reply to a ticket
+///
+/// A reply on a `resolved` or `awaiting_user` ticket reopens it (`open`); a `closed` ticket
+/// is final. An email to the support inbox is queued.
+#[utoipa::path(
+    post,
+    path = "/v1/support/tickets/{id}/messages",
+    tag = "tickets",
+    params(("id" = String, Path, description = "Ticket id (`tkt_…`)")),
+    request_body = MessageIn,
+    responses(
+        (status = 201, description = "The message was added", body = MessageCreated),
+        (status = 404, description = "`not_found`: no such ticket of this tenant", body = ErrorBody),
+        (status = 409, description = "`ticket_closed`: a closed ticket is final; `concurrent_update`: retry", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 
 async fn create_message(
     state: web::Data<AppState>,
@@ -202,17 +391,39 @@ async fn create_message(
         status: None,
     });
     let replied = state.tenants.send(key.tenant_id, msg).await??;
-    Ok(HttpResponse::Created().json(json!({
-        "message": MessageOut::from(replied.message),
-        "ticket_status": replied.ticket.status,
-    })))
+    Ok(HttpResponse::Created().json(MessageCreated {
+        message: MessageOut::from(replied.message),
+        ticket_status: replied.ticket.status,
+    }))
 }
 
-#[derive(Deserialize)]
+/// A tenant's status change: to `resolved` or `closed`, or back to `open` from
+/// `resolved`/`awaiting_user`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"status": "resolved"}))]
 struct TicketPatch {
+    #[schema(value_type = TicketStatus, required = true)]
     status: Option<String>,
 }
+
+/// Change a ticket's status
+///
+/// Tenants may resolve or close a ticket, or reopen a `resolved`/`awaiting_user` one.
+#[utoipa::path(
+    patch,
+    path = "/v1/support/tickets/{id}",
+    tag = "tickets",
+    params(("id" = String, Path, description = "Ticket id (`tkt_…`)")),
+    request_body = TicketPatch,
+    responses(
+        (status = 200, description = "The updated ticket with its public messages", body = TicketOut),
+        (status = 400, description = "`invalid_transition` (detail `status`): tenants cannot move the ticket there", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such ticket of this tenant", body = ErrorBody),
+        (status = 409, description = "`ticket_closed`: a closed ticket is final; `concurrent_update`: retry", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 
 async fn update_ticket(
     state: web::Data<AppState>,
@@ -233,6 +444,26 @@ async fn update_ticket(
     Ok(HttpResponse::Ok().json(TicketOut::with_messages(ticket, messages, Utc::now())))
 }
 
+/// A ticket's history, oldest first.
+#[derive(Serialize, ToSchema)]
+struct EventList {
+    data: Vec<EventOut>,
+}
+
+/// List a ticket's events
+///
+/// Every change of the ticket, with actor and time, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/support/tickets/{id}/events",
+    tag = "tickets",
+    params(("id" = String, Path, description = "Ticket id (`tkt_…`)")),
+    responses(
+        (status = 200, description = "The ticket's events", body = EventList),
+        (status = 404, description = "`not_found`: no such ticket of this tenant", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn list_events(
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
@@ -244,5 +475,5 @@ async fn list_events(
         .into_iter()
         .map(Into::into)
         .collect();
-    Ok(HttpResponse::Ok().json(json!({"data": events})))
+    Ok(HttpResponse::Ok().json(EventList { data: events }))
 }

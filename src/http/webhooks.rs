@@ -10,6 +10,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 use uuid::Uuid;
 use workers::jobs::{Job, WebhookJob};
 use workers::{outbox, signing, ssrf};
@@ -17,10 +18,11 @@ use workers::{outbox, signing, ssrf};
 use crate::app::AppState;
 use crate::auth::SecretKey;
 use crate::domain::ids::{DeliveryId, EventId, WebhookId};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::events::{self, Audience};
 use crate::http::json::JsonBody;
-use crate::http::query::QueryMap;
+use crate::http::keys::Deleted;
+use crate::http::query::{PageParams, QueryMap};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -46,20 +48,42 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// Longest endpoint description, in characters.
 const MAX_DESCRIPTION: usize = 500;
 
-#[derive(Serialize)]
+/// A webhook endpoint of the tenant.
+#[derive(Serialize, ToSchema)]
 struct EndpointOut {
+    #[schema(example = "whk_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b")]
     id: String,
+    #[schema(example = "webhook_endpoint")]
     object: &'static str,
+    #[schema(example = "https://hooks.acme.com/helpline")]
     url: String,
+    /// Subscribed event types.
+    #[schema(value_type = Vec<WebhookEventType>)]
     events: Value,
     description: Option<String>,
     enabled: bool,
+    /// Why delivery stopped, e.g. the receiver answered `410 Gone`.
     disabled_reason: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
-    /// Only when created or rotated.
+    /// The signing secret (`whsec_…`): only when created or rotated.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")]
     secret: Option<String>,
+}
+
+/// An event type a webhook endpoint may subscribe to.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes `events`; the handlers check against `events::SUBSCRIBABLE`
+enum WebhookEventType {
+    #[schema(rename = "support.ticket_created")]
+    TicketCreated,
+    #[schema(rename = "support.message_created")]
+    MessageCreated,
+    #[schema(rename = "support.ticket_status_changed")]
+    TicketStatusChanged,
+    #[schema(rename = "support.bounty_awarded")]
+    BountyAwarded,
 }
 
 impl From<endpoints::Model> for EndpointOut {
@@ -79,16 +103,25 @@ impl From<endpoints::Model> for EndpointOut {
     }
 }
 
-#[derive(Serialize)]
+/// One delivery of an event to an endpoint (all its attempts).
+#[derive(Serialize, ToSchema)]
 pub struct DeliveryOut {
+    #[schema(example = "dlv_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b")]
     id: String,
+    #[schema(example = "webhook_delivery")]
     object: &'static str,
+    #[schema(example = "evt_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b")]
     event_id: String,
+    #[schema(example = "support.ticket_created")]
     event_type: String,
+    /// `pending`, `delivered` or `failed` (out of attempts).
+    #[schema(example = "pending")]
     status: String,
     attempts: i32,
+    /// The receiver's last HTTP status.
     response_status: Option<i32>,
     last_error: Option<String>,
+    /// When the next attempt runs (pending deliveries only).
     next_attempt_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     delivered_at: Option<DateTime<Utc>>,
@@ -180,14 +213,40 @@ async fn find_endpoint(
         .ok_or_else(ApiError::not_found)
 }
 
-#[derive(Deserialize)]
+/// A webhook endpoint to create (`url` required) or the fields to change.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "url": "https://hooks.acme.com/helpline",
+    "events": ["support.ticket_created", "support.message_created"],
+    "description": "Ops channel"
+}))]
 struct EndpointIn {
+    /// `http` or `https`; refused when its host resolves to a loopback, private, link-local
+    /// or metadata address. Required on create.
+    #[schema(format = "uri")]
     url: Option<String>,
+    /// Default: none.
+    #[schema(value_type = Option<Vec<WebhookEventType>>)]
     events: Option<Vec<String>>,
+    #[schema(max_length = 500)]
     description: Option<String>,
+    /// Default `true`; enabling clears `disabled_reason`.
     enabled: Option<bool>,
 }
+
+/// Create a webhook endpoint
+///
+/// The answer carries the signing secret (`whsec_…`), shown once. Deliveries are signed
+/// with Standard Webhooks headers (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks",
+    tag = "webhooks",
+    request_body = EndpointIn,
+    responses((status = 201, description = "The endpoint, with its secret", body = EndpointOut)),
+    security(("secret_key" = [])),
+)]
 
 async fn create_endpoint(
     state: web::Data<AppState>,
@@ -223,6 +282,27 @@ async fn create_endpoint(
     Ok(HttpResponse::Created().json(out))
 }
 
+/// A page of webhook endpoints, newest first.
+#[derive(Serialize, ToSchema)]
+struct EndpointList {
+    data: Vec<EndpointOut>,
+    total: u64,
+    limit: u64,
+    offset: u64,
+}
+
+/// List webhook endpoints
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks",
+    tag = "webhooks",
+    params(PageParams),
+    responses(
+        (status = 200, description = "A page of endpoints, newest first", body = EndpointList),
+        (status = 400, description = "`validation_failed`: `limit` or `offset` is invalid", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn list_endpoints(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -238,10 +318,26 @@ async fn list_endpoints(
         .all(&state.db)
         .await?;
     let data: Vec<EndpointOut> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok()
-        .json(json!({"data": data, "total": total, "limit": page.limit, "offset": page.offset})))
+    Ok(HttpResponse::Ok().json(EndpointList {
+        data,
+        total,
+        limit: page.limit,
+        offset: page.offset,
+    }))
 }
 
+/// Get a webhook endpoint
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks/{id}",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "Endpoint id (`whk_…`)")),
+    responses(
+        (status = 200, description = "The endpoint (without its secret)", body = EndpointOut),
+        (status = 404, description = "`not_found`: no such endpoint of this tenant", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn get_endpoint(
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
@@ -251,6 +347,21 @@ async fn get_endpoint(
     Ok(HttpResponse::Ok().json(EndpointOut::from(endpoint)))
 }
 
+/// Update a webhook endpoint
+///
+/// Changes the fields sent.
+#[utoipa::path(
+    patch,
+    path = "/v1/webhooks/{id}",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "Endpoint id (`whk_…`)")),
+    request_body = EndpointIn,
+    responses(
+        (status = 200, description = "The endpoint", body = EndpointOut),
+        (status = 404, description = "`not_found`: no such endpoint of this tenant", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn update_endpoint(
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
@@ -288,6 +399,18 @@ async fn update_endpoint(
     Ok(HttpResponse::Ok().json(EndpointOut::from(updated)))
 }
 
+/// Delete a webhook endpoint
+#[utoipa::path(
+    delete,
+    path = "/v1/webhooks/{id}",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "Endpoint id (`whk_…`)")),
+    responses(
+        (status = 200, description = "The endpoint is gone", body = Deleted),
+        (status = 404, description = "`not_found`: no such endpoint of this tenant", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn delete_endpoint(
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
@@ -297,13 +420,27 @@ async fn delete_endpoint(
     endpoints::Entity::delete_by_id(endpoint.id)
         .exec(&state.db)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "id": WebhookId::from_uuid(endpoint.id).to_string(),
-        "object": "webhook_endpoint",
-        "deleted": true,
-    })))
+    Ok(HttpResponse::Ok().json(Deleted {
+        id: WebhookId::from_uuid(endpoint.id).to_string(),
+        object: "webhook_endpoint",
+        deleted: true,
+    }))
 }
 
+/// Rotate a webhook endpoint's secret
+///
+/// The new secret is shown once, here; the old one stops signing at once.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{id}/rotate-secret",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "Endpoint id (`whk_…`)")),
+    responses(
+        (status = 200, description = "The endpoint, with its new secret", body = EndpointOut),
+        (status = 404, description = "`not_found`: no such endpoint of this tenant", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn rotate_secret(
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
@@ -320,6 +457,29 @@ async fn rotate_secret(
     Ok(HttpResponse::Ok().json(out))
 }
 
+/// A queued test event.
+#[derive(Serialize, ToSchema)]
+struct WebhookTest {
+    #[schema(example = "webhook_test")]
+    object: &'static str,
+    #[schema(example = "evt_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b")]
+    event_id: String,
+}
+
+/// Send a test event
+///
+/// Queues a `webhook.test` event to this endpoint only.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{id}/test",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "Endpoint id (`whk_…`)")),
+    responses(
+        (status = 202, description = "The test event is queued", body = WebhookTest),
+        (status = 404, description = "`not_found`: no such endpoint of this tenant", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn send_test(
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
@@ -341,11 +501,36 @@ async fn send_test(
     .await?;
     txn.commit().await?;
     state.jobs.nudge.nudge();
-    Ok(HttpResponse::Accepted().json(
-        json!({"object": "webhook_test", "event_id": EventId::from_uuid(event_id).to_string()}),
-    ))
+    Ok(HttpResponse::Accepted().json(WebhookTest {
+        object: "webhook_test",
+        event_id: EventId::from_uuid(event_id).to_string(),
+    }))
 }
 
+/// A page of deliveries, newest first.
+#[derive(Serialize, ToSchema)]
+struct DeliveryList {
+    data: Vec<DeliveryOut>,
+    total: u64,
+    limit: u64,
+    offset: u64,
+}
+
+/// List an endpoint's deliveries
+///
+/// Newest first, with their attempts and outcome.
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks/{id}/deliveries",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "Endpoint id (`whk_…`)"), PageParams),
+    responses(
+        (status = 200, description = "A page of deliveries", body = DeliveryList),
+        (status = 400, description = "`validation_failed`: `limit` or `offset` is invalid", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such endpoint of this tenant", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn list_deliveries(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -363,10 +548,31 @@ async fn list_deliveries(
         .all(&state.db)
         .await?;
     let data: Vec<DeliveryOut> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok()
-        .json(json!({"data": data, "total": total, "limit": page.limit, "offset": page.offset})))
+    Ok(HttpResponse::Ok().json(DeliveryList {
+        data,
+        total,
+        limit: page.limit,
+        offset: page.offset,
+    }))
 }
 
+/// Retry a delivery
+///
+/// One more attempt now (a delivered delivery stays delivered).
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{id}/deliveries/{delivery}/retry",
+    tag = "webhooks",
+    params(
+        ("id" = String, Path, description = "Endpoint id (`whk_…`)"),
+        ("delivery" = String, Path, description = "Delivery id (`dlv_…`)"),
+    ),
+    responses(
+        (status = 202, description = "The delivery is queued again", body = DeliveryOut),
+        (status = 404, description = "`not_found`: no such endpoint or delivery of this tenant", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn retry_delivery(
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,

@@ -2,11 +2,14 @@
 use chrono::{DateTime, Utc};
 use entities::{agents, numbers};
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Serialize)]
+/// An agent: what a registered number routes to.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AgentOut {
     pub id: Uuid,
+    #[schema(example = "agent")]
     pub object: &'static str,
     pub name: String,
     pub description: Option<String>,
@@ -28,8 +31,10 @@ impl From<agents::Model> for AgentOut {
 }
 
 /// A registered number, exactly the fields of the numbers list.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct NumberOut {
+    /// E.164.
+    #[schema(example = "+15551234567")]
     pub number: String,
     pub agent_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,

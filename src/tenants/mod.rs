@@ -39,6 +39,48 @@ pub fn rate_spec(t: &tenants::Model) -> RateSpec {
     }
 }
 
+/// How a rate limit is shown and set: `"unlimited"`, or a GCRA limit of
+/// `requests_per_minute` with `burst` requests at once.
+pub struct RateLimits;
+
+impl utoipa::PartialSchema for RateLimits {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        let count = |description: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                    utoipa::openapi::KnownFormat::Int32,
+                )))
+                .minimum(Some(1))
+                .description(Some(description))
+        };
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some([LIMITS_UNLIMITED]))
+                    .description(Some("No rate limit")),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .property("requests_per_minute", count("Sustained rate"))
+                    .property("burst", count("Requests allowed at once"))
+                    .required("requests_per_minute")
+                    .required("burst")
+                    .additional_properties(Some(
+                        utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+                    )),
+            )
+            .description(Some(
+                "`\"unlimited\"` or `{\"requests_per_minute\", \"burst\"}`",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for RateLimits {}
+
 fn limits_json(spec: RateSpec) -> Value {
     match spec {
         RateSpec::Unlimited => json!("unlimited"),
@@ -48,17 +90,24 @@ fn limits_json(spec: RateSpec) -> Value {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A tenant (an account of the platform).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TenantOut {
     pub id: uuid::Uuid,
+    #[schema(example = "tenant")]
     pub object: &'static str,
     pub name: String,
     pub email: String,
+    #[schema(value_type = Plan)]
     pub plan: String,
+    /// The rate limit in force.
+    #[schema(value_type = RateLimits)]
     pub limits: Value,
     /// `plan` when the plan's limits apply, `override` when an operator set them.
+    #[schema(example = "plan")]
     pub limits_source: &'static str,
     pub balance_cents: i64,
+    #[schema(example = "usd")]
     pub currency: &'static str,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

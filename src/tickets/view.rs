@@ -3,47 +3,76 @@ use chrono::{DateTime, Utc};
 use entities::{messages, ticket_events, tickets};
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::domain::ids::{EventId, MessageId, TicketId};
 use crate::domain::sla;
+use crate::domain::status::TicketStatus;
+use crate::domain::ticket::{Category, Priority};
 
-#[derive(Debug, Clone, Serialize)]
+/// The SLA the ticket was opened under (a snapshot of the tenant's plan at creation).
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SlaOut {
+    /// `community`, `standard`, `priority` or `enterprise`.
+    #[schema(example = "enterprise")]
     pub tier: String,
+    #[schema(example = "4 hours, 24/7 for urgent issues")]
     pub first_response_target: String,
     pub priority_queue: bool,
+    /// `null` for best-effort (community) support.
     pub first_response_due_at: Option<DateTime<Utc>>,
+    /// When an operator first replied publicly.
     pub first_response_at: Option<DateTime<Utc>>,
+    /// True when the first response is (or was) later than `first_response_due_at`.
     pub breached: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// The ticket fee taken at creation.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ChargeOut {
+    #[schema(example = 1)]
     pub amount_cents: i64,
+    /// Settlement of the fee's ledger entry: `pending`, then `settled`.
+    #[schema(example = "pending")]
     pub status: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// The bug bounty: only `bug` tickets are eligible; an operator's confirmation awards it once.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct BountyOut {
     pub eligible: bool,
+    /// `none` or `awarded`.
+    #[schema(example = "none")]
     pub status: String,
     pub amount_cents: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// The new-ticket email to the support inbox (best effort).
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EmailOut {
+    /// `queued`, `delivered`, `failed` or `skipped`.
+    #[schema(example = "queued")]
     pub status: String,
+    /// Why the email failed or was skipped.
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One message of a ticket's thread.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MessageOut {
+    #[schema(example = "msg_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b")]
     pub id: String,
+    #[schema(example = "support_message")]
     pub object: &'static str,
+    #[schema(example = "tkt_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b")]
     pub ticket_id: String,
+    /// `customer` or `operator`.
+    #[schema(example = "customer")]
     pub author: String,
+    /// The operator's name on operator messages.
     pub author_name: Option<String>,
     pub body: String,
+    /// Internal notes are visible to operators only.
     pub internal: bool,
     pub created_at: DateTime<Utc>,
 }
@@ -63,21 +92,31 @@ impl From<messages::Model> for MessageOut {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A support ticket. List responses omit `messages`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TicketOut {
+    #[schema(example = "tkt_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b")]
     pub id: String,
+    #[schema(example = "support_ticket")]
     pub object: &'static str,
     /// Present on operator views only.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub tenant_id: Option<uuid::Uuid>,
     pub subject: String,
+    #[schema(value_type = Category)]
     pub category: String,
+    #[schema(value_type = Priority)]
     pub priority: String,
+    #[schema(value_type = TicketStatus)]
     pub status: String,
     pub description: String,
     pub call_id: Option<String>,
     pub source_session_id: Option<String>,
+    #[schema(example = "engineer@acme.com")]
     pub contact_email: String,
+    /// The tenant's plan when the ticket was opened.
+    #[schema(example = "enterprise")]
     pub plan_tier: String,
     pub sla: SlaOut,
     pub charge: ChargeOut,
@@ -88,7 +127,9 @@ pub struct TicketOut {
     pub updated_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// The thread, oldest first: on single-ticket responses only.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub messages: Option<Vec<MessageOut>>,
 }
 
@@ -155,14 +196,23 @@ impl TicketOut {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One entry of a ticket's history.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EventOut {
+    #[schema(example = "evt_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b")]
     pub id: String,
+    #[schema(example = "ticket_event")]
     pub object: &'static str,
     pub ticket_id: String,
+    /// `created`, `message_added`, `status_changed`, `bounty_awarded` or `erased`.
     #[serde(rename = "type")]
+    #[schema(example = "status_changed")]
     pub kind: String,
+    /// `customer`, `operator:<name>` or `system`.
+    #[schema(example = "customer")]
     pub actor: String,
+    /// Event details (e.g. `from`/`to` of a status change); `null` when there are none.
+    #[schema(value_type = Value)]
     pub data: Value,
     pub created_at: DateTime<Utc>,
 }
@@ -179,4 +229,13 @@ impl From<ticket_events::Model> for EventOut {
             created_at: e.created_at,
         }
     }
+}
+
+/// A ticket with its messages and its history.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TicketWithEvents {
+    #[serde(flatten)]
+    pub ticket: TicketOut,
+    /// Oldest first.
+    pub events: Vec<EventOut>,
 }

@@ -9,6 +9,7 @@ mod fakes;
 mod helpers;
 mod jobs;
 mod numbers;
+mod openapi;
 mod ops;
 mod ratelimit;
 mod readme;

@@ -14,14 +14,15 @@ use sea_orm::{
 };
 use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use workers::jobs::{BillingJob, EmailJob, Job, PrivacyJob, Queue};
 
 use crate::app::AppState;
 use crate::auth::Staff;
 use crate::domain::ids::{DeliveryId, LedgerId};
-use crate::error::{ApiError, ApiResult};
-use crate::http::query::QueryMap;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::query::{PageParams, QueryMap};
 use crate::http::webhooks::requeue_delivery;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -30,8 +31,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/queues/{queue}/jobs/{id}/retry").route(web::post().to(retry_job)));
 }
 
-#[derive(Debug, Default, Serialize)]
+/// What one queue holds.
+#[derive(Debug, Default, Serialize, ToSchema)]
 pub struct QueueStats {
+    /// `email`, `webhook`, `billing` or `privacy`.
+    #[schema(example = "email")]
     pub name: &'static str,
     /// Due now: waiting in the outbox or in the queue backend.
     pub pending: u64,
@@ -176,13 +180,94 @@ pub async fn stats(state: &AppState, queue: Queue, now: DateTime<Utc>) -> ApiRes
     })
 }
 
+/// Every queue.
+#[derive(Serialize, ToSchema)]
+struct QueuesOut {
+    /// `sqlite` or `redis`.
+    #[schema(example = "sqlite")]
+    backend: &'static str,
+    queues: Vec<QueueStats>,
+}
+
+/// Queue overview
+///
+/// Per queue: pending, scheduled, running, done, failed, dead, and the oldest pending age.
+#[utoipa::path(
+    get,
+    path = "/admin/queues",
+    tag = "admin",
+    responses((status = 200, description = "Every queue", body = QueuesOut)),
+    security(("staff_token" = [])),
+)]
 async fn overview(state: web::Data<AppState>, _: Staff) -> ApiResult<HttpResponse> {
     let now = Utc::now();
     let mut queues = Vec::new();
     for queue in Queue::ALL {
         queues.push(stats(&state, queue, now).await?);
     }
-    Ok(HttpResponse::Ok().json(json!({"backend": state.jobs.transport.kind(), "queues": queues})))
+    Ok(HttpResponse::Ok().json(QueuesOut {
+        backend: state.jobs.transport.kind(),
+        queues,
+    }))
+}
+
+/// A queue name.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // describes the `{queue}` path segment, parsed by `Queue::parse`
+enum QueueName {
+    Email,
+    Webhook,
+    Billing,
+    Privacy,
+}
+
+/// One job as ops see it.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes `job_json`
+struct JobOut {
+    /// `eml_…`, `dlv_…`, `led_…`, or the tenant id for `privacy`.
+    id: String,
+    tenant_id: Uuid,
+    status: String,
+    attempts: i32,
+    last_error: Option<String>,
+    created_at: DateTime<Utc>,
+    /// Webhook jobs only.
+    #[schema(nullable = false)]
+    event_type: Option<String>,
+    /// Webhook jobs only; `null` for the ops webhook.
+    endpoint_id: Option<String>,
+}
+
+/// A page of jobs.
+#[derive(Serialize, ToSchema)]
+struct JobList {
+    #[schema(value_type = Vec<JobOut>)]
+    data: Vec<Value>,
+    total: u64,
+    limit: u64,
+    offset: u64,
+}
+
+/// The job list's filter.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct JobStateParams {
+    /// Default `dead`.
+    #[param(inline, value_type = Option<JobState>)]
+    pub state: Option<String>,
+}
+
+/// Which jobs to list.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum JobState {
+    Dead,
+    Failed,
+    Pending,
+    Done,
 }
 
 /// One job as ops see it.
@@ -197,6 +282,21 @@ fn job_json(
     json!({"id": id, "tenant_id": tenant_id, "status": status, "attempts": attempts, "last_error": last_error, "created_at": created_at})
 }
 
+/// List a queue's jobs
+///
+/// Newest first; `state=dead` (default) lists the jobs out of attempts.
+#[utoipa::path(
+    get,
+    path = "/admin/queues/{queue}/jobs",
+    tag = "admin",
+    params(("queue" = inline(QueueName), Path, description = "The queue"), JobStateParams, PageParams),
+    responses(
+        (status = 200, description = "A page of jobs", body = JobList),
+        (status = 400, description = "`validation_failed`: `state`, `limit` or `offset` is invalid", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such queue", body = ErrorBody),
+    ),
+    security(("staff_token" = [])),
+)]
 async fn list_jobs(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -345,8 +445,12 @@ async fn list_jobs(
             (data, total)
         }
     };
-    Ok(HttpResponse::Ok()
-        .json(json!({"data": data, "total": total, "limit": page.limit, "offset": page.offset})))
+    Ok(HttpResponse::Ok().json(JobList {
+        data,
+        total,
+        limit: page.limit,
+        offset: page.offset,
+    }))
 }
 
 fn prefixed_uuid(raw: &str, prefix: &str) -> ApiResult<Uuid> {
@@ -355,7 +459,33 @@ fn prefixed_uuid(raw: &str, prefix: &str) -> ApiResult<Uuid> {
         .ok_or_else(ApiError::not_found)
 }
 
+/// A replayed job.
+#[derive(Serialize, ToSchema)]
+struct JobRetried {
+    #[schema(example = "email")]
+    queue: &'static str,
+    id: String,
+    #[schema(example = "pending")]
+    status: &'static str,
+}
+
+/// Retry a job
+///
 /// Replays one job: back to pending with a fresh attempt now.
+#[utoipa::path(
+    post,
+    path = "/admin/queues/{queue}/jobs/{id}/retry",
+    tag = "admin",
+    params(
+        ("queue" = inline(QueueName), Path, description = "The queue"),
+        ("id" = String, Path, description = "The job id as listed (`eml_…`, `dlv_…`, `led_…`, or a tenant id)"),
+    ),
+    responses(
+        (status = 202, description = "The job is pending again", body = JobRetried),
+        (status = 404, description = "`not_found`: no such queue or job (or nothing to retry)", body = ErrorBody),
+    ),
+    security(("staff_token" = [])),
+)]
 async fn retry_job(
     state: web::Data<AppState>,
     _: Staff,
@@ -371,8 +501,11 @@ async fn retry_job(
             .await?
             .ok_or_else(ApiError::not_found)?;
         requeue_delivery(&state, id.uuid()).await?;
-        return Ok(HttpResponse::Accepted()
-            .json(json!({"queue": queue.as_str(), "id": id_raw, "status": "pending"})));
+        return Ok(HttpResponse::Accepted().json(JobRetried {
+            queue: queue.as_str(),
+            id: id_raw,
+            status: "pending",
+        }));
     }
     let txn = crate::db::begin_write(&state.db).await?;
     let job = match queue {
@@ -428,6 +561,9 @@ async fn retry_job(
     workers::outbox::enqueue(&txn, job, now, now).await?;
     txn.commit().await?;
     state.jobs.nudge.nudge();
-    Ok(HttpResponse::Accepted()
-        .json(json!({"queue": queue.as_str(), "id": id_raw, "status": "pending"})))
+    Ok(HttpResponse::Accepted().json(JobRetried {
+        queue: queue.as_str(),
+        id: id_raw,
+        status: "pending",
+    }))
 }

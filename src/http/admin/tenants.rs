@@ -6,21 +6,21 @@ use entities::tenants;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, EntityTrait, PaginatorTrait, QueryOrder, QuerySelect,
 };
-use serde::{Deserialize, Deserializer};
-use serde_json::json;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::Staff;
 use crate::domain::plan::Plan;
 use crate::domain::validate::{Email, Name};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
-use crate::http::query::QueryMap;
+use crate::http::query::{PageParams, QueryMap};
 use crate::ledger::LedgerEntryOut;
 use crate::tenants::actor::Credit;
 use crate::tenants::provision::{self, NewTenant};
-use crate::tenants::{LIMITS_CUSTOM, LIMITS_PLAN, LIMITS_UNLIMITED, TenantOut};
+use crate::tenants::{LIMITS_CUSTOM, LIMITS_PLAN, LIMITS_UNLIMITED, RateLimits, TenantOut};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -39,12 +39,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// Largest single credit or opening balance: $1,000,000.
 const MAX_CREDIT_CENTS: i64 = 100_000_000;
 
-#[derive(Deserialize)]
+/// A new tenant.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Acme", "email": "dev@acme.com", "plan": "enterprise", "balance_cents": 10000}))]
 struct TenantIn {
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
+    #[schema(format = Email, max_length = 254)]
     email: String,
+    /// Default `free`.
+    #[schema(value_type = Option<Plan>)]
     plan: Option<String>,
+    /// Opening balance; default `HELPLINE_START_BALANCE_CENTS`.
+    #[schema(minimum = 0, maximum = 100_000_000)]
     balance_cents: Option<i64>,
 }
 
@@ -59,6 +67,26 @@ fn cents_in_range(field: &str, value: i64, min: i64) -> ApiResult<i64> {
     }
 }
 
+/// A new tenant and its secret key.
+#[derive(Serialize, ToSchema)]
+struct TenantCreated {
+    tenant: TenantOut,
+    /// Shown once.
+    #[schema(example = "hl_sk_AbCd1234EfGh5678IjKl9012MnOp3456QrSt7890")]
+    secret_key: String,
+}
+
+/// Create a tenant
+///
+/// The tenant's secret key is shown once, here.
+#[utoipa::path(
+    post,
+    path = "/admin/tenants",
+    tag = "admin",
+    request_body = TenantIn,
+    responses((status = 201, description = "The tenant and its secret key", body = TenantCreated)),
+    security(("staff_token" = [])),
+)]
 async fn create_tenant(
     state: web::Data<AppState>,
     _: Staff,
@@ -81,12 +109,33 @@ async fn create_tenant(
         )?,
     };
     let (tenant, key) = provision::create_tenant(&state.db, new).await?;
-    Ok(HttpResponse::Created().json(json!({
-        "tenant": TenantOut::from(tenant),
-        "secret_key": key.token,
-    })))
+    Ok(HttpResponse::Created().json(TenantCreated {
+        tenant: TenantOut::from(tenant),
+        secret_key: key.token,
+    }))
 }
 
+/// A page of tenants, newest first.
+#[derive(Serialize, ToSchema)]
+struct TenantList {
+    data: Vec<TenantOut>,
+    total: u64,
+    limit: u64,
+    offset: u64,
+}
+
+/// List tenants
+#[utoipa::path(
+    get,
+    path = "/admin/tenants",
+    tag = "admin",
+    params(PageParams),
+    responses(
+        (status = 200, description = "A page of tenants, newest first", body = TenantList),
+        (status = 400, description = "`validation_failed`: `limit` or `offset` is invalid", body = ErrorBody),
+    ),
+    security(("staff_token" = [])),
+)]
 async fn list_tenants(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -102,9 +151,12 @@ async fn list_tenants(
         .all(&state.db)
         .await?;
     let data: Vec<TenantOut> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "data": data, "total": total, "limit": page.limit, "offset": page.offset,
-    })))
+    Ok(HttpResponse::Ok().json(TenantList {
+        data,
+        total,
+        limit: page.limit,
+        offset: page.offset,
+    }))
 }
 
 async fn find_tenant(state: &AppState, raw_id: &str) -> ApiResult<tenants::Model> {
@@ -115,6 +167,18 @@ async fn find_tenant(state: &AppState, raw_id: &str) -> ApiResult<tenants::Model
         .ok_or_else(ApiError::not_found)
 }
 
+/// Get a tenant
+#[utoipa::path(
+    get,
+    path = "/admin/tenants/{id}",
+    tag = "admin",
+    params(("id" = String, Path, description = "Tenant id (UUID)")),
+    responses(
+        (status = 200, description = "The tenant", body = TenantOut),
+        (status = 404, description = "`not_found`: no such tenant", body = ErrorBody),
+    ),
+    security(("staff_token" = [])),
+)]
 async fn get_tenant(
     state: web::Data<AppState>,
     _: Staff,
@@ -164,14 +228,22 @@ impl<'de> Deserialize<'de> for LimitsIn {
     }
 }
 
-#[derive(Deserialize)]
+/// The fields to change.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"plan": "pilot", "limits": {"requests_per_minute": 600, "burst": 50}}))]
 struct TenantPatch {
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
+    #[schema(format = Email, max_length = 254)]
     email: Option<String>,
+    #[schema(value_type = Option<Plan>)]
     plan: Option<String>,
-    /// `Some(LimitsIn::Plan)` for an explicit `null`; `None` when absent.
+    /// An override of the plan's rate limit: `{"requests_per_minute", "burst"}` or
+    /// `"unlimited"`; `null` goes back to the plan's; absent leaves it unchanged.
+    // `Some(LimitsIn::Plan)` for an explicit `null`; `None` when absent.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<RateLimits>)]
     limits: Option<LimitsIn>,
 }
 
@@ -179,6 +251,22 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<LimitsIn>, D::Error
     LimitsIn::deserialize(d).map(Some)
 }
 
+/// Update a tenant
+///
+/// Name, email, plan (open tickets keep their SLA snapshot) and rate-limit override. The
+/// tenant's next request runs under the new limits.
+#[utoipa::path(
+    patch,
+    path = "/admin/tenants/{id}",
+    tag = "admin",
+    params(("id" = String, Path, description = "Tenant id (UUID)")),
+    request_body = TenantPatch,
+    responses(
+        (status = 200, description = "The tenant", body = TenantOut),
+        (status = 404, description = "`not_found`: no such tenant", body = ErrorBody),
+    ),
+    security(("staff_token" = [])),
+)]
 async fn update_tenant(
     state: web::Data<AppState>,
     _: Staff,
@@ -257,12 +345,39 @@ async fn update_tenant(
     Ok(HttpResponse::Ok().json(TenantOut::from(updated)))
 }
 
-#[derive(Deserialize)]
+/// A top-up.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"amount_cents": 5000, "note": "Goodwill credit"}))]
 struct CreditIn {
+    #[schema(minimum = 1, maximum = 100_000_000)]
     amount_cents: i64,
+    #[schema(min_length = 1, max_length = 200)]
     note: Option<String>,
 }
+
+/// A credited balance.
+#[derive(Serialize, ToSchema)]
+struct Credited {
+    entry: LedgerEntryOut,
+    balance_cents: i64,
+}
+
+/// Credit a tenant
+///
+/// Adds a `top_up` ledger entry.
+#[utoipa::path(
+    post,
+    path = "/admin/tenants/{id}/credits",
+    tag = "admin",
+    params(("id" = String, Path, description = "Tenant id (UUID)")),
+    request_body = CreditIn,
+    responses(
+        (status = 201, description = "The ledger entry and the new balance", body = Credited),
+        (status = 404, description = "`not_found`: no such tenant", body = ErrorBody),
+    ),
+    security(("staff_token" = [])),
+)]
 
 async fn credit_tenant(
     state: web::Data<AppState>,
@@ -282,8 +397,8 @@ async fn credit_tenant(
         .tenants
         .send(tenant.id, Credit { amount_cents, note })
         .await??;
-    Ok(HttpResponse::Created().json(json!({
-        "entry": LedgerEntryOut::from(entry.clone()),
-        "balance_cents": entry.balance_after_cents,
-    })))
+    Ok(HttpResponse::Created().json(Credited {
+        balance_cents: entry.balance_after_cents,
+        entry: LedgerEntryOut::from(entry),
+    }))
 }
