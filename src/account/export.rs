@@ -5,7 +5,7 @@
 //! ```json
 //! {"object": "account_export", "exported_at": "…", "tenant": {…},
 //!  "tickets": [{…ticket, "messages": [public only], "events": [public only]}],
-//!  "numbers": […], "agents": […], "ledger": […]}
+//!  "numbers": […], "agents": […], "ledger": […], "webhooks": [no secrets], "notifications": […]}
 //! ```
 //!
 //! To export another table, add one line to [`SECTIONS`]: `table::<its::Entity>` once the
@@ -16,7 +16,10 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use entities::{agents, ledger_entries, messages, numbers, tenants, ticket_events, tickets};
+use entities::{
+    agents, ledger_entries, messages, notifications, numbers, tenants, ticket_events, tickets,
+    webhook_endpoints,
+};
 use futures_util::stream::{self, LocalBoxStream, StreamExt, TryStreamExt};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -25,7 +28,9 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::http::webhooks::EndpointOut;
 use crate::ledger::LedgerEntryOut;
+use crate::notifications::NotificationOut;
 use crate::numbers::view::{AgentOut, NumberOut};
 use crate::tenants::TenantOut;
 use crate::tickets::view::{EventOut, TicketOut, TicketWithEvents};
@@ -72,6 +77,8 @@ pub const SECTIONS: &[Section] = &[
     Section::new("numbers", table::<numbers::Entity>),
     Section::new("agents", table::<agents::Entity>),
     Section::new("ledger", table::<ledger_entries::Entity>),
+    Section::new("webhooks", table::<webhook_endpoints::Entity>),
+    Section::new("notifications", table::<notifications::Entity>),
 ];
 
 /// A table exported row by row: scoped by its tenant column, paged by a unique key.
@@ -97,6 +104,25 @@ impl Exported for agents::Entity {
     const TENANT: agents::Column = agents::Column::TenantId;
     const KEY: agents::Column = agents::Column::Id;
     fn key(row: &agents::Model) -> sea_orm::Value {
+        row.id.into()
+    }
+}
+
+/// Endpoints without their signing secrets.
+impl Exported for webhook_endpoints::Entity {
+    type Out = EndpointOut;
+    const TENANT: webhook_endpoints::Column = webhook_endpoints::Column::TenantId;
+    const KEY: webhook_endpoints::Column = webhook_endpoints::Column::Id;
+    fn key(row: &webhook_endpoints::Model) -> sea_orm::Value {
+        row.id.into()
+    }
+}
+
+impl Exported for notifications::Entity {
+    type Out = NotificationOut;
+    const TENANT: notifications::Column = notifications::Column::TenantId;
+    const KEY: notifications::Column = notifications::Column::Id;
+    fn key(row: &notifications::Model) -> sea_orm::Value {
         row.id.into()
     }
 }

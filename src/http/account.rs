@@ -8,7 +8,9 @@ use crate::account::export::{self, ExportError, Scope};
 use crate::app::AppState;
 use crate::auth::SecretKey;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::webhooks::EndpointOut;
 use crate::ledger::LedgerEntryOut;
+use crate::notifications::NotificationOut;
 use crate::numbers::view::{AgentOut, NumberOut};
 use crate::tenants::TenantOut;
 use crate::tickets::view::TicketWithEvents;
@@ -30,6 +32,9 @@ struct AccountExport {
     numbers: Vec<NumberOut>,
     agents: Vec<AgentOut>,
     ledger: Vec<LedgerEntryOut>,
+    /// Webhook endpoints, without their signing secrets.
+    webhooks: Vec<EndpointOut>,
+    notifications: Vec<NotificationOut>,
 }
 
 /// Export the account

@@ -50,7 +50,7 @@ const MAX_DESCRIPTION: usize = 500;
 
 /// A webhook endpoint of the tenant.
 #[derive(Serialize, ToSchema)]
-struct EndpointOut {
+pub struct EndpointOut {
     #[schema(example = "whk_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b")]
     id: String,
     #[schema(example = "webhook_endpoint")]
@@ -594,16 +594,7 @@ async fn retry_delivery(
 pub async fn requeue_delivery(state: &AppState, delivery_id: Uuid) -> ApiResult<deliveries::Model> {
     let now = Utc::now();
     let txn = crate::db::begin_write(&state.db).await?;
-    deliveries::Entity::update_many()
-        .col_expr(
-            deliveries::Column::Status,
-            Expr::value(workers::webhook::PENDING),
-        )
-        .col_expr(deliveries::Column::NextAttemptAt, Expr::value(now))
-        .filter(deliveries::Column::Id.eq(delivery_id))
-        .filter(deliveries::Column::Status.ne(workers::webhook::DELIVERED))
-        .exec(&txn)
-        .await?;
+    reset_delivery(&txn, delivery_id, now).await?;
     outbox::enqueue(&txn, Job::Webhook(WebhookJob { delivery_id }), now, now).await?;
     let delivery = deliveries::Entity::find_by_id(delivery_id)
         .one(&txn)
@@ -612,4 +603,24 @@ pub async fn requeue_delivery(state: &AppState, delivery_id: Uuid) -> ApiResult<
     txn.commit().await?;
     state.jobs.nudge.nudge();
     Ok(delivery)
+}
+
+/// Puts a delivery that is not yet delivered back to `pending`, due now; returns whether
+/// there was one.
+pub async fn reset_delivery<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    delivery_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, sea_orm::DbErr> {
+    let reset = deliveries::Entity::update_many()
+        .col_expr(
+            deliveries::Column::Status,
+            Expr::value(workers::webhook::PENDING),
+        )
+        .col_expr(deliveries::Column::NextAttemptAt, Expr::value(now))
+        .filter(deliveries::Column::Id.eq(delivery_id))
+        .filter(deliveries::Column::Status.ne(workers::webhook::DELIVERED))
+        .exec(conn)
+        .await?;
+    Ok(reset.rows_affected == 1)
 }

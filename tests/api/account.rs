@@ -114,7 +114,9 @@ async fn export_contains_everything_and_only_this_tenants(backend: Backend) {
             "tickets",
             "numbers",
             "agents",
-            "ledger"
+            "ledger",
+            "webhooks",
+            "notifications"
         ]
     );
     assert_eq!(doc["object"], "account_export");
@@ -189,6 +191,18 @@ async fn export_contains_everything_and_only_this_tenants(backend: Backend) {
     assert_eq!(agent_ids, [agent.as_str(), idle_agent.as_str()]);
     assert_eq!(doc["agents"][0]["object"], "agent");
     assert_eq!(doc["agents"][0]["name"], "Front desk");
+
+    // Webhooks are exported without their signing secrets; notifications are all there.
+    assert!(
+        array(&doc, "webhooks")
+            .iter()
+            .all(|w| w.get("secret").is_none())
+    );
+    let feed = expect_status(app.get("/v1/notifications", &t.key).await, StatusCode::OK).await;
+    assert_eq!(
+        array(&doc, "notifications").len() as u64,
+        feed["total"].as_u64().expect("total")
+    );
 
     // Ledger: the opening top-up and two ticket fees, matching the ledger endpoint's entries.
     let ledger = array(&doc, "ledger");

@@ -9,21 +9,21 @@ use entities::{
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-use workers::jobs::{BillingJob, EmailJob, Job, PrivacyJob, Queue};
+use workers::jobs::{BillingJob, EmailJob, Job, PrivacyJob, Queue, WebhookJob};
 
 use crate::app::AppState;
 use crate::auth::Staff;
 use crate::domain::ids::{DeliveryId, LedgerId};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::query::{PageParams, QueryMap};
-use crate::http::webhooks::requeue_delivery;
+use crate::http::webhooks::reset_delivery;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/queues").route(web::get().to(overview)))
@@ -494,21 +494,17 @@ async fn retry_job(
     let (queue_raw, id_raw) = path.into_inner();
     let queue = parse_queue(&queue_raw)?;
     let now = Utc::now();
-    if queue == Queue::Webhook {
-        let id: DeliveryId = id_raw.parse().map_err(|_| ApiError::not_found())?;
-        deliveries::Entity::find_by_id(id.uuid())
-            .one(&state.db)
-            .await?
-            .ok_or_else(ApiError::not_found)?;
-        requeue_delivery(&state, id.uuid()).await?;
-        return Ok(HttpResponse::Accepted().json(JobRetried {
-            queue: queue.as_str(),
-            id: id_raw,
-            status: "pending",
-        }));
-    }
     let txn = crate::db::begin_write(&state.db).await?;
     let job = match queue {
+        Queue::Webhook => {
+            let id: DeliveryId = id_raw.parse().map_err(|_| ApiError::not_found())?;
+            if !reset_delivery(&txn, id.uuid(), now).await? {
+                return Err(ApiError::not_found());
+            }
+            Job::Webhook(WebhookJob {
+                delivery_id: id.uuid(),
+            })
+        }
         Queue::Email => {
             let id = prefixed_uuid(&id_raw, "eml_")?;
             let reset = emails::Entity::update_many()
@@ -548,7 +544,7 @@ async fn retry_job(
             let reset = erasures::Entity::update_many()
                 .col_expr(erasures::Column::Status, Expr::value("pending"))
                 .filter(erasures::Column::TenantId.eq(tenant_id))
-                .filter(Condition::all().add(erasures::Column::Status.ne("pending")))
+                .filter(erasures::Column::Status.ne("pending"))
                 .exec(&txn)
                 .await?;
             if reset.rows_affected == 0 {
@@ -556,7 +552,6 @@ async fn retry_job(
             }
             Job::Privacy(PrivacyJob { tenant_id })
         }
-        Queue::Webhook => unreachable!("handled above"),
     };
     workers::outbox::enqueue(&txn, job, now, now).await?;
     txn.commit().await?;
