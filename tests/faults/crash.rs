@@ -20,7 +20,7 @@ const LOOPS: usize = 3;
 /// Acknowledged creates after which the process is killed.
 const KILL_AFTER: usize = 60;
 
-/// Creates tickets until a request fails (the process died); returns the acknowledged ids.
+/// Creates tickets until a request fails (the process died), recording the acknowledged ids.
 /// Any answer other than 200 while the process lives is a failure.
 async fn create_until_dead(api: Api, tenant: Tenant, acked: Rc<RefCell<Vec<String>>>) {
     for n in 0.. {
@@ -111,6 +111,17 @@ async fn sigkill_under_load_loses_no_acknowledged_ticket_charge_or_job() {
                 1,
                 "ticket {ticket}: one idempotency key, got {keys:?}"
             );
+        }
+        // Every charge's billing job ran too: each ticket's fee is settled.
+        for tenant in &tenants {
+            eventually("every charge settled", Duration::from_secs(30), || async {
+                let tickets = node.walk("/v1/support/tickets", tenant).await;
+                tickets
+                    .iter()
+                    .all(|t| t["charge"]["status"] == "settled")
+                    .then_some(())
+            })
+            .await;
         }
         eprintln!(
             "crash: {} tickets saved ({total} acknowledged), {} webhook and {} email requests",

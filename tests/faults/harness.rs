@@ -411,7 +411,7 @@ impl Api {
     ) -> (StatusCode, Value) {
         self.send(method.clone(), path, Some(token), body.as_ref())
             .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+            .unwrap_or_else(|e| panic!("{method} {path}: {e:?}"))
     }
 
     pub async fn expect(
