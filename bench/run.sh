@@ -117,7 +117,10 @@ run_backend() {
     log "$label: baseline pgbench (bench/create.sql, -c $C)"
     psql -q "$DATABASE_URL" -v ON_ERROR_STOP=1 -c "INSERT INTO tenants (id, name, email, plan, limits_mode, balance_cents, created_at, updated_at) VALUES ('b0000000-0000-7000-8000-00000000be9c', 'pgbench', 'pgbench@bench.test', 'enterprise', 'plan', 1000000000, now(), now())"
     pgbench -n -M prepared -c "$C" -j 2 -T "$WARMUP" -f bench/create.sql "$DATABASE_URL" >/dev/null 2>&1 || true
-    pgbench -n -M prepared -c "$C" -j 2 -T "$D" -f bench/create.sql "$DATABASE_URL" >"$OUT/$backend-$i-pgbench.txt" 2>&1
+    if ! pgbench -n -M prepared -c "$C" -j 2 -T "$D" -f bench/create.sql "$DATABASE_URL" >"$OUT/$backend-$i-pgbench.txt" 2>&1; then
+      tail -5 "$OUT/$backend-$i-pgbench.txt" >&2
+      exit 1
+    fi
     pg_tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$OUT/$backend-$i-pgbench.txt" | head -n1)
     grep -E '^(tps|latency average|number of failed)' "$OUT/$backend-$i-pgbench.txt" >&2 || true
   fi

@@ -798,7 +798,7 @@ async fn seed_tenants(ctx: &Ctx, tag: &str, n: usize) -> Result<Vec<String>> {
     Ok(tokens)
 }
 
-/// `YYYY-MM-DD HH:MM:SS +00:00`, the text sea-orm/sqlx write for a `DateTime<Utc>`.
+/// `YYYY-MM-DDTHH:MM:SS+00:00`: RFC 3339, as sqlx writes a `DateTime<Utc>` (less the fraction).
 fn sqlite_time(unix: u64) -> String {
     let days = (unix / 86_400) as i64;
     let secs = unix % 86_400;
@@ -814,7 +814,7 @@ fn sqlite_time(unix: u64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
     format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} +00:00",
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+00:00",
         secs / 3600,
         (secs / 60) % 60,
         secs % 60
@@ -1001,8 +1001,8 @@ mod tests {
 
     #[test]
     fn sqlite_time_matches_chrono_text() {
-        assert_eq!(sqlite_time(0), "1970-01-01 00:00:00 +00:00");
-        assert_eq!(sqlite_time(1_700_000_000), "2023-11-14 22:13:20 +00:00");
+        assert_eq!(sqlite_time(0), "1970-01-01T00:00:00+00:00");
+        assert_eq!(sqlite_time(1_700_000_000), "2023-11-14T22:13:20+00:00");
     }
 
     #[test]
