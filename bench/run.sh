@@ -89,7 +89,7 @@ run_backend() {
   local backend=$1 i=$2
   local label="$backend/$i"
   local json="$OUT/$backend-$i.json"
-  local seed pg_tps=""
+  local seed pg_tps="" pg_tps1=""
   export HELPLINE_ADMIN_TOKEN=$ADMIN_TOKEN HELPLINE_LISTEN="127.0.0.1:$PORT" \
     HELPLINE_ALLOW_PRIVATE_TARGETS=true HELPLINE_ACTOR_IDLE=$ACTOR_IDLE RUST_LOG=warn \
     HELPLINE_LOG_FORMAT=text
@@ -123,12 +123,17 @@ run_backend() {
     fi
     pg_tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$OUT/$backend-$i-pgbench.txt" | head -n1)
     grep -E '^(tps|latency average|number of failed)' "$OUT/$backend-$i-pgbench.txt" >&2 || true
+    # One client: the best one tenant's serialized creates can do (its actor runs them one
+    # at a time).
+    pgbench -n -M prepared -c 1 -j 1 -T "$D" -f bench/create.sql "$DATABASE_URL" >"$OUT/$backend-$i-pgbench-1.txt" 2>&1 || true
+    pg_tps1=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$OUT/$backend-$i-pgbench-1.txt" | head -n1)
+    echo "pgbench 1 client: tps = $pg_tps1" >&2
   fi
 
   log "$label: scenarios $SCENARIOS"
   "$BENCH" run --base-url "http://127.0.0.1:$PORT" --scenarios "$SCENARIOS" \
     --concurrency "$C" --duration "$D" --warmup "$WARMUP" --label "$label" \
-    ${pg_tps:+--pgbench-tps "$pg_tps"} --server-pid "$SERVER_PID" \
+    ${pg_tps:+--pgbench-tps "$pg_tps"} ${pg_tps1:+--pgbench-serial-tps "$pg_tps1"} --server-pid "$SERVER_PID" \
     --tenants-n "$TENANTS_N" --seed-cmd "$seed" --seed-dialect "$backend" \
     --idle-wait "$(idle_secs)" --json "$json" | tee "$OUT/$backend-$i.txt" | grep -v '^{' >&2
   stop_server

@@ -98,6 +98,10 @@ struct RunArgs {
     /// pgbench TPS of the equivalent transaction, measured by the caller in the same run.
     #[arg(long)]
     pgbench_tps: Option<f64>,
+    /// pgbench TPS of the same transaction with one client: what one tenant's serialized
+    /// creates (its actor runs them one at a time) can reach at best.
+    #[arg(long)]
+    pgbench_serial_tps: Option<f64>,
     /// Free-form label stored in the JSON (backend, run number).
     #[arg(long, default_value = "")]
     label: String,
@@ -454,6 +458,11 @@ async fn scenario_create(ctx: &mut Ctx) -> Result<Outcome> {
         out.extra.insert("pgbench_tps".into(), json!(tps));
         out.extra
             .insert("ratio_to_pgbench".into(), json!(out.rps / tps));
+    }
+    if let Some(tps) = ctx.args.pgbench_serial_tps {
+        out.extra.insert("pgbench_serial_tps".into(), json!(tps));
+        out.extra
+            .insert("ratio_to_pgbench_serial".into(), json!(out.rps / tps));
     }
     Ok(out)
 }
@@ -963,6 +972,7 @@ async fn run(args: RunArgs) -> Result<()> {
         "concurrency": args.concurrency,
         "duration_s": args.duration,
         "pgbench_tps": args.pgbench_tps,
+        "pgbench_serial_tps": args.pgbench_serial_tps,
         "scenarios": rows,
     });
     let text = serde_json::to_string_pretty(&doc)?;

@@ -12,6 +12,7 @@ struct Run {
     label: String,
     backend: String,
     pgbench_tps: Option<f64>,
+    pgbench_serial_tps: Option<f64>,
     rows: BTreeMap<String, Outcome>,
 }
 
@@ -29,6 +30,7 @@ fn load(path: &Path) -> Result<Option<Run>> {
         label: label.to_string(),
         backend,
         pgbench_tps: doc["pgbench_tps"].as_f64(),
+        pgbench_serial_tps: doc["pgbench_serial_tps"].as_f64(),
         rows: rows.into_iter().map(|r| (r.scenario.clone(), r)).collect(),
     }))
 }
@@ -81,6 +83,7 @@ pub fn report(files: &[std::path::PathBuf], json_out: Option<&Path>) -> Result<(
             Some(same) => {
                 same.rows.extend(run.rows);
                 same.pgbench_tps = same.pgbench_tps.or(run.pgbench_tps);
+                same.pgbench_serial_tps = same.pgbench_serial_tps.or(run.pgbench_serial_tps);
             }
             None => runs.push(run),
         }
@@ -115,6 +118,14 @@ pub fn report(files: &[std::path::PathBuf], json_out: Option<&Path>) -> Result<(
             )
             .target(">=", 0.5),
         );
+        lines.push(Line::new(
+            "pgbench TPS, 1 client",
+            per(&|r| r.pgbench_serial_tps),
+        ));
+        lines.push(Line::new(
+            "create / pgbench 1 client",
+            per(&|r| Some(row(r, "create")?.rps / r.pgbench_serial_tps?)),
+        ));
         lines.push(Line::new(
             "create / healthz req/s",
             per(&|r| Some(row(r, "create")?.rps / row(r, "healthz")?.rps)),
@@ -244,7 +255,9 @@ pub fn report(files: &[std::path::PathBuf], json_out: Option<&Path>) -> Result<(
 }
 
 fn fmt(v: f64) -> String {
-    if v.abs() >= 100.0 {
+    if v != 0.0 && v.abs() < 0.1 {
+        format!("{v:.4}")
+    } else if v.abs() >= 100.0 {
         format!("{v:.0}")
     } else if v.abs() >= 10.0 {
         format!("{v:.1}")
