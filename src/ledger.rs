@@ -101,24 +101,31 @@ pub async fn apply<C: ConnectionTrait>(
     change: Change,
     now: DateTime<Utc>,
 ) -> Result<ledger_entries::Model, ApplyError> {
-    let updated = tenants::Entity::update_many()
+    let update = tenants::Entity::update_many()
         .col_expr(
             tenants::Column::BalanceCents,
             Expr::col(tenants::Column::BalanceCents).add(change.amount_cents),
         )
         .col_expr(tenants::Column::UpdatedAt, Expr::value(now))
         .filter(tenants::Column::Id.eq(change.tenant_id))
-        .filter(tenants::Column::BalanceCents.gte(-change.amount_cents))
-        .exec(txn)
-        .await?;
-    if updated.rows_affected != 1 {
-        return Err(ApplyError::InsufficientBalance);
-    }
-    let balance = tenants::Entity::find_by_id(change.tenant_id)
-        .one(txn)
-        .await?
-        .map(|t| t.balance_cents)
-        .ok_or_else(|| DbErr::RecordNotFound("tenant".into()))?;
+        .filter(tenants::Column::BalanceCents.gte(-change.amount_cents));
+    // One round trip where the database can return the new balance (PostgreSQL, SQLite
+    // >= 3.35); otherwise update, then read it back (docs/PERFORMANCE.md).
+    let balance = if txn.support_returning() {
+        match update.exec_with_returning(txn).await?.first() {
+            Some(tenant) => tenant.balance_cents,
+            None => return Err(ApplyError::InsufficientBalance),
+        }
+    } else {
+        if update.exec(txn).await?.rows_affected != 1 {
+            return Err(ApplyError::InsufficientBalance);
+        }
+        tenants::Entity::find_by_id(change.tenant_id)
+            .one(txn)
+            .await?
+            .map(|t| t.balance_cents)
+            .ok_or_else(|| DbErr::RecordNotFound("tenant".into()))?
+    };
     let entry = ledger_entries::ActiveModel {
         id: Set(LedgerId::new().uuid()),
         tenant_id: Set(change.tenant_id),

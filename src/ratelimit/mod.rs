@@ -347,6 +347,9 @@ impl RateLimits {
     /// Drops local state that has refilled completely. Redis keys expire by themselves.
     pub fn sweep(&self) {
         self.local.sweep();
+        if let Some(shared) = &self.shared {
+            shared.sweep();
+        }
     }
 
     /// How many local limiter states are held.

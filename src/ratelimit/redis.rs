@@ -8,6 +8,7 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use dashmap::DashMap;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, Script};
 
@@ -31,6 +32,20 @@ pub struct RedisLimiter {
     conn: RwLock<Option<MultiplexedConnection>>,
     connecting: tokio::sync::Mutex<()>,
     health: Health,
+    /// Single-bucket refusals Redis gave, by bucket key, until the bucket allows a request
+    /// again: a flood past its limit is refused here without a Redis round trip. Exact, not
+    /// an approximation: other nodes' requests only push a bucket's next allowed time later,
+    /// and an override changes the bucket key (see [`Self::key`]).
+    refused: DashMap<String, Refusal>,
+}
+
+/// A refusal remembered until `until` (this node's clock, taken before asking Redis, so it is
+/// never later than the bucket's real next allowed time).
+#[derive(Debug, Clone, Copy)]
+struct Refusal {
+    until: Instant,
+    full_at: Instant,
+    verdict: Verdict,
 }
 
 impl RedisLimiter {
@@ -44,6 +59,7 @@ impl RedisLimiter {
             conn: RwLock::new(None),
             connecting: tokio::sync::Mutex::new(()),
             health: Health::new(),
+            refused: DashMap::new(),
         })
     }
 
@@ -70,6 +86,18 @@ impl RedisLimiter {
         if buckets.is_empty() {
             return Ok(None);
         }
+        // Only single-bucket requests: with several, the buckets before the refusing one are
+        // charged by the script, which a local refusal would skip.
+        let single = match (buckets.iter().next(), buckets.iter().nth(1)) {
+            (Some(bucket), None) => Some(self.key(bucket)),
+            _ => None,
+        };
+        let asked_at = Instant::now();
+        if let Some(key) = &single
+            && let Some(verdict) = self.refused_locally(key, asked_at)
+        {
+            return Ok(Some(verdict));
+        }
         if !self.health.should_try() {
             return Err(Unavailable);
         }
@@ -79,8 +107,18 @@ impl RedisLimiter {
             Err(_) => Err(format!("no answer within {TIMEOUT:?}")),
         };
         match outcome {
-            Ok(verdict) => {
+            Ok((verdict, wait)) => {
                 self.health.succeeded();
+                if let (Some(key), Some(v), Some((retry, reset))) = (single, verdict, wait) {
+                    self.refused.insert(
+                        key,
+                        Refusal {
+                            until: asked_at + retry,
+                            full_at: asked_at + reset,
+                            verdict: v,
+                        },
+                    );
+                }
                 Ok(verdict)
             }
             Err(error) => {
@@ -90,6 +128,27 @@ impl RedisLimiter {
                 Err(Unavailable)
             }
         }
+    }
+
+    /// The remembered refusal of the bucket `key`, while it holds.
+    fn refused_locally(&self, key: &str, now: Instant) -> Option<Verdict> {
+        let refusal = *self.refused.get(key)?;
+        if now >= refusal.until {
+            self.refused.remove_if(key, |_, r| now >= r.until);
+            return None;
+        }
+        Some(Verdict {
+            reset_secs: ceil_secs(refusal.full_at.saturating_duration_since(now)),
+            retry_after_secs: Some(ceil_secs(refusal.until - now).max(1)),
+            ..refusal.verdict
+        })
+    }
+
+    /// Forgets refusals that no longer hold.
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        self.refused.retain(|_, r| r.until > now);
+        self.refused.shrink_to_fit();
     }
 
     async fn eval(&self, buckets: &Buckets, fixed: &FixedLimits) -> redis::RedisResult<Vec<i64>> {
@@ -132,16 +191,22 @@ impl RedisLimiter {
     }
 }
 
-/// The script's 4 integers per decided bucket → the request's verdict.
+/// The exact wait of a refused single-bucket request: (until allowed, until full).
+type Wait = Option<(Duration, Duration)>;
+
+/// The script's 4 integers per decided bucket → the request's verdict (and, for a refused
+/// single bucket, its exact wait).
 fn parse(
     buckets: &Buckets,
     fixed: &FixedLimits,
     values: &[i64],
-) -> Result<Option<Verdict>, String> {
+) -> Result<(Option<Verdict>, Wait), String> {
     if values.is_empty() || !values.len().is_multiple_of(4) {
         return Err(format!("unexpected reply from the GCRA script: {values:?}"));
     }
     let micros = |v: i64| Duration::from_micros(v.max(0).unsigned_abs());
+    let wait =
+        (values.len() == 4 && values[0] == 0).then(|| (micros(values[2]), micros(values[3])));
     let verdicts = buckets
         .iter()
         .zip(values.chunks_exact(4))
@@ -152,7 +217,7 @@ fn parse(
             reset_secs: ceil_secs(micros(v[3])),
             retry_after_secs: (v[0] == 0).then(|| ceil_secs(micros(v[2])).max(1)),
         });
-    Ok(combine(verdicts))
+    Ok((combine(verdicts), wait))
 }
 
 /// Whether Redis is worth asking, and the rate-limited log of its outages.
@@ -290,8 +355,9 @@ mod tests {
                 1, 2, 0, 18_000_000, 1, 19, 0, 3_000_000, 0, 0, 200_000, 4_200_000,
             ],
         )
-        .expect("reply")
-        .expect("verdict");
+        .expect("reply");
+        assert_eq!(v.1, None, "several buckets: no remembered wait");
+        let v = v.0.expect("verdict");
         assert_eq!(v.kind, LimitKind::Tenant);
         assert_eq!(
             (v.remaining, v.retry_after_secs, v.reset_secs),
@@ -299,9 +365,52 @@ mod tests {
         );
         let v = parse(&buckets, &fixed, &[1, 2, 0, 18_000_000])
             .expect("reply")
+            .0
             .expect("verdict");
         assert_eq!((v.kind, v.limit, v.remaining), (LimitKind::Ip, 5, 2));
         assert!(parse(&buckets, &fixed, &[1, 2]).is_err());
+    }
+
+    #[test]
+    fn a_single_bucket_refusal_is_remembered_until_its_exact_wait() {
+        let fixed = default_fixed_limits();
+        let tenant = Buckets::tenant(
+            Uuid::now_v7(),
+            RateSpec::Limited {
+                per_minute: 60,
+                burst: 5,
+            },
+            None,
+        );
+        // Refused for 0.2 s, full again in 4.2 s.
+        let (v, wait) = parse(&tenant, &fixed, &[0, 0, 200_000, 4_200_000]).expect("reply");
+        let v = v.expect("verdict");
+        assert_eq!(
+            wait,
+            Some((Duration::from_millis(200), Duration::from_millis(4200)))
+        );
+        let lim = RedisLimiter::new("redis://127.0.0.1:1", "t:").expect("url");
+        let asked = Instant::now();
+        lim.refused.insert(
+            "k".into(),
+            Refusal {
+                until: asked + Duration::from_millis(200),
+                full_at: asked + Duration::from_millis(4200),
+                verdict: v,
+            },
+        );
+        let local = lim.refused_locally("k", asked).expect("still refused");
+        assert_eq!(
+            (local.kind, local.retry_after_secs, local.reset_secs),
+            (LimitKind::Tenant, Some(1), 5)
+        );
+        assert!(lim.refused_locally("other", asked).is_none());
+        let later = asked + Duration::from_millis(200);
+        assert!(
+            lim.refused_locally("k", later).is_none(),
+            "Redis decides again"
+        );
+        assert!(lim.refused.is_empty(), "and the refusal is forgotten");
     }
 
     #[test]
