@@ -116,7 +116,9 @@ fi
 SERVER_PID=
 
 if [ "$status" -ne 0 ]; then
-  echo "schemathesis found problems; server log tail:" >&2
+  echo "schemathesis found problems; the server's errors:" >&2
+  grep -E "internal error|ERROR" "$WORK/server.log" | head -n 20 >&2 || true
+  echo "server log tail:" >&2
   tail -n 50 "$WORK/server.log" >&2
 fi
 exit "$status"

@@ -160,6 +160,10 @@ impl From<DbErr> for ApiError {
             tracing::warn!(error = %e, "database unavailable");
             return ApiError::unavailable("The database is unavailable; retry shortly");
         }
+        if matches!(e, DbErr::RecordNotUpdated | DbErr::RecordNotFound(_)) {
+            // The row went away between our read and our write (a concurrent delete).
+            return ApiError::not_found();
+        }
         if is_unstorable_text(&e) {
             // Free text with a NUL that no domain type refused first: the client's input,
             // not our failure (PostgreSQL cannot store NUL in text; SQLite can).
@@ -192,6 +196,7 @@ pub fn is_connection_error(e: &DbErr) -> bool {
         other => {
             let text = other.to_string();
             text.contains("Connection refused")
+                || text.contains("database is locked")
                 || text.contains("connection closed")
                 || text.contains("pool timed out")
                 || text.contains("broken pipe")
