@@ -112,7 +112,8 @@ run() {
   local name=$1
   shift
   printf '\n-- schemathesis: %s\n' "$name"
-  "$VENV/bin/schemathesis" run "$BASE/openapi.json" \
+  # From the scratch directory: schemathesis keeps a cache in its working directory.
+  (cd "$WORK" && "$VENV/bin/schemathesis" run "$BASE/openapi.json" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
     --max-examples "$MAX_EXAMPLES" \
     --workers 2 \
@@ -121,7 +122,7 @@ run() {
     --generation-database none \
     --no-color \
     "${seed_args[@]}" \
-    "$@"
+    "$@")
 }
 
 status=0

@@ -9,7 +9,7 @@
 //!   so even a public route answers `401` to an invalid key), `403` on every secured one;
 //! - `400`, `413` and `415` on every operation with a JSON body, `400` on every one with
 //!   query parameters;
-//! - the `Idempotency-Key` header, and its `400`/`409`, on every `POST` under `/v1`.
+//! - the `Idempotency-Key` header, and its `400`/`409`/`413`, on every `POST` under `/v1`.
 //!
 //! Routes are registered in each module's `routes` and documented here: the integration
 //! test `tests/api/openapi.rs` checks that the router and this document agree both ways.
@@ -435,6 +435,8 @@ impl Modify for Conventions {
                     );
                     BAD_REQUEST.apply(op);
                     IDEMPOTENCY_CONFLICT.apply(op);
+                    // The key's fingerprint reads the body, whatever the route.
+                    PAYLOAD_TOO_LARGE.apply(op);
                 }
                 if op.parameters.as_ref().is_some_and(Vec::is_empty) {
                     op.parameters = None;
