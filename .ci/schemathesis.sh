@@ -22,12 +22,14 @@ if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$ST_VERSION"; the
   "$VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$ST_VERSION"
 fi
 
+WORK=$(mktemp -d)
 cargo build --quiet --bin helpline
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-BIN="$TARGET_DIR/debug/helpline"
+# A copy, so a concurrent build in a shared target directory cannot swap it under us.
+BIN="$WORK/helpline"
+cp "$TARGET_DIR/debug/helpline" "$BIN"
 
-WORK=$(mktemp -d)
 SERVER_PID=
 cleanup() {
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -42,14 +44,18 @@ PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 BASE="http://127.0.0.1:$PORT"
 ADMIN_TOKEN="ci-admin-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
 
-# Outbound HTTP (webhook deliveries to whatever URLs the fuzzer registers) goes to a closed
-# local port: nothing leaves the machine. Email, billing and the ops webhook stay unset.
+# Outbound HTTP (webhook deliveries to whatever URLs the fuzzer registers) goes through a
+# proxy on a closed local port: nothing leaves the machine, loopback included. That is why
+# private targets may be allowed: webhook URLs are then accepted without a DNS lookup (there
+# is no DNS here), so the fuzzer reaches the endpoints it creates. Email, billing and the
+# ops webhook stay unset.
 (
   cd "$WORK"
   exec env -u REDIS_URL -u RESEND_API_KEY -u HELPLINE_OPS_WEBHOOK_URL -u HELPLINE_BILLING_URL \
     HELPLINE_LISTEN="127.0.0.1:$PORT" \
     DATABASE_URL="sqlite://$WORK/helpline.db?mode=rwc" \
     HELPLINE_ADMIN_TOKEN="$ADMIN_TOKEN" \
+    HELPLINE_ALLOW_PRIVATE_TARGETS=true \
     HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 ALL_PROXY=http://127.0.0.1:9 \
     http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 all_proxy=http://127.0.0.1:9 \
     NO_PROXY= no_proxy= \
@@ -74,6 +80,31 @@ new_tenant() {
 TENANT_KEY=$(new_tenant "Schemathesis")
 THROWAWAY_KEY=$(new_tenant "Schemathesis key rotation")
 
+# Some data for the operations that need existing objects (reached through the document's
+# links): a webhook endpoint and its deliveries, a ticket, an operator reply (which notifies
+# the tenant), and so queued and retrying jobs.
+api() {
+  local token=$1 method=$2 path=$3 body=${4:-}
+  if [ -n "$body" ]; then
+    curl -fsS -X "$method" "$BASE$path" -H "Authorization: Bearer $token" \
+      -H 'Content-Type: application/json' -d "$body"
+  else
+    curl -fsS -X "$method" "$BASE$path" -H "Authorization: Bearer $token"
+  fi
+}
+field() { python3 -c "import json, sys; print(json.load(sys.stdin)$1)"; }
+WEBHOOK_ID=$(api "$TENANT_KEY" POST /v1/webhooks \
+  '{"url": "https://hooks.example.com/helpline", "events": ["support.ticket_created", "support.message_created"]}' |
+  field '["id"]')
+api "$TENANT_KEY" POST "/v1/webhooks/$WEBHOOK_ID/test" >/dev/null
+TICKET_ID=$(api "$TENANT_KEY" POST /v1/support/tickets \
+  '{"subject": "Seed ticket", "category": "bug", "description": "A ticket for the fuzzer to find."}' |
+  field '["ticket"]["id"]')
+api "$ADMIN_TOKEN" POST "/admin/support/tickets/$TICKET_ID/reply" \
+  '{"body": "We are looking into it."}' >/dev/null
+api "$TENANT_KEY" POST /v1/agents '{"name": "Seed agent"}' >/dev/null
+api "$TENANT_KEY" POST /v1/numbers '{"number": "+15550001111"}' >/dev/null
+
 seed_args=()
 if [ "$SEED" != random ]; then seed_args=(--seed "$SEED"); fi
 
@@ -81,7 +112,8 @@ run() {
   local name=$1
   shift
   printf '\n-- schemathesis: %s\n' "$name"
-  "$VENV/bin/schemathesis" run "$BASE/openapi.json" \
+  # From the scratch directory: schemathesis keeps a cache in its working directory.
+  (cd "$WORK" && "$VENV/bin/schemathesis" run "$BASE/openapi.json" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
     --max-examples "$MAX_EXAMPLES" \
     --workers 2 \
@@ -90,7 +122,7 @@ run() {
     --generation-database none \
     --no-color \
     "${seed_args[@]}" \
-    "$@"
+    "$@")
 }
 
 status=0
@@ -98,7 +130,7 @@ status=0
 run "tenant (/v1)" -H "Authorization: Bearer $TENANT_KEY" \
   --include-path-regex '^/v1/' --exclude-path /v1/auth/regenerate-key || status=1
 run "tenant key rotation" -H "Authorization: Bearer $THROWAWAY_KEY" \
-  --include-path /v1/auth/regenerate-key || status=1
+  --include-path /v1/auth/regenerate-key --phases examples,coverage,fuzzing || status=1
 run "operator (/admin and operations)" -H "Authorization: Bearer $ADMIN_TOKEN" \
   --include-path-regex '^/(admin/|healthz$|readyz$|openapi\.json$|docs$)' || status=1
 

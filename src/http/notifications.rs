@@ -59,7 +59,12 @@ struct NotificationList {
     tag = "notifications",
     params(UnreadParams, PageParams),
     responses(
-        (status = 200, description = "A page of notifications", body = NotificationList),
+        (status = 200, description = "A page of notifications", body = NotificationList,
+         links(("MarkRead" = (
+             operation_id = "read_one",
+             parameters(("id" = "$response.body#/data/0/id")),
+             description = "Mark the newest notification read",
+         )))),
         (status = 400, description = "`validation_failed`: `unread`, `limit` or `offset` is invalid", body = ErrorBody),
     ),
     security(("secret_key" = [])),

@@ -9,7 +9,7 @@
 //!   so even a public route answers `401` to an invalid key), `403` on every secured one;
 //! - `400`, `413` and `415` on every operation with a JSON body, `400` on every one with
 //!   query parameters;
-//! - the `Idempotency-Key` header, and its `400`/`409`, on every `POST` under `/v1`.
+//! - the `Idempotency-Key` header, and its `400`/`409`/`413`, on every `POST` under `/v1`.
 //!
 //! Routes are registered in each module's `routes` and documented here: the integration
 //! test `tests/api/openapi.rs` checks that the router and this document agree both ways.
@@ -135,19 +135,55 @@ Conventions:
 )]
 pub struct ApiDoc;
 
+/// The document as JSON.
+pub fn document() -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "could not serialize the OpenAPI document");
+        Value::Null
+    });
+    fix_link_keys(&mut doc);
+    doc
+}
+
+/// utoipa 5.5 writes the fixed fields of a Link Object in snake case (`operation_id`,
+/// `operation_ref`, `request_body`); OpenAPI spells them `operationId`, `operationRef`,
+/// `requestBody`, and tools ignore the others.
+fn fix_link_keys(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let links = paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(|op| op.get_mut("responses").and_then(Value::as_object_mut))
+        .flat_map(|responses| responses.values_mut())
+        .filter_map(|response| response.get_mut("links").and_then(Value::as_object_mut))
+        .flat_map(|links| links.values_mut())
+        .filter_map(Value::as_object_mut);
+    for link in links {
+        for (from, to) in [
+            ("operation_id", "operationId"),
+            ("operation_ref", "operationRef"),
+            ("request_body", "requestBody"),
+        ] {
+            if let Some(value) = link.remove(from) {
+                link.insert(to.to_string(), value);
+            }
+        }
+    }
+}
+
 /// The document, serialized once.
 static JSON: LazyLock<String> = LazyLock::new(|| {
-    ApiDoc::openapi().to_pretty_json().unwrap_or_else(|e| {
+    serde_json::to_string_pretty(&document()).unwrap_or_else(|e| {
         tracing::error!(error = %e, "could not serialize the OpenAPI document");
         String::from("{}")
     })
 });
 
 /// The HTML reference, rendered once.
-static HTML: LazyLock<String> = LazyLock::new(|| {
-    let doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or(Value::Null);
-    render::page(&doc)
-});
+static HTML: LazyLock<String> = LazyLock::new(|| render::page(&document()));
 
 /// `GET /openapi.json`.
 pub fn json() -> String {
@@ -400,6 +436,8 @@ impl Modify for Conventions {
                     );
                     BAD_REQUEST.apply(op);
                     IDEMPOTENCY_CONFLICT.apply(op);
+                    // The key's fingerprint reads the body, whatever the route.
+                    PAYLOAD_TOO_LARGE.apply(op);
                 }
                 if op.parameters.as_ref().is_some_and(Vec::is_empty) {
                     op.parameters = None;
@@ -460,29 +498,33 @@ mod render {
         out
     }
 
-    /// Paragraphs and `- ` lists: the little markdown the descriptions use.
+    /// Paragraphs (lines of a block joined) and `- ` lists: the little markdown the
+    /// descriptions use.
     fn prose(text: &str) -> String {
         let mut out = String::new();
-        let mut in_list = false;
         for block in text.split("\n\n") {
-            for line in block.lines() {
+            let mut paragraph: Vec<&str> = Vec::new();
+            let mut items: Vec<String> = Vec::new();
+            for line in block.lines().map(str::trim).filter(|l| !l.is_empty()) {
                 if let Some(item) = line.strip_prefix("- ") {
-                    if !in_list {
-                        out.push_str("<ul>");
-                        in_list = true;
-                    }
-                    let _ = write!(out, "<li>{}</li>", inline(item));
+                    items.push(item.to_string());
+                } else if let Some(last) = items.last_mut() {
+                    // A continuation of the last item.
+                    last.push(' ');
+                    last.push_str(line);
                 } else {
-                    if in_list {
-                        out.push_str("</ul>");
-                        in_list = false;
-                    }
-                    let _ = write!(out, "<p>{}</p>", inline(line));
+                    paragraph.push(line);
                 }
             }
-            if in_list {
+            if !paragraph.is_empty() {
+                let _ = write!(out, "<p>{}</p>", inline(&paragraph.join(" ")));
+            }
+            if !items.is_empty() {
+                out.push_str("<ul>");
+                for item in &items {
+                    let _ = write!(out, "<li>{}</li>", inline(item));
+                }
                 out.push_str("</ul>");
-                in_list = false;
             }
         }
         out
@@ -523,20 +565,44 @@ mod render {
         if types.is_empty() {
             return "any".into();
         }
-        types
+        let joined = types
             .iter()
             .map(|t| match t.as_str() {
                 "array" => format!(
                     "array of {}",
                     schema.get("items").map_or("any".into(), type_of)
                 ),
-                other => match schema.get("format").and_then(Value::as_str) {
-                    Some(format) => format!("{other} ({})", escape(format)),
-                    None => escape(other),
-                },
+                other => escape(other),
             })
             .collect::<Vec<_>>()
-            .join(" | ")
+            .join(" | ");
+        match schema.get("format").and_then(Value::as_str) {
+            Some(format) => format!("{joined} ({})", escape(format)),
+            None => joined,
+        }
+    }
+
+    /// A schema's description, or that of the first alternative that has one (utoipa puts
+    /// a field's description next to the `$ref` inside `oneOf`).
+    fn description_of(schema: &Value) -> Option<&str> {
+        schema
+            .get("description")
+            .and_then(Value::as_str)
+            .or_else(|| {
+                ["oneOf", "anyOf", "allOf"]
+                    .iter()
+                    .filter_map(|k| schema.get(*k).and_then(Value::as_array))
+                    .flatten()
+                    .find_map(|s| s.get("description").and_then(Value::as_str))
+            })
+    }
+
+    /// The example of a schema, following one `$ref`.
+    fn example_of<'a>(doc: &'a Value, schema: &'a Value) -> Option<&'a Value> {
+        schema.get("example").or_else(|| {
+            let name = ref_name(schema.get("$ref")?.as_str()?);
+            doc.pointer(&format!("/components/schemas/{name}/example"))
+        })
     }
 
     fn constraints(schema: &Value) -> String {
@@ -569,11 +635,7 @@ mod render {
             "<table><tr><th>field</th><th>type</th><th>required</th><th>description</th></tr>",
         );
         for (name, prop) in props {
-            let description = prop
-                .get("description")
-                .and_then(Value::as_str)
-                .map(prose)
-                .unwrap_or_default();
+            let description = description_of(prop).map(prose).unwrap_or_default();
             let _ = write!(
                 out,
                 "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
@@ -661,7 +723,7 @@ mod render {
         if let Some(body) = op.pointer("/requestBody/content/application~1json") {
             let schema = body.get("schema").cloned().unwrap_or(Value::Null);
             let _ = write!(out, "<h4>Request body</h4><p>{}</p>", type_of(&schema));
-            if let Some(ex) = body.get("example") {
+            if let Some(ex) = body.get("example").or_else(|| example_of(doc, &schema)) {
                 out.push_str(&example(ex));
             }
         }
@@ -832,6 +894,10 @@ mod render {
                 } else {
                     out.push_str(&table);
                 }
+                if let Some(ex) = schema.get("example") {
+                    out.push_str("<p>Example:</p>");
+                    out.push_str(&example(ex));
+                }
                 out.push_str("</section>");
             }
         }
@@ -868,6 +934,39 @@ mod tests {
                 .is_some_and(|p| p.iter().any(|p| p["name"] == "Idempotency-Key"))
         );
         assert!(doc["paths"]["/healthz"]["get"].get("security").is_none());
+    }
+
+    #[test]
+    fn links_use_openapi_field_names_and_name_real_operations() {
+        let doc = document();
+        let ids: Vec<&str> = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .values()
+            .flat_map(|item| item.as_object().expect("item").values())
+            .filter_map(|op| op["operationId"].as_str())
+            .collect();
+        let link =
+            &doc["paths"]["/v1/notifications"]["get"]["responses"]["200"]["links"]["MarkRead"];
+        assert_eq!(link["operationId"], "read_one");
+        assert!(link.get("operation_id").is_none());
+        let mut seen = 0;
+        for item in doc["paths"].as_object().expect("paths").values() {
+            for op in item.as_object().expect("item").values() {
+                for response in op["responses"].as_object().expect("responses").values() {
+                    for link in response["links"]
+                        .as_object()
+                        .into_iter()
+                        .flat_map(|l| l.values())
+                    {
+                        let target = link["operationId"].as_str().expect("operationId");
+                        assert!(ids.contains(&target), "link to unknown {target}");
+                        seen += 1;
+                    }
+                }
+            }
+        }
+        assert!(seen >= 3);
     }
 
     #[test]

@@ -403,8 +403,18 @@ async fn create_message(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"status": "resolved"}))]
 struct TicketPatch {
-    #[schema(value_type = TicketStatus, required = true)]
+    #[schema(value_type = TenantStatusChange, required = true)]
     status: Option<String>,
+}
+
+/// The statuses a tenant may ask for (operators may set any).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // describes `TicketPatch::status`, parsed as a `TicketStatus`
+enum TenantStatusChange {
+    Open,
+    Resolved,
+    Closed,
 }
 
 /// Change a ticket's status

@@ -525,7 +525,12 @@ struct DeliveryList {
     tag = "webhooks",
     params(("id" = String, Path, description = "Endpoint id (`whk_…`)"), PageParams),
     responses(
-        (status = 200, description = "A page of deliveries", body = DeliveryList),
+        (status = 200, description = "A page of deliveries", body = DeliveryList,
+         links(("RetryDelivery" = (
+             operation_id = "retry_delivery",
+             parameters(("id" = "$request.path.id"), ("delivery" = "$response.body#/data/0/id")),
+             description = "Retry the newest delivery",
+         )))),
         (status = 400, description = "`validation_failed`: `limit` or `offset` is invalid", body = ErrorBody),
         (status = 404, description = "`not_found`: no such endpoint of this tenant", body = ErrorBody),
     ),

@@ -291,7 +291,12 @@ fn job_json(
     tag = "admin",
     params(("queue" = inline(QueueName), Path, description = "The queue"), JobStateParams, PageParams),
     responses(
-        (status = 200, description = "A page of jobs", body = JobList),
+        (status = 200, description = "A page of jobs", body = JobList,
+         links(("RetryJob" = (
+             operation_id = "retry_job",
+             parameters(("queue" = "$request.path.queue"), ("id" = "$response.body#/data/0/id")),
+             description = "Retry the newest job listed",
+         )))),
         (status = 400, description = "`validation_failed`: `state`, `limit` or `offset` is invalid", body = ErrorBody),
         (status = 404, description = "`not_found`: no such queue", body = ErrorBody),
     ),
