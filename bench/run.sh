@@ -64,7 +64,24 @@ stop_server() {
   fi
   SERVER_PID=""
 }
-trap stop_server EXIT
+CUR_DB=""
+CUR_PREFIX=""
+# Stops the server and drops this run's database and Redis keys (also on failure).
+cleanup() {
+  stop_server
+  if [ -z "${KEEP_DB:-}" ]; then
+    if [ -n "$CUR_DB" ]; then
+      psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $CUR_DB WITH (FORCE)" || true
+    fi
+    if [ -n "$CUR_PREFIX" ]; then
+      redis-cli -h 127.0.0.1 -p 6379 --scan --pattern "$CUR_PREFIX*" |
+        xargs -r -n 500 redis-cli -h 127.0.0.1 -p 6379 DEL >/dev/null || true
+    fi
+  fi
+  CUR_DB=""
+  CUR_PREFIX=""
+}
+trap cleanup EXIT
 
 # start_server MODE LOGFILE: runs `helpline MODE` with the current env; waits for /healthz.
 start_server() {
@@ -97,6 +114,8 @@ run_backend() {
   if [ "$backend" = postgres ]; then
     local db="helpline_bench_${STAMP}_$i"
     psql "$PG_ADMIN" -qc "CREATE DATABASE $db"
+    CUR_DB=$db
+    CUR_PREFIX="helpline-bench:$STAMP:$i:"
     export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
     export REDIS_URL="redis://127.0.0.1:6379" HELPLINE_REDIS_PREFIX="helpline-bench:$STAMP:$i:"
     export HELPLINE_RATE_LIMIT_BACKEND=${RATE_LIMIT_BACKEND:-redis}
@@ -147,11 +166,7 @@ run_backend() {
       --json "$OUT/$backend-$i-drain.json" | tee "$OUT/$backend-$i-drain.txt" | grep -v '^{' >&2
     stop_server
   fi
-  if [ "$backend" = postgres ] && [ -z "${KEEP_DB:-}" ]; then
-    psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $db" || true
-    redis-cli -h 127.0.0.1 -p 6379 --scan --pattern "helpline-bench:$STAMP:$i:*" |
-      xargs -r -n 500 redis-cli -h 127.0.0.1 -p 6379 DEL >/dev/null || true
-  fi
+  cleanup
 }
 
 for backend in $BACKENDS; do
