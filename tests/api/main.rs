@@ -7,6 +7,7 @@ mod cli;
 mod errors;
 mod fakes;
 mod helpers;
+mod idor;
 mod jobs;
 mod numbers;
 mod openapi;
