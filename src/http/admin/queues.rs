@@ -79,81 +79,88 @@ async fn outbox_counts(
     ))
 }
 
+/// The columns of a table that records each job's outcome (`emails`, `webhook_deliveries`,
+/// `ledger_entries`), and its word for a finished job.
+struct OutcomeTable<E: EntityTrait> {
+    status: E::Column,
+    last_error: E::Column,
+    /// Tables whose jobs claim their row while they run.
+    in_flight_until: Option<E::Column>,
+    done: &'static str,
+}
+
+impl<E> OutcomeTable<E>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+{
+    /// `(running, done, failed, dead)`: failed means pending after an error (will retry).
+    async fn counts(&self, db: &DatabaseConnection, now: DateTime<Utc>) -> Result<[u64; 4], DbErr> {
+        let with_status = |status: &str| E::find().filter(self.status.eq(status));
+        let running = match self.in_flight_until {
+            Some(col) => with_status("pending").filter(col.gt(now)).count(db).await?,
+            None => 0,
+        };
+        Ok([
+            running,
+            with_status(self.done).count(db).await?,
+            with_status("pending")
+                .filter(self.last_error.is_not_null())
+                .count(db)
+                .await?,
+            with_status("failed").count(db).await?,
+        ])
+    }
+}
+
 /// `(running, done, failed, dead)` from the table that records each job's outcome.
 async fn outcome_counts(
     db: &DatabaseConnection,
     queue: Queue,
     now: DateTime<Utc>,
 ) -> Result<[u64; 4], DbErr> {
-    Ok(match queue {
+    match queue {
         Queue::Email => {
-            let q = || emails::Entity::find();
-            [
-                q().filter(emails::Column::InFlightUntil.gt(now))
-                    .filter(emails::Column::Status.eq("pending"))
-                    .count(db)
-                    .await?,
-                q().filter(emails::Column::Status.eq("delivered"))
-                    .count(db)
-                    .await?,
-                q().filter(emails::Column::Status.eq("pending"))
-                    .filter(emails::Column::LastError.is_not_null())
-                    .count(db)
-                    .await?,
-                q().filter(emails::Column::Status.eq("failed"))
-                    .count(db)
-                    .await?,
-            ]
+            OutcomeTable::<emails::Entity> {
+                status: emails::Column::Status,
+                last_error: emails::Column::LastError,
+                in_flight_until: Some(emails::Column::InFlightUntil),
+                done: "delivered",
+            }
+            .counts(db, now)
+            .await
         }
         Queue::Webhook => {
-            let q = || deliveries::Entity::find();
-            [
-                q().filter(deliveries::Column::InFlightUntil.gt(now))
-                    .filter(deliveries::Column::Status.eq("pending"))
-                    .count(db)
-                    .await?,
-                q().filter(deliveries::Column::Status.eq("delivered"))
-                    .count(db)
-                    .await?,
-                q().filter(deliveries::Column::Status.eq("pending"))
-                    .filter(deliveries::Column::LastError.is_not_null())
-                    .count(db)
-                    .await?,
-                q().filter(deliveries::Column::Status.eq("failed"))
-                    .count(db)
-                    .await?,
-            ]
+            OutcomeTable::<deliveries::Entity> {
+                status: deliveries::Column::Status,
+                last_error: deliveries::Column::LastError,
+                in_flight_until: Some(deliveries::Column::InFlightUntil),
+                done: "delivered",
+            }
+            .counts(db, now)
+            .await
         }
         Queue::Billing => {
-            let q = || ledger::Entity::find();
-            [
-                0,
-                q().filter(ledger::Column::Status.eq("settled"))
-                    .count(db)
-                    .await?,
-                q().filter(ledger::Column::Status.eq("pending"))
-                    .filter(ledger::Column::LastError.is_not_null())
-                    .count(db)
-                    .await?,
-                q().filter(ledger::Column::Status.eq("failed"))
-                    .count(db)
-                    .await?,
-            ]
+            OutcomeTable::<ledger::Entity> {
+                status: ledger::Column::Status,
+                last_error: ledger::Column::LastError,
+                in_flight_until: None,
+                done: "settled",
+            }
+            .counts(db, now)
+            .await
         }
         Queue::Privacy => {
-            let q = || erasures::Entity::find();
-            [
-                q().filter(erasures::Column::Status.eq("running"))
-                    .count(db)
-                    .await?,
-                q().filter(erasures::Column::Status.eq("done"))
-                    .count(db)
-                    .await?,
+            let with_status =
+                |status: &str| erasures::Entity::find().filter(erasures::Column::Status.eq(status));
+            Ok([
+                with_status("running").count(db).await?,
+                with_status("done").count(db).await?,
                 0,
                 0,
-            ]
+            ])
         }
-    })
+    }
 }
 
 pub async fn stats(state: &AppState, queue: Queue, now: DateTime<Utc>) -> ApiResult<QueueStats> {
