@@ -70,6 +70,13 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTra
     .await
 }
 
+/// What both databases keep of a timestamp (microseconds), so a row built in memory and
+/// returned to the client equals the row read back later.
+pub fn as_stored(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    t.trunc_subsecs(6)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +89,17 @@ mod tests {
         );
         assert_eq!(sqlite_file("sqlite:///tmp/x.db"), Some("/tmp/x.db"));
         assert_eq!(sqlite_file("sqlite::memory:"), None);
+    }
+
+    #[test]
+    fn stored_timestamps_keep_microseconds() {
+        let t = chrono::DateTime::parse_from_rfc3339("2026-11-23T08:00:00.123456789Z")
+            .expect("timestamp")
+            .to_utc();
+        assert_eq!(
+            as_stored(t).to_rfc3339(),
+            "2026-11-23T08:00:00.123456+00:00"
+        );
+        assert_eq!(as_stored(as_stored(t)), as_stored(t));
     }
 }

@@ -95,30 +95,52 @@ pub async fn queue<C: ConnectionTrait>(
     draft: Draft,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
+    queue_many(conn, config, [(ticket, draft)], now).await
+}
+
+/// Stores several emails and their jobs with one statement per table; returns `false` (and
+/// stores nothing) when email is not configured.
+pub async fn queue_many<'a, C: ConnectionTrait>(
+    conn: &C,
+    config: &Config,
+    drafts: impl IntoIterator<Item = (&'a tickets::Model, Draft)>,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
     if config.resend_api_key.is_none() {
         return Ok(false);
     }
-    let email_id = Uuid::now_v7();
-    emails::Entity::insert(emails::ActiveModel {
-        id: Set(email_id),
-        tenant_id: Set(ticket.tenant_id),
-        ticket_id: Set(Some(ticket.id)),
-        kind: Set(draft.kind.as_str().to_string()),
-        to_addr: Set(draft.to),
-        reply_to: Set(draft.reply_to),
-        subject: Set(draft.subject),
-        body_text: Set(draft.body),
-        status: Set(workers::email::PENDING.to_string()),
-        attempts: Set(0),
-        last_error: Set(None),
-        provider_id: Set(None),
-        next_attempt_at: Set(now),
-        in_flight_until: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
-    .exec_without_returning(conn)
-    .await?;
-    outbox::enqueue(conn, Job::Email(EmailJob { email_id }), now, now).await?;
+    let mut jobs = Vec::new();
+    let rows: Vec<emails::ActiveModel> = drafts
+        .into_iter()
+        .map(|(ticket, draft)| {
+            let email_id = Uuid::now_v7();
+            jobs.push((Job::Email(EmailJob { email_id }), now));
+            emails::ActiveModel {
+                id: Set(email_id),
+                tenant_id: Set(ticket.tenant_id),
+                ticket_id: Set(Some(ticket.id)),
+                kind: Set(draft.kind.as_str().to_string()),
+                to_addr: Set(draft.to),
+                reply_to: Set(draft.reply_to),
+                subject: Set(draft.subject),
+                body_text: Set(draft.body),
+                status: Set(workers::email::PENDING.to_string()),
+                attempts: Set(0),
+                last_error: Set(None),
+                provider_id: Set(None),
+                next_attempt_at: Set(now),
+                in_flight_until: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(true);
+    }
+    emails::Entity::insert_many(rows)
+        .exec_without_returning(conn)
+        .await?;
+    outbox::enqueue_many(conn, jobs, now).await?;
     Ok(true)
 }

@@ -51,23 +51,50 @@ pub async fn emit<C: ConnectionTrait>(
     audience: Audience,
     now: DateTime<Utc>,
 ) -> Result<Uuid, DbErr> {
-    let event_id = EventId::new().uuid();
-    let payload = json!({
-        "id": EventId::from_uuid(event_id).to_string(),
-        "type": kind,
-        "created_at": now,
-        "tenant_id": tenant_id,
-        "data": data,
-    });
-    events::Entity::insert(events::ActiveModel {
-        id: Set(event_id),
-        tenant_id: Set(tenant_id),
-        kind: Set(kind.to_string()),
-        payload: Set(payload),
-        created_at: Set(now),
-    })
-    .exec_without_returning(conn)
-    .await?;
+    let ids = emit_many(conn, config, tenant_id, kind, vec![data], audience, now).await?;
+    ids.first()
+        .copied()
+        .ok_or_else(|| DbErr::Custom("no event was emitted".into()))
+}
+
+/// Emits one event of `kind` per item of `data` (a batch of the same change), with one
+/// statement per table for the whole batch.
+pub async fn emit_many<C: ConnectionTrait>(
+    conn: &C,
+    config: &Config,
+    tenant_id: Uuid,
+    kind: &str,
+    data: Vec<Value>,
+    audience: Audience,
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, DbErr> {
+    if data.is_empty() {
+        return Ok(Vec::new());
+    }
+    let event_ids: Vec<Uuid> = data.iter().map(|_| EventId::new().uuid()).collect();
+    let rows: Vec<events::ActiveModel> = event_ids
+        .iter()
+        .zip(data)
+        .map(|(&event_id, data)| {
+            let payload = json!({
+                "id": EventId::from_uuid(event_id).to_string(),
+                "type": kind,
+                "created_at": now,
+                "tenant_id": tenant_id,
+                "data": data,
+            });
+            events::ActiveModel {
+                id: Set(event_id),
+                tenant_id: Set(tenant_id),
+                kind: Set(kind.to_string()),
+                payload: Set(payload),
+                created_at: Set(now),
+            }
+        })
+        .collect();
+    events::Entity::insert_many(rows)
+        .exec_without_returning(conn)
+        .await?;
 
     let mut targets: Vec<Option<Uuid>> = match audience {
         Audience::Subscribers => endpoints::Entity::find()
@@ -84,34 +111,51 @@ pub async fn emit<C: ConnectionTrait>(
     if matches!(audience, Audience::Subscribers) && config.ops_webhook_url.is_some() {
         targets.push(None);
     }
+    if targets.is_empty() {
+        return Ok(event_ids);
+    }
     let first_delay = config
         .webhook_retry_schedule
         .first()
         .copied()
         .unwrap_or_default();
     let at = now + chrono::Duration::from_std(first_delay).unwrap_or_default();
-    for endpoint_id in targets {
-        let delivery_id = Uuid::now_v7();
-        deliveries::Entity::insert(deliveries::ActiveModel {
-            id: Set(delivery_id),
-            tenant_id: Set(tenant_id),
-            endpoint_id: Set(endpoint_id),
-            event_id: Set(event_id),
-            event_type: Set(kind.to_string()),
-            status: Set(workers::webhook::PENDING.to_string()),
-            attempts: Set(0),
-            response_status: Set(None),
-            last_error: Set(None),
-            next_attempt_at: Set(Some(at)),
-            in_flight_until: Set(None),
-            created_at: Set(now),
-            delivered_at: Set(None),
+    let pairs: Vec<(Uuid, Uuid, Option<Uuid>)> = event_ids
+        .iter()
+        .flat_map(|&event_id| {
+            targets
+                .iter()
+                .map(move |&endpoint_id| (Uuid::now_v7(), event_id, endpoint_id))
         })
+        .collect();
+    let deliveries: Vec<deliveries::ActiveModel> = pairs
+        .iter()
+        .map(
+            |&(delivery_id, event_id, endpoint_id)| deliveries::ActiveModel {
+                id: Set(delivery_id),
+                tenant_id: Set(tenant_id),
+                endpoint_id: Set(endpoint_id),
+                event_id: Set(event_id),
+                event_type: Set(kind.to_string()),
+                status: Set(workers::webhook::PENDING.to_string()),
+                attempts: Set(0),
+                response_status: Set(None),
+                last_error: Set(None),
+                next_attempt_at: Set(Some(at)),
+                in_flight_until: Set(None),
+                created_at: Set(now),
+                delivered_at: Set(None),
+            },
+        )
+        .collect();
+    let jobs = pairs
+        .iter()
+        .map(|&(delivery_id, _, _)| (Job::Webhook(WebhookJob { delivery_id }), at));
+    deliveries::Entity::insert_many(deliveries)
         .exec_without_returning(conn)
         .await?;
-        outbox::enqueue(conn, Job::Webhook(WebhookJob { delivery_id }), at, now).await?;
-    }
-    Ok(event_id)
+    outbox::enqueue_many(conn, jobs, now).await?;
+    Ok(event_ids)
 }
 
 /// The public id of a webhook endpoint.

@@ -2,7 +2,10 @@
 //! same transaction, so the balance always equals the sum of the ledger.
 use chrono::{DateTime, Utc};
 use entities::ledger_entries;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, ExprTrait, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, ExprTrait, IntoActiveModel, QueryFilter,
+    QuerySelect,
+};
 use sea_orm::{ColumnTrait, sea_query::Expr};
 use serde::Serialize;
 use uuid::Uuid;
@@ -101,51 +104,140 @@ pub async fn apply<C: ConnectionTrait>(
     change: Change,
     now: DateTime<Utc>,
 ) -> Result<ledger_entries::Model, ApplyError> {
+    let Some(tenant) = adjust_balance(txn, change.tenant_id, change.amount_cents, now).await?
+    else {
+        return Err(ApplyError::InsufficientBalance);
+    };
+    let entry = entry(change, tenant.balance_cents, now);
+    record(txn, vec![entry.clone()], now).await?;
+    Ok(entry)
+}
+
+/// What the fees of a batch of new tickets came to.
+pub struct Fees {
+    /// The tenant after the debit.
+    pub tenant: tenants::Model,
+    /// One entry per ticket paid for, in order; tickets past the end were not paid for.
+    pub entries: Vec<ledger_entries::Model>,
+}
+
+/// Charges `fee` for each of `ticket_ids`, in order, for as many as the balance covers, with
+/// one conditional update. `None` when the tenant does not exist.
+pub async fn charge_fees<C: ConnectionTrait>(
+    txn: &C,
+    tenant_id: Uuid,
+    fee: i64,
+    ticket_ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<Option<Fees>, DbErr> {
+    let wanted = i64::try_from(ticket_ids.len()).unwrap_or(i64::MAX);
+    let mut paid = wanted;
+    let mut tenant = adjust_balance(txn, tenant_id, -fee.saturating_mul(paid), now).await?;
+    if tenant.is_none() {
+        // Not enough for all of them: lock the row, so the count we compute still holds
+        // when we take it (SQLite's write transaction already holds the database).
+        let Some(locked) = tenants::Entity::find_by_id(tenant_id)
+            .lock_exclusive()
+            .one(txn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        paid = (locked.balance_cents / Ord::max(fee, 1)).clamp(0, wanted);
+        tenant = if paid == 0 {
+            Some(locked)
+        } else {
+            adjust_balance(txn, tenant_id, -fee * paid, now).await?
+        };
+    }
+    let Some(tenant) = tenant else {
+        return Err(DbErr::Custom("the balance changed under a row lock".into()));
+    };
+    let opening = tenant.balance_cents + fee * paid;
+    let entries: Vec<ledger_entries::Model> = ticket_ids
+        .iter()
+        .take(usize::try_from(paid).unwrap_or(0))
+        .zip(1..)
+        .map(|(&ticket_id, n)| {
+            let change = Change {
+                tenant_id,
+                kind: LedgerKind::TicketFee,
+                amount_cents: -fee,
+                ticket_id: Some(ticket_id),
+                note: None,
+            };
+            entry(change, opening - fee * n, now)
+        })
+        .collect();
+    record(txn, entries.clone(), now).await?;
+    Ok(Some(Fees { tenant, entries }))
+}
+
+/// Adds `delta` to the balance unless that would take it below zero; the tenant after the
+/// change, or `None` when it was refused (or the tenant does not exist).
+async fn adjust_balance<C: ConnectionTrait>(
+    txn: &C,
+    tenant_id: Uuid,
+    delta: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<tenants::Model>, DbErr> {
     let update = tenants::Entity::update_many()
         .col_expr(
             tenants::Column::BalanceCents,
-            Expr::col(tenants::Column::BalanceCents).add(change.amount_cents),
+            Expr::col(tenants::Column::BalanceCents).add(delta),
         )
         .col_expr(tenants::Column::UpdatedAt, Expr::value(now))
-        .filter(tenants::Column::Id.eq(change.tenant_id))
-        .filter(tenants::Column::BalanceCents.gte(-change.amount_cents));
-    // One round trip where the database can return the new balance (PostgreSQL, SQLite
+        .filter(tenants::Column::Id.eq(tenant_id))
+        .filter(tenants::Column::BalanceCents.gte(-delta));
+    // One round trip where the database can return the new row (PostgreSQL, SQLite
     // >= 3.35); otherwise update, then read it back (docs/PERFORMANCE.md).
-    let balance = if txn.support_returning() {
-        match update.exec_with_returning(txn).await?.first() {
-            Some(tenant) => tenant.balance_cents,
-            None => return Err(ApplyError::InsufficientBalance),
-        }
-    } else {
-        if update.exec(txn).await?.rows_affected != 1 {
-            return Err(ApplyError::InsufficientBalance);
-        }
-        tenants::Entity::find_by_id(change.tenant_id)
-            .one(txn)
-            .await?
-            .map(|t| t.balance_cents)
-            .ok_or_else(|| DbErr::RecordNotFound("tenant".into()))?
-    };
-    let entry = ledger_entries::ActiveModel {
-        id: Set(LedgerId::new().uuid()),
-        tenant_id: Set(change.tenant_id),
-        kind: Set(change.kind.as_str().to_string()),
-        amount_cents: Set(change.amount_cents),
-        balance_after_cents: Set(balance),
-        ticket_id: Set(change.ticket_id),
-        note: Set(change.note),
-        status: Set("pending".to_string()),
-        settle_attempts: Set(0),
-        next_attempt_at: Set(now),
-        last_error: Set(None),
-        created_at: Set(now),
-        settled_at: Set(None),
-    };
-    let entry = ledger_entries::Entity::insert(entry)
-        .exec_with_returning(txn)
-        .await?;
-    // Every entry is settled by a billing job.
-    let job = Job::Billing(BillingJob { entry_id: entry.id });
-    workers::outbox::enqueue(txn, job, now, now).await?;
-    Ok(entry)
+    if txn.support_returning() {
+        return Ok(update.exec_with_returning(txn).await?.into_iter().next());
+    }
+    if update.exec(txn).await?.rows_affected != 1 {
+        return Ok(None);
+    }
+    tenants::Entity::find_by_id(tenant_id).one(txn).await
+}
+
+fn entry(change: Change, balance_after: i64, now: DateTime<Utc>) -> ledger_entries::Model {
+    let now = crate::db::as_stored(now);
+    ledger_entries::Model {
+        id: LedgerId::new().uuid(),
+        tenant_id: change.tenant_id,
+        kind: change.kind.as_str().to_string(),
+        amount_cents: change.amount_cents,
+        balance_after_cents: balance_after,
+        ticket_id: change.ticket_id,
+        note: change.note,
+        status: "pending".to_string(),
+        settle_attempts: 0,
+        next_attempt_at: now,
+        last_error: None,
+        created_at: now,
+        settled_at: None,
+    }
+}
+
+/// Stores the entries, each with the billing job that settles it.
+async fn record<C: ConnectionTrait>(
+    txn: &C,
+    entries: Vec<ledger_entries::Model>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let jobs: Vec<(Job, DateTime<Utc>)> = entries
+        .iter()
+        .map(|e| (Job::Billing(BillingJob { entry_id: e.id }), now))
+        .collect();
+    ledger_entries::Entity::insert_many(
+        entries
+            .into_iter()
+            .map(|e| e.into_active_model().reset_all()),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    workers::outbox::enqueue_many(txn, jobs, now).await
 }

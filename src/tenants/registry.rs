@@ -112,6 +112,8 @@ impl Registry {
             registry,
             idle_after,
             last_active: Instant::now(),
+            queued_creates: Default::default(),
+            flush_scheduled: false,
         })
     }
 }

@@ -3,11 +3,11 @@
 //! one tenant's mutations never overlap on this node; the conditional updates below keep the
 //! same invariants when several nodes share a database.
 use chrono::{DateTime, Utc};
-use entities::{messages, tenants, ticket_events, tickets};
+use entities::{ledger_entries, messages, tenants, ticket_events, tickets};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, ExprTrait, QueryFilter,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, ExprTrait, IntoActiveModel, QueryFilter,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::config::Config;
 use crate::db::begin_write;
 use crate::domain::ids::{EventId, MessageId, TicketId};
+use crate::domain::plan::Plan;
 use crate::domain::sla::SlaSnapshot;
 use crate::domain::status::{self, TicketStatus, TransitionError};
 use crate::domain::ticket::{Category, Priority};
@@ -157,133 +158,175 @@ pub struct Created {
     pub message: messages::Model,
 }
 
-/// Opens a ticket: charges the fee, snapshots the SLA, saves the description as the first
-/// message. Too little balance: `402` and nothing saved.
-pub async fn create(
+/// Opens a batch of one tenant's tickets in one transaction (its actor gathers the creates
+/// waiting in its mailbox; docs/PERFORMANCE.md): each is charged its fee in order, snapshots
+/// its SLA and saves its description as the first message. A ticket the balance cannot pay
+/// for gets `402` and nothing of it is saved. The outer error fails the whole batch.
+pub async fn create_batch(
     db: &DatabaseConnection,
     config: &Config,
     tenant_id: Uuid,
-    new: NewTicket,
+    batch: Vec<NewTicket>,
     now: DateTime<Utc>,
-) -> Result<Created, ApiError> {
+) -> Result<Vec<Result<Created, ApiError>>, ApiError> {
+    let now = crate::db::as_stored(now);
     let txn = begin_write(db).await?;
-    let tenant = tenants::Entity::find_by_id(tenant_id)
-        .one(&txn)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let plan = plan_of(&tenant);
-    let sla = SlaSnapshot::for_ticket(plan, new.priority, now, &config.business_hours);
-    let ticket_id = TicketId::new().uuid();
-
+    let ticket_ids: Vec<Uuid> = batch.iter().map(|_| TicketId::new().uuid()).collect();
     let fee = config.ticket_fee_cents;
-    let charge_entry = if fee > 0 {
-        let change = Change {
-            tenant_id,
-            kind: LedgerKind::TicketFee,
-            amount_cents: -fee,
-            ticket_id: Some(ticket_id),
-            note: None,
-        };
-        match ledger::apply(&txn, change, now).await {
-            Ok(entry) => Some(entry),
-            Err(ApplyError::InsufficientBalance) => return Err(insufficient_credits()),
-            Err(ApplyError::Db(e)) => return Err(e.into()),
-        }
+    let (tenant, charges) = if fee > 0 {
+        let fees = ledger::charge_fees(&txn, tenant_id, fee, &ticket_ids, now)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        (fees.tenant, fees.entries.into_iter().map(Some).collect())
     } else {
-        None
+        let tenant = tenants::Entity::find_by_id(tenant_id)
+            .one(&txn)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        (tenant, vec![None; batch.len()])
     };
+    let refused = batch.len() - charges.len();
+    let refusals = std::iter::repeat_with(|| Err(insufficient_credits())).take(refused);
+    if charges.is_empty() {
+        return Ok(refusals.collect());
+    }
+    if let Some(entry) = charges.iter().flatten().find(|e| {
+        let threshold = fee.saturating_mul(LOW_BALANCE_FEES);
+        e.balance_after_cents < threshold && e.balance_after_cents + fee >= threshold
+    }) {
+        notifications::notify(
+            &txn,
+            tenant_id,
+            low_balance(entry.balance_after_cents, fee),
+            now,
+        )
+        .await?;
+    }
+    let plan = plan_of(&tenant);
+    let mut created = Vec::with_capacity(charges.len());
+    for ((new, id), charge) in batch.into_iter().zip(ticket_ids).zip(charges) {
+        created.push(new_ticket(config, &tenant, plan, id, new, charge, now));
+    }
+    tickets::Entity::insert_many(
+        created
+            .iter()
+            .map(|c| c.ticket.clone().into_active_model().reset_all()),
+    )
+    .exec_without_returning(&txn)
+    .await?;
+    messages::Entity::insert_many(
+        created
+            .iter()
+            .map(|c| c.message.clone().into_active_model().reset_all()),
+    )
+    .exec_without_returning(&txn)
+    .await?;
+    ticket_events::Entity::insert_many(created.iter().map(|c| {
+        event(
+            &c.ticket,
+            "created",
+            &Actor::Customer,
+            json!({"status": "open"}),
+            true,
+            now,
+        )
+    }))
+    .exec_without_returning(&txn)
+    .await?;
+    let payloads = created
+        .iter()
+        .map(|c| json!({"ticket": TicketOut::summary(c.ticket.clone(), now)}))
+        .collect();
+    events::emit_many(
+        &txn,
+        config,
+        tenant_id,
+        events::TICKET_CREATED,
+        payloads,
+        Audience::Subscribers,
+        now,
+    )
+    .await?;
+    let drafts = created.iter().map(|c| {
+        let draft = emails::to_support(config, &c.ticket, EmailKind::NewTicket, &c.message.body);
+        (&c.ticket, draft)
+    });
+    emails::queue_many(&txn, config, drafts, now).await?;
+    txn.commit().await?;
+    Ok(created.into_iter().map(Ok).chain(refusals).collect())
+}
+
+fn low_balance(balance_cents: i64, fee: i64) -> Notice {
+    Notice {
+        kind: "low_balance",
+        title: "Your balance is running low".into(),
+        body: format!(
+            "Your balance is {balance_cents} cents, enough for {} more tickets. Ask us for a top-up to keep opening tickets.",
+            balance_cents / fee
+        ),
+        ticket_id: None,
+    }
+}
+
+/// The rows of one new ticket, as they will be stored.
+fn new_ticket(
+    config: &Config,
+    tenant: &tenants::Model,
+    plan: Plan,
+    id: Uuid,
+    new: NewTicket,
+    charge: Option<ledger_entries::Model>,
+    now: DateTime<Utc>,
+) -> Created {
+    let sla = SlaSnapshot::for_ticket(plan, new.priority, now, &config.business_hours);
     let (email_status, email_reason) = if config.resend_api_key.is_some() {
         ("queued", None)
     } else {
         ("skipped", Some(EMAIL_NOT_CONFIGURED.to_string()))
     };
-    let contact_email = new
-        .contact_email
-        .map(Email::into_inner)
-        .unwrap_or_else(|| tenant.email.clone());
-    if let Some(entry) = &charge_entry {
-        let threshold = fee.saturating_mul(LOW_BALANCE_FEES);
-        if entry.balance_after_cents < threshold && entry.balance_after_cents + fee >= threshold {
-            let notice = Notice {
-                kind: "low_balance",
-                title: "Your balance is running low".into(),
-                body: format!(
-                    "Your balance is {} cents, enough for {} more tickets. Ask us for a top-up to keep opening tickets.",
-                    entry.balance_after_cents,
-                    entry.balance_after_cents / fee
-                ),
-                ticket_id: None,
-            };
-            notifications::notify(&txn, tenant_id, notice, now).await?;
-        }
-    }
-    let ticket = tickets::Entity::insert(tickets::ActiveModel {
-        id: Set(ticket_id),
-        tenant_id: Set(tenant_id),
-        subject: Set(new.subject.into_inner()),
-        category: Set(new.category.as_str().to_string()),
-        priority: Set(new.priority.as_str().to_string()),
-        priority_rank: Set(i16::from(new.priority.rank())),
-        status: Set(TicketStatus::Open.as_str().to_string()),
-        description: Set(new.description.as_str().to_string()),
-        call_id: Set(new.call_id.map(ShortRef::into_inner)),
-        source_session_id: Set(new.source_session_id.map(ShortRef::into_inner)),
-        contact_email: Set(contact_email),
-        plan_tier: Set(plan.as_str().to_string()),
-        sla_tier: Set(sla.tier),
-        sla_first_response_target: Set(sla.first_response_target),
-        sla_priority_queue: Set(sla.priority_queue),
-        first_response_due_at: Set(sla.first_response_due_at),
-        first_response_at: Set(None),
-        charge_cents: Set(fee),
-        charge_status: Set(if fee > 0 { "pending" } else { "none" }.to_string()),
-        charge_entry_id: Set(charge_entry.as_ref().map(|e| e.id)),
-        bounty_status: Set("none".to_string()),
-        bounty_cents: Set(0),
-        email_status: Set(email_status.to_string()),
-        email_reason: Set(email_reason),
-        message_count: Set(1),
-        created_at: Set(now),
-        updated_at: Set(now),
-        resolved_at: Set(None),
-        closed_at: Set(None),
-    })
-    .exec_with_returning(&txn)
-    .await?;
-    let message = insert_message(
-        &txn,
+    let fee = config.ticket_fee_cents;
+    let ticket = tickets::Model {
+        id,
+        tenant_id: tenant.id,
+        subject: new.subject.into_inner(),
+        category: new.category.as_str().to_string(),
+        priority: new.priority.as_str().to_string(),
+        priority_rank: i16::from(new.priority.rank()),
+        status: TicketStatus::Open.as_str().to_string(),
+        description: new.description.as_str().to_string(),
+        call_id: new.call_id.map(ShortRef::into_inner),
+        source_session_id: new.source_session_id.map(ShortRef::into_inner),
+        contact_email: new
+            .contact_email
+            .map(Email::into_inner)
+            .unwrap_or_else(|| tenant.email.clone()),
+        plan_tier: plan.as_str().to_string(),
+        sla_tier: sla.tier,
+        sla_first_response_target: sla.first_response_target,
+        sla_priority_queue: sla.priority_queue,
+        first_response_due_at: sla.first_response_due_at,
+        first_response_at: None,
+        charge_cents: fee,
+        charge_status: if fee > 0 { "pending" } else { "none" }.to_string(),
+        charge_entry_id: charge.map(|e| e.id),
+        bounty_status: "none".to_string(),
+        bounty_cents: 0,
+        email_status: email_status.to_string(),
+        email_reason,
+        message_count: 1,
+        created_at: now,
+        updated_at: now,
+        resolved_at: None,
+        closed_at: None,
+    };
+    let message = message_row(
         &ticket,
         &Actor::Customer,
         new.description.into_inner(),
         false,
         now,
-    )
-    .await?;
-    ticket_events::Entity::insert(event(
-        &ticket,
-        "created",
-        &Actor::Customer,
-        json!({"status": "open"}),
-        true,
-        now,
-    ))
-    .exec(&txn)
-    .await?;
-    let data = json!({"ticket": TicketOut::summary(ticket.clone(), now)});
-    events::emit(
-        &txn,
-        config,
-        tenant_id,
-        events::TICKET_CREATED,
-        data,
-        Audience::Subscribers,
-        now,
-    )
-    .await?;
-    let draft = emails::to_support(config, &ticket, EmailKind::NewTicket, &message.body);
-    emails::queue(&txn, config, &ticket, draft, now).await?;
-    txn.commit().await?;
-    Ok(Created { ticket, message })
+    );
+    Created { ticket, message }
 }
 
 async fn insert_message(
@@ -294,23 +337,36 @@ async fn insert_message(
     internal: bool,
     now: DateTime<Utc>,
 ) -> Result<messages::Model, ApiError> {
+    let row = message_row(ticket, actor, body, internal, now);
+    Ok(
+        messages::Entity::insert(row.into_active_model().reset_all())
+            .exec_with_returning(txn)
+            .await?,
+    )
+}
+
+fn message_row(
+    ticket: &tickets::Model,
+    actor: &Actor,
+    body: String,
+    internal: bool,
+    now: DateTime<Utc>,
+) -> messages::Model {
     let (author, author_name) = match actor {
         Actor::Customer => ("customer", None),
         Actor::Operator(name) => ("operator", Some(name.clone())),
         Actor::System => ("system", None),
     };
-    Ok(messages::Entity::insert(messages::ActiveModel {
-        id: Set(MessageId::new().uuid()),
-        ticket_id: Set(ticket.id),
-        tenant_id: Set(ticket.tenant_id),
-        author: Set(author.to_string()),
-        author_name: Set(author_name),
-        body: Set(body),
-        internal: Set(internal),
-        created_at: Set(now),
-    })
-    .exec_with_returning(txn)
-    .await?)
+    messages::Model {
+        id: MessageId::new().uuid(),
+        ticket_id: ticket.id,
+        tenant_id: ticket.tenant_id,
+        author: author.to_string(),
+        author_name,
+        body,
+        internal,
+        created_at: now,
+    }
 }
 
 /// What a status change does to the ticket's timestamps.

@@ -128,6 +128,30 @@ async fn parallel_creates_never_overdraw(backend: Backend) {
     assert_eq!(ticket_count(&app, &tenant).await, 20);
     assert_eq!(balance(&app, &tenant).await, 0);
     assert_eq!(ledger_sum(&app, &tenant).await, 0);
+    // Creates share transactions (group commit), yet each fee is its own entry with the
+    // balance it left: 19, 18, … 0, each for a different ticket.
+    let ledger = expect_status(
+        app.get("/v1/billing/ledger?limit=200", &tenant.key).await,
+        StatusCode::OK,
+    )
+    .await;
+    let fees: Vec<&Value> = ledger["data"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["kind"] == "ticket_fee")
+        .collect();
+    let mut after: Vec<i64> = fees
+        .iter()
+        .map(|e| e["balance_after_cents"].as_i64().expect("balance after"))
+        .collect();
+    after.sort_unstable();
+    assert_eq!(after, (0..20).collect::<Vec<i64>>());
+    let tickets: std::collections::HashSet<&str> = fees
+        .iter()
+        .map(|e| e["ticket_id"].as_str().expect("ticket"))
+        .collect();
+    assert_eq!(tickets.len(), 20);
 }
 
 async fn parallel_creates_on_two_nodes_never_overdraw(backend: Backend) {

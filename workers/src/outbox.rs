@@ -31,18 +31,34 @@ pub async fn enqueue<C: ConnectionTrait>(
     available_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    outbox::Entity::insert(outbox::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        queue: Set(job.queue().as_str().to_string()),
-        payload: Set(job.payload()),
-        available_at: Set(available_at),
-        claim_token: Set(None),
-        claimed_until: Set(None),
-        sent_at: Set(None),
-        created_at: Set(now),
-    })
-    .exec_without_returning(conn)
-    .await?;
+    enqueue_many(conn, [(job, available_at)], now).await
+}
+
+/// Records several jobs in one statement, inside the caller's transaction.
+pub async fn enqueue_many<C: ConnectionTrait>(
+    conn: &C,
+    jobs: impl IntoIterator<Item = (Job, DateTime<Utc>)>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let rows: Vec<outbox::ActiveModel> = jobs
+        .into_iter()
+        .map(|(job, available_at)| outbox::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            queue: Set(job.queue().as_str().to_string()),
+            payload: Set(job.payload()),
+            available_at: Set(available_at),
+            claim_token: Set(None),
+            claimed_until: Set(None),
+            sent_at: Set(None),
+            created_at: Set(now),
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    outbox::Entity::insert_many(rows)
+        .exec_without_returning(conn)
+        .await?;
     Ok(())
 }
 
