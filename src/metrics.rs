@@ -146,7 +146,15 @@ impl Metrics {
 
 /// Appends one gauge with its HELP/TYPE lines.
 pub fn gauge(out: &mut String, name: &str, help: &str, samples: &[(String, f64)]) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+    samples_of(out, name, "gauge", help, samples);
+}
+
+pub fn counter(out: &mut String, name: &str, help: &str, samples: &[(String, f64)]) {
+    samples_of(out, name, "counter", help, samples);
+}
+
+fn samples_of(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, f64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     for (labels, value) in samples {
         if labels.is_empty() {
             let _ = writeln!(out, "{name} {value}");

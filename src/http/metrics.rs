@@ -9,7 +9,7 @@ use crate::app::AppState;
 use crate::auth::Staff;
 use crate::error::ApiResult;
 use crate::http::admin::queues;
-use crate::metrics::gauge;
+use crate::metrics::{counter, gauge};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/metrics").route(web::get().to(metrics)));
@@ -35,6 +35,19 @@ pub(crate) async fn metrics(state: web::Data<AppState>, _: Staff) -> ApiResult<H
         "helpline_tenant_actors_live",
         "Tenant actors running in this process.",
         &[(String::new(), state.tenants.live() as f64)],
+    );
+    let (batches, creates) = state.tenants.create_batches();
+    counter(
+        &mut out,
+        "helpline_ticket_create_batches_total",
+        "Transactions that opened tickets (the creates waiting in a tenant's actor share one).",
+        &[(String::new(), batches as f64)],
+    );
+    counter(
+        &mut out,
+        "helpline_ticket_creates_batched_total",
+        "Ticket creates run in those transactions (÷ batches = mean batch size).",
+        &[(String::new(), creates as f64)],
     );
 
     let now = Utc::now();

@@ -157,6 +157,9 @@ impl Handler<FlushCreates> for TenantActor {
     fn handle(&mut self, _: FlushCreates, ctx: &mut Context<Self>) -> Self::Result {
         let take = self.queued_creates.len().min(MAX_CREATE_BATCH);
         let (batch, waiters): (Vec<NewTicket>, Vec<_>) = self.queued_creates.drain(..take).unzip();
+        if let Some(registry) = self.registry.upgrade() {
+            registry.record_create_batch(batch.len());
+        }
         self.flush_scheduled = !self.queued_creates.is_empty();
         if self.flush_scheduled {
             ctx.notify(FlushCreates);

@@ -2,6 +2,7 @@
 //! the next message for that tenant starts a fresh one. Actors live on a small pool of
 //! dedicated arbiters, so any thread (HTTP worker, job, test) can reach them.
 use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,9 @@ pub struct Registry {
     nudge: Nudge,
     idle_after: Duration,
     me: Weak<Registry>,
+    /// Create transactions run, and the creates they carried (for `/metrics`).
+    create_batches: AtomicU64,
+    creates_batched: AtomicU64,
 }
 
 impl Registry {
@@ -44,6 +48,8 @@ impl Registry {
             config,
             nudge,
             me: me.clone(),
+            create_batches: AtomicU64::new(0),
+            creates_batched: AtomicU64::new(0),
         })
     }
 
@@ -95,6 +101,20 @@ impl Registry {
 
     pub fn live(&self) -> usize {
         self.actors.len()
+    }
+
+    pub fn record_create_batch(&self, creates: usize) {
+        self.create_batches.fetch_add(1, Ordering::Relaxed);
+        self.creates_batched
+            .fetch_add(creates as u64, Ordering::Relaxed);
+    }
+
+    /// Create transactions run so far, and the creates they carried.
+    pub fn create_batches(&self) -> (u64, u64) {
+        (
+            self.create_batches.load(Ordering::Relaxed),
+            self.creates_batched.load(Ordering::Relaxed),
+        )
     }
 
     fn start(&self, tenant_id: Uuid) -> Addr<TenantActor> {

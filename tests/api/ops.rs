@@ -64,6 +64,8 @@ async fn metrics_are_scraped_with_a_staff_token(backend: Backend) {
         "helpline_http_request_duration_seconds_bucket{route=\"/v1/support/tickets\",le=\"+Inf\"} 1",
         "helpline_rate_limit_rejections_total{kind=\"tenant\"} 1",
         "helpline_tenant_actors_live 1",
+        "helpline_ticket_create_batches_total 1",
+        "helpline_ticket_creates_batched_total 1",
         "helpline_queue_jobs{queue=\"webhook\",state=\"dead\"} 0",
         "helpline_outbox_lag_seconds ",
         "helpline_db_pool_connections{state=\"open\"}",
