@@ -21,6 +21,7 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub auth: AuthCache,
     pub limits: RateLimits,
+    pub refusal_pacing: ratelimit::pacing::RefusalPacing,
     pub tenants: Arc<Registry>,
     pub banner: BannerCache,
     pub jobs: Jobs,
@@ -36,6 +37,7 @@ impl AppState {
         Ok(Self {
             auth: AuthCache::new(db.clone(), config.admin_token.as_deref()),
             limits: ratelimit::RateLimits::from_config(&config),
+            refusal_pacing: ratelimit::pacing::RefusalPacing::new(config.refusal_pace),
             tenants: Registry::new(db.clone(), config.clone(), jobs.nudge.clone(), arbiters),
             config,
             db,

@@ -45,6 +45,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     /// How long a tenant actor may sit idle before it stops.
     pub actor_idle: Duration,
+    /// How long a `429` waits while admitted requests are in flight (0 = never).
+    pub refusal_pace: Duration,
     /// Database connections per process (default: 32 on PostgreSQL, 8 on SQLite).
     pub db_pool_size: Option<u32>,
     /// The embedded SQLite queue's file, used when `REDIS_URL` is unset.
@@ -198,6 +200,7 @@ impl Config {
             log_format,
             trusted_proxies,
             actor_idle: parse_or(&get, "HELPLINE_ACTOR_IDLE", "60s", parse_duration)?,
+            refusal_pace: parse_or(&get, "HELPLINE_REFUSAL_PACE", "10ms", parse_duration)?,
             queue_url,
             email_backoff: parse_or(&get, "HELPLINE_EMAIL_BACKOFF", "2s", parse_duration)?,
             billing_backoff: parse_or(&get, "HELPLINE_BILLING_BACKOFF", "5s", parse_duration)?,

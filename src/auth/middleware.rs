@@ -82,6 +82,7 @@ pub async fn authenticate(
                 // An IP already refused for failed authentication (key guessing) gets its
                 // 429 before any database lookup.
                 if let Some(v) = state.limits.failed_auth_blocked(ip) {
+                    state.refusal_pacing.before_refusal().await;
                     return Ok(reject(req, v.to_error()));
                 }
                 match state.auth.resolve(&token).await {
@@ -99,6 +100,7 @@ pub async fn authenticate(
             err.headers.extend(verdict.headers());
             err
         } else {
+            state.refusal_pacing.before_refusal().await;
             verdict.to_error()
         };
         return Ok(reject(req, err));
@@ -111,9 +113,11 @@ pub async fn authenticate(
     if let Some(v) = verdict
         && !v.allowed()
     {
+        state.refusal_pacing.before_refusal().await;
         return Ok(reject(req, v.to_error()));
     }
     req.extensions_mut().insert(principal);
+    let _admitted = state.refusal_pacing.admit();
     let mut res = next.call(req).await?.map_into_boxed_body();
     if let Some(v) = verdict {
         v.apply_headers(res.headers_mut());

@@ -6,6 +6,7 @@
 //! `redis` (one atomic Lua GCRA shared by every node, [`redis`]). The redis backend falls back
 //! to the local limiter whenever Redis is unreachable or errors. See `docs/RATE_LIMITS.md`.
 pub mod local;
+pub mod pacing;
 pub mod redis;
 
 use std::net::IpAddr;

@@ -373,3 +373,77 @@ async fn unreachable_redis_falls_back_to_local_limits() {
     let responses = join_all((0..50).map(|_| me(&app, &enterprise.key))).await;
     assert!(responses.iter().all(|r| r.status() == StatusCode::OK));
 }
+
+/// Opens `POST /v1/support/tickets` for `key` and sends all of its body but the last byte:
+/// the request is admitted (past the limiter) and stays in flight until `finish`.
+async fn half_sent_create(app: &TestApp, key: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let addr = app.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let body = ticket_body("Held open").to_string();
+    let head = format!(
+        "POST /v1/support/tickets HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("head");
+    stream
+        .write_all(&body.as_bytes()[..body.len() - 1])
+        .await
+        .expect("body");
+    stream.flush().await.expect("flush");
+    stream
+}
+
+/// Sends the last byte of a `half_sent_create` and reads its answer's status line.
+async fn finish(mut stream: tokio::net::TcpStream) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(b"}").await.expect("last byte");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("answer");
+    let answer = String::from_utf8_lossy(&answer);
+    answer.lines().next().unwrap_or_default().to_string()
+}
+
+/// Asks until the free tenant is refused; returns how long the refusal took.
+async fn time_a_refusal(app: &TestApp, key: &str) -> Duration {
+    for _ in 0..20 {
+        let started = std::time::Instant::now();
+        let res = me(app, key).await;
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            return started.elapsed();
+        }
+    }
+    panic!("the free tenant was never refused");
+}
+
+#[actix_web::test]
+async fn refusals_wait_while_admitted_work_is_in_flight() {
+    let pace = Duration::from_secs(2);
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("HELPLINE_REFUSAL_PACE", "2s")]).await;
+    let flooder = app.create_tenant("free", 100).await;
+    let busy = app.create_tenant("enterprise", 100).await;
+    spend_free_burst(&app, &flooder.key).await;
+    assert!(
+        time_a_refusal(&app, &flooder.key).await < pace,
+        "nothing admitted is running: refused at once"
+    );
+
+    let held = half_sent_create(&app, &busy.key).await;
+    for _ in 0..100 {
+        if !app.state.refusal_pacing.pause().is_zero() {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    let waited = time_a_refusal(&app, &flooder.key).await;
+    assert!(
+        waited >= pace,
+        "refused after {waited:?} while a create was in flight"
+    );
+    assert!(finish(held).await.starts_with("HTTP/1.1 200"));
+
+    assert!(
+        time_a_refusal(&app, &flooder.key).await < pace,
+        "admitted work finished: refused at once again"
+    );
+}
