@@ -109,10 +109,14 @@ pub fn http_server(
 pub fn spawn_housekeeping(state: web::Data<AppState>) {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(Duration::from_secs(10));
+        let mut trim = crate::memory::TrimAfterShrink::default();
         for round in 0u64.. {
             tick.tick().await;
             state.limits.sweep();
             state.auth.sweep();
+            if trim.shrank(state.tenants.live()) {
+                crate::memory::release_free_memory();
+            }
             // Database clean-ups are cheap but need not run often.
             if round % 30 != 0 {
                 continue;

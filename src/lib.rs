@@ -13,6 +13,7 @@ pub mod http;
 pub mod idempotency;
 pub mod jobs;
 pub mod ledger;
+pub mod memory;
 pub mod metrics;
 pub mod notifications;
 pub mod numbers;
