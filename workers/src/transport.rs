@@ -114,31 +114,49 @@ impl Transport {
             .with_config(apalis_sqlite::Config::default().queue(self.queue_name(queue)))
     }
 
-    async fn push_typed<T>(&self, queue: Queue, job: T) -> Result<(), String>
+    /// Pushes jobs of one queue with one backend call: one Lua script on Redis, one
+    /// transaction on SQLite.
+    async fn push_typed<T>(&self, queue: Queue, jobs: Vec<T>) -> Result<(), String>
     where
         T: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static,
     {
+        if jobs.is_empty() {
+            return Ok(());
+        }
         match self {
             Transport::Redis { conn, .. } => self
                 .redis_storage::<T>(conn, queue)
-                .push(job)
+                .push_bulk(jobs)
                 .await
                 .map_err(|e| e.to_string()),
             Transport::Sqlite { pool, .. } => self
                 .sqlite_storage::<T>(pool, queue)
-                .push(job)
+                .push_bulk(jobs)
                 .await
                 .map_err(|e| e.to_string()),
         }
     }
 
     pub async fn push(&self, job: Job) -> Result<(), String> {
-        match job {
-            Job::Email(j) => self.push_typed(Queue::Email, j).await,
-            Job::Webhook(j) => self.push_typed(Queue::Webhook, j).await,
-            Job::Billing(j) => self.push_typed(Queue::Billing, j).await,
-            Job::Privacy(j) => self.push_typed(Queue::Privacy, j).await,
+        self.push_all(vec![job]).await
+    }
+
+    /// Pushes `jobs` with one backend call per queue among them. Jobs of one queue are
+    /// queued all or none; give jobs of a single queue to know exactly which were sent.
+    pub async fn push_all(&self, jobs: Vec<Job>) -> Result<(), String> {
+        let (mut email, mut webhook, mut billing, mut privacy) = (vec![], vec![], vec![], vec![]);
+        for job in jobs {
+            match job {
+                Job::Email(j) => email.push(j),
+                Job::Webhook(j) => webhook.push(j),
+                Job::Billing(j) => billing.push(j),
+                Job::Privacy(j) => privacy.push(j),
+            }
         }
+        self.push_typed(Queue::Email, email).await?;
+        self.push_typed(Queue::Webhook, webhook).await?;
+        self.push_typed(Queue::Billing, billing).await?;
+        self.push_typed(Queue::Privacy, privacy).await
     }
 
     /// True when the queue backend answers.
