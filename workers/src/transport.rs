@@ -105,6 +105,11 @@ impl Transport {
     }
 
     /// `fetch` is how many tasks a worker takes per poll (pushing ignores it).
+    ///
+    /// Tasks are not "locked": a fetched task already sits in the worker's in-flight set,
+    /// which is what acks and the re-queueing of a dead worker's tasks use. The lock only
+    /// marks it `Running` in its metadata, and its `LREM` scans the whole waiting list for
+    /// every task (a backlog of thousands made Redis the busiest process of a drain).
     fn redis_storage<T>(
         &self,
         conn: &ConnectionManager,
@@ -114,7 +119,8 @@ impl Transport {
         RedisStorage::new(conn.clone()).with_config(
             apalis_redis::Config::default()
                 .queue(self.queue_name(queue))
-                .batch_size(fetch),
+                .batch_size(fetch)
+                .lock_tasks(false),
         )
     }
 
