@@ -204,7 +204,12 @@ impl Config {
             email_backoff: parse_or(&get, "HELPLINE_EMAIL_BACKOFF", "2s", parse_duration)?,
             billing_backoff: parse_or(&get, "HELPLINE_BILLING_BACKOFF", "5s", parse_duration)?,
             worker_concurrency: parse_or(&get, "HELPLINE_WORKER_CONCURRENCY", "16", concurrency)?,
-            webhook_concurrency: parse_or(&get, "HELPLINE_WEBHOOK_CONCURRENCY", "64", concurrency)?,
+            webhook_concurrency: parse_or(
+                &get,
+                "HELPLINE_WEBHOOK_CONCURRENCY",
+                "128",
+                concurrency,
+            )?,
             outbox_sweep: parse_or(&get, "HELPLINE_OUTBOX_SWEEP", "250ms", parse_duration)?,
             recovery_grace: parse_or(&get, "HELPLINE_RECOVERY_GRACE", "60s", parse_duration)?,
             db_pool_size: get("HELPLINE_DB_POOL_SIZE")
