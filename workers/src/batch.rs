@@ -51,8 +51,8 @@ impl<In: Send + 'static, Out: Send + 'static> Batcher<In, Out> {
     pub fn spawn<F, Fut, E>(max: usize, mut run: F) -> Self
     where
         F: FnMut(Vec<In>) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<Vec<Out>, E>> + Send,
-        E: Display,
+        Fut: Future<Output = Result<Vec<Out>, E>> + Send + 'static,
+        E: Display + Send + 'static,
     {
         let (requests, mut queued) = mpsc::unbounded_channel::<Request<In, Out>>();
         tokio::spawn(async move {
@@ -61,13 +61,18 @@ impl<In: Send + 'static, Out: Send + 'static> Batcher<In, Out> {
                 let (inputs, replies): (Vec<In>, Vec<_>) =
                     batch.drain(..).map(|r| (r.input, r.reply)).unzip();
                 let asked = inputs.len();
-                let answers = match run(inputs).await {
-                    Ok(outputs) if outputs.len() == asked => outputs.into_iter().map(Ok).collect(),
-                    Ok(outputs) => {
+                // On a task of its own, so that a panicking batch fails its requests but
+                // not every later one.
+                let answers = match tokio::spawn(run(inputs)).await {
+                    Ok(Ok(outputs)) if outputs.len() == asked => {
+                        outputs.into_iter().map(Ok).collect()
+                    }
+                    Ok(Ok(outputs)) => {
                         let error = format!("a batch of {asked} got {} answers", outputs.len());
                         failed(asked, error)
                     }
-                    Err(e) => failed(asked, e.to_string()),
+                    Ok(Err(e)) => failed(asked, e.to_string()),
+                    Err(panicked) => failed(asked, format!("the batch failed: {panicked}")),
                 };
                 for (reply, answer) in replies.into_iter().zip(answers) {
                     // The submitter may have gone away (its job was cancelled); nothing to do.
@@ -134,6 +139,16 @@ mod tests {
         let short = Batcher::spawn(64, |_: Vec<u32>| async { Ok::<_, String>(vec![1]) });
         let answers = futures_util::future::join_all((0..3).map(|n| short.submit(n))).await;
         assert!(answers.iter().all(Result::is_err), "{answers:?}");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_batch_fails_its_requests_and_later_batches_still_run() {
+        let picky = Batcher::spawn(64, |inputs: Vec<u32>| async move {
+            assert!(!inputs.contains(&13), "unlucky");
+            Ok::<_, String>(inputs)
+        });
+        assert!(picky.submit(13).await.is_err());
+        assert_eq!(picky.submit(7).await.unwrap(), 7);
     }
 
     #[tokio::test]
