@@ -55,8 +55,10 @@ pub struct Config {
     pub email_backoff: Duration,
     /// First billing-report retry delay (doubling after that).
     pub billing_backoff: Duration,
-    /// Jobs each worker process runs at once, per queue.
+    /// Jobs each worker process runs at once, per queue other than webhooks.
     pub worker_concurrency: usize,
+    /// Webhook deliveries each worker process makes at once (mostly waiting on receivers).
+    pub webhook_concurrency: usize,
     /// How often the outbox relay sweeps for due rows when nothing nudges it.
     pub outbox_sweep: Duration,
     /// Work still pending this long after it was due is queued again.
@@ -204,12 +206,13 @@ impl Config {
             queue_url,
             email_backoff: parse_or(&get, "HELPLINE_EMAIL_BACKOFF", "2s", parse_duration)?,
             billing_backoff: parse_or(&get, "HELPLINE_BILLING_BACKOFF", "5s", parse_duration)?,
-            worker_concurrency: parse_or(&get, "HELPLINE_WORKER_CONCURRENCY", "16", |v| {
-                match v.parse::<usize>() {
-                    Ok(n) if (1..=1024).contains(&n) => Ok(n),
-                    _ => Err("expected a number from 1 to 1024".into()),
-                }
-            })?,
+            worker_concurrency: parse_or(&get, "HELPLINE_WORKER_CONCURRENCY", "16", concurrency)?,
+            webhook_concurrency: parse_or(
+                &get,
+                "HELPLINE_WEBHOOK_CONCURRENCY",
+                "128",
+                concurrency,
+            )?,
             outbox_sweep: parse_or(&get, "HELPLINE_OUTBOX_SWEEP", "250ms", parse_duration)?,
             recovery_grace: parse_or(&get, "HELPLINE_RECOVERY_GRACE", "60s", parse_duration)?,
             db_pool_size: get("HELPLINE_DB_POOL_SIZE")
@@ -236,6 +239,13 @@ fn default_queue_url(database_url: &str) -> String {
         .filter(|dir| !dir.is_empty())
         .unwrap_or_else(|| "helpline-data".to_string());
     format!("sqlite://{dir}/queue.db?mode=rwc")
+}
+
+fn concurrency(v: &str) -> Result<usize, String> {
+    match v.parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        _ => Err("expected a number from 1 to 1024".into()),
+    }
 }
 
 fn parse_or<T>(

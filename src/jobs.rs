@@ -6,7 +6,7 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 use workers::deps::{Deps, JobSettings, OpsWebhook};
 use workers::outbox::{Nudge, Relay};
-use workers::transport::Transport;
+use workers::transport::{Concurrency, Transport};
 
 use crate::config::Config;
 
@@ -83,7 +83,10 @@ impl Jobs {
             Deps::new(db, settings(config), self.nudge.clone()).map_err(|e| e.to_string())?;
         let workers = self.transport.clone().run_workers(
             deps,
-            config.worker_concurrency,
+            Concurrency {
+                webhook: config.webhook_concurrency,
+                other: config.worker_concurrency,
+            },
             self.stop.subscribe(),
         );
         Ok(tokio::spawn(async move {

@@ -5,6 +5,7 @@ use std::time::Duration;
 use sea_orm::DatabaseConnection;
 
 use crate::outbox::Nudge;
+use crate::{billing, webhook};
 
 #[derive(Debug, Clone)]
 pub struct JobSettings {
@@ -34,6 +35,8 @@ pub struct Deps {
     pub settings: Arc<JobSettings>,
     /// Wakes the outbox relay after a retry was scheduled.
     pub nudge: Nudge,
+    pub webhooks: webhook::Batches,
+    pub settlements: billing::Settlements,
 }
 
 /// Email delivery attempts before an email is `failed`.
@@ -44,6 +47,7 @@ pub const BILLING_ATTEMPTS: i32 = 10;
 pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Deps {
+    /// Starts the batch tasks the handlers share; call inside a tokio runtime.
     pub fn new(
         db: DatabaseConnection,
         settings: JobSettings,
@@ -55,6 +59,8 @@ impl Deps {
             .user_agent(concat!("Helpline/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {
+            webhooks: webhook::Batches::spawn(&db),
+            settlements: billing::settlements(&db),
             db,
             http,
             settings: Arc::new(settings),

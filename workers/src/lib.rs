@@ -1,5 +1,6 @@
 //! Background jobs (apalis): email, webhook, billing and privacy queues, the outbox that
 //! feeds them, and the pieces they share (signing, SSRF checks).
+pub mod batch;
 pub mod billing;
 pub mod deps;
 pub mod email;

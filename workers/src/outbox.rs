@@ -3,6 +3,7 @@
 //! them to the queue and marks them sent. Retries are scheduled the same way, with a later
 //! `available_at`. A row may be pushed twice (a crash between push and mark); every job is
 //! idempotent, so that has no second effect.
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,11 +17,11 @@ use sea_orm::{
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::jobs::Job;
+use crate::jobs::{Job, Queue};
 use crate::transport::Transport;
 
 /// How many rows one relay pass moves.
-const BATCH: u64 = 200;
+const BATCH: u64 = 500;
 /// How long a claim lasts before another relay may take the rows over.
 const CLAIM_FOR: chrono::Duration = chrono::Duration::seconds(30);
 
@@ -148,29 +149,37 @@ impl Relay {
             .to_owned();
         // The outer conditions are checked again under the row lock, so two relays never
         // both claim a row.
-        outbox::Entity::update_many()
+        let mut rows = outbox::Entity::update_many()
             .col_expr(outbox::Column::ClaimToken, Expr::value(token))
             .col_expr(outbox::Column::ClaimedUntil, Expr::value(now + CLAIM_FOR))
             .filter(outbox::Column::Id.in_subquery(due))
             .filter(outbox::Column::SentAt.is_null())
             .filter(free())
-            .exec(&self.db)
+            .exec_with_returning(&self.db)
             .await?;
-        let rows = outbox::Entity::find()
-            .filter(outbox::Column::ClaimToken.eq(token))
-            .order_by_asc(outbox::Column::Id)
-            .all(&self.db)
-            .await?;
+        rows.sort_by_key(|row| row.id);
         let mut sent = Vec::with_capacity(rows.len());
-        let mut failure = None;
+        let mut by_queue: HashMap<Queue, (Vec<Uuid>, Vec<Job>)> = HashMap::new();
         for row in rows {
-            let Some(job) = Job::from_parts(&row.queue, row.payload.clone()) else {
-                tracing::error!(id = %row.id, queue = %row.queue, "unreadable outbox row; marking it sent");
-                sent.push(row.id);
+            match Job::from_parts(&row.queue, row.payload) {
+                Some(job) => {
+                    let (ids, jobs) = by_queue.entry(job.queue()).or_default();
+                    ids.push(row.id);
+                    jobs.push(job);
+                }
+                None => {
+                    tracing::error!(id = %row.id, queue = %row.queue, "unreadable outbox row; marking it sent");
+                    sent.push(row.id);
+                }
+            }
+        }
+        let mut failure = None;
+        for queue in Queue::ALL {
+            let Some((ids, jobs)) = by_queue.remove(&queue) else {
                 continue;
             };
-            match self.transport.push(job).await {
-                Ok(()) => sent.push(row.id),
+            match self.transport.push_all(jobs).await {
+                Ok(()) => sent.extend(ids),
                 Err(e) => {
                     failure = Some(e);
                     break;

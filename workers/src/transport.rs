@@ -104,41 +104,77 @@ impl Transport {
         format!("{prefix}{}", queue.as_str())
     }
 
-    fn redis_storage<T>(&self, conn: &ConnectionManager, queue: Queue) -> RedisStorage<T> {
-        RedisStorage::new(conn.clone())
-            .with_config(apalis_redis::Config::default().queue(self.queue_name(queue)))
+    /// `fetch` is how many tasks a worker takes per poll (pushing ignores it).
+    ///
+    /// Tasks are not "locked": a fetched task already sits in the worker's in-flight set,
+    /// which is what acks and the re-queueing of a dead worker's tasks use. The lock only
+    /// marks it `Running` in its metadata, and its `LREM` scans the whole waiting list for
+    /// every task (a backlog of thousands made Redis the busiest process of a drain).
+    fn redis_storage<T>(
+        &self,
+        conn: &ConnectionManager,
+        queue: Queue,
+        fetch: usize,
+    ) -> RedisStorage<T> {
+        RedisStorage::new(conn.clone()).with_config(
+            apalis_redis::Config::default()
+                .queue(self.queue_name(queue))
+                .batch_size(fetch)
+                .lock_tasks(false),
+        )
     }
 
-    fn sqlite_storage<T>(&self, pool: &SqlitePool, queue: Queue) -> SqliteStorage<T> {
-        SqliteStorage::new(pool)
-            .with_config(apalis_sqlite::Config::default().queue(self.queue_name(queue)))
+    fn sqlite_storage<T>(&self, pool: &SqlitePool, queue: Queue, fetch: usize) -> SqliteStorage<T> {
+        SqliteStorage::new(pool).with_config(
+            apalis_sqlite::Config::default()
+                .queue(self.queue_name(queue))
+                .batch_size(fetch),
+        )
     }
 
-    async fn push_typed<T>(&self, queue: Queue, job: T) -> Result<(), String>
+    /// Pushes jobs of one queue with one backend call: one Lua script on Redis, one
+    /// transaction on SQLite.
+    async fn push_typed<T>(&self, queue: Queue, jobs: Vec<T>) -> Result<(), String>
     where
         T: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static,
     {
+        if jobs.is_empty() {
+            return Ok(());
+        }
         match self {
             Transport::Redis { conn, .. } => self
-                .redis_storage::<T>(conn, queue)
-                .push(job)
+                .redis_storage::<T>(conn, queue, 1)
+                .push_bulk(jobs)
                 .await
                 .map_err(|e| e.to_string()),
             Transport::Sqlite { pool, .. } => self
-                .sqlite_storage::<T>(pool, queue)
-                .push(job)
+                .sqlite_storage::<T>(pool, queue, 1)
+                .push_bulk(jobs)
                 .await
                 .map_err(|e| e.to_string()),
         }
     }
 
     pub async fn push(&self, job: Job) -> Result<(), String> {
-        match job {
-            Job::Email(j) => self.push_typed(Queue::Email, j).await,
-            Job::Webhook(j) => self.push_typed(Queue::Webhook, j).await,
-            Job::Billing(j) => self.push_typed(Queue::Billing, j).await,
-            Job::Privacy(j) => self.push_typed(Queue::Privacy, j).await,
+        self.push_all(vec![job]).await
+    }
+
+    /// Pushes `jobs` with one backend call per queue among them. Jobs of one queue are
+    /// queued all or none; give jobs of a single queue to know exactly which were sent.
+    pub async fn push_all(&self, jobs: Vec<Job>) -> Result<(), String> {
+        let (mut email, mut webhook, mut billing, mut privacy) = (vec![], vec![], vec![], vec![]);
+        for job in jobs {
+            match job {
+                Job::Email(j) => email.push(j),
+                Job::Webhook(j) => webhook.push(j),
+                Job::Billing(j) => billing.push(j),
+                Job::Privacy(j) => privacy.push(j),
+            }
         }
+        self.push_typed(Queue::Email, email).await?;
+        self.push_typed(Queue::Webhook, webhook).await?;
+        self.push_typed(Queue::Billing, billing).await?;
+        self.push_typed(Queue::Privacy, privacy).await
     }
 
     /// True when the queue backend answers.
@@ -201,10 +237,17 @@ impl Transport {
     }
 
     /// Runs the workers of every queue until `stop` turns true; running jobs finish first.
-    pub async fn run_workers(self, deps: Deps, concurrency: usize, stop: watch::Receiver<bool>) {
+    pub async fn run_workers(
+        self,
+        deps: Deps,
+        concurrency: Concurrency,
+        stop: watch::Receiver<bool>,
+    ) {
         macro_rules! supervised {
-            ($storage:expr, $queue:expr, $handler:path) => {{
-                let storage = $storage;
+            ($storage:ident, $conn:expr, $job:ty, $queue:expr, $handler:path) => {{
+                let concurrency = concurrency.of($queue);
+                // One fetch can fill every free slot.
+                let storage = self.$storage::<$job>($conn, $queue, concurrency);
                 let deps = deps.clone();
                 let name = format!("{}-{}", self.queue_name($queue), std::process::id());
                 supervise($queue, stop.clone(), move |run, signal| {
@@ -224,23 +267,25 @@ impl Transport {
         match &self {
             Transport::Redis { conn, .. } => {
                 tokio::join!(
+                    supervised!(redis_storage, conn, EmailJob, Queue::Email, email::job),
                     supervised!(
-                        self.redis_storage::<EmailJob>(conn, Queue::Email),
-                        Queue::Email,
-                        email::job
-                    ),
-                    supervised!(
-                        self.redis_storage::<WebhookJob>(conn, Queue::Webhook),
+                        redis_storage,
+                        conn,
+                        WebhookJob,
                         Queue::Webhook,
                         webhook::job
                     ),
                     supervised!(
-                        self.redis_storage::<BillingJob>(conn, Queue::Billing),
+                        redis_storage,
+                        conn,
+                        BillingJob,
                         Queue::Billing,
                         billing::job
                     ),
                     supervised!(
-                        self.redis_storage::<PrivacyJob>(conn, Queue::Privacy),
+                        redis_storage,
+                        conn,
+                        PrivacyJob,
                         Queue::Privacy,
                         privacy::job
                     ),
@@ -248,28 +293,47 @@ impl Transport {
             }
             Transport::Sqlite { pool, .. } => {
                 tokio::join!(
+                    supervised!(sqlite_storage, pool, EmailJob, Queue::Email, email::job),
                     supervised!(
-                        self.sqlite_storage::<EmailJob>(pool, Queue::Email),
-                        Queue::Email,
-                        email::job
-                    ),
-                    supervised!(
-                        self.sqlite_storage::<WebhookJob>(pool, Queue::Webhook),
+                        sqlite_storage,
+                        pool,
+                        WebhookJob,
                         Queue::Webhook,
                         webhook::job
                     ),
                     supervised!(
-                        self.sqlite_storage::<BillingJob>(pool, Queue::Billing),
+                        sqlite_storage,
+                        pool,
+                        BillingJob,
                         Queue::Billing,
                         billing::job
                     ),
                     supervised!(
-                        self.sqlite_storage::<PrivacyJob>(pool, Queue::Privacy),
+                        sqlite_storage,
+                        pool,
+                        PrivacyJob,
                         Queue::Privacy,
                         privacy::job
                     ),
                 );
             }
+        }
+    }
+}
+
+/// Jobs a worker process runs at once, per queue.
+#[derive(Debug, Clone, Copy)]
+pub struct Concurrency {
+    /// Webhook deliveries mostly wait on receivers, so they get more slots.
+    pub webhook: usize,
+    pub other: usize,
+}
+
+impl Concurrency {
+    pub fn of(self, queue: Queue) -> usize {
+        match queue {
+            Queue::Webhook => self.webhook,
+            Queue::Email | Queue::Billing | Queue::Privacy => self.other,
         }
     }
 }
