@@ -745,3 +745,116 @@ async fn lost_jobs_are_recovered(backend: Backend) {
         Some(workers::email::idempotency_key(email_id).as_str())
     );
 }
+
+/// apalis-redis 1.0's fetch script promotes every due task with one Lua `unpack`, which fails
+/// above ~8,000 values; the relay keeps each Redis queue below `REDIS_QUEUE_CAP`, so a
+/// backlog of 9,000 jobs waits in the outbox and still drains.
+#[actix_web::test]
+async fn a_backlog_beyond_the_redis_script_limit_still_drains() {
+    use chrono::Utc;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    use workers::jobs::{BillingJob, Job, Queue};
+    use workers::outbox::{Nudge, Relay, enqueue_many};
+    use workers::transport::{Concurrency, REDIS_QUEUE_CAP, Transport};
+
+    const BACKLOG: usize = 9_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = crate::helpers::fresh_database(Backend::Postgres, &dir).await;
+    let db = helpline::db::connect(&url, None).await.expect("connect");
+    helpline::db::migrate(&db).await.expect("migrate");
+    let prefix = format!("helpline-test-{}:", uuid::Uuid::new_v4().simple());
+    let transport = Transport::redis(crate::helpers::REDIS_URL, &prefix)
+        .await
+        .expect("redis");
+    let now = Utc::now();
+    for _ in 0..BACKLOG / 1_000 {
+        // Billing jobs for entries that do not exist: each is a no-op when it runs.
+        let jobs = (0..1_000).map(|_| {
+            let entry_id = uuid::Uuid::now_v7();
+            (Job::Billing(BillingJob { entry_id }), now)
+        });
+        enqueue_many(&db, jobs, now).await.expect("enqueue");
+    }
+    let unsent = || async {
+        entities::outbox::Entity::find()
+            .filter(entities::outbox::Column::SentAt.is_null())
+            .count(&db)
+            .await
+            .expect("count")
+    };
+    let waiting = || async {
+        transport
+            .counts(Queue::Billing)
+            .await
+            .expect("counts")
+            .pending
+    };
+    let relay = || Relay {
+        db: db.clone(),
+        transport: transport.clone(),
+        nudge: Nudge::default(),
+        sweep_every: Duration::from_millis(50),
+        recovery_grace: chrono::Duration::seconds(60),
+    };
+
+    // With no worker fetching, the queue fills to its cap and the rest stays in the outbox.
+    while relay().pass(Utc::now()).await.expect("pass") > 0 {}
+    assert_eq!(waiting().await, REDIS_QUEUE_CAP as u64);
+    assert_eq!(unsent().await, (BACKLOG - REDIS_QUEUE_CAP) as u64);
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let settings = workers::deps::JobSettings {
+        resend_api_key: None,
+        resend_base_url: String::new(),
+        email_from: String::new(),
+        email_backoff: Duration::from_secs(1),
+        webhook_retry_schedule: vec![Duration::ZERO],
+        allow_private_targets: true,
+        ops_webhook: None,
+        billing_url: None,
+        billing_backoff: Duration::from_secs(1),
+    };
+    let deps = workers::deps::Deps::new(db.clone(), settings, Nudge::default()).expect("deps");
+    let concurrency = Concurrency {
+        webhook: 16,
+        other: 16,
+    };
+    let workers = tokio::spawn(
+        transport
+            .clone()
+            .run_workers(deps, concurrency, stopped.clone()),
+    );
+    let mut relay_stop = stopped.clone();
+    let relaying = tokio::spawn(relay().run(async move {
+        let _ = relay_stop.wait_for(|stop| *stop).await;
+    }));
+    eventually(
+        "the whole backlog drained",
+        Duration::from_secs(90),
+        || async { (unsent().await == 0 && waiting().await == 0).then_some(()) },
+    )
+    .await;
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
+        let _ = workers.await;
+        let _ = relaying.await;
+    })
+    .await;
+    let mut redis = redis::Client::open(crate::helpers::REDIS_URL)
+        .expect("redis")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis connection");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut redis)
+        .await
+        .expect("keys");
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(&mut redis)
+            .await
+            .expect("del");
+    }
+}

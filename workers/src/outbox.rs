@@ -173,12 +173,26 @@ impl Relay {
                 }
             }
         }
+        let claimed = sent.len() + by_queue.values().map(|(ids, _)| ids.len()).sum::<usize>();
         let mut failure = None;
         for queue in Queue::ALL {
-            let Some((ids, jobs)) = by_queue.remove(&queue) else {
+            let Some((mut ids, mut jobs)) = by_queue.remove(&queue) else {
                 continue;
             };
-            match self.transport.push_all(jobs).await {
+            let pushed = match self.transport.room(queue).await {
+                Ok(room) => {
+                    let room = room.unwrap_or(usize::MAX);
+                    ids.truncate(room);
+                    jobs.truncate(room);
+                    if jobs.is_empty() {
+                        Ok(())
+                    } else {
+                        self.transport.push_all(jobs).await
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            match pushed {
                 Ok(()) => sent.extend(ids),
                 Err(e) => {
                     failure = Some(e);
@@ -194,9 +208,9 @@ impl Relay {
                 .exec(&self.db)
                 .await?;
         }
-        if let Some(e) = failure {
-            // Unsent rows keep their claim until it lapses; release it so the next pass
-            // (after the queue is back) retries them at once.
+        if count < claimed {
+            // Rows not sent (a full queue, or the queue is down) keep their claim until it
+            // lapses; release it so the next pass retries them at once.
             outbox::Entity::update_many()
                 .col_expr(
                     outbox::Column::ClaimedUntil,
@@ -206,6 +220,8 @@ impl Relay {
                 .filter(outbox::Column::SentAt.is_null())
                 .exec(&self.db)
                 .await?;
+        }
+        if let Some(e) = failure {
             return Err(RelayError::Queue(e));
         }
         Ok(count)

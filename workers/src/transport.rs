@@ -16,6 +16,9 @@ use crate::{billing, email, privacy, webhook};
 use apalis_core::error::WorkerError;
 use tokio::sync::watch;
 
+/// At most this many tasks wait in one Redis queue (see `Transport::room`).
+pub const REDIS_QUEUE_CAP: usize = 4_000;
+
 /// How often idle workers look for new tasks.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -175,6 +178,24 @@ impl Transport {
         self.push_typed(Queue::Webhook, webhook).await?;
         self.push_typed(Queue::Billing, billing).await?;
         self.push_typed(Queue::Privacy, privacy).await
+    }
+
+    /// How many more jobs `queue` may take now; `None` when the backend has no limit.
+    ///
+    /// apalis-redis 1.0 parks every pushed task in the queue's scheduled set, and its fetch
+    /// script promotes *all* due ones with one Lua `unpack`, which fails above ~8,000
+    /// values: with a bigger backlog every fetch errors and the queue never moves again. So
+    /// the relay keeps each Redis queue below `REDIS_QUEUE_CAP` tasks waiting; the rest
+    /// waits in the outbox, which is where a backlog belongs anyway.
+    pub async fn room(&self, queue: Queue) -> Result<Option<usize>, String> {
+        match self {
+            Transport::Redis { .. } => {
+                let waiting = self.counts(queue).await?.pending;
+                let waiting = usize::try_from(waiting).unwrap_or(usize::MAX);
+                Ok(Some(REDIS_QUEUE_CAP.saturating_sub(waiting)))
+            }
+            Transport::Sqlite { .. } => Ok(None),
+        }
     }
 
     /// True when the queue backend answers.
