@@ -42,6 +42,7 @@ pub enum Audience {
     Endpoint(Uuid),
 }
 
+/// Emits one event; `None` when nobody receives it (then nothing is stored).
 pub async fn emit<C: ConnectionTrait>(
     conn: &C,
     config: &Config,
@@ -50,15 +51,15 @@ pub async fn emit<C: ConnectionTrait>(
     data: Value,
     audience: Audience,
     now: DateTime<Utc>,
-) -> Result<Uuid, DbErr> {
+) -> Result<Option<Uuid>, DbErr> {
     let ids = emit_many(conn, config, tenant_id, kind, vec![data], audience, now).await?;
-    ids.first()
-        .copied()
-        .ok_or_else(|| DbErr::Custom("no event was emitted".into()))
+    Ok(ids.first().copied())
 }
 
 /// Emits one event of `kind` per item of `data` (a batch of the same change), with one
-/// statement per table for the whole batch.
+/// statement per table for the whole batch. An event only exists to be delivered, so when
+/// no endpoint is subscribed (and there is no ops webhook) nothing is stored and no ids
+/// are returned.
 pub async fn emit_many<C: ConnectionTrait>(
     conn: &C,
     config: &Config,
@@ -69,6 +70,24 @@ pub async fn emit_many<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, DbErr> {
     if data.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut targets: Vec<Option<Uuid>> = match audience {
+        Audience::Subscribers => endpoints::Entity::find()
+            .filter(endpoints::Column::TenantId.eq(tenant_id))
+            .filter(endpoints::Column::Enabled.eq(true))
+            .all(conn)
+            .await?
+            .into_iter()
+            .filter(|e| subscribed(e, kind))
+            .map(|e| Some(e.id))
+            .collect(),
+        Audience::Endpoint(id) => vec![Some(id)],
+    };
+    if matches!(audience, Audience::Subscribers) && config.ops_webhook_url.is_some() {
+        targets.push(None);
+    }
+    if targets.is_empty() {
         return Ok(Vec::new());
     }
     let event_ids: Vec<Uuid> = data.iter().map(|_| EventId::new().uuid()).collect();
@@ -95,25 +114,6 @@ pub async fn emit_many<C: ConnectionTrait>(
     events::Entity::insert_many(rows)
         .exec_without_returning(conn)
         .await?;
-
-    let mut targets: Vec<Option<Uuid>> = match audience {
-        Audience::Subscribers => endpoints::Entity::find()
-            .filter(endpoints::Column::TenantId.eq(tenant_id))
-            .filter(endpoints::Column::Enabled.eq(true))
-            .all(conn)
-            .await?
-            .into_iter()
-            .filter(|e| subscribed(e, kind))
-            .map(|e| Some(e.id))
-            .collect(),
-        Audience::Endpoint(id) => vec![Some(id)],
-    };
-    if matches!(audience, Audience::Subscribers) && config.ops_webhook_url.is_some() {
-        targets.push(None);
-    }
-    if targets.is_empty() {
-        return Ok(event_ids);
-    }
     let first_delay = config
         .webhook_retry_schedule
         .first()

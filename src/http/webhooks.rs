@@ -498,7 +498,8 @@ async fn send_test(
         Audience::Endpoint(endpoint.id),
         now,
     )
-    .await?;
+    .await?
+    .ok_or_else(|| ApiError::internal("the test event had no receiver"))?;
     txn.commit().await?;
     state.jobs.nudge.nudge();
     Ok(HttpResponse::Accepted().json(WebhookTest {
