@@ -62,6 +62,12 @@ fn reject(req: ServiceRequest, err: ApiError) -> ServiceResponse<BoxBody> {
     req.into_response(err.error_response())
 }
 
+/// A `429`, sent once refusals may go out (see `ratelimit::pacing`).
+async fn refuse(state: &AppState, req: ServiceRequest, err: ApiError) -> ServiceResponse<BoxBody> {
+    state.refusal_pacing.before_refusal().await;
+    reject(req, err)
+}
+
 pub async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -82,8 +88,7 @@ pub async fn authenticate(
                 // An IP already refused for failed authentication (key guessing) gets its
                 // 429 before any database lookup.
                 if let Some(v) = state.limits.failed_auth_blocked(ip) {
-                    state.refusal_pacing.before_refusal().await;
-                    return Ok(reject(req, v.to_error()));
+                    return Ok(refuse(&state, req, v.to_error()).await);
                 }
                 match state.auth.resolve(&token).await {
                     Ok(found) => found,
@@ -95,14 +100,11 @@ pub async fn authenticate(
     };
     let Some(principal) = resolved else {
         let verdict = state.limits.check_failed_auth(ip).await;
-        let err = if verdict.allowed() {
-            let mut err = ApiError::unauthorized("Invalid or revoked API key");
-            err.headers.extend(verdict.headers());
-            err
-        } else {
-            state.refusal_pacing.before_refusal().await;
-            verdict.to_error()
-        };
+        if !verdict.allowed() {
+            return Ok(refuse(&state, req, verdict.to_error()).await);
+        }
+        let mut err = ApiError::unauthorized("Invalid or revoked API key");
+        err.headers.extend(verdict.headers());
         return Ok(reject(req, err));
     };
 
@@ -113,8 +115,7 @@ pub async fn authenticate(
     if let Some(v) = verdict
         && !v.allowed()
     {
-        state.refusal_pacing.before_refusal().await;
-        return Ok(reject(req, v.to_error()));
+        return Ok(refuse(&state, req, v.to_error()).await);
     }
     req.extensions_mut().insert(principal);
     let _admitted = state.refusal_pacing.admit();
