@@ -803,21 +803,12 @@ async fn a_backlog_beyond_the_redis_script_limit_still_drains() {
     assert_eq!(unsent().await, (BACKLOG - REDIS_QUEUE_CAP) as u64);
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let settings = workers::deps::JobSettings {
-        resend_api_key: None,
-        resend_base_url: String::new(),
-        email_from: String::new(),
-        email_backoff: Duration::from_secs(1),
-        webhook_retry_schedule: vec![Duration::ZERO],
-        allow_private_targets: true,
-        ops_webhook: None,
-        billing_url: None,
-        billing_backoff: Duration::from_secs(1),
-    };
+    let config = crate::helpers::test_config(&url, "hl_staff_unused", dir.path(), &[]);
+    let settings = helpline::jobs::settings(&config);
     let deps = workers::deps::Deps::new(db.clone(), settings, Nudge::default()).expect("deps");
     let concurrency = Concurrency {
-        webhook: 16,
-        other: 16,
+        webhook: config.webhook_concurrency,
+        other: config.worker_concurrency,
     };
     let workers = tokio::spawn(
         transport
@@ -857,4 +848,6 @@ async fn a_backlog_beyond_the_redis_script_limit_still_drains() {
             .await
             .expect("del");
     }
+    db.close().await.ok();
+    crate::helpers::shutdown_all().await;
 }
