@@ -63,6 +63,8 @@ pub struct Config {
     pub outbox_sweep: Duration,
     /// Work still pending this long after it was due is queued again.
     pub recovery_grace: Duration,
+    /// How long the event feed keeps events (streams resume within it).
+    pub event_retention: Duration,
 }
 
 /// One bad setting: `invalid <VAR>: <why>`.
@@ -215,6 +217,15 @@ impl Config {
             )?,
             outbox_sweep: parse_or(&get, "HELPLINE_OUTBOX_SWEEP", "250ms", parse_duration)?,
             recovery_grace: parse_or(&get, "HELPLINE_RECOVERY_GRACE", "60s", parse_duration)?,
+            event_retention: parse_or(&get, "HELPLINE_EVENT_RETENTION", "7d", |v| {
+                parse_duration(v).and_then(|d| {
+                    if d.is_zero() {
+                        Err("the feed must keep events for some time".to_string())
+                    } else {
+                        Ok(d)
+                    }
+                })
+            })?,
             db_pool_size: get("HELPLINE_DB_POOL_SIZE")
                 .map(|v| match v.trim().parse::<u32>() {
                     Ok(n) if (1..=1000).contains(&n) => Ok(n),
@@ -360,6 +371,7 @@ mod tests {
         assert_eq!(c.webhook_retry_schedule[3], Duration::from_secs(1800));
         assert_eq!(c.rate_limit_backend, RateLimitBackend::Local);
         assert!(!c.allow_private_targets);
+        assert_eq!(c.event_retention, Duration::from_secs(7 * 86_400));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod emails;
 pub mod error;
 pub mod events;
+pub mod feed;
 pub mod http;
 pub mod idempotency;
 pub mod jobs;

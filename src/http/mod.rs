@@ -5,6 +5,7 @@ pub mod agents;
 pub mod billing;
 pub mod context;
 pub mod erasure;
+pub mod events;
 pub mod idempotency;
 pub mod json;
 pub mod keys;

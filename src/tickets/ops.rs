@@ -23,6 +23,7 @@ use crate::domain::validate::{Description, Email, MessageBody, ShortRef, Subject
 use crate::emails::{self, EmailKind};
 use crate::error::ApiError;
 use crate::events::{self, Audience};
+use crate::feed::{self, Visibility};
 use crate::ledger::{self, ApplyError, Change, LedgerKind};
 use crate::notifications::{self, Notice, preferences};
 use crate::tenants::plan_of;
@@ -607,6 +608,12 @@ pub async fn update(
             if to != from {
                 announce_status(&txn, config, &ticket_now, &actor, from, to, now).await?;
             }
+            if let Some(p) = priority.filter(|p| p.as_str() != ticket.priority) {
+                // Event feed: fields without a webhook of their own.
+                let changes = json!({"priority": {"from": ticket.priority, "to": p}});
+                let data = json!({"ticket": TicketOut::summary(ticket_now.clone(), now), "changes": changes});
+                feed::record_one(&txn, tenant_id, feed::TICKET_UPDATED, data, Visibility::Tenant, now).await?;
+            }
             txn.commit().await?;
             Ok(Attempt::Done(ticket_now))
         }
@@ -710,14 +717,17 @@ async fn announce_reply(
     to: TicketStatus,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    if message.internal {
-        return Ok(());
-    }
     let data = json!({
         "ticket_id": TicketId::from_uuid(ticket.id).to_string(),
         "message": MessageOut::from(message.clone()),
         "ticket_status": to,
     });
+    if message.internal {
+        // Event feed: operators see internal notes; webhooks and tenants never do.
+        let kind = events::MESSAGE_CREATED;
+        feed::record_one(txn, ticket.tenant_id, kind, data, Visibility::Internal, now).await?;
+        return Ok(());
+    }
     events::emit(
         txn,
         config,

@@ -6,6 +6,7 @@ mod billing;
 mod cli;
 mod errors;
 mod fakes;
+mod feed;
 mod helpers;
 mod idor;
 mod jobs;

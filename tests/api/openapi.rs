@@ -78,6 +78,11 @@ const SPEC_ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/account/export"),
     ("POST", "/v1/account/erasure"),
     ("GET", "/v1/account/erasure"),
+    // the event feed
+    ("GET", "/v1/events"),
+    ("GET", "/v1/events/stream"),
+    ("GET", "/admin/events"),
+    ("GET", "/admin/events/stream"),
 ];
 
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
