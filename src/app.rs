@@ -36,9 +36,13 @@ impl AppState {
         let arbiters = std::thread::available_parallelism().map_or(2, |n| n.get());
         let config = Arc::new(config);
         let jobs = Jobs::connect(&config).await?;
-        let feed = crate::feed::hub::Hub::start(db.clone(), &config.database_url)
-            .await
-            .map_err(|e| format!("cannot start the event feed: {e}"))?;
+        let feed = crate::feed::hub::Hub::start(
+            db.clone(),
+            &config.database_url,
+            config.streams_per_tenant,
+        )
+        .await
+        .map_err(|e| format!("cannot start the event feed: {e}"))?;
         Ok(Self {
             auth: AuthCache::new(db.clone(), config.admin_token.as_deref()),
             limits: ratelimit::RateLimits::from_config(&config),

@@ -65,6 +65,8 @@ pub struct Config {
     pub recovery_grace: Duration,
     /// How long the event feed keeps events (streams resume within it).
     pub event_retention: Duration,
+    /// Event streams one tenant may hold open on one node.
+    pub streams_per_tenant: usize,
 }
 
 /// One bad setting: `invalid <VAR>: <why>`.
@@ -226,6 +228,7 @@ impl Config {
                     }
                 })
             })?,
+            streams_per_tenant: parse_or(&get, "HELPLINE_STREAMS_PER_TENANT", "20", concurrency)?,
             db_pool_size: get("HELPLINE_DB_POOL_SIZE")
                 .map(|v| match v.trim().parse::<u32>() {
                     Ok(n) if (1..=1000).contains(&n) => Ok(n),
@@ -372,6 +375,7 @@ mod tests {
         assert_eq!(c.rate_limit_backend, RateLimitBackend::Local);
         assert!(!c.allow_private_targets);
         assert_eq!(c.event_retention, Duration::from_secs(7 * 86_400));
+        assert_eq!(c.streams_per_tenant, 20);
     }
 
     #[test]

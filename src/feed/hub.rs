@@ -17,8 +17,6 @@ use uuid::Uuid;
 use super::FeedError;
 use super::store::{self, Scope};
 
-/// Open streams a tenant may hold on one node.
-pub const MAX_STREAMS_PER_TENANT: usize = 20;
 /// Events waiting for one stream; a reader that falls further behind is cut off (it resumes
 /// with `Last-Event-ID`) rather than buffered without bound.
 const STREAM_BUFFER: usize = 256;
@@ -96,6 +94,8 @@ struct Subscribers {
 
 pub struct Hub {
     db: DatabaseConnection,
+    /// Open streams a tenant may hold on this node.
+    per_tenant: usize,
     subs: Mutex<Subscribers>,
     wake: Notify,
     closed: watch::Sender<bool>,
@@ -119,11 +119,16 @@ impl Drop for Subscription {
 
 impl Hub {
     /// Starts following the feed from its current end.
-    pub async fn start(db: DatabaseConnection, database_url: &str) -> Result<Arc<Self>, DbErr> {
+    pub async fn start(
+        db: DatabaseConnection,
+        database_url: &str,
+        per_tenant: usize,
+    ) -> Result<Arc<Self>, DbErr> {
         let head = store::last_seq(&db).await?;
         let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
         let hub = Arc::new(Self {
             db,
+            per_tenant,
             subs: Mutex::new(Subscribers {
                 head,
                 ..Default::default()
@@ -144,7 +149,7 @@ impl Hub {
         self.subs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Registers a stream. A tenant stream counts against [`MAX_STREAMS_PER_TENANT`].
+    /// Registers a stream. A tenant stream counts against the per-tenant limit.
     pub fn subscribe(
         self: &Arc<Self>,
         scope: Scope,
@@ -167,8 +172,8 @@ impl Hub {
                 internal: false,
             } => {
                 let streams = subs.tenants.entry(tenant_id).or_default();
-                if streams.len() >= MAX_STREAMS_PER_TENANT {
-                    return Err(FeedError::TooManyStreams);
+                if streams.len() >= self.per_tenant {
+                    return Err(FeedError::TooManyStreams(self.per_tenant));
                 }
                 streams.push(sub);
                 Some(tenant_id)

@@ -35,8 +35,8 @@ pub enum Visibility {
 /// Why the feed could not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
-    #[error("this tenant already has the most open streams allowed")]
-    TooManyStreams,
+    #[error("this tenant already has {0} open streams, the most allowed")]
+    TooManyStreams(usize),
     #[error("the position is older than the feed's retention")]
     PositionExpired,
     #[error(transparent)]

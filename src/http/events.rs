@@ -14,8 +14,8 @@ use crate::feed::{FeedError, FeedPage, stream};
 use crate::http::query::{DEFAULT_LIMIT, MAX_LIMIT, QueryMap};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/events").route(web::get().to(list_events)))
-        .service(web::resource("/events/stream").route(web::get().to(stream_events)));
+    cfg.service(web::resource("/events").route(web::get().to(feed_page)))
+        .service(web::resource("/events/stream").route(web::get().to(feed_stream)));
 }
 
 pub const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
@@ -23,15 +23,12 @@ pub const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 /// The feature's refusals as HTTP answers.
 pub fn feed_error(e: FeedError) -> ApiError {
     match e {
-        FeedError::TooManyStreams => ApiError::new(
+        FeedError::TooManyStreams(limit) => ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_streams",
             "Too many open event streams: close one before opening another",
         )
-        .with_detail(format!(
-            "at most {} per tenant",
-            crate::feed::hub::MAX_STREAMS_PER_TENANT
-        )),
+        .with_detail(format!("at most {limit} per tenant")),
         FeedError::PositionExpired => ApiError::new(
             StatusCode::GONE,
             "position_expired",
@@ -150,7 +147,7 @@ pub struct FeedPageParams {
     ),
     security(("secret_key" = [])),
 )]
-async fn stream_events(
+async fn feed_stream(
     req: HttpRequest,
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
@@ -177,7 +174,7 @@ async fn stream_events(
     ),
     security(("secret_key" = [])),
 )]
-async fn list_events(
+async fn feed_page(
     req: HttpRequest,
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, TestTenant, expect_error, expect_status};
 use crate::on_both_backends;
+use crate::sse::{Event, Sse};
 use crate::tickets::open_ticket;
 
 on_both_backends!(
@@ -18,113 +19,6 @@ on_both_backends!(
     positions_past_the_retention_reset,
     bad_positions_are_refused,
 );
-
-/// How long a test waits for an event that should come.
-const PATIENCE: Duration = Duration::from_secs(10);
-
-#[derive(Debug, Clone)]
-pub struct Event {
-    pub id: i64,
-    pub kind: String,
-    pub data: Value,
-}
-
-/// A test client of one `text/event-stream` response.
-pub struct Sse {
-    res: reqwest::Response,
-    buf: String,
-}
-
-impl Sse {
-    pub async fn open(app: &TestApp, path: &str, token: &str, last_event_id: Option<i64>) -> Self {
-        let mut req = app.request(reqwest::Method::GET, path, Some(token));
-        if let Some(id) = last_event_id {
-            req = req.header("Last-Event-ID", id.to_string());
-        }
-        let res = req.send().await.expect("open stream");
-        assert_eq!(res.status(), StatusCode::OK, "opening {path}");
-        let content_type = res
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        assert!(
-            content_type.starts_with("text/event-stream"),
-            "{content_type}"
-        );
-        Self {
-            res,
-            buf: String::new(),
-        }
-    }
-
-    /// The next event (comments and `retry:` skipped); `None` when the stream ended.
-    /// Panics when nothing comes within `wait`.
-    pub async fn next_within(&mut self, wait: Duration) -> Option<Event> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            while let Some(end) = self.buf.find("\n\n") {
-                let block: String = self.buf.drain(..end + 2).collect();
-                if let Some(event) = parse(&block) {
-                    return Some(event);
-                }
-            }
-            let chunk = tokio::time::timeout_at(deadline, self.res.chunk())
-                .await
-                .expect("no event in time")
-                .expect("stream read");
-            match chunk {
-                Some(bytes) => self
-                    .buf
-                    .push_str(std::str::from_utf8(&bytes).expect("utf-8")),
-                None => return None,
-            }
-        }
-    }
-
-    pub async fn next(&mut self) -> Event {
-        self.next_within(PATIENCE).await.expect("the stream ended")
-    }
-
-    /// Asserts no event arrives for `quiet`.
-    pub async fn expect_silence(&mut self, quiet: Duration) {
-        let deadline = tokio::time::Instant::now() + quiet;
-        loop {
-            assert!(
-                !self.buf.contains("\ndata:"),
-                "unexpected event: {}",
-                self.buf
-            );
-            match tokio::time::timeout_at(deadline, self.res.chunk()).await {
-                Err(_) => return,
-                Ok(chunk) => match chunk.expect("stream read") {
-                    Some(bytes) => self
-                        .buf
-                        .push_str(std::str::from_utf8(&bytes).expect("utf-8")),
-                    None => panic!("the stream ended"),
-                },
-            }
-        }
-    }
-}
-
-fn parse(block: &str) -> Option<Event> {
-    let (mut id, mut kind, mut data) = (None, None, None);
-    for line in block.lines() {
-        if let Some(v) = line.strip_prefix("id: ") {
-            id = Some(v.parse().expect("numeric id"));
-        } else if let Some(v) = line.strip_prefix("event: ") {
-            kind = Some(v.to_string());
-        } else if let Some(v) = line.strip_prefix("data: ") {
-            data = Some(serde_json::from_str(v).expect("JSON data"));
-        }
-    }
-    Some(Event {
-        id: id?,
-        kind: kind?,
-        data: data?,
-    })
-}
 
 async fn tenant(app: &TestApp) -> TestTenant {
     app.create_tenant("enterprise", 10_000).await
@@ -143,7 +37,7 @@ async fn page(app: &TestApp, path: &str, token: &str) -> Value {
 async fn stream_receives_an_event_created_after_it_opened(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let t = tenant(&app).await;
-    let mut stream = Sse::open(&app, "/v1/events/stream", &t.key, None).await;
+    let mut stream = Sse::open(&app.client, &app.url("/v1/events/stream"), &t.key, None).await;
     let ticket = open_ticket(&app, &t, "Calls drop").await;
     let event = stream.next().await;
     assert_eq!(event.kind, "support.ticket_created");
@@ -167,7 +61,7 @@ async fn stream_receives_an_event_created_after_it_opened(backend: Backend) {
 async fn resume_delivers_exactly_the_missed_events_in_order(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let t = tenant(&app).await;
-    let mut stream = Sse::open(&app, "/v1/events/stream", &t.key, None).await;
+    let mut stream = Sse::open(&app.client, &app.url("/v1/events/stream"), &t.key, None).await;
     open_ticket(&app, &t, "First").await;
     let seen = stream.next().await;
     drop(stream);
@@ -188,7 +82,13 @@ async fn resume_delivers_exactly_the_missed_events_in_order(backend: Backend) {
         .await;
     expect_status(res, StatusCode::CREATED).await;
 
-    let mut resumed = Sse::open(&app, "/v1/events/stream", &t.key, Some(seen.id)).await;
+    let mut resumed = Sse::open(
+        &app.client,
+        &app.url("/v1/events/stream"),
+        &t.key,
+        Some(seen.id),
+    )
+    .await;
     let mut got = Vec::new();
     for _ in 0..4 {
         got.push(resumed.next().await);
@@ -222,7 +122,7 @@ async fn resume_delivers_exactly_the_missed_events_in_order(backend: Backend) {
 
     // The query parameter resumes the same way, and the JSON pages agree.
     let path = format!("/v1/events/stream?last_event_id={}", seen.id);
-    let mut by_query = Sse::open(&app, &path, &t.key, None).await;
+    let mut by_query = Sse::open(&app.client, &app.url(&path), &t.key, None).await;
     assert_eq!(by_query.next().await.id, got[0].id);
     let listed = page(
         &app,
@@ -243,7 +143,7 @@ async fn resume_delivers_exactly_the_missed_events_in_order(backend: Backend) {
 async fn tenants_never_see_each_others_events(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (mine, theirs) = (tenant(&app).await, tenant(&app).await);
-    let mut stream = Sse::open(&app, "/v1/events/stream", &mine.key, None).await;
+    let mut stream = Sse::open(&app.client, &app.url("/v1/events/stream"), &mine.key, None).await;
     let foreign = open_ticket(&app, &theirs, "Not yours").await;
     let own = open_ticket(&app, &mine, "Yours").await;
     let first = stream.next().await;
@@ -254,7 +154,13 @@ async fn tenants_never_see_each_others_events(backend: Backend) {
     );
 
     // Replay and pages hold only the tenant's own events too.
-    let mut replay = Sse::open(&app, "/v1/events/stream", &mine.key, Some(0)).await;
+    let mut replay = Sse::open(
+        &app.client,
+        &app.url("/v1/events/stream"),
+        &mine.key,
+        Some(0),
+    )
+    .await;
     assert_eq!(ticket_id(&replay.next().await), own["id"]);
     let listed = page(&app, "/v1/events", &mine.key).await;
     let data = listed["data"].as_array().expect("data");
@@ -286,8 +192,15 @@ async fn internal_notes_reach_operators_only(backend: Backend) {
     let t = tenant(&app).await;
     let ticket = open_ticket(&app, &t, "Calls drop").await;
     let id = ticket["id"].as_str().expect("id");
-    let mut tenant_stream = Sse::open(&app, "/v1/events/stream", &t.key, None).await;
-    let mut ops_stream = Sse::open(&app, "/admin/events/stream", &app.admin_token, None).await;
+    let mut tenant_stream =
+        Sse::open(&app.client, &app.url("/v1/events/stream"), &t.key, None).await;
+    let mut ops_stream = Sse::open(
+        &app.client,
+        &app.url("/admin/events/stream"),
+        &app.admin_token,
+        None,
+    )
+    .await;
     let reply = format!("/admin/support/tickets/{id}/reply");
     let note = app
         .post(
@@ -334,7 +247,7 @@ async fn internal_notes_reach_operators_only(backend: Backend) {
 async fn regenerated_key_ends_its_stream(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let t = tenant(&app).await;
-    let mut stream = Sse::open(&app, "/v1/events/stream", &t.key, None).await;
+    let mut stream = Sse::open(&app.client, &app.url("/v1/events/stream"), &t.key, None).await;
     let res = app
         .request(
             reqwest::Method::POST,
@@ -356,7 +269,7 @@ async fn regenerated_key_ends_its_stream(backend: Backend) {
 
     // The new key streams.
     let key = fresh["secret_key"].as_str().expect("new key");
-    let mut renewed = Sse::open(&app, "/v1/events/stream", key, None).await;
+    let mut renewed = Sse::open(&app.client, &app.url("/v1/events/stream"), key, None).await;
     let fresh_tenant = TestTenant {
         id: t.id.clone(),
         key: key.to_string(),
@@ -370,12 +283,12 @@ async fn the_21st_stream_of_a_tenant_is_refused(backend: Backend) {
     let (t, other) = (tenant(&app).await, tenant(&app).await);
     let mut open = Vec::new();
     for _ in 0..20 {
-        open.push(Sse::open(&app, "/v1/events/stream", &t.key, None).await);
+        open.push(Sse::open(&app.client, &app.url("/v1/events/stream"), &t.key, None).await);
     }
     let res = app.get("/v1/events/stream", &t.key).await;
     expect_error(res, StatusCode::TOO_MANY_REQUESTS, "too_many_streams", None).await;
     // Another tenant is not affected, and every open stream still works.
-    let mut theirs = Sse::open(&app, "/v1/events/stream", &other.key, None).await;
+    let mut theirs = Sse::open(&app.client, &app.url("/v1/events/stream"), &other.key, None).await;
     let ticket = open_ticket(&app, &t, "Twenty listeners").await;
     for stream in &mut open {
         assert_eq!(ticket_id(&stream.next().await), ticket["id"]);
@@ -397,7 +310,13 @@ async fn positions_past_the_retention_reset(backend: Backend) {
             .expect("trim");
     assert_eq!(trimmed, 1);
 
-    let mut stream = Sse::open(&app, "/v1/events/stream", &t.key, Some(old - 1)).await;
+    let mut stream = Sse::open(
+        &app.client,
+        &app.url("/v1/events/stream"),
+        &t.key,
+        Some(old - 1),
+    )
+    .await;
     let reset = stream.next().await;
     assert_eq!(reset.kind, "reset");
     assert_eq!(reset.data["resume_after"], reset.id);
@@ -412,11 +331,23 @@ async fn positions_past_the_retention_reset(backend: Backend) {
     // From the oldest kept, and resuming at the trim point, work.
     let listed = page(&app, "/v1/events", &t.key).await;
     assert_eq!(listed["data"].as_array().expect("data").len(), 1);
-    let mut resumed = Sse::open(&app, "/v1/events/stream", &t.key, Some(old)).await;
+    let mut resumed = Sse::open(
+        &app.client,
+        &app.url("/v1/events/stream"),
+        &t.key,
+        Some(old),
+    )
+    .await;
     assert_eq!(ticket_id(&resumed.next().await), fresh["id"]);
 
     // A position the feed never reached is reset too.
-    let mut unknown = Sse::open(&app, "/v1/events/stream", &t.key, Some(old + 1_000_000)).await;
+    let mut unknown = Sse::open(
+        &app.client,
+        &app.url("/v1/events/stream"),
+        &t.key,
+        Some(old + 1_000_000),
+    )
+    .await;
     assert_eq!(unknown.next().await.kind, "reset");
 }
 

@@ -15,5 +15,6 @@ mod openapi;
 mod ops;
 mod ratelimit;
 mod readme;
+mod sse;
 mod tenants;
 mod tickets;

@@ -13,8 +13,8 @@ use crate::http::events::{FeedPageParams, StreamParams, last_event_id, page, sse
 use crate::http::query::QueryMap;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/events").route(web::get().to(list_events)))
-        .service(web::resource("/events/stream").route(web::get().to(stream_events)));
+    cfg.service(web::resource("/events").route(web::get().to(admin_feed_page)))
+        .service(web::resource("/events/stream").route(web::get().to(admin_feed_stream)));
 }
 
 /// Narrows the feed to one tenant.
@@ -44,7 +44,7 @@ fn scope(q: &QueryMap) -> ApiResult<Scope> {
     ),
     security(("staff_token" = [])),
 )]
-async fn stream_events(
+async fn admin_feed_stream(
     req: HttpRequest,
     state: web::Data<AppState>,
     Staff(member): Staff,
@@ -71,7 +71,7 @@ async fn stream_events(
     ),
     security(("staff_token" = [])),
 )]
-async fn list_events(
+async fn admin_feed_page(
     req: HttpRequest,
     state: web::Data<AppState>,
     _: Staff,
