@@ -48,7 +48,8 @@ impl Sse {
         }
     }
 
-    /// The next event (comments and `retry:` skipped); `None` when the stream ended.
+    /// The next event (comments and `retry:` skipped); `None` when the stream ended (or
+    /// the connection broke).
     /// Panics when nothing comes within `wait`.
     pub async fn next_within(&mut self, wait: Duration) -> Option<Event> {
         let deadline = tokio::time::Instant::now() + wait;
@@ -61,13 +62,13 @@ impl Sse {
             }
             let chunk = tokio::time::timeout_at(deadline, self.res.chunk())
                 .await
-                .expect("no event in time")
-                .expect("stream read");
+                .expect("no event in time");
             match chunk {
-                Some(bytes) => self
+                Ok(Some(bytes)) => self
                     .buf
                     .push_str(std::str::from_utf8(&bytes).expect("utf-8")),
-                None => return None,
+                // The server ended the stream, or its process died.
+                Ok(None) | Err(_) => return None,
             }
         }
     }
