@@ -380,3 +380,98 @@ impl Hub {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hub(per_tenant: usize) -> Arc<Hub> {
+        Arc::new(Hub {
+            db: DatabaseConnection::default(),
+            per_tenant,
+            subs: Mutex::default(),
+            wake: Notify::new(),
+            closed: watch::channel(false).0,
+        })
+    }
+
+    fn frame(seq: i64, tenant_id: Uuid, internal: bool) -> Arc<Frame> {
+        Arc::new(Frame {
+            seq,
+            tenant_id,
+            internal,
+            bytes: Bytes::from(format!("id: {seq}\n\n")),
+        })
+    }
+
+    fn received(sub: &mut Subscription) -> Vec<i64> {
+        std::iter::from_fn(|| sub.frames.try_recv().ok())
+            .map(|f| f.seq)
+            .collect()
+    }
+
+    #[test]
+    fn each_stream_gets_what_its_scope_sees() {
+        let hub = hub(20);
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let key = Holder::Key(Uuid::now_v7());
+        let mut of_a = hub.subscribe(Scope::tenant(a), key).expect("a");
+        let mut of_b = hub.subscribe(Scope::tenant(b), key).expect("b");
+        let mut ops = hub
+            .subscribe(Scope::operator(None), Holder::Bootstrap)
+            .expect("ops");
+        let mut ops_b = hub
+            .subscribe(Scope::operator(Some(b)), Holder::Bootstrap)
+            .expect("ops b");
+        hub.dispatch(&[frame(1, a, false), frame(2, a, true), frame(3, b, false)]);
+        assert_eq!(received(&mut of_a), [1]);
+        assert_eq!(received(&mut of_b), [3]);
+        assert_eq!(received(&mut ops), [1, 2, 3]);
+        assert_eq!(received(&mut ops_b), [3]);
+        assert_eq!(hub.lock().head, 3);
+        assert_eq!(hub.subscribe(Scope::tenant(a), key).expect("again").head, 3);
+    }
+
+    #[test]
+    fn a_tenant_gets_at_most_its_limit_and_a_closed_stream_frees_its_place() {
+        let hub = hub(2);
+        let tenant = Uuid::now_v7();
+        let key = Holder::Key(Uuid::now_v7());
+        let first = hub.subscribe(Scope::tenant(tenant), key).expect("first");
+        let _second = hub.subscribe(Scope::tenant(tenant), key).expect("second");
+        assert!(matches!(
+            hub.subscribe(Scope::tenant(tenant), key),
+            Err(FeedError::TooManyStreams(2))
+        ));
+        // Operators and other tenants are not counted against it.
+        let _operator = hub
+            .subscribe(Scope::operator(Some(tenant)), Holder::Bootstrap)
+            .expect("operator");
+        let _other = hub
+            .subscribe(Scope::tenant(Uuid::now_v7()), key)
+            .expect("another tenant");
+        drop(first);
+        assert_eq!(hub.open_streams(), (2, 1));
+        hub.subscribe(Scope::tenant(tenant), key)
+            .expect("a freed place");
+    }
+
+    #[tokio::test]
+    async fn a_reader_that_falls_behind_is_cut_off_after_what_it_was_given() {
+        let hub = hub(20);
+        let tenant = Uuid::now_v7();
+        let mut slow = hub
+            .subscribe(Scope::tenant(tenant), Holder::Bootstrap)
+            .expect("slow");
+        let frames: Vec<_> = (1..=STREAM_BUFFER as i64 + 1)
+            .map(|seq| frame(seq, tenant, false))
+            .collect();
+        hub.dispatch(&frames);
+        assert_eq!(hub.open_streams(), (0, 0), "unregistered");
+        let mut got = Vec::new();
+        while let Some(f) = slow.frames.recv().await {
+            got.push(f.seq);
+        }
+        assert_eq!(got, (1..=STREAM_BUFFER as i64).collect::<Vec<_>>());
+    }
+}

@@ -5,13 +5,13 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
 use tokio::time::{Interval, MissedTickBehavior};
 
-use super::hub::{Holder, Hub, Subscription};
+use super::hub::{Frame, Holder, Hub, Subscription};
 use super::store::{self, Scope};
 use super::{FeedError, RESET};
 
@@ -19,6 +19,8 @@ use super::{FeedError, RESET};
 const HEARTBEAT: Duration = Duration::from_secs(10);
 /// Rows read per query while replaying missed events.
 const REPLAY_BATCH: u64 = 200;
+/// Live frames joined into one write at most.
+const BURST: usize = 64;
 /// Sent first: how long an `EventSource` waits before it reconnects.
 const PREAMBLE: &[u8] = b"retry: 2000\n\n";
 const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
@@ -54,7 +56,7 @@ struct Conn {
 }
 
 impl Conn {
-    /// Queues the next replayed page; `Ok(false)` once replay is over.
+    /// Queues the next replayed page; replay is over when `replay_after` is `None`.
     async fn replay(&mut self, after: i64) -> Result<(), sea_orm::DbErr> {
         let rows = store::rows_after(
             &self.db,
@@ -73,6 +75,33 @@ impl Conn {
         Ok(())
     }
 
+    /// `first` and the frames already waiting behind it, as one write (a busy stream then
+    /// costs one write per burst, not one per event); `None` if all were already sent.
+    fn live(&mut self, first: Arc<Frame>) -> Option<Bytes> {
+        let mut frames = vec![first];
+        while frames.len() < BURST {
+            match self.sub.frames.try_recv() {
+                Ok(frame) => frames.push(frame),
+                Err(_) => break,
+            }
+        }
+        // Frames come in position order: the new ones are a suffix.
+        let floor = self.floor;
+        frames.retain(|f| f.seq > floor);
+        self.floor = frames.last().map_or(floor, |f| f.seq);
+        match frames.as_slice() {
+            [] => None,
+            [one] => Some(one.bytes.clone()),
+            many => {
+                let mut out = BytesMut::with_capacity(many.iter().map(|f| f.bytes.len()).sum());
+                for frame in many {
+                    out.extend_from_slice(&frame.bytes);
+                }
+                Some(out.freeze())
+            }
+        }
+    }
+
     /// The next bytes to send; `None` ends the stream.
     async fn next(&mut self) -> Option<Bytes> {
         loop {
@@ -89,11 +118,11 @@ impl Conn {
             }
             tokio::select! {
                 frame = self.sub.frames.recv() => match frame {
-                    Some(frame) if frame.seq > self.floor => {
-                        self.floor = frame.seq;
-                        return Some(frame.bytes.clone());
+                    Some(frame) => {
+                        if let Some(bytes) = self.live(frame) {
+                            return Some(bytes);
+                        }
                     }
-                    Some(_) => {}
                     // Cut off: revoked key, fell behind, or shutting down.
                     None => return None,
                 },
