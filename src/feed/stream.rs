@@ -15,8 +15,11 @@ use super::hub::{Frame, Holder, Hub, Subscription};
 use super::store::{self, Scope};
 use super::{FeedError, RESET};
 
-/// Comment lines keep proxies from closing an idle stream (they must come at least every 15 s).
-const HEARTBEAT: Duration = Duration::from_secs(10);
+/// Comment lines keep proxies from closing an idle stream (they must come at least every
+/// 15 s). They are also how a stream learns that its client left (the server only notices a
+/// closed connection when a write fails, the second one after the close), which frees the
+/// tenant's place within two heartbeats.
+const HEARTBEAT: Duration = Duration::from_secs(5);
 /// Rows read per query while replaying missed events.
 const REPLAY_BATCH: u64 = 200;
 /// Live frames joined into one write at most.

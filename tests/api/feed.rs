@@ -294,6 +294,27 @@ async fn the_21st_stream_of_a_tenant_is_refused(backend: Backend) {
         assert_eq!(ticket_id(&stream.next().await), ticket["id"]);
     }
     theirs.expect_silence(Duration::from_millis(300)).await;
+
+    // A client that goes away frees its place (at the latest when the next heartbeat
+    // finds the connection closed).
+    drop(open.pop());
+    let started = Instant::now();
+    loop {
+        let res = app.get("/v1/events/stream", &t.key).await;
+        if res.status() == StatusCode::OK {
+            break;
+        }
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the place was not freed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "feed: a closed stream's place was free after {:?}",
+        started.elapsed()
+    );
 }
 
 async fn positions_past_the_retention_reset(backend: Backend) {
