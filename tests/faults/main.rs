@@ -16,3 +16,4 @@ mod props;
 mod receiver;
 mod redis_outage;
 mod shutdown;
+mod worker_nodes;

@@ -22,9 +22,6 @@ pub const PENDING: &str = "pending";
 pub const DELIVERED: &str = "delivered";
 pub const FAILED: &str = "failed";
 
-/// A worker holds an email this long before another may try it.
-const IN_FLIGHT_FOR: chrono::Duration = chrono::Duration::seconds(60);
-
 pub async fn job(job: EmailJob, deps: Data<Deps>) -> Result<(), BoxDynError> {
     run(&deps, job.email_id).await.map_err(Into::into)
 }
@@ -53,7 +50,11 @@ pub async fn run(deps: &Deps, email_id: Uuid) -> Result<(), DbErr> {
     let claimed = emails::Entity::update_many()
         .col_expr(
             emails::Column::InFlightUntil,
-            Expr::value(now + IN_FLIGHT_FOR),
+            Expr::value(now + crate::lease::LEASE_FOR),
+        )
+        .col_expr(
+            emails::Column::LeaseOwner,
+            Expr::value(crate::lease::owner()),
         )
         .col_expr(
             emails::Column::Attempts,
