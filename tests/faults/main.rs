@@ -10,6 +10,7 @@
 mod crash;
 mod harness;
 mod hostile;
+mod leases;
 mod nodes;
 mod pg_restart;
 mod props;

@@ -164,6 +164,10 @@ async fn record(deps: &Deps, email: &emails::Model, outcome: Outcome) -> Result<
                     emails::Column::InFlightUntil,
                     Expr::value(Option::<DateTime<Utc>>::None),
                 )
+                .col_expr(
+                    emails::Column::LeaseOwner,
+                    Expr::value(Option::<Uuid>::None),
+                )
                 .col_expr(emails::Column::UpdatedAt, Expr::value(now))
                 .filter(emails::Column::Id.eq(email.id))
                 .exec(&txn)
@@ -179,6 +183,10 @@ async fn record(deps: &Deps, email: &emails::Model, outcome: Outcome) -> Result<
                 .col_expr(
                     emails::Column::InFlightUntil,
                     Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .col_expr(
+                    emails::Column::LeaseOwner,
+                    Expr::value(Option::<Uuid>::None),
                 )
                 .col_expr(emails::Column::NextAttemptAt, Expr::value(at))
                 .col_expr(emails::Column::UpdatedAt, Expr::value(now))
@@ -197,6 +205,10 @@ async fn record(deps: &Deps, email: &emails::Model, outcome: Outcome) -> Result<
                 .col_expr(
                     emails::Column::InFlightUntil,
                     Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .col_expr(
+                    emails::Column::LeaseOwner,
+                    Expr::value(Option::<Uuid>::None),
                 )
                 .col_expr(emails::Column::UpdatedAt, Expr::value(now))
                 .filter(emails::Column::Id.eq(email.id))
