@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 use crate::harness::{
     Api, Deployment, PgDatabase, SHARED_REDIS, Tenant, bounded, ticket_id, wait_for,
 };
-use crate::receiver::Receiver;
+use crate::receiver::{Receiver, assert_one_id_each, unfinished_jobs};
 
 const START_CENTS: i64 = 100_000;
 /// Concurrent create loops per tenant.
@@ -116,46 +116,11 @@ async fn crash_and_restart(name: &str, mut deployment: Deployment) {
     wait_for(
         "every ticket's webhook, email and settlement",
         limit,
-        || async {
-            let webhooks = receiver.webhook_ids_by_ticket();
-            let emails = resend.email_keys_by_ticket();
-            let mut missing = Vec::new();
-            for ticket in &every_ticket {
-                if !webhooks.contains_key(ticket) {
-                    missing.push(format!("webhook of {ticket}"));
-                }
-                if !emails.contains_key(ticket) {
-                    missing.push(format!("email of {ticket}"));
-                }
-            }
-            for tenant in &tenants {
-                for ticket in node.walk("/v1/support/tickets", tenant).await {
-                    if ticket["charge"]["status"] != "settled" {
-                        missing.push(format!("settlement of {}", ticket["id"]));
-                    }
-                }
-            }
-            missing
-        },
+        || unfinished_jobs(&node, &tenants, &every_ticket, &receiver, &resend),
     )
     .await;
     let recovered = restarted.elapsed();
-    let webhooks = receiver.webhook_ids_by_ticket();
-    let emails = resend.email_keys_by_ticket();
-    for ticket in &every_ticket {
-        assert_eq!(
-            webhooks[ticket].len(),
-            1,
-            "ticket {ticket}: one event id, got {:?}",
-            webhooks[ticket]
-        );
-        assert_eq!(
-            emails[ticket].len(),
-            1,
-            "ticket {ticket}: one idempotency key, got {:?}",
-            emails[ticket]
-        );
-    }
+    assert_one_id_each(&every_ticket, &receiver, &resend);
     eprintln!(
         "{name}: {} tickets saved ({total} acknowledged); up {up_after:.1?} after the restart, \
          every webhook, email and settlement {recovered:.1?} after it; {} webhook and {} email requests",

@@ -12,7 +12,7 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use crate::harness::{
     Deployment, PgDatabase, SHARED_REDIS, bounded, dead_node_noticed_within, wait_for,
 };
-use crate::receiver::Receiver;
+use crate::receiver::{Receiver, assert_one_id_each, unfinished_jobs};
 
 /// The killed node's jobs complete on the other this soon after the kill (issue 21).
 const NODE_BOUND: Duration = Duration::from_secs(20);
@@ -87,43 +87,18 @@ async fn killing_one_of_two_worker_nodes_hands_its_jobs_to_the_other() {
         let killed = Instant::now();
         eprintln!("worker_nodes: killed a worker holding {held} webhook attempts");
 
+        let tenants = [tenant];
         wait_for(
             "every ticket's webhook, email and settlement",
             NODE_BOUND,
-            || async {
-                let webhooks = receiver.webhook_ids_by_ticket();
-                let emails = resend.email_keys_by_ticket();
-                let mut missing = Vec::new();
-                for ticket in &created {
-                    if !webhooks.contains_key(ticket) {
-                        missing.push(format!("webhook of {ticket}"));
-                    }
-                    if !emails.contains_key(ticket) {
-                        missing.push(format!("email of {ticket}"));
-                    }
-                }
-                for ticket in api.walk("/v1/support/tickets", &tenant).await {
-                    if ticket["charge"]["status"] != "settled" {
-                        missing.push(format!("settlement of {}", ticket["id"]));
-                    }
-                }
-                missing
-            },
+            || unfinished_jobs(&api, &tenants, &created, &receiver, &resend),
         )
         .await;
         let recovered = killed.elapsed();
         // Only the attempts the dead node had started may reach the receiver twice; every
         // other delivery was made once.
-        let webhooks = receiver.webhook_ids_by_ticket();
+        assert_one_id_each(&created, &receiver, &resend);
         let requests = receiver.requests().len();
-        for ticket in &created {
-            assert_eq!(
-                webhooks[ticket].len(),
-                1,
-                "ticket {ticket}: {:?}",
-                webhooks[ticket]
-            );
-        }
         let repeated = requests - created.len();
         assert!(
             repeated <= usize::try_from(held).unwrap_or(usize::MAX),

@@ -444,46 +444,27 @@ mod tests {
         let fresh = now - chrono::Duration::seconds(1);
         let stale =
             now - chrono::Duration::from_std(DEAD_AFTER).unwrap() - chrono::Duration::seconds(1);
-        let live = |_: i64, _: i64| true;
-        let gone = |_: i64, _: i64| false;
-        // Elsewhere, heard from recently: alive whatever our process table says.
-        assert!(!is_dead(
-            &instance(Uuid::now_v7(), fresh, "other/boot", 7),
-            &me,
-            me_id,
-            now,
-            gone
-        ));
-        // Elsewhere and silent: dead.
-        assert!(is_dead(
-            &instance(Uuid::now_v7(), stale, "other/boot", 7),
-            &me,
-            me_id,
-            now,
-            live
-        ));
-        // On this machine: its process decides at once.
-        assert!(is_dead(
-            &instance(Uuid::now_v7(), fresh, "box/boot", 7),
-            &me,
-            me_id,
-            now,
-            gone
-        ));
-        assert!(!is_dead(
-            &instance(Uuid::now_v7(), fresh, "box/boot", 7),
-            &me,
-            me_id,
-            now,
-            live
-        ));
+        let other = Uuid::now_v7();
+        // (heartbeat, host, does its pid still run, dead?)
+        let cases = [
+            // Elsewhere, heard from recently: alive whatever our process table says.
+            (fresh, "other/boot", false, false),
+            // Elsewhere and silent: dead.
+            (stale, "other/boot", true, true),
+            // On this machine: its process decides at once.
+            (fresh, "box/boot", false, true),
+            (fresh, "box/boot", true, false),
+        ];
+        for (heartbeat, host, runs, dead) in cases {
+            let them = instance(other, heartbeat, host, 7);
+            assert_eq!(
+                is_dead(&them, &me, me_id, now, |_, _| runs),
+                dead,
+                "{host}, heartbeat {heartbeat}, running {runs}"
+            );
+        }
         // Never ourselves.
-        assert!(!is_dead(
-            &instance(me_id, stale, "box/boot", 1),
-            &me,
-            me_id,
-            now,
-            gone
-        ));
+        let us = instance(me_id, stale, "box/boot", 1);
+        assert!(!is_dead(&us, &me, me_id, now, |_, _| false));
     }
 }
