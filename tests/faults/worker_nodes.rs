@@ -19,6 +19,9 @@ const NODE_BOUND: Duration = Duration::from_secs(20);
 /// Each webhook request is answered after this long, so attempts are in flight at the kill.
 const SLOW: Duration = Duration::from_millis(1500);
 const TICKETS: usize = 40;
+/// Webhook attempts each worker makes at once: few enough that the first worker cannot take
+/// every delivery, so the one to be killed holds some.
+const WEBHOOK_SLOTS: usize = 8;
 
 /// Webhook attempts the worker with process id `pid` holds right now.
 async fn leases_of(db: &DatabaseConnection, pid: i32) -> i64 {
@@ -52,7 +55,8 @@ async fn killing_one_of_two_worker_nodes_hands_its_jobs_to_the_other() {
         deployment
             .set("REDIS_URL", SHARED_REDIS)
             .set("RESEND_API_KEY", "re_fault")
-            .set("RESEND_BASE_URL", resend.url.clone());
+            .set("RESEND_BASE_URL", resend.url.clone())
+            .set("HELPLINE_WEBHOOK_CONCURRENCY", WEBHOOK_SLOTS.to_string());
         let api = deployment.start("api").await;
         deployment.set("HELPLINE_HOST_ID", "machine-a");
         let _survivor = deployment.start_worker().await;
