@@ -63,8 +63,8 @@ pub struct Config {
     pub outbox_sweep: Duration,
     /// Work still pending this long after it was due is queued again.
     pub recovery_grace: Duration,
-    /// Names this machine for telling dead processes from live ones (default: its host name
-    /// and boot id). Processes sharing one must see each other's pids.
+    /// Names this machine for telling dead processes from live ones (default: the boot id and
+    /// pid namespace). Processes sharing one must see each other's pids.
     pub host_id: Option<String>,
 }
 

@@ -8,7 +8,8 @@ pub struct Model {
     pub id: Uuid,
     /// `serve`, `api` or `worker`.
     pub kind: String,
-    /// Host name and boot id: processes with the same one can see each other's pids.
+    /// Boot id and pid namespace (or `HELPLINE_HOST_ID`): processes with the same one see
+    /// each other's pids.
     pub host: Option<String>,
     pub pid: Option<i64>,
     /// The process's start time in clock ticks after boot, so a reused pid is not mistaken

@@ -55,17 +55,14 @@ struct Identity {
 }
 
 impl Identity {
-    /// `host` replaces the machine's name and boot id (see `Instance::start`).
+    /// `host` replaces the default, the kernel's boot id and this process's pid namespace:
+    /// exactly the processes whose pids we see (see `Instance::start`).
     fn of_this_process(host: Option<String>) -> Self {
         let pid = i64::from(std::process::id());
         let host = host.or_else(|| {
-            match (
-                std::fs::read_to_string("/proc/sys/kernel/hostname"),
-                std::fs::read_to_string("/proc/sys/kernel/random/boot_id"),
-            ) {
-                (Ok(name), Ok(boot)) => Some(format!("{}/{}", name.trim(), boot.trim())),
-                _ => None,
-            }
+            let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+            let pids = std::fs::read_link("/proc/self/ns/pid").ok()?;
+            Some(format!("{}/{}", boot.trim(), pids.display()))
         });
         Self {
             host,
@@ -141,7 +138,7 @@ pub struct Instance {
 impl Instance {
     /// Registers this process, takes back at once the leases of every dead instance
     /// (before any worker of this process starts), then heartbeats on a task of its own.
-    /// `host` names the machine instead of its host name and boot id: processes with the
+    /// `host` names the machine instead of its boot id and pid namespace: processes with the
     /// same one must see each other's pids (one container, or one host without containers).
     pub async fn start(
         db: DatabaseConnection,
