@@ -63,6 +63,9 @@ pub struct Config {
     pub outbox_sweep: Duration,
     /// Work still pending this long after it was due is queued again.
     pub recovery_grace: Duration,
+    /// Names this machine for telling dead processes from live ones (default: the boot id and
+    /// pid namespace). Processes sharing one must see each other's pids.
+    pub host_id: Option<String>,
     /// How long the event feed keeps events (streams resume within it).
     pub event_retention: Duration,
     /// Event streams one tenant may hold open on one node.
@@ -219,6 +222,9 @@ impl Config {
             )?,
             outbox_sweep: parse_or(&get, "HELPLINE_OUTBOX_SWEEP", "250ms", parse_duration)?,
             recovery_grace: parse_or(&get, "HELPLINE_RECOVERY_GRACE", "60s", parse_duration)?,
+            host_id: get("HELPLINE_HOST_ID")
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty()),
             event_retention: parse_or(&get, "HELPLINE_EVENT_RETENTION", "7d", |v| {
                 parse_duration(v).and_then(|d| {
                     if d.is_zero() {

@@ -11,6 +11,7 @@ mod crash;
 mod feed;
 mod harness;
 mod hostile;
+mod leases;
 mod nodes;
 mod pg_restart;
 mod props;
@@ -19,3 +20,4 @@ mod redis_outage;
 mod shutdown;
 #[path = "../api/sse.rs"]
 mod sse;
+mod worker_nodes;
