@@ -1,2 +1,3 @@
-//! The tenant's account as a whole: the data export (SPEC §9).
+//! The tenant's account as a whole: the data export (docs/API.md §9).
+pub mod erasure;
 pub mod export;

@@ -1,4 +1,4 @@
-//! Plans and their limits and SLA terms (SPEC §3).
+//! Plans and their limits and SLA terms (docs/API.md §3).
 
 use std::fmt;
 use std::str::FromStr;

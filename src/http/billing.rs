@@ -9,10 +9,11 @@ use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
-use crate::auth::SecretKey;
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::query::{CursorParams, PageParams, QueryMap, decode_cursor, encode_cursor};
-use crate::ledger::LedgerEntryOut;
+use crate::billing::ledger::LedgerEntryOut;
+use crate::http::auth::SecretKey;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::query::{CursorParams, PageParams, QueryMap};
+use crate::pagination::keyset_page;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/billing/balance").route(web::get().to(balance)))
@@ -89,7 +90,7 @@ async fn list_ledger(
 ) -> ApiResult<HttpResponse> {
     let q = QueryMap::from_request(&req)?;
     let page = q.page()?;
-    let cursor = q.get("cursor").map(decode_cursor).transpose()?;
+    let cursor = q.cursor()?;
     let base = ledger::Entity::find().filter(ledger::Column::TenantId.eq(key.tenant_id));
     let total = base.clone().count(&state.db).await?;
     let mut query = base.order_by_desc(ledger::Column::Id);
@@ -97,14 +98,8 @@ async fn list_ledger(
         Some(after) => query.filter(ledger::Column::Id.lt(after)),
         None => query.offset(page.offset),
     };
-    let mut rows = query.limit(page.limit + 1).all(&state.db).await?;
-    let more = rows.len() as u64 > page.limit;
-    rows.truncate(page.limit as usize);
-    let next_cursor = if more {
-        rows.last().map(|e| encode_cursor(e.id))
-    } else {
-        None
-    };
+    let rows = query.limit(page.limit + 1).all(&state.db).await?;
+    let (rows, next_cursor) = keyset_page(rows, page, |e| e.id);
     let data: Vec<LedgerEntryOut> = rows.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(LedgerList {
         data,
@@ -238,7 +233,7 @@ async fn spend(
             .or_default()
             .entry(kind.clone())
             .or_default() += amount;
-        if kind == crate::ledger::LedgerKind::TicketFee.as_str() {
+        if kind == crate::billing::ledger::LedgerKind::TicketFee.as_str() {
             spent -= amount;
         }
     }

@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::auth::SecretKey;
 use crate::auth::keys::KeyKind;
 use crate::domain::ids::PublishableKeyId;
 use crate::domain::validate::Name;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::auth::SecretKey;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
 use crate::http::query::{PageParams, QueryMap};
 use crate::tenants::{RateLimits, TenantOut, provision};

@@ -1,4 +1,4 @@
-//! `/v1/notifications`: the in-app feed, read markers and preferences (SPEC §6).
+//! `/v1/notifications`: the in-app feed, read markers and preferences (docs/API.md §6).
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use entities::notifications;
@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
-use crate::auth::SecretKey;
 use crate::domain::ids::NotificationId;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::auth::SecretKey;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
 use crate::http::query::{PageParams, QueryMap};
 use crate::notifications::{self as feed, NotificationOut, Preferences};

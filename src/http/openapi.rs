@@ -3,7 +3,7 @@
 //!
 //! Each handler carries its own `#[utoipa::path]` (path, parameters, body, the responses
 //! particular to it, security) next to its code; [`ApiDoc`] lists them. What holds for
-//! every route by convention (SPEC §2) is added once, by [`Conventions`]:
+//! every route by convention (docs/API.md §2) is added once, by [`Conventions`]:
 //! - the three bearer security schemes;
 //! - `401`, `429`, `500` and `503` on every operation (authentication runs before routing,
 //!   so even a public route answers `401` to an invalid key), `403` on every secured one;
@@ -25,10 +25,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr, Required, Response};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::error::ErrorBody;
+use crate::http::error::ErrorBody;
 use crate::http::{
-    account, admin, agents, billing, erasure, keys, metrics, notifications, numbers, ops, status,
-    tickets, webhooks,
+    account, admin, agents, banner, billing, erasure, keys, metrics, notifications, numbers,
+    service, tickets, webhooks,
 };
 
 /// Security scheme names, as the handlers' `security(...)` attributes use them.
@@ -62,7 +62,7 @@ Conventions:
         tickets::list_messages,
         tickets::create_message,
         tickets::list_events,
-        status::get_status,
+        banner::get_status,
         billing::balance,
         billing::list_ledger,
         billing::spend,
@@ -107,16 +107,16 @@ Conventions:
         admin::tenants::get_tenant,
         admin::tenants::update_tenant,
         admin::tenants::credit_tenant,
-        erasure::admin_request_erasure,
-        status::put_status,
+        admin::erasure::admin_request_erasure,
+        admin::banner::put_status,
         admin::queues::overview,
         admin::queues::list_jobs,
         admin::queues::retry_job,
         metrics::metrics,
-        ops::healthz,
-        ops::readyz,
-        ops::openapi_json,
-        ops::docs,
+        service::healthz,
+        service::readyz,
+        service::openapi_json,
+        service::docs,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Conventions),

@@ -1,16 +1,16 @@
-//! `/v1/support/tickets`: the tenant's side of the ticket conversation (SPEC §4).
+//! `/v1/support/tickets`: the tenant's side of the ticket conversation (docs/API.md §4).
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
-use crate::auth::{AnyTenantKey, SecretKey};
 use crate::domain::ids::TicketId;
 use crate::domain::status::TicketStatus;
 use crate::domain::ticket::{Category, Priority};
 use crate::domain::validate::{Description, Email, MessageBody, ShortRef, Subject};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::auth::{AnyTenantKey, SecretKey};
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
 use crate::http::query::{CursorParams, PageParams, QueryMap};
 use crate::tenants::actor::{AddMessage, CreateTicket, UpdateTicket};
@@ -42,6 +42,31 @@ pub fn ticket_id(raw: &str) -> ApiResult<uuid::Uuid> {
     raw.parse::<TicketId>()
         .map(|id| id.uuid())
         .map_err(|_| ApiError::not_found())
+}
+
+/// The filters the tenant's list and the operator inbox share, from the query string.
+pub fn ticket_filter(q: &QueryMap) -> ApiResult<TicketFilter> {
+    let q_text = q.get("q").map(str::to_string);
+    if q_text.as_ref().is_some_and(|t| t.chars().count() > 200) {
+        return Err(ApiError::validation(
+            "q",
+            "`q` must be at most 200 characters",
+        ));
+    }
+    if q_text.as_ref().is_some_and(|t| t.contains('\0')) {
+        return Err(ApiError::validation(
+            "q",
+            "`q` must not contain NUL characters",
+        ));
+    }
+    Ok(TicketFilter {
+        status: q.parse("status")?,
+        category: q.parse("category")?,
+        priority: q.parse("priority")?,
+        q: q_text,
+        tenant_id: None,
+        breached: None,
+    })
 }
 
 /// A new ticket. Lengths count Unicode characters after trimming.
@@ -250,13 +275,10 @@ async fn list_tickets(
 ) -> ApiResult<HttpResponse> {
     let q = QueryMap::from_request(&req)?;
     let page = q.page()?;
-    let cursor = q
-        .get("cursor")
-        .map(crate::http::query::decode_cursor)
-        .transpose()?;
+    let cursor = q.cursor()?;
     let filter = TicketFilter {
         tenant_id: Some(key.tenant_id),
-        ..TicketFilter::from_query(&q)?
+        ..ticket_filter(&q)?
     };
     let now = Utc::now();
     let listed = query::list(&state.db, &filter, page, cursor, now).await?;

@@ -1,5 +1,5 @@
 //! `/v1/webhooks`: tenant webhook endpoints, their deliveries, manual retry and test events
-//! (SPEC §5).
+//! (docs/API.md §5).
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use entities::{webhook_deliveries as deliveries, webhook_endpoints as endpoints};
@@ -16,13 +16,14 @@ use workers::jobs::{Job, WebhookJob};
 use workers::{outbox, signing, ssrf};
 
 use crate::app::AppState;
-use crate::auth::SecretKey;
 use crate::domain::ids::{DeliveryId, EventId, WebhookId};
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::events::{self, Audience};
+use crate::http::auth::SecretKey;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
 use crate::http::keys::Deleted;
 use crate::http::query::{PageParams, QueryMap};
+use crate::webhooks::events::{self, Audience};
+use crate::webhooks::view::{EndpointOut, WebhookEventType};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -47,61 +48,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Longest endpoint description, in characters.
 const MAX_DESCRIPTION: usize = 500;
-
-/// A webhook endpoint of the tenant.
-#[derive(Serialize, ToSchema)]
-pub struct EndpointOut {
-    #[schema(example = "whk_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b")]
-    id: String,
-    #[schema(example = "webhook_endpoint")]
-    object: &'static str,
-    #[schema(example = "https://hooks.acme.com/helpline")]
-    url: String,
-    /// Subscribed event types.
-    #[schema(value_type = Vec<WebhookEventType>)]
-    events: Value,
-    description: Option<String>,
-    enabled: bool,
-    /// Why delivery stopped, e.g. the receiver answered `410 Gone`.
-    disabled_reason: Option<String>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    /// The signing secret (`whsec_…`): only when created or rotated.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false, example = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")]
-    secret: Option<String>,
-}
-
-/// An event type a webhook endpoint may subscribe to.
-#[derive(ToSchema)]
-#[allow(dead_code)] // describes `events`; the handlers check against `events::SUBSCRIBABLE`
-enum WebhookEventType {
-    #[schema(rename = "support.ticket_created")]
-    TicketCreated,
-    #[schema(rename = "support.message_created")]
-    MessageCreated,
-    #[schema(rename = "support.ticket_status_changed")]
-    TicketStatusChanged,
-    #[schema(rename = "support.bounty_awarded")]
-    BountyAwarded,
-}
-
-impl From<endpoints::Model> for EndpointOut {
-    fn from(e: endpoints::Model) -> Self {
-        Self {
-            id: WebhookId::from_uuid(e.id).to_string(),
-            object: "webhook_endpoint",
-            url: e.url,
-            events: e.events,
-            description: e.description,
-            enabled: e.enabled,
-            disabled_reason: e.disabled_reason,
-            created_at: e.created_at,
-            updated_at: e.updated_at,
-            secret: None,
-        }
-    }
-}
 
 /// One delivery of an event to an endpoint (all its attempts).
 #[derive(Serialize, ToSchema)]

@@ -15,9 +15,9 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::registry::Registry;
+use crate::billing::ledger::{self, ApplyError, Change, LedgerKind};
 use crate::config::Config;
-use crate::error::ApiError;
-use crate::ledger::{self, ApplyError, Change, LedgerKind};
+use crate::tickets::error::TicketError;
 use crate::tickets::ops::{self, Created, NewMessage, NewTicket, Replied, TicketChange};
 use workers::outbox::Nudge;
 
@@ -31,18 +31,18 @@ pub struct TenantActor {
     pub idle_after: Duration,
     pub last_active: Instant,
     /// Creates waiting for the next `FlushCreates`, in arrival order.
-    pub queued_creates: VecDeque<(NewTicket, oneshot::Sender<Result<Created, ApiError>>)>,
+    pub queued_creates: VecDeque<(NewTicket, oneshot::Sender<Result<Created, TicketError>>)>,
     pub flush_scheduled: bool,
 }
 
-type Reply<T> = AtomicResponse<TenantActor, Result<T, ApiError>>;
+type Reply<T, E = TicketError> = AtomicResponse<TenantActor, Result<T, E>>;
 
 impl TenantActor {
     /// Runs one mutation to completion before the mailbox yields the next message.
-    fn serialized<T: 'static>(
+    fn serialized<T: 'static, E: 'static>(
         &mut self,
-        work: impl Future<Output = Result<T, ApiError>> + 'static,
-    ) -> Reply<T> {
+        work: impl Future<Output = Result<T, E>> + 'static,
+    ) -> Reply<T, E> {
         self.last_active = Instant::now();
         let nudge = self.nudge.clone();
         let work = async move {
@@ -83,11 +83,11 @@ pub struct Credit {
 }
 
 impl Message for Credit {
-    type Result = Result<ledger_entries::Model, ApiError>;
+    type Result = Result<ledger_entries::Model, ApplyError>;
 }
 
 impl Handler<Credit> for TenantActor {
-    type Result = Reply<ledger_entries::Model>;
+    type Result = Reply<ledger_entries::Model, ApplyError>;
 
     fn handle(&mut self, msg: Credit, _: &mut Context<Self>) -> Self::Result {
         let db = self.db.clone();
@@ -100,12 +100,7 @@ impl Handler<Credit> for TenantActor {
         };
         self.serialized(async move {
             let txn = crate::db::begin_write(&db).await?;
-            let entry = ledger::apply(&txn, change, Utc::now())
-                .await
-                .map_err(|e| match e {
-                    ApplyError::Db(e) => ApiError::from(e),
-                    ApplyError::InsufficientBalance => ApiError::internal("credit refused"),
-                })?;
+            let entry = ledger::apply(&txn, change, Utc::now()).await?;
             txn.commit().await?;
             Ok(entry)
         })
@@ -119,11 +114,11 @@ impl Handler<Credit> for TenantActor {
 pub struct CreateTicket(pub NewTicket);
 
 impl Message for CreateTicket {
-    type Result = Result<Created, ApiError>;
+    type Result = Result<Created, TicketError>;
 }
 
 impl Handler<CreateTicket> for TenantActor {
-    type Result = ResponseFuture<Result<Created, ApiError>>;
+    type Result = ResponseFuture<Result<Created, TicketError>>;
 
     fn handle(&mut self, msg: CreateTicket, ctx: &mut Context<Self>) -> Self::Result {
         self.last_active = Instant::now();
@@ -134,10 +129,7 @@ impl Handler<CreateTicket> for TenantActor {
             // Runs after the mailbox's ready messages: every create already waiting joins.
             ctx.notify(FlushCreates);
         }
-        Box::pin(async move {
-            rx.await
-                .unwrap_or_else(|_| Err(ApiError::unavailable("The tenant is busy; retry shortly")))
-        })
+        Box::pin(async move { rx.await.unwrap_or(Err(TicketError::TenantBusy)) })
     }
 }
 
@@ -190,7 +182,7 @@ impl Handler<FlushCreates> for TenantActor {
 pub struct AddMessage(pub NewMessage);
 
 impl Message for AddMessage {
-    type Result = Result<Replied, ApiError>;
+    type Result = Result<Replied, TicketError>;
 }
 
 impl Handler<AddMessage> for TenantActor {
@@ -207,7 +199,7 @@ impl Handler<AddMessage> for TenantActor {
 pub struct UpdateTicket(pub TicketChange);
 
 impl Message for UpdateTicket {
-    type Result = Result<tickets::Model, ApiError>;
+    type Result = Result<tickets::Model, TicketError>;
 }
 
 impl Handler<UpdateTicket> for TenantActor {
@@ -227,7 +219,7 @@ pub struct AwardBounty {
 }
 
 impl Message for AwardBounty {
-    type Result = Result<(tickets::Model, ledger_entries::Model), ApiError>;
+    type Result = Result<(tickets::Model, ledger_entries::Model), TicketError>;
 }
 
 impl Handler<AwardBounty> for TenantActor {

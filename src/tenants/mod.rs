@@ -16,6 +16,15 @@ pub const LIMITS_PLAN: &str = "plan";
 pub const LIMITS_CUSTOM: &str = "custom";
 pub const LIMITS_UNLIMITED: &str = "unlimited";
 
+/// A tenant by id.
+pub async fn find(
+    db: &sea_orm::DatabaseConnection,
+    id: uuid::Uuid,
+) -> Result<Option<tenants::Model>, sea_orm::DbErr> {
+    use sea_orm::EntityTrait;
+    tenants::Entity::find_by_id(id).one(db).await
+}
+
 /// The tenant's plan, falling back to `free` for a value written by a newer version.
 pub fn plan_of(t: &tenants::Model) -> Plan {
     t.plan.parse().unwrap_or(Plan::Free)

@@ -13,8 +13,12 @@ use uuid::Uuid;
 
 use super::actor::TenantActor;
 use crate::config::Config;
-use crate::error::ApiError;
 use workers::outbox::Nudge;
+
+/// The tenant's actor did not take the message (it stopped twice, or its mailbox timed out).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the tenant is busy")]
+pub struct TenantBusy;
 
 pub struct Registry {
     actors: DashMap<Uuid, Addr<TenantActor>>,
@@ -71,7 +75,7 @@ impl Registry {
     }
 
     /// Sends `msg` to the tenant's actor, restarting it once if it stopped in between.
-    pub async fn send<M>(&self, tenant_id: Uuid, msg: M) -> Result<M::Result, ApiError>
+    pub async fn send<M>(&self, tenant_id: Uuid, msg: M) -> Result<M::Result, TenantBusy>
     where
         M: Message + Send + Clone + 'static,
         M::Result: Send,
@@ -84,7 +88,7 @@ impl Registry {
                 Err(MailboxError::Timeout) => break,
             }
         }
-        Err(ApiError::unavailable("The tenant is busy; retry shortly"))
+        Err(TenantBusy)
     }
 
     /// Removes the tenant's actor entry if it is no longer running.

@@ -12,6 +12,7 @@ use sea_orm::{
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::billing::ledger::{self, ApplyError, Change, LedgerKind};
 use crate::config::Config;
 use crate::db::begin_write;
 use crate::domain::ids::{EventId, MessageId, TicketId};
@@ -21,12 +22,11 @@ use crate::domain::status::{self, TicketStatus, TransitionError};
 use crate::domain::ticket::{Category, Priority};
 use crate::domain::validate::{Description, Email, MessageBody, ShortRef, Subject};
 use crate::emails::{self, EmailKind};
-use crate::error::ApiError;
-use crate::events::{self, Audience};
-use crate::ledger::{self, ApplyError, Change, LedgerKind};
 use crate::notifications::{self, Notice, preferences};
 use crate::tenants::plan_of;
+use crate::tickets::error::TicketError;
 use crate::tickets::view::{MessageOut, TicketOut};
+use crate::webhooks::events::{self, Audience};
 
 /// How many times a mutation is retried when another node changed the ticket under it.
 const RACE_RETRIES: usize = 5;
@@ -65,53 +65,23 @@ impl Actor {
     }
 }
 
-pub fn insufficient_credits() -> ApiError {
-    ApiError::new(
-        actix_web::http::StatusCode::PAYMENT_REQUIRED,
-        "insufficient_credits",
-        "Insufficient credits to open a ticket",
-    )
-    .with_detail("tenant_balance_exhausted")
-}
-
-pub fn ticket_closed() -> ApiError {
-    ApiError::conflict(
-        "ticket_closed",
-        "A closed ticket is final — open a new ticket instead",
-    )
-}
-
-fn transition_error(e: TransitionError) -> ApiError {
-    match e {
-        TransitionError::Closed => ticket_closed(),
-        TransitionError::InvalidTransition { from, to } => ApiError::bad_request(
-            "invalid_transition",
-            format!("Cannot change status from {from} to {to}"),
-        )
-        .with_detail("status"),
-    }
-}
-
 /// `Raced`: the ticket changed between our read and our write (another node); try again.
 enum Attempt<T> {
     Done(T),
     Raced,
 }
 
-async fn retry_on_race<T, F, Fut>(mut attempt: F) -> Result<T, ApiError>
+async fn retry_on_race<T, F, Fut>(mut attempt: F) -> Result<T, TicketError>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Attempt<T>, ApiError>>,
+    Fut: std::future::Future<Output = Result<Attempt<T>, TicketError>>,
 {
     for _ in 0..RACE_RETRIES {
         if let Attempt::Done(value) = attempt().await? {
             return Ok(value);
         }
     }
-    Err(ApiError::conflict(
-        "concurrent_update",
-        "The ticket is being changed concurrently; retry",
-    ))
+    Err(TicketError::ConcurrentUpdate)
 }
 
 fn event(
@@ -134,10 +104,10 @@ fn event(
     }
 }
 
-fn parse_status(t: &tickets::Model) -> Result<TicketStatus, ApiError> {
-    t.status
-        .parse()
-        .map_err(|_| ApiError::internal(format!("ticket {} has unknown status {}", t.id, t.status)))
+fn parse_status(t: &tickets::Model) -> Result<TicketStatus, TicketError> {
+    t.status.parse().map_err(|_| {
+        TicketError::Corrupt(format!("ticket {} has unknown status {}", t.id, t.status))
+    })
 }
 
 /// Finds a ticket; `tenant_id` scopes it to one tenant (operators pass `None`).
@@ -145,12 +115,12 @@ pub async fn find<C: ConnectionTrait>(
     conn: &C,
     ticket_id: Uuid,
     tenant_id: Option<Uuid>,
-) -> Result<tickets::Model, ApiError> {
+) -> Result<tickets::Model, TicketError> {
     let mut query = tickets::Entity::find_by_id(ticket_id);
     if let Some(tenant_id) = tenant_id {
         query = query.filter(tickets::Column::TenantId.eq(tenant_id));
     }
-    query.one(conn).await?.ok_or_else(ApiError::not_found)
+    query.one(conn).await?.ok_or(TicketError::NotFound)
 }
 
 pub struct Created {
@@ -168,7 +138,7 @@ pub async fn create_batch(
     tenant_id: Uuid,
     batch: Vec<NewTicket>,
     now: DateTime<Utc>,
-) -> Result<Vec<Result<Created, ApiError>>, ApiError> {
+) -> Result<Vec<Result<Created, TicketError>>, TicketError> {
     let now = crate::db::as_stored(now);
     let txn = begin_write(db).await?;
     let ticket_ids: Vec<Uuid> = batch.iter().map(|_| TicketId::new().uuid()).collect();
@@ -176,17 +146,17 @@ pub async fn create_batch(
     let (tenant, charges) = if fee > 0 {
         let fees = ledger::charge_fees(&txn, tenant_id, fee, &ticket_ids, now)
             .await?
-            .ok_or_else(ApiError::not_found)?;
+            .ok_or(TicketError::NotFound)?;
         (fees.tenant, fees.entries.into_iter().map(Some).collect())
     } else {
         let tenant = tenants::Entity::find_by_id(tenant_id)
             .one(&txn)
             .await?
-            .ok_or_else(ApiError::not_found)?;
+            .ok_or(TicketError::NotFound)?;
         (tenant, vec![None; batch.len()])
     };
     let refused = batch.len() - charges.len();
-    let refusals = std::iter::repeat_with(|| Err(insufficient_credits())).take(refused);
+    let refusals = std::iter::repeat_with(|| Err(TicketError::InsufficientCredits)).take(refused);
     if charges.is_empty() {
         return Ok(refusals.collect());
     }
@@ -336,7 +306,7 @@ async fn insert_message(
     body: String,
     internal: bool,
     now: DateTime<Utc>,
-) -> Result<messages::Model, ApiError> {
+) -> Result<messages::Model, TicketError> {
     let row = message_row(ticket, actor, body, internal, now);
     Ok(
         messages::Entity::insert(row.into_active_model().reset_all())
@@ -394,7 +364,7 @@ async fn guarded_update(
     to: TicketStatus,
     extra: impl FnOnce(sea_orm::UpdateMany<tickets::Entity>) -> sea_orm::UpdateMany<tickets::Entity>,
     now: DateTime<Utc>,
-) -> Result<bool, ApiError> {
+) -> Result<bool, TicketError> {
     let update = tickets::Entity::update_many()
         .col_expr(tickets::Column::UpdatedAt, Expr::value(now))
         .filter(tickets::Column::Id.eq(ticket.id))
@@ -432,7 +402,7 @@ pub async fn reply(
     tenant_id: Uuid,
     m: NewMessage,
     now: DateTime<Utc>,
-) -> Result<Replied, ApiError> {
+) -> Result<Replied, TicketError> {
     let NewMessage {
         ticket_id,
         actor,
@@ -450,7 +420,7 @@ pub async fn reply(
                 Actor::Customer => status::customer_reply(from),
                 _ => status::operator_reply(from, internal, requested),
             }
-            .map_err(transition_error)?;
+            ?;
             let first_response = matches!(actor, Actor::Operator(_))
                 && !internal
                 && ticket.first_response_at.is_none();
@@ -528,7 +498,7 @@ pub async fn update(
     tenant_id: Uuid,
     change: TicketChange,
     now: DateTime<Utc>,
-) -> Result<tickets::Model, ApiError> {
+) -> Result<tickets::Model, TicketError> {
     let TicketChange {
         ticket_id,
         actor,
@@ -546,8 +516,7 @@ pub async fn update(
                 (Some(to), _) => status::operator_set(from, to),
                 (None, _) if from == TicketStatus::Closed => Err(TransitionError::Closed),
                 (None, _) => Ok(from),
-            }
-            .map_err(transition_error)?;
+            }?;
             let changed = guarded_update(
                 &txn,
                 &ticket,
@@ -623,14 +592,11 @@ pub async fn award_bounty(
     operator: String,
     amount_cents: i64,
     now: DateTime<Utc>,
-) -> Result<(tickets::Model, entities::ledger_entries::Model), ApiError> {
+) -> Result<(tickets::Model, entities::ledger_entries::Model), TicketError> {
     let txn = begin_write(db).await?;
     let ticket = find(&txn, ticket_id, Some(tenant_id)).await?;
     if ticket.category != Category::Bug.as_str() {
-        return Err(ApiError::conflict(
-            "not_bounty_eligible",
-            "Only tickets in the `bug` category earn a bounty",
-        ));
+        return Err(TicketError::NotBountyEligible);
     }
     // The guard on bounty_status makes a second award a no-op on every node.
     let awarded = tickets::Entity::update_many()
@@ -642,10 +608,7 @@ pub async fn award_bounty(
         .exec(&txn)
         .await?;
     if awarded.rows_affected != 1 {
-        return Err(ApiError::conflict(
-            "bounty_already_awarded",
-            "This ticket's bounty was already awarded",
-        ));
+        return Err(TicketError::BountyAlreadyAwarded);
     }
     let change = Change {
         tenant_id,
@@ -657,8 +620,8 @@ pub async fn award_bounty(
     let entry = ledger::apply(&txn, change, now)
         .await
         .map_err(|e| match e {
-            ApplyError::Db(e) => ApiError::from(e),
-            ApplyError::InsufficientBalance => ApiError::internal("a credit was refused"),
+            ApplyError::Db(e) => TicketError::Db(e),
+            ApplyError::InsufficientBalance => TicketError::Corrupt("a credit was refused".into()),
         })?;
     let actor = Actor::Operator(operator);
     ticket_events::Entity::insert(event(
@@ -709,7 +672,7 @@ async fn announce_reply(
     from: TicketStatus,
     to: TicketStatus,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), TicketError> {
     if message.internal {
         return Ok(());
     }
@@ -759,7 +722,7 @@ async fn announce_status(
     from: TicketStatus,
     to: TicketStatus,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), TicketError> {
     status_webhook(txn, config, ticket, actor, from, to, now).await?;
     if matches!(actor, Actor::Operator(_))
         && preferences(txn, ticket.tenant_id)
@@ -785,7 +748,7 @@ async fn status_webhook(
     from: TicketStatus,
     to: TicketStatus,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), TicketError> {
     let data = json!({
         "ticket_id": TicketId::from_uuid(ticket.id).to_string(),
         "from": from,

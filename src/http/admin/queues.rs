@@ -1,4 +1,4 @@
-//! `/admin/queues`: what every queue holds, its dead jobs, and replaying them (SPEC §7).
+//! `/admin/queues`: what every queue holds, its dead jobs, and replaying them (docs/API.md §7).
 //! Counts come from our own tables (the source of truth for each job's fate) plus the
 //! backend's pending tasks, read from its keys and tables directly.
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -19,9 +19,9 @@ use uuid::Uuid;
 use workers::jobs::{BillingJob, EmailJob, Job, PrivacyJob, Queue, WebhookJob};
 
 use crate::app::AppState;
-use crate::auth::Staff;
 use crate::domain::ids::{DeliveryId, LedgerId};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::auth::Staff;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::query::{PageParams, QueryMap};
 use crate::http::webhooks::reset_delivery;
 
@@ -394,7 +394,8 @@ async fn list_jobs(
                         d.created_at,
                     );
                     job["event_type"] = json!(d.event_type);
-                    job["endpoint_id"] = json!(d.endpoint_id.map(crate::events::endpoint_id));
+                    job["endpoint_id"] =
+                        json!(d.endpoint_id.map(crate::webhooks::events::endpoint_id));
                     job
                 })
                 .collect();

@@ -11,13 +11,13 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::auth::Staff;
+use crate::billing::ledger::LedgerEntryOut;
 use crate::domain::plan::Plan;
 use crate::domain::validate::{Email, Name};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::auth::Staff;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
 use crate::http::query::{PageParams, QueryMap};
-use crate::ledger::LedgerEntryOut;
 use crate::tenants::actor::Credit;
 use crate::tenants::provision::{self, NewTenant};
 use crate::tenants::{LIMITS_CUSTOM, LIMITS_PLAN, LIMITS_UNLIMITED, RateLimits, TenantOut};

@@ -84,16 +84,12 @@ pub struct Change {
 }
 
 /// The balance could not go below zero.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
+    #[error("the balance cannot cover the change")]
     InsufficientBalance,
-    Db(DbErr),
-}
-
-impl From<DbErr> for ApplyError {
-    fn from(e: DbErr) -> Self {
-        ApplyError::Db(e)
-    }
+    #[error(transparent)]
+    Db(#[from] DbErr),
 }
 
 /// Applies `change` to the tenant's balance and records it. The update is conditional

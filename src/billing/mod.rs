@@ -1,0 +1,2 @@
+//! Money: the ledger every balance change goes through (fees, credits, bounties).
+pub mod ledger;

@@ -1,0 +1,3 @@
+//! Tenant webhooks: endpoints, the events they receive, and their deliveries.
+pub mod events;
+pub mod view;
