@@ -71,6 +71,11 @@ static ENTERPRISE: PlanSpec = PlanSpec {
 };
 
 impl Plan {
+    /// A stored plan name; a value written by a newer version reads as `free`.
+    pub fn from_stored(raw: &str) -> Plan {
+        raw.parse().unwrap_or(Plan::Free)
+    }
+
     pub const ALL: [Plan; 4] = [Plan::Free, Plan::Base, Plan::Pilot, Plan::Enterprise];
 
     pub const fn as_str(self) -> &'static str {

@@ -16,6 +16,7 @@ use crate::domain::validate::Name;
 use crate::http::auth::SecretKey;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
+use crate::http::path::path_id;
 use crate::http::query::{PageParams, QueryMap};
 use crate::tenants::{RateLimits, TenantOut, provision};
 
@@ -294,7 +295,7 @@ async fn delete_publishable_key(
     SecretKey(key): SecretKey,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let id: PublishableKeyId = path.parse().map_err(|_| ApiError::not_found())?;
+    let id: PublishableKeyId = path_id(&path)?;
     let target = live_publishable(key.tenant_id)
         .filter(api_keys::Column::Id.eq(id.uuid()))
         .one(&state.db)

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod numbers;
 pub mod openapi;
+pub mod path;
 pub mod query;
 pub mod service;
 pub mod tickets;

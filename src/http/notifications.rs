@@ -12,6 +12,7 @@ use crate::domain::ids::NotificationId;
 use crate::http::auth::SecretKey;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
+use crate::http::path::path_id;
 use crate::http::query::{PageParams, QueryMap};
 use crate::notifications::{self as feed, NotificationOut, Preferences};
 
@@ -123,7 +124,7 @@ async fn read_one(
     SecretKey(key): SecretKey,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let id: NotificationId = path.parse().map_err(|_| ApiError::not_found())?;
+    let id: NotificationId = path_id(&path)?;
     let found = of_tenant(key.tenant_id)
         .filter(notifications::Column::Id.eq(id.uuid()))
         .one(&state.db)

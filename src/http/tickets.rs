@@ -12,9 +12,10 @@ use crate::domain::validate::{Description, Email, MessageBody, ShortRef, Subject
 use crate::http::auth::{AnyTenantKey, SecretKey};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
+use crate::http::path::path_id;
 use crate::http::query::{CursorParams, PageParams, QueryMap};
 use crate::tenants::actor::{AddMessage, CreateTicket, UpdateTicket};
-use crate::tickets::ops::{self, Actor, NewMessage, NewTicket, TicketChange};
+use crate::tickets::ops::{self, Author, NewMessage, NewTicket, TicketChange};
 use crate::tickets::query::{self, TicketFilter};
 use crate::tickets::view::{EventOut, MessageOut, TicketOut};
 
@@ -39,9 +40,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// A path id that is malformed answers 404, like an unknown one.
 pub fn ticket_id(raw: &str) -> ApiResult<uuid::Uuid> {
-    raw.parse::<TicketId>()
-        .map(|id| id.uuid())
-        .map_err(|_| ApiError::not_found())
+    path_id::<TicketId>(raw).map(|id| id.uuid())
 }
 
 /// The filters the tenant's list and the operator inbox share, from the query string.
@@ -407,7 +406,7 @@ async fn create_message(
     let body = MessageBody::parse(required(&body.body, "body")?)?;
     let msg = AddMessage(NewMessage {
         ticket_id,
-        actor: Actor::Customer,
+        actor: Author::Customer,
         body,
         internal: false,
         status: None,
@@ -467,7 +466,7 @@ async fn update_ticket(
     let status: TicketStatus = required(&patch.status, "status")?.parse()?;
     let msg = UpdateTicket(TicketChange {
         ticket_id,
-        actor: Actor::Customer,
+        actor: Author::Customer,
         status: Some(status),
         priority: None,
     });

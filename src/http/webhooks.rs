@@ -21,6 +21,7 @@ use crate::http::auth::SecretKey;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
 use crate::http::keys::Deleted;
+use crate::http::path::path_id;
 use crate::http::query::{PageParams, QueryMap};
 use crate::webhooks::events::{self, Audience};
 use crate::webhooks::view::{EndpointOut, WebhookEventType};
@@ -142,9 +143,7 @@ fn checked_description(description: Option<String>) -> ApiResult<Option<String>>
 }
 
 fn endpoint_uuid(raw: &str) -> ApiResult<Uuid> {
-    raw.parse::<WebhookId>()
-        .map(|id| id.uuid())
-        .map_err(|_| ApiError::not_found())
+    path_id::<WebhookId>(raw).map(|id| id.uuid())
 }
 
 async fn find_endpoint(
@@ -532,7 +531,7 @@ async fn retry_delivery(
 ) -> ApiResult<HttpResponse> {
     let (endpoint_raw, delivery_raw) = path.into_inner();
     let endpoint = find_endpoint(&state, key.tenant_id, &endpoint_raw).await?;
-    let delivery_id: DeliveryId = delivery_raw.parse().map_err(|_| ApiError::not_found())?;
+    let delivery_id: DeliveryId = path_id(&delivery_raw)?;
     let delivery = deliveries::Entity::find_by_id(delivery_id.uuid())
         .filter(deliveries::Column::EndpointId.eq(endpoint.id))
         .one(&state.db)

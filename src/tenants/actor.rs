@@ -14,18 +14,27 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::registry::Registry;
 use crate::billing::ledger::{self, ApplyError, Change, LedgerKind};
 use crate::config::Config;
 use crate::tickets::error::TicketError;
 use crate::tickets::ops::{self, Created, NewMessage, NewTicket, Replied, TicketChange};
 use workers::outbox::Nudge;
 
+/// What an actor reports to whoever started it; the registry implements it, so the actor
+/// does not depend on the registry.
+pub trait ActorHost: Send + Sync {
+    /// The actor `addr` of `tenant_id` stopped (idle).
+    fn stopped(&self, tenant_id: Uuid, addr: &Addr<TenantActor>);
+    /// One create transaction ran, carrying `creates` tickets.
+    fn created_batch(&self, creates: usize);
+}
+
 pub struct TenantActor {
     pub tenant_id: Uuid,
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
-    pub registry: Weak<Registry>,
+    /// Whoever started the actor (the registry), told when it stops and what it batched.
+    pub host: Weak<dyn ActorHost>,
     /// Wakes the outbox relay after a commit that queued jobs.
     pub nudge: Nudge,
     pub idle_after: Duration,
@@ -69,8 +78,8 @@ impl Actor for TenantActor {
     }
 
     fn stopped(&mut self, ctx: &mut Self::Context) {
-        if let Some(registry) = self.registry.upgrade() {
-            registry.remove(self.tenant_id, &ctx.address());
+        if let Some(host) = self.host.upgrade() {
+            host.stopped(self.tenant_id, &ctx.address());
         }
     }
 }
@@ -149,8 +158,8 @@ impl Handler<FlushCreates> for TenantActor {
     fn handle(&mut self, _: FlushCreates, ctx: &mut Context<Self>) -> Self::Result {
         let take = self.queued_creates.len().min(MAX_CREATE_BATCH);
         let (batch, waiters): (Vec<NewTicket>, Vec<_>) = self.queued_creates.drain(..take).unzip();
-        if let Some(registry) = self.registry.upgrade() {
-            registry.record_create_batch(batch.len());
+        if let Some(host) = self.host.upgrade() {
+            host.created_batch(batch.len());
         }
         self.flush_scheduled = !self.queued_creates.is_empty();
         if self.flush_scheduled {

@@ -27,7 +27,7 @@ pub async fn find(
 
 /// The tenant's plan, falling back to `free` for a value written by a newer version.
 pub fn plan_of(t: &tenants::Model) -> Plan {
-    t.plan.parse().unwrap_or(Plan::Free)
+    Plan::from_stored(&t.plan)
 }
 
 /// The limit in force: the operator's override, or the plan's.

@@ -23,7 +23,6 @@ use crate::domain::ticket::{Category, Priority};
 use crate::domain::validate::{Description, Email, MessageBody, ShortRef, Subject};
 use crate::emails::{self, EmailKind};
 use crate::notifications::{self, Notice, preferences};
-use crate::tenants::plan_of;
 use crate::tickets::error::TicketError;
 use crate::tickets::view::{MessageOut, TicketOut};
 use crate::webhooks::events::{self, Audience};
@@ -47,20 +46,21 @@ pub struct NewTicket {
     pub contact_email: Option<Email>,
 }
 
-/// Who changes a ticket, as recorded on its events and messages.
+/// Who changes a ticket, as recorded on its events and messages (not to be confused with the
+/// tenant actor that runs the change).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Actor {
+pub enum Author {
     Customer,
     Operator(String),
     System,
 }
 
-impl Actor {
+impl Author {
     fn label(&self) -> String {
         match self {
-            Actor::Customer => "customer".into(),
-            Actor::Operator(name) => format!("operator:{name}"),
-            Actor::System => "system".into(),
+            Author::Customer => "customer".into(),
+            Author::Operator(name) => format!("operator:{name}"),
+            Author::System => "system".into(),
         }
     }
 }
@@ -87,7 +87,7 @@ where
 fn event(
     ticket: &tickets::Model,
     kind: &str,
-    actor: &Actor,
+    actor: &Author,
     data: Value,
     public: bool,
     now: DateTime<Utc>,
@@ -172,7 +172,7 @@ pub async fn create_batch(
         )
         .await?;
     }
-    let plan = plan_of(&tenant);
+    let plan = Plan::from_stored(&tenant.plan);
     let mut created = Vec::with_capacity(charges.len());
     for ((new, id), charge) in batch.into_iter().zip(ticket_ids).zip(charges) {
         created.push(new_ticket(config, &tenant, plan, id, new, charge, now));
@@ -195,7 +195,7 @@ pub async fn create_batch(
         event(
             &c.ticket,
             "created",
-            &Actor::Customer,
+            &Author::Customer,
             json!({"status": "open"}),
             true,
             now,
@@ -291,7 +291,7 @@ fn new_ticket(
     };
     let message = message_row(
         &ticket,
-        &Actor::Customer,
+        &Author::Customer,
         new.description.into_inner(),
         false,
         now,
@@ -302,7 +302,7 @@ fn new_ticket(
 async fn insert_message(
     txn: &DatabaseTransaction,
     ticket: &tickets::Model,
-    actor: &Actor,
+    actor: &Author,
     body: String,
     internal: bool,
     now: DateTime<Utc>,
@@ -317,15 +317,15 @@ async fn insert_message(
 
 fn message_row(
     ticket: &tickets::Model,
-    actor: &Actor,
+    actor: &Author,
     body: String,
     internal: bool,
     now: DateTime<Utc>,
 ) -> messages::Model {
     let (author, author_name) = match actor {
-        Actor::Customer => ("customer", None),
-        Actor::Operator(name) => ("operator", Some(name.clone())),
-        Actor::System => ("system", None),
+        Author::Customer => ("customer", None),
+        Author::Operator(name) => ("operator", Some(name.clone())),
+        Author::System => ("system", None),
     };
     messages::Model {
         id: MessageId::new().uuid(),
@@ -389,7 +389,7 @@ pub struct Replied {
 #[derive(Debug, Clone)]
 pub struct NewMessage {
     pub ticket_id: Uuid,
-    pub actor: Actor,
+    pub actor: Author,
     pub body: MessageBody,
     pub internal: bool,
     /// An operator may name the status the reply leaves the ticket in.
@@ -417,11 +417,11 @@ pub async fn reply(
             let ticket = find(&txn, ticket_id, Some(tenant_id)).await?;
             let from = parse_status(&ticket)?;
             let to = match &actor {
-                Actor::Customer => status::customer_reply(from),
+                Author::Customer => status::customer_reply(from),
                 _ => status::operator_reply(from, internal, requested),
             }
             ?;
-            let first_response = matches!(actor, Actor::Operator(_))
+            let first_response = matches!(actor, Author::Operator(_))
                 && !internal
                 && ticket.first_response_at.is_none();
             let changed = guarded_update(
@@ -464,7 +464,7 @@ pub async fn reply(
                 events.push(event(&ticket, "status_changed", &actor, json!({"from": from, "to": to}), true, now));
             }
             ticket_events::Entity::insert_many(events).exec(&txn).await?;
-            if matches!(actor, Actor::Operator(_)) && !internal {
+            if matches!(actor, Author::Operator(_)) && !internal {
                 let notice = Notice {
                     kind: "operator_reply",
                     title: format!("Support replied: {}", ticket.subject),
@@ -487,7 +487,7 @@ pub async fn reply(
 #[derive(Debug, Clone)]
 pub struct TicketChange {
     pub ticket_id: Uuid,
-    pub actor: Actor,
+    pub actor: Author,
     pub status: Option<TicketStatus>,
     pub priority: Option<Priority>,
 }
@@ -512,7 +512,7 @@ pub async fn update(
             let ticket = find(&txn, ticket_id, Some(tenant_id)).await?;
             let from = parse_status(&ticket)?;
             let to = match (to, &actor) {
-                (Some(to), Actor::Customer) => status::tenant_set(from, to),
+                (Some(to), Author::Customer) => status::tenant_set(from, to),
                 (Some(to), _) => status::operator_set(from, to),
                 (None, _) if from == TicketStatus::Closed => Err(TransitionError::Closed),
                 (None, _) => Ok(from),
@@ -563,7 +563,7 @@ pub async fn update(
                     .exec(&txn)
                     .await?;
             }
-            if matches!(actor, Actor::Operator(_)) && to != from {
+            if matches!(actor, Author::Operator(_)) && to != from {
                 let notice = Notice {
                     kind: "status_changed",
                     title: format!("Ticket {}", to.as_str().replace('_', " ")),
@@ -623,7 +623,7 @@ pub async fn award_bounty(
             ApplyError::Db(e) => TicketError::Db(e),
             ApplyError::InsufficientBalance => TicketError::Corrupt("a credit was refused".into()),
         })?;
-    let actor = Actor::Operator(operator);
+    let actor = Author::Operator(operator);
     ticket_events::Entity::insert(event(
         &ticket,
         "bounty_awarded",
@@ -668,7 +668,7 @@ async fn announce_reply(
     config: &Config,
     ticket: &tickets::Model,
     message: &messages::Model,
-    actor: &Actor,
+    actor: &Author,
     from: TicketStatus,
     to: TicketStatus,
     now: DateTime<Utc>,
@@ -692,11 +692,11 @@ async fn announce_reply(
     )
     .await?;
     match actor {
-        Actor::Customer => {
+        Author::Customer => {
             let draft = emails::to_support(config, ticket, EmailKind::CustomerReply, &message.body);
             emails::queue(txn, config, ticket, draft, now).await?;
         }
-        Actor::Operator(_) => {
+        Author::Operator(_) => {
             if preferences(txn, ticket.tenant_id)
                 .await?
                 .email_on_operator_reply
@@ -705,7 +705,7 @@ async fn announce_reply(
                 emails::queue(txn, config, ticket, draft, now).await?;
             }
         }
-        Actor::System => {}
+        Author::System => {}
     }
     if to != from {
         status_webhook(txn, config, ticket, actor, from, to, now).await?;
@@ -718,13 +718,13 @@ async fn announce_status(
     txn: &DatabaseTransaction,
     config: &Config,
     ticket: &tickets::Model,
-    actor: &Actor,
+    actor: &Author,
     from: TicketStatus,
     to: TicketStatus,
     now: DateTime<Utc>,
 ) -> Result<(), TicketError> {
     status_webhook(txn, config, ticket, actor, from, to, now).await?;
-    if matches!(actor, Actor::Operator(_))
+    if matches!(actor, Author::Operator(_))
         && preferences(txn, ticket.tenant_id)
             .await?
             .email_on_status_change
@@ -744,7 +744,7 @@ async fn status_webhook(
     txn: &DatabaseTransaction,
     config: &Config,
     ticket: &tickets::Model,
-    actor: &Actor,
+    actor: &Author,
     from: TicketStatus,
     to: TicketStatus,
     now: DateTime<Utc>,

@@ -6,6 +6,7 @@ use crate::app::AppState;
 use crate::http::auth::Staff;
 use crate::http::erasure::{ErasureOut, request};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::path::path_id;
 use crate::tenants;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -33,7 +34,7 @@ async fn admin_request_erasure(
     _: Staff,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let tenant_id: Uuid = path.parse().map_err(|_| ApiError::not_found())?;
+    let tenant_id: Uuid = path_id(&path)?;
     tenants::find(&state.db, tenant_id)
         .await?
         .ok_or_else(ApiError::not_found)?;

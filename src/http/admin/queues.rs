@@ -22,6 +22,7 @@ use crate::app::AppState;
 use crate::domain::ids::{DeliveryId, LedgerId};
 use crate::http::auth::Staff;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::path::path_id;
 use crate::http::query::{PageParams, QueryMap};
 use crate::http::webhooks::reset_delivery;
 
@@ -510,7 +511,7 @@ async fn retry_job(
     let txn = crate::db::begin_write(&state.db).await?;
     let job = match queue {
         Queue::Webhook => {
-            let id: DeliveryId = id_raw.parse().map_err(|_| ApiError::not_found())?;
+            let id: DeliveryId = path_id(&id_raw)?;
             if !reset_delivery(&txn, id.uuid(), now).await? {
                 return Err(ApiError::not_found());
             }
@@ -553,7 +554,7 @@ async fn retry_job(
             Job::Billing(BillingJob { entry_id: id })
         }
         Queue::Privacy => {
-            let tenant_id = Uuid::try_parse(&id_raw).map_err(|_| ApiError::not_found())?;
+            let tenant_id: Uuid = path_id(&id_raw)?;
             let reset = erasures::Entity::update_many()
                 .col_expr(erasures::Column::Status, Expr::value("pending"))
                 .filter(erasures::Column::TenantId.eq(tenant_id))

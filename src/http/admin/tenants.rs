@@ -17,6 +17,7 @@ use crate::domain::validate::{Email, Name};
 use crate::http::auth::Staff;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
+use crate::http::path::path_id;
 use crate::http::query::{PageParams, QueryMap};
 use crate::tenants::actor::Credit;
 use crate::tenants::provision::{self, NewTenant};
@@ -160,7 +161,7 @@ async fn list_tenants(
 }
 
 async fn find_tenant(state: &AppState, raw_id: &str) -> ApiResult<tenants::Model> {
-    let id: Uuid = raw_id.parse().map_err(|_| ApiError::not_found())?;
+    let id: Uuid = path_id(raw_id)?;
     tenants::Entity::find_by_id(id)
         .one(&state.db)
         .await?

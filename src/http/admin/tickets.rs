@@ -15,7 +15,7 @@ use crate::http::json::JsonBody;
 use crate::http::query::{PageParams, QueryMap};
 use crate::http::tickets::{MessageCreated, TicketFilterParams, ticket_id};
 use crate::tenants::actor::{AddMessage, AwardBounty, UpdateTicket};
-use crate::tickets::ops::{self, Actor, NewMessage, TicketChange};
+use crate::tickets::ops::{self, Author, NewMessage, TicketChange};
 use crate::tickets::query::{self, TicketFilter};
 use crate::tickets::view::{EventOut, MessageOut, TicketOut, TicketWithEvents};
 
@@ -189,7 +189,7 @@ async fn reply(
     let ticket = ops::find(&state.db, id, None).await?;
     let msg = AddMessage(NewMessage {
         ticket_id: id,
-        actor: Actor::Operator(operator.name),
+        actor: Author::Operator(operator.name),
         body,
         internal: input.internal,
         status,
@@ -255,7 +255,7 @@ async fn update_ticket(
     let ticket = ops::find(&state.db, id, None).await?;
     let msg = UpdateTicket(TicketChange {
         ticket_id: id,
-        actor: Actor::Operator(operator.name),
+        actor: Author::Operator(operator.name),
         status,
         priority,
     });
