@@ -237,3 +237,28 @@ async fn record<C: ConnectionTrait>(
     .await?;
     workers::outbox::enqueue_many(txn, jobs, now).await
 }
+
+/// One page of the tenant's ledger, newest first; `after` continues a keyset walk.
+pub async fn page(
+    db: &sea_orm::DatabaseConnection,
+    tenant_id: Uuid,
+    page: crate::pagination::Page,
+    after: Option<Uuid>,
+) -> Result<crate::pagination::Listed<ledger_entries::Model>, DbErr> {
+    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+    let base =
+        ledger_entries::Entity::find().filter(ledger_entries::Column::TenantId.eq(tenant_id));
+    let total = base.clone().count(db).await?;
+    let query = base.order_by_desc(ledger_entries::Column::Id);
+    let query = match after {
+        Some(after) => query.filter(ledger_entries::Column::Id.lt(after)),
+        None => query.offset(page.offset),
+    };
+    let rows = query.limit(page.limit + 1).all(db).await?;
+    let (rows, next_cursor) = crate::pagination::keyset_page(rows, page, |e| e.id);
+    Ok(crate::pagination::Listed {
+        rows,
+        total,
+        next_cursor,
+    })
+}
