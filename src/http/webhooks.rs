@@ -4,16 +4,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use entities::{webhook_deliveries as deliveries, webhook_endpoints as endpoints};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 use workers::jobs::{Job, WebhookJob};
-use workers::{outbox, signing, ssrf};
+use workers::{outbox, ssrf};
 
 use crate::app::AppState;
 use crate::domain::ids::{DeliveryId, EventId, WebhookId};
@@ -23,6 +20,7 @@ use crate::http::json::JsonBody;
 use crate::http::keys::Deleted;
 use crate::http::path::path_id;
 use crate::http::query::{PageParams, QueryMap};
+use crate::webhooks::endpoints::{self as webhook_endpoints, EndpointChange, NewEndpoint};
 use crate::webhooks::events::{self, Audience};
 use crate::webhooks::view::{EndpointOut, WebhookEventType};
 
@@ -151,9 +149,7 @@ async fn find_endpoint(
     tenant_id: Uuid,
     raw: &str,
 ) -> ApiResult<endpoints::Model> {
-    endpoints::Entity::find_by_id(endpoint_uuid(raw)?)
-        .filter(endpoints::Column::TenantId.eq(tenant_id))
-        .one(&state.db)
+    webhook_endpoints::find(&state.db, tenant_id, endpoint_uuid(raw)?)
         .await?
         .ok_or_else(ApiError::not_found)
 }
@@ -206,22 +202,14 @@ async fn create_endpoint(
     let description = checked_description(input.description)?;
     // Last: it may resolve the host.
     let url = checked_url(&state, raw_url).await?;
-    let now = Utc::now();
-    let secret = signing::new_secret();
-    let created = endpoints::Entity::insert(endpoints::ActiveModel {
-        id: Set(WebhookId::new().uuid()),
-        tenant_id: Set(key.tenant_id),
-        url: Set(url),
-        events: Set(events),
-        description: Set(description),
-        secret: Set(secret.clone()),
-        enabled: Set(input.enabled.unwrap_or(true)),
-        disabled_reason: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
-    .exec_with_returning(&state.db)
-    .await?;
+    let new = NewEndpoint {
+        url,
+        events,
+        description,
+        enabled: input.enabled.unwrap_or(true),
+    };
+    let (created, secret) =
+        webhook_endpoints::create(&state.db, key.tenant_id, new, Utc::now()).await?;
     let mut out = EndpointOut::from(created);
     out.secret = Some(secret);
     Ok(HttpResponse::Created().json(out))
@@ -254,14 +242,7 @@ async fn list_endpoints(
     SecretKey(key): SecretKey,
 ) -> ApiResult<HttpResponse> {
     let page = QueryMap::from_request(&req)?.page()?;
-    let query = endpoints::Entity::find().filter(endpoints::Column::TenantId.eq(key.tenant_id));
-    let total = query.clone().count(&state.db).await?;
-    let rows = query
-        .order_by_desc(endpoints::Column::Id)
-        .offset(page.offset)
-        .limit(page.limit)
-        .all(&state.db)
-        .await?;
+    let (rows, total) = webhook_endpoints::list(&state.db, key.tenant_id, page).await?;
     let data: Vec<EndpointOut> = rows.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(EndpointList {
         data,
@@ -323,24 +304,13 @@ async fn update_endpoint(
         None => None,
     };
     let endpoint = find_endpoint(&state, key.tenant_id, &path).await?;
-    let mut active: endpoints::ActiveModel = endpoint.into();
-    if let Some(url) = url {
-        active.url = Set(url);
-    }
-    if let Some(events) = events {
-        active.events = Set(events);
-    }
-    if let Some(description) = description {
-        active.description = Set(description);
-    }
-    if let Some(enabled) = input.enabled {
-        active.enabled = Set(enabled);
-        if enabled {
-            active.disabled_reason = Set(None);
-        }
-    }
-    active.updated_at = Set(Utc::now());
-    let updated = active.update(&state.db).await?;
+    let change = EndpointChange {
+        url,
+        events,
+        description,
+        enabled: input.enabled,
+    };
+    let updated = webhook_endpoints::update(&state.db, endpoint, change, Utc::now()).await?;
     Ok(HttpResponse::Ok().json(EndpointOut::from(updated)))
 }
 
@@ -362,9 +332,7 @@ async fn delete_endpoint(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let endpoint = find_endpoint(&state, key.tenant_id, &path).await?;
-    endpoints::Entity::delete_by_id(endpoint.id)
-        .exec(&state.db)
-        .await?;
+    webhook_endpoints::delete(&state.db, endpoint.id).await?;
     Ok(HttpResponse::Ok().json(Deleted {
         id: WebhookId::from_uuid(endpoint.id).to_string(),
         object: "webhook_endpoint",
@@ -392,11 +360,8 @@ async fn rotate_secret(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let endpoint = find_endpoint(&state, key.tenant_id, &path).await?;
-    let secret = signing::new_secret();
-    let mut active: endpoints::ActiveModel = endpoint.into();
-    active.secret = Set(secret.clone());
-    active.updated_at = Set(Utc::now());
-    let updated = active.update(&state.db).await?;
+    let (updated, secret) =
+        webhook_endpoints::rotate_secret(&state.db, endpoint, Utc::now()).await?;
     let mut out = EndpointOut::from(updated);
     out.secret = Some(secret);
     Ok(HttpResponse::Ok().json(out))
