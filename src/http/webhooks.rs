@@ -3,14 +3,11 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use entities::{webhook_deliveries as deliveries, webhook_endpoints as endpoints};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
-use workers::jobs::{Job, WebhookJob};
-use workers::{outbox, ssrf};
+use workers::ssrf;
 
 use crate::app::AppState;
 use crate::domain::ids::{DeliveryId, EventId, WebhookId};
@@ -20,6 +17,7 @@ use crate::http::json::JsonBody;
 use crate::http::keys::Deleted;
 use crate::http::path::path_id;
 use crate::http::query::{PageParams, QueryMap};
+use crate::webhooks::deliveries as webhook_deliveries;
 use crate::webhooks::endpoints::{self as webhook_endpoints, EndpointChange, NewEndpoint};
 use crate::webhooks::events::{self, Audience};
 use crate::webhooks::view::{EndpointOut, WebhookEventType};
@@ -455,14 +453,7 @@ async fn list_deliveries(
 ) -> ApiResult<HttpResponse> {
     let page = QueryMap::from_request(&req)?.page()?;
     let endpoint = find_endpoint(&state, key.tenant_id, &path).await?;
-    let query = deliveries::Entity::find().filter(deliveries::Column::EndpointId.eq(endpoint.id));
-    let total = query.clone().count(&state.db).await?;
-    let rows = query
-        .order_by_desc(deliveries::Column::Id)
-        .offset(page.offset)
-        .limit(page.limit)
-        .all(&state.db)
-        .await?;
+    let (rows, total) = webhook_deliveries::list(&state.db, endpoint.id, page).await?;
     let data: Vec<DeliveryOut> = rows.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(DeliveryList {
         data,
@@ -497,46 +488,12 @@ async fn retry_delivery(
     let (endpoint_raw, delivery_raw) = path.into_inner();
     let endpoint = find_endpoint(&state, key.tenant_id, &endpoint_raw).await?;
     let delivery_id: DeliveryId = path_id(&delivery_raw)?;
-    let delivery = deliveries::Entity::find_by_id(delivery_id.uuid())
-        .filter(deliveries::Column::EndpointId.eq(endpoint.id))
-        .one(&state.db)
+    let delivery = webhook_deliveries::find(&state.db, endpoint.id, delivery_id.uuid())
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let retried = requeue_delivery(&state, delivery.id).await?;
-    Ok(HttpResponse::Accepted().json(DeliveryOut::from(retried)))
-}
-
-/// Puts a delivery back to `pending` for one more attempt now (a manual retry).
-pub async fn requeue_delivery(state: &AppState, delivery_id: Uuid) -> ApiResult<deliveries::Model> {
-    let now = Utc::now();
-    let txn = crate::db::begin_write(&state.db).await?;
-    reset_delivery(&txn, delivery_id, now).await?;
-    outbox::enqueue(&txn, Job::Webhook(WebhookJob { delivery_id }), now, now).await?;
-    let delivery = deliveries::Entity::find_by_id(delivery_id)
-        .one(&txn)
+    let retried = webhook_deliveries::requeue(&state.db, delivery.id, Utc::now())
         .await?
         .ok_or_else(ApiError::not_found)?;
-    txn.commit().await?;
     state.jobs.nudge.nudge();
-    Ok(delivery)
-}
-
-/// Puts a delivery that is not yet delivered back to `pending`, due now; returns whether
-/// there was one.
-pub async fn reset_delivery<C: sea_orm::ConnectionTrait>(
-    conn: &C,
-    delivery_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<bool, sea_orm::DbErr> {
-    let reset = deliveries::Entity::update_many()
-        .col_expr(
-            deliveries::Column::Status,
-            Expr::value(workers::webhook::PENDING),
-        )
-        .col_expr(deliveries::Column::NextAttemptAt, Expr::value(now))
-        .filter(deliveries::Column::Id.eq(delivery_id))
-        .filter(deliveries::Column::Status.ne(workers::webhook::DELIVERED))
-        .exec(conn)
-        .await?;
-    Ok(reset.rows_affected == 1)
+    Ok(HttpResponse::Accepted().json(DeliveryOut::from(retried)))
 }

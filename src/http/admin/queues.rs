@@ -24,7 +24,7 @@ use crate::http::auth::Staff;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::path::path_id;
 use crate::http::query::{PageParams, QueryMap};
-use crate::http::webhooks::reset_delivery;
+use crate::webhooks::deliveries::reset as reset_delivery;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/queues").route(web::get().to(overview)))
