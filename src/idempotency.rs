@@ -1,4 +1,4 @@
-//! Stored outcomes of `POST` requests sent with an `Idempotency-Key` (SPEC §2): scoped to
+//! Stored outcomes of `POST` requests sent with an `Idempotency-Key` (docs/API.md §2): scoped to
 //! the tenant, kept 24 h. A row is claimed (`in_progress`) before the request runs and
 //! completed with its response afterwards. The claim records the process that holds it
 //! (`workers::lease`): when that process dies, its claims are forgotten as soon as it is known

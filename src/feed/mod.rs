@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::domain::ids::EventId;
 
-/// Feed-only event types (the webhook types live in `crate::events`).
+/// Feed-only event types (the webhook types live in `crate::webhooks::events`).
 pub const TICKET_UPDATED: &str = "support.ticket_updated";
 pub const NOTIFICATION_CREATED: &str = "notification.created";
 

@@ -1,17 +1,17 @@
 //! `/v1/events`: the tenant's event feed, as Server-Sent Events and as JSON pages. The
 //! operator routes (`/admin/events…`) share the parsing and the answers defined here.
-use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName};
 use actix_web::{HttpRequest, HttpResponse, web};
 use utoipa::IntoParams;
 
 use crate::app::AppState;
-use crate::auth::SecretKey;
-use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::feed::hub::Holder;
 use crate::feed::store::{self, Scope};
-use crate::feed::{FeedError, FeedPage, stream};
-use crate::http::query::{DEFAULT_LIMIT, MAX_LIMIT, QueryMap};
+use crate::feed::{FeedPage, stream};
+use crate::http::auth::SecretKey;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::query::QueryMap;
+use crate::pagination::{DEFAULT_LIMIT, MAX_LIMIT};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/events").route(web::get().to(feed_page)))
@@ -19,25 +19,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 pub const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
-
-/// The feature's refusals as HTTP answers.
-pub fn feed_error(e: FeedError) -> ApiError {
-    match e {
-        FeedError::TooManyStreams(limit) => ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_streams",
-            "Too many open event streams: close one before opening another",
-        )
-        .with_detail(format!("at most {limit} per tenant")),
-        FeedError::PositionExpired => ApiError::new(
-            StatusCode::GONE,
-            "position_expired",
-            "Events after this position are no longer kept: re-read your lists, then page from the start",
-        )
-        .with_detail("after"),
-        FeedError::Db(e) => e.into(),
-    }
-}
 
 fn position(raw: &str, name: &str) -> Result<i64, ApiError> {
     raw.trim()
@@ -86,9 +67,7 @@ pub async fn sse(
     holder: Holder,
     last_event_id: Option<i64>,
 ) -> ApiResult<HttpResponse> {
-    let events = stream::open(&state.feed, &state.db, scope, holder, last_event_id)
-        .await
-        .map_err(feed_error)?;
+    let events = stream::open(&state.feed, &state.db, scope, holder, last_event_id).await?;
     Ok(HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "text/event-stream"))
         .insert_header((CACHE_CONTROL, "no-cache"))
@@ -99,9 +78,7 @@ pub async fn sse(
 
 pub async fn page(state: &AppState, scope: Scope, q: &QueryMap) -> ApiResult<HttpResponse> {
     let (after, limit) = page_params(q)?;
-    let page = store::page(&state.db, scope, after, limit)
-        .await
-        .map_err(feed_error)?;
+    let page = store::page(&state.db, scope, after, limit).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 

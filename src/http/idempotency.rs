@@ -1,4 +1,4 @@
-//! The `Idempotency-Key` middleware for every `POST` under `/v1` (SPEC §2): replays a stored
+//! The `Idempotency-Key` middleware for every `POST` under `/v1` (docs/API.md §2): replays a stored
 //! response with `Idempotent-Replayed: true`, refuses a reused key with another body and a
 //! key whose first request is still running.
 use actix_web::body::{BoxBody, MessageBody};
@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::domain::validate::IdempotencyKey;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::http::json::{MAX_BODY_BYTES, payload_too_large};
 use crate::idempotency::{self, Claim};
 

@@ -4,11 +4,11 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::auth::Staff;
-use crate::error::{ApiResult, ErrorBody};
 use crate::feed::FeedPage;
 use crate::feed::hub::Holder;
 use crate::feed::store::Scope;
+use crate::http::auth::Staff;
+use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::events::{FeedPageParams, StreamParams, last_event_id, page, sse};
 use crate::http::query::QueryMap;
 

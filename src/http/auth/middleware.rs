@@ -5,13 +5,13 @@ use std::net::IpAddr;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::AUTHORIZATION;
+use actix_web::http::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, ResponseError, web};
 
-use super::{KeyKind, Principal};
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::auth::{KeyKind, Principal, TenantPrincipal};
+use crate::http::error::{ApiError, rate_limited};
 use crate::ratelimit::Verdict;
 
 enum Credentials<'a> {
@@ -88,7 +88,7 @@ pub async fn authenticate(
                 // An IP already refused for failed authentication (key guessing) gets its
                 // 429 before any database lookup.
                 if let Some(v) = state.limits.failed_auth_blocked(ip) {
-                    return Ok(refuse(&state, req, v.to_error()).await);
+                    return Ok(refuse(&state, req, rate_limited(&v)).await);
                 }
                 match state.auth.resolve(&token).await {
                     Ok(found) => found,
@@ -101,10 +101,12 @@ pub async fn authenticate(
     let Some(principal) = resolved else {
         let verdict = state.limits.check_failed_auth(ip).await;
         if !verdict.allowed() {
-            return Ok(refuse(&state, req, verdict.to_error()).await);
+            return Ok(refuse(&state, req, rate_limited(&verdict)).await);
         }
-        let mut err = ApiError::unauthorized("Invalid or revoked API key");
-        err.headers.extend(verdict.headers());
+        let err = verdict.headers().into_iter().fold(
+            ApiError::unauthorized("Invalid or revoked API key"),
+            |err, (name, value)| err.with_header(HeaderName::from_static(name), value),
+        );
         return Ok(reject(req, err));
     };
 
@@ -115,20 +117,23 @@ pub async fn authenticate(
     if let Some(v) = verdict
         && !v.allowed()
     {
-        return Ok(refuse(&state, req, v.to_error()).await);
+        return Ok(refuse(&state, req, rate_limited(&v)).await);
     }
     req.extensions_mut().insert(principal);
     let _admitted = state.refusal_pacing.admit();
     let mut res = next.call(req).await?.map_into_boxed_body();
     if let Some(v) = verdict {
-        v.apply_headers(res.headers_mut());
+        for (name, value) in v.headers() {
+            res.headers_mut()
+                .insert(HeaderName::from_static(name), HeaderValue::from(value));
+        }
     }
     Ok(res)
 }
 
 /// Charges a tenant request to its limits (for a publishable key: its client IP, the key,
 /// then the tenant) and returns the refusal or the tightest verdict; `None` if unlimited.
-async fn limit_tenant(state: &AppState, t: &super::TenantPrincipal, ip: IpAddr) -> Option<Verdict> {
+async fn limit_tenant(state: &AppState, t: &TenantPrincipal, ip: IpAddr) -> Option<Verdict> {
     let publishable = (t.kind == KeyKind::Publishable).then_some((t.key_id, ip));
     state
         .limits

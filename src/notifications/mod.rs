@@ -1,5 +1,7 @@
-//! In-app notifications (SPEC §6): written in the same transaction as the change that
+//! In-app notifications (docs/API.md §6): written in the same transaction as the change that
 //! causes them, unless the tenant turned in-app notifications off.
+pub mod feed;
+
 use chrono::{DateTime, Utc};
 use entities::{notification_preferences as prefs, notifications};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel};
@@ -8,7 +10,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::domain::ids::{NotificationId, TicketId};
-use crate::feed::{self, Visibility};
+use crate::feed::{self as event_feed, Visibility};
 
 /// What the tenant is told about, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -105,10 +107,10 @@ pub async fn notify<C: ConnectionTrait>(
         .await?;
     // Event feed: the tenant's Support tab shows notifications live.
     let data = json!({"notification": NotificationOut::from(row)});
-    feed::record_one(
+    event_feed::record_one(
         conn,
         tenant_id,
-        feed::NOTIFICATION_CREATED,
+        event_feed::NOTIFICATION_CREATED,
         data,
         Visibility::Tenant,
         now,
