@@ -103,6 +103,20 @@ pub struct FeedPageParams {
     pub limit: Option<u64>,
 }
 
+/// One event of a stream as an SSE parser reads it; the document's schema for
+/// `text/event-stream` bodies (never built: the stream writes its frames directly).
+#[derive(utoipa::ToSchema)]
+pub struct SseEvent {
+    /// The feed position; send it back as `Last-Event-ID` to resume after this event.
+    pub id: Option<String>,
+    /// The event type (`support.ticket_created`, …), or `reset`.
+    pub event: Option<String>,
+    /// The webhook payload, as JSON text.
+    pub data: Option<String>,
+    /// How long a client waits before reconnecting, in milliseconds (sent first).
+    pub retry: Option<u64>,
+}
+
 /// Follow the event feed (Server-Sent Events)
 ///
 /// `text/event-stream`: each event is `id: <seq>`, `event: <type>`, `data: <the webhook
@@ -118,7 +132,7 @@ pub struct FeedPageParams {
     tag = "events",
     params(StreamParams, ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this position")),
     responses(
-        (status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
+        (status = 200, description = "The event stream", content_type = "text/event-stream", body = SseEvent),
         (status = 400, description = "`validation_failed`: `Last-Event-ID` or `last_event_id` is not a position", body = ErrorBody),
         (status = 429, description = "`too_many_streams`: this tenant already holds 20 open streams; `rate_limited`", body = ErrorBody),
     ),

@@ -9,7 +9,7 @@ use crate::feed::hub::Holder;
 use crate::feed::store::Scope;
 use crate::http::auth::Staff;
 use crate::http::error::{ApiResult, ErrorBody};
-use crate::http::events::{FeedPageParams, StreamParams, last_event_id, page, sse};
+use crate::http::events::{FeedPageParams, SseEvent, StreamParams, last_event_id, page, sse};
 use crate::http::query::QueryMap;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -39,7 +39,7 @@ fn scope(q: &QueryMap) -> ApiResult<Scope> {
     tag = "events",
     params(TenantFilter, StreamParams, ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this position")),
     responses(
-        (status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
+        (status = 200, description = "The event stream", content_type = "text/event-stream", body = SseEvent),
         (status = 400, description = "`validation_failed`: `tenant_id`, `Last-Event-ID` or `last_event_id` is invalid", body = ErrorBody),
     ),
     security(("staff_token" = [])),
