@@ -154,6 +154,18 @@ impl From<FieldError> for ApiError {
     }
 }
 
+impl From<crate::caps::Error> for ApiError {
+    fn from(e: crate::caps::Error) -> Self {
+        let message = format!("Limit reached: {e}");
+        match e {
+            crate::caps::Error::Reached(cap) => {
+                ApiError::conflict("limit_reached", message).with_detail(cap.what)
+            }
+            crate::caps::Error::Db(db) => db.into(),
+        }
+    }
+}
+
 impl From<DbErr> for ApiError {
     fn from(e: DbErr) -> Self {
         if is_connection_error(&e) {

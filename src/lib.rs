@@ -2,6 +2,7 @@
 pub mod account;
 pub mod app;
 pub mod auth;
+pub mod caps;
 pub mod cli;
 pub mod config;
 pub mod db;

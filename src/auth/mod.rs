@@ -50,6 +50,33 @@ fn staff_on_tenant_side() -> ApiError {
     )
 }
 
+/// The only operations (method, route pattern) a publishable key may call; every other
+/// route needs the secret key. The authentication middleware refuses the rest before the
+/// idempotency layer runs, so a publishable key can neither claim nor replay a record on a
+/// secret-key route. `tests/api/openapi.rs` checks this list against the document.
+pub const PUBLISHABLE_OPERATIONS: &[(&str, &str)] = &[
+    ("POST", "/v1/support/tickets"),
+    ("GET", "/v1/support/status"),
+];
+
+/// Whether a publishable key may call this `/v1` route. No route (`None`) answers `404`
+/// anyway, and `/admin` refuses every tenant key itself.
+pub fn publishable_may_call(method: &str, pattern: Option<&str>) -> bool {
+    pattern.is_none_or(|pattern| {
+        !pattern.starts_with("/v1/")
+            || PUBLISHABLE_OPERATIONS
+                .iter()
+                .any(|(m, p)| *m == method && *p == pattern)
+    })
+}
+
+fn insufficient_scope() -> ApiError {
+    ApiError::forbidden(
+        "insufficient_scope",
+        "Publishable keys may only create tickets and read the status banner",
+    )
+}
+
 /// A tenant's secret key: full access to its own resources.
 pub struct SecretKey(pub TenantPrincipal);
 
@@ -60,10 +87,7 @@ impl FromRequest for SecretKey {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(match principal(req) {
             Some(Principal::Tenant(t)) if t.kind == KeyKind::Secret => Ok(SecretKey(t)),
-            Some(Principal::Tenant(_)) => Err(ApiError::forbidden(
-                "insufficient_scope",
-                "Publishable keys may only create tickets and read the status banner",
-            )),
+            Some(Principal::Tenant(_)) => Err(insufficient_scope()),
             Some(Principal::Staff(_)) => Err(staff_on_tenant_side()),
             None => Err(missing_key()),
         })

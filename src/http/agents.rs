@@ -67,7 +67,10 @@ impl AgentIn {
     path = "/v1/agents",
     tag = "numbers",
     request_body = AgentIn,
-    responses((status = 201, description = "The new agent", body = AgentOut)),
+    responses(
+        (status = 201, description = "The new agent", body = AgentOut),
+        (status = 409, description = "`limit_reached` (detail `agents`): the account has 500 agents", body = ErrorBody),
+    ),
     security(("secret_key" = [])),
 )]
 async fn create_agent(

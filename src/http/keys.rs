@@ -241,7 +241,10 @@ struct PublishableKeyIn {
     path = "/v1/keys/publishable",
     tag = "keys",
     request_body = PublishableKeyIn,
-    responses((status = 201, description = "The new key, with `key` shown once", body = PublishableKeyOut)),
+    responses(
+        (status = 201, description = "The new key, with `key` shown once", body = PublishableKeyOut),
+        (status = 409, description = "`limit_reached` (detail `publishable_keys`): the account has 20 live publishable keys", body = ErrorBody),
+    ),
     security(("secret_key" = [])),
 )]
 
@@ -255,6 +258,15 @@ async fn create_publishable_key(
         .map(|l| Name::parse(&l, "label"))
         .transpose()?
         .map(Name::into_inner);
+    crate::caps::PUBLISHABLE_KEYS
+        .ensure_room(
+            &state.db,
+            api_keys::Entity::find()
+                .filter(api_keys::Column::TenantId.eq(key.tenant_id))
+                .filter(api_keys::Column::Kind.eq(KeyKind::Publishable.as_str()))
+                .filter(api_keys::Column::RevokedAt.is_null()),
+        )
+        .await?;
     let minted =
         provision::insert_key(&state.db, key.tenant_id, KeyKind::Publishable, label).await?;
     let stored = api_keys::Entity::find()

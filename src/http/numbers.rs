@@ -79,7 +79,7 @@ struct NumberRegistered {
         (status = 201, description = "Newly registered", body = NumberRegistered),
         (status = 200, description = "Already this tenant's (`agent_id` updated when given)", body = NumberRegistered),
         (status = 404, description = "`not_found` (detail `agent_id`): no such agent of this tenant", body = ErrorBody),
-        (status = 409, description = "`number_taken`: registered to another account; `concurrent_update`: retry", body = ErrorBody),
+        (status = 409, description = "`number_taken`: registered to another account; `limit_reached` (detail `numbers`): the account has 1,000 numbers; `concurrent_update`: retry", body = ErrorBody),
     ),
     security(("secret_key" = [])),
 )]

@@ -224,7 +224,7 @@ async fn find_endpoint(
 struct EndpointIn {
     /// `http` or `https`; refused when its host resolves to a loopback, private, link-local
     /// or metadata address. Required on create.
-    #[schema(format = "uri")]
+    #[schema(format = "uri", max_length = 2048)]
     url: Option<String>,
     /// Default: none.
     #[schema(value_type = Option<Vec<WebhookEventType>>)]
@@ -244,7 +244,10 @@ struct EndpointIn {
     path = "/v1/webhooks",
     tag = "webhooks",
     request_body = EndpointIn,
-    responses((status = 201, description = "The endpoint, with its secret", body = EndpointOut)),
+    responses(
+        (status = 201, description = "The endpoint, with its secret", body = EndpointOut),
+        (status = 409, description = "`limit_reached` (detail `webhook_endpoints`): the account has 20 endpoints", body = ErrorBody),
+    ),
     security(("secret_key" = [])),
 )]
 
@@ -259,6 +262,12 @@ async fn create_endpoint(
         .ok_or_else(|| ApiError::validation("url", "`url` is required"))?;
     let events = checked_events(input.events)?;
     let description = checked_description(input.description)?;
+    crate::caps::WEBHOOK_ENDPOINTS
+        .ensure_room(
+            &state.db,
+            endpoints::Entity::find().filter(endpoints::Column::TenantId.eq(key.tenant_id)),
+        )
+        .await?;
     // Last: it may resolve the host.
     let url = checked_url(&state, raw_url).await?;
     let now = Utc::now();
