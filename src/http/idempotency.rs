@@ -10,14 +10,13 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
 use chrono::Utc;
-use futures_util::StreamExt;
 
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::auth::middleware::bearer_token;
 use crate::domain::validate::IdempotencyKey;
 use crate::error::ApiError;
-use crate::http::json::{MAX_BODY_BYTES, payload_too_large};
+use crate::http::json::read_body;
 use crate::idempotency::{self, Caller, Claim};
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -64,21 +63,10 @@ pub async fn idempotency(
     };
 
     // The body is read here to fingerprint the request, then handed on unchanged.
-    let mut body = bytes::BytesMut::new();
-    let mut payload = req.take_payload();
-    while let Some(chunk) = payload.next().await {
-        let Ok(chunk) = chunk else {
-            return Ok(reject(
-                req,
-                ApiError::bad_request("invalid_body", "Could not read the request body"),
-            ));
-        };
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Ok(reject(req, payload_too_large()));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    let body = body.freeze();
+    let body = match read_body(req.take_payload()).await {
+        Ok(body) => body,
+        Err(err) => return Ok(reject(req, err)),
+    };
     let fingerprint = idempotency::fingerprint(req.method().as_str(), req.path(), &body);
     req.set_payload(Payload::from(body));
 
