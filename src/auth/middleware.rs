@@ -9,6 +9,7 @@ use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, ResponseError, web};
 
+use super::keys::{self, Shape};
 use super::{KeyKind, Principal};
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -122,14 +123,36 @@ pub async fn authenticate(
         Some(token) => match state.auth.cached(&token) {
             Some(principal) => Some(principal),
             None => {
-                // An IP already refused for failed authentication (key guessing) gets its
-                // 429 before any database lookup.
-                if let Some(v) = state.limits.failed_auth_blocked(ip) {
-                    return Ok(refuse(&state, req, v.to_error()).await);
-                }
-                match state.auth.resolve(&token).await {
-                    Ok(found) => found,
-                    Err(e) => return Ok(reject(req, e.into())),
+                let worth_a_lookup = match keys::shape(&token) {
+                    // Never a key of ours: refused without a lookup (at once while the
+                    // IP is refused for guessing, else below as a failure).
+                    Shape::Junk => {
+                        if let Some(v) = state.limits.failed_auth_blocked(ip) {
+                            return Ok(refuse(&state, req, v.to_error()).await);
+                        }
+                        false
+                    }
+                    // A well-formed key is always looked up, whatever others did from its IP.
+                    Shape::Checked => true,
+                    // A key from before checksums looks like a guess: an IP refused for key
+                    // guessing gets its 429 before any lookup, unless this very key
+                    // authenticated here recently.
+                    Shape::Legacy => {
+                        if !state.auth.seen_valid(&token)
+                            && let Some(v) = state.limits.failed_auth_blocked(ip)
+                        {
+                            return Ok(refuse(&state, req, v.to_error()).await);
+                        }
+                        true
+                    }
+                };
+                if worth_a_lookup {
+                    match state.auth.resolve(&token).await {
+                        Ok(found) => found,
+                        Err(e) => return Ok(reject(req, e.into())),
+                    }
+                } else {
+                    None
                 }
             }
         },
