@@ -62,6 +62,8 @@ impl AgentIn {
 }
 
 /// Create an agent
+///
+/// An agent that numbers can be attached to. An account holds at most 500 agents.
 #[utoipa::path(
     post,
     path = "/v1/agents",
@@ -93,6 +95,8 @@ struct AgentList {
 }
 
 /// List agents
+///
+/// The tenant's agents, newest first.
 #[utoipa::path(
     get,
     path = "/v1/agents",
@@ -121,6 +125,8 @@ async fn list_agents(
 }
 
 /// Get an agent
+///
+/// One agent of the tenant, with its name and description.
 #[utoipa::path(
     get,
     path = "/v1/agents/{id}",

@@ -187,6 +187,8 @@ struct PublishableKeyList {
 }
 
 /// List publishable keys
+///
+/// The tenant's live publishable keys, with their visible prefix and label; the full key is shown only when created.
 #[utoipa::path(
     get,
     path = "/v1/keys/publishable",
@@ -290,6 +292,8 @@ pub struct Deleted {
 }
 
 /// Revoke a publishable key
+///
+/// The key stops working at once on this node and within 5 seconds everywhere.
 #[utoipa::path(
     delete,
     path = "/v1/keys/publishable/{id}",

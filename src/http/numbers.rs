@@ -128,6 +128,8 @@ struct NumberAttached {
 }
 
 /// Attach a number to an agent
+///
+/// Points one of the tenant's numbers at one of its agents, replacing any earlier agent.
 #[utoipa::path(
     post,
     path = "/v1/numbers/{number}/attach",
@@ -168,6 +170,8 @@ struct NumberList {
 }
 
 /// List numbers
+///
+/// The tenant's phone numbers, with the agent each is attached to.
 #[utoipa::path(
     get,
     path = "/v1/numbers",
@@ -205,6 +209,8 @@ struct NumberRemoved {
 }
 
 /// Remove a number
+///
+/// Releases the number: it no longer belongs to this account and may be registered again.
 #[utoipa::path(
     delete,
     path = "/v1/numbers/{number}",

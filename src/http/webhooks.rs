@@ -301,6 +301,8 @@ struct EndpointList {
 }
 
 /// List webhook endpoints
+///
+/// The tenant's webhook endpoints, newest first, without their signing secrets.
 #[utoipa::path(
     get,
     path = "/v1/webhooks",
@@ -336,6 +338,8 @@ async fn list_endpoints(
 }
 
 /// Get a webhook endpoint
+///
+/// One endpoint: its URL, subscribed events, state and why it was disabled, without its signing secret.
 #[utoipa::path(
     get,
     path = "/v1/webhooks/{id}",
@@ -409,6 +413,8 @@ async fn update_endpoint(
 }
 
 /// Delete a webhook endpoint
+///
+/// Removes the endpoint; its pending deliveries fail with "the endpoint was deleted" and are not attempted again.
 #[utoipa::path(
     delete,
     path = "/v1/webhooks/{id}",

@@ -195,8 +195,15 @@ async fn document_is_openapi_3_1_and_covers_the_spec() {
                 path.as_str(),
                 "/healthz" | "/readyz" | "/openapi.json" | "/docs" | "/v1/support/status"
             );
-            match op["security"].as_array() {
-                None => assert!(public, "{method} {path} has no security"),
+            match op["security"].as_array().filter(|reqs| !reqs.is_empty()) {
+                None => {
+                    assert!(public, "{method} {path} has no security");
+                    assert_eq!(
+                        op["security"],
+                        json!([]),
+                        "{method} {path}: explicitly public"
+                    );
+                }
                 Some(reqs) => {
                     assert!(!public, "{method} {path} is public");
                     assert!(responses.contains_key("403"), "{method} {path}: 403");

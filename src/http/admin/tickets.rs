@@ -212,6 +212,8 @@ struct OperatorPatch {
 }
 
 /// Update a ticket
+///
+/// An operator changes a ticket's status or priority; each change records an event.
 #[utoipa::path(
     patch,
     path = "/admin/support/tickets/{id}",
