@@ -33,10 +33,11 @@ pub async fn idempotency(
     let applies = req.method() == Method::POST && req.path().starts_with("/v1/");
     let raw_key = req.headers().get(IDEMPOTENCY_KEY).cloned();
     let caller = match (
+        &raw_key,
         req.extensions().get::<Principal>(),
         bearer_token(req.headers()),
     ) {
-        (Some(Principal::Tenant(t)), Some(token)) => {
+        (Some(_), Some(Principal::Tenant(t)), Some(token)) if applies => {
             Some(Caller::new(t.tenant_id, t.key_id, token))
         }
         _ => None,
