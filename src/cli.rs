@@ -15,6 +15,7 @@ use crate::jobs::Jobs;
 use crate::tenants::TenantOut;
 use crate::tenants::provision::{self, NewTenant};
 use crate::{db, domain};
+use workers::lease::Instance;
 
 #[derive(Parser)]
 #[command(
@@ -212,6 +213,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         Command::Api(args) => serve(config, args, false).await,
         Command::Worker(args) => {
             let conn = open(&config, !args.no_migrate).await?;
+            let instance = register(&conn, &config, "worker").await?;
             let jobs = Jobs::connect(&config).await.map_err(Failure::runtime)?;
             let handle = jobs.start(conn, &config).map_err(Failure::runtime)?;
             tracing::info!(queue = jobs.transport.kind(), "worker started");
@@ -219,6 +221,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             tracing::info!("stopping: finishing running jobs");
             jobs.stop();
             Jobs::join(handle, JOBS_STOP_LIMIT).await;
+            instance.stop().await;
             Ok(())
         }
     }
@@ -234,6 +237,7 @@ const JOBS_STOP_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// `serve` (API, workers and relay) or `api` (API only).
 async fn serve(config: Config, args: RunArgs, all_in_one: bool) -> Result<(), Failure> {
     let conn = open(&config, !args.no_migrate).await?;
+    let instance = register(&conn, &config, if all_in_one { "serve" } else { "api" }).await?;
     let listener = std::net::TcpListener::bind(config.listen)
         .map_err(|e| Failure::runtime(format!("cannot listen on {}: {e}", config.listen)))?;
     let bound = listener.local_addr().unwrap_or(config.listen);
@@ -265,7 +269,21 @@ async fn serve(config: Config, args: RunArgs, all_in_one: bool) -> Result<(), Fa
     if let Some(handle) = workers {
         Jobs::join(handle, JOBS_STOP_LIMIT).await;
     }
+    instance.stop().await;
     served.map_err(Failure::runtime)
+}
+
+/// Registers this process as a lease owner; the leases of dead processes (a predecessor
+/// killed before this start, on the embedded database every earlier one) are taken back
+/// before any request or job runs here.
+async fn register(
+    conn: &DatabaseConnection,
+    config: &Config,
+    kind: &str,
+) -> Result<Instance, Failure> {
+    Instance::start(conn.clone(), kind, config.host_id.clone())
+        .await
+        .map_err(|e| Failure::runtime(format!("cannot register this process: {e}")))
 }
 
 /// On an empty database, creates operator `admin` and prints its token once.

@@ -2,7 +2,9 @@
 //! belongs to the API key that made it: another key (of the same tenant or not) never sees,
 //! replays, blocks or probes it. Its request is the method, path and body, fingerprinted; a
 //! row is claimed (`in_progress`) before the request runs and completed with its response
-//! afterwards.
+//! afterwards. The claim records the process that holds it (`workers::lease`): when that
+//! process dies, its claims are forgotten as soon as it is known dead, so the client's retry
+//! runs.
 //!
 //! Responses may carry secrets shown once (a rotated `hl_sk_`, a webhook's `whsec_`), so they
 //! are sealed (AES-256-GCM) with a key derived from the caller's own token, which the
@@ -21,10 +23,10 @@ use uuid::Uuid;
 
 /// How long a key is remembered.
 pub const RETENTION: Duration = Duration::hours(24);
-/// A claim older than this was abandoned (its process died) and may be taken over.
+/// A claim with no recorded owner older than this was abandoned and may be taken over.
 pub const ABANDONED_AFTER: Duration = Duration::seconds(60);
 
-const IN_PROGRESS: &str = "in_progress";
+const IN_PROGRESS: &str = workers::lease::IN_PROGRESS;
 const DONE: &str = "done";
 /// Domain separation for the sealing key; a new version label would re-key every record.
 const SEALING_LABEL: &[u8] = b"helpline idempotency sealing v1";
@@ -145,6 +147,7 @@ pub async fn claim(
             response_status: Set(None),
             response_sealed: Set(None),
             created_at: Set(now),
+            lease_owner: Set(workers::lease::owner()),
         })
         .on_conflict(
             OnConflict::columns([keys::Column::ApiKeyId, keys::Column::Key])
@@ -163,7 +166,9 @@ pub async fn claim(
             continue;
         };
         let expired = existing.created_at < now - RETENTION
-            || (existing.state == IN_PROGRESS && existing.created_at < now - ABANDONED_AFTER);
+            || (existing.state == IN_PROGRESS
+                && existing.lease_owner.is_none()
+                && existing.created_at < now - ABANDONED_AFTER);
         if expired {
             keys::Entity::delete_many()
                 .filter(keys::Column::ApiKeyId.eq(caller.key_id))

@@ -18,6 +18,8 @@ pub struct Model {
     /// base64 of a nonce and the AES-256-GCM ciphertext of the response body.
     pub response_sealed: Option<String>,
     pub created_at: DateTimeUtc,
+    /// The `worker_instances` row of the process holding the claim.
+    pub lease_owner: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

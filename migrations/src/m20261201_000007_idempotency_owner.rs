@@ -29,6 +29,8 @@ impl MigrationTrait for Migration {
                     // base64 of nonce + AES-256-GCM ciphertext
                     .col(text_null("response_sealed"))
                     .col(timestamp_with_time_zone("created_at"))
+                    // The process holding an in-progress claim (`workers::lease`).
+                    .col(uuid_null("lease_owner"))
                     .primary_key(Index::create().col("api_key_id").col("key"))
                     .to_owned(),
             )
@@ -53,6 +55,15 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_idempotency_records_lease_owner")
+                    .table("idempotency_keys")
+                    .col("lease_owner")
+                    .to_owned(),
+            )
+            .await?;
         Ok(())
     }
 
@@ -71,18 +82,25 @@ impl MigrationTrait for Migration {
                     .col(integer_null("response_status"))
                     .col(text_null("response_body"))
                     .col(timestamp_with_time_zone("created_at"))
+                    .col(uuid_null("lease_owner"))
                     .primary_key(Index::create().col("tenant_id").col("key"))
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("idx_idempotency_created")
-                    .table("idempotency_keys")
-                    .col("created_at")
-                    .to_owned(),
-            )
-            .await
+        for (name, column) in [
+            ("idx_idempotency_created", "created_at"),
+            ("idx_idempotency_keys_lease_owner", "lease_owner"),
+        ] {
+            manager
+                .create_index(
+                    Index::create()
+                        .name(name)
+                        .table("idempotency_keys")
+                        .col(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 }
