@@ -8,13 +8,13 @@ use actix_web::{App, HttpServer, web};
 use sea_orm::DatabaseConnection;
 
 use crate::auth::cache::AuthCache;
+use crate::banner::BannerCache;
 use crate::config::Config;
-use crate::error::ApiError;
+use crate::http;
+use crate::http::error::ApiError;
 use crate::jobs::Jobs;
 use crate::ratelimit::{self, RateLimits};
-use crate::status_banner::BannerCache;
 use crate::tenants::registry::Registry;
-use crate::{auth, http};
 
 pub struct AppState {
     pub config: Arc<Config>,
@@ -50,29 +50,29 @@ impl AppState {
 
 /// Every route, under the middleware stack. Used by the server and by tests.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    http::ops::routes(cfg);
+    http::service::routes(cfg);
     http::metrics::routes(cfg);
     cfg.service(
         web::scope("/v1")
             .configure(http::keys::routes)
             .configure(http::tickets::routes)
-            .configure(http::status::tenant_routes)
+            .configure(http::banner::routes)
             .configure(http::billing::routes)
             .configure(http::notifications::routes)
             .configure(http::agents::routes)
             .configure(http::numbers::routes)
             .configure(http::account::routes)
             .configure(http::webhooks::routes)
-            .configure(http::erasure::tenant_routes)
+            .configure(http::erasure::routes)
             .default_service(web::to(not_found)),
     );
     cfg.service(
         web::scope("/admin")
             .configure(http::admin::tenants::routes)
             .configure(http::admin::tickets::routes)
-            .configure(http::status::admin_routes)
+            .configure(http::admin::banner::routes)
             .configure(http::admin::queues::routes)
-            .configure(http::erasure::admin_routes)
+            .configure(http::admin::erasure::routes)
             .default_service(web::to(not_found)),
     );
 }
@@ -94,7 +94,7 @@ pub fn http_server(
         App::new()
             .app_data(state.clone())
             .wrap(from_fn(http::idempotency::idempotency))
-            .wrap(from_fn(auth::middleware::authenticate))
+            .wrap(from_fn(http::auth::middleware::authenticate))
             .wrap(from_fn(http::context::request_context))
             .configure(configure)
             .default_service(web::to(not_found))

@@ -1,4 +1,4 @@
-//! The `helpline` command line (SPEC §1).
+//! The `helpline` command line (docs/API.md §1).
 use std::process::ExitCode;
 
 use actix_web::web;

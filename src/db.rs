@@ -77,6 +77,29 @@ pub fn as_stored(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::U
     t.trunc_subsecs(6)
 }
 
+/// A lost or refused database connection is a 503 the client may retry, not a 500.
+pub fn is_connection_error(e: &DbErr) -> bool {
+    match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        other => {
+            let text = other.to_string();
+            text.contains("Connection refused")
+                || text.contains("database is locked")
+                || text.contains("connection closed")
+                || text.contains("pool timed out")
+                || text.contains("broken pipe")
+        }
+    }
+}
+
+/// True when the error is a unique-constraint violation, on either backend.
+pub fn is_unique_violation(e: &DbErr) -> bool {
+    matches!(
+        e.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

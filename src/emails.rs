@@ -1,4 +1,4 @@
-//! Outgoing email (SPEC §4 "Email"): a stored email plus its job, written in the caller's
+//! Outgoing email (docs/API.md §4): a stored email plus its job, written in the caller's
 //! transaction. Nothing is queued when `RESEND_API_KEY` is unset.
 use chrono::{DateTime, Utc};
 use entities::{emails, tickets};

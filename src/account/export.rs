@@ -28,12 +28,12 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::http::webhooks::EndpointOut;
-use crate::ledger::LedgerEntryOut;
+use crate::billing::ledger::LedgerEntryOut;
 use crate::notifications::NotificationOut;
 use crate::numbers::view::{AgentOut, NumberOut};
 use crate::tenants::TenantOut;
 use crate::tickets::view::{EventOut, TicketOut, TicketWithEvents};
+use crate::webhooks::view::EndpointOut;
 
 /// Rows read per query.
 pub const BATCH: u64 = 200;

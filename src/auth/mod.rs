@@ -1,14 +1,11 @@
-//! Who is calling: the principal resolved from `Authorization: Bearer`, and the extractors
-//! that enforce each route's scope (SPEC §2).
+//! Who is calling: API keys and staff tokens, the cached lookup that resolves a bearer
+//! token, and the principal it resolves to. The HTTP side (`src/http/auth/`) reads the
+//! header and enforces each route's scope.
 pub mod cache;
 pub mod keys;
-pub mod middleware;
 
-use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload};
-use std::future::{Ready, ready};
 use uuid::Uuid;
 
-use crate::error::ApiError;
 pub use keys::KeyKind;
 
 #[derive(Debug, Clone)]
@@ -35,21 +32,6 @@ pub enum Principal {
     Staff(StaffPrincipal),
 }
 
-fn principal(req: &HttpRequest) -> Option<Principal> {
-    req.extensions().get::<Principal>().cloned()
-}
-
-fn missing_key() -> ApiError {
-    ApiError::unauthorized("Missing API key: send Authorization: Bearer <key>")
-}
-
-fn staff_on_tenant_side() -> ApiError {
-    ApiError::forbidden(
-        "forbidden",
-        "Operator tokens are only accepted on /admin; use a tenant API key on /v1",
-    )
-}
-
 /// The only operations (method, route pattern) a publishable key may call; every other
 /// route needs the secret key. The authentication middleware refuses the rest before the
 /// idempotency layer runs, so a publishable key can neither claim nor replay a record on a
@@ -68,65 +50,4 @@ pub fn publishable_may_call(method: &str, pattern: Option<&str>) -> bool {
                 .iter()
                 .any(|(m, p)| *m == method && *p == pattern)
     })
-}
-
-fn insufficient_scope() -> ApiError {
-    ApiError::forbidden(
-        "insufficient_scope",
-        "Publishable keys may only create tickets and read the status banner",
-    )
-}
-
-/// A tenant's secret key: full access to its own resources.
-pub struct SecretKey(pub TenantPrincipal);
-
-impl FromRequest for SecretKey {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(match principal(req) {
-            Some(Principal::Tenant(t)) if t.kind == KeyKind::Secret => Ok(SecretKey(t)),
-            Some(Principal::Tenant(_)) => Err(insufficient_scope()),
-            Some(Principal::Staff(_)) => Err(staff_on_tenant_side()),
-            None => Err(missing_key()),
-        })
-    }
-}
-
-/// A tenant's secret or publishable key (the routes a frontend may call).
-pub struct AnyTenantKey(pub TenantPrincipal);
-
-impl FromRequest for AnyTenantKey {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(match principal(req) {
-            Some(Principal::Tenant(t)) => Ok(AnyTenantKey(t)),
-            Some(Principal::Staff(_)) => Err(staff_on_tenant_side()),
-            None => Err(missing_key()),
-        })
-    }
-}
-
-/// An operator: a `hl_staff_` token or `HELPLINE_ADMIN_TOKEN`.
-pub struct Staff(pub StaffPrincipal);
-
-impl FromRequest for Staff {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(match principal(req) {
-            Some(Principal::Staff(s)) => Ok(Staff(s)),
-            Some(Principal::Tenant(_)) => Err(ApiError::forbidden(
-                "forbidden",
-                "Tenant keys are not accepted on /admin",
-            )),
-            None => Err(ApiError::unauthorized(
-                "Missing operator token: send Authorization: Bearer <token>",
-            )),
-        })
-    }
 }

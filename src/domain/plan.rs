@@ -1,4 +1,4 @@
-//! Plans and their limits and SLA terms (SPEC §3).
+//! Plans and their limits and SLA terms (docs/API.md §3).
 
 use std::fmt;
 use std::str::FromStr;
@@ -71,6 +71,11 @@ static ENTERPRISE: PlanSpec = PlanSpec {
 };
 
 impl Plan {
+    /// A stored plan name; a value written by a newer version reads as `free`.
+    pub fn from_stored(raw: &str) -> Plan {
+        raw.parse().unwrap_or(Plan::Free)
+    }
+
     pub const ALL: [Plan; 4] = [Plan::Free, Plan::Base, Plan::Pilot, Plan::Enterprise];
 
     pub const fn as_str(self) -> &'static str {

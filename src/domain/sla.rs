@@ -1,4 +1,4 @@
-//! SLA clocks on a business-hours calendar (SPEC §3).
+//! SLA clocks on a business-hours calendar (docs/API.md §3).
 
 use std::str::FromStr;
 

@@ -1,4 +1,4 @@
-//! Ticket status lifecycle (SPEC §4): a pure state machine.
+//! Ticket status lifecycle (docs/API.md §4): a pure state machine.
 //!
 //! Every function takes the current status and returns the next one, or why
 //! the change is refused. `Closed` is final: nothing leaves it, and any

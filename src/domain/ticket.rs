@@ -1,4 +1,4 @@
-//! Ticket categories and priorities (SPEC §4).
+//! Ticket categories and priorities (docs/API.md §4).
 
 use std::fmt;
 use std::str::FromStr;

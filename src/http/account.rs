@@ -1,4 +1,4 @@
-//! `/v1/account/*`: the tenant's account as a whole (SPEC §9).
+//! `/v1/account/*`: the tenant's account as a whole (docs/API.md §9).
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION};
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
@@ -6,14 +6,14 @@ use futures_util::TryStreamExt;
 
 use crate::account::export::{self, ExportError, Scope};
 use crate::app::AppState;
-use crate::auth::SecretKey;
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::webhooks::EndpointOut;
-use crate::ledger::LedgerEntryOut;
+use crate::billing::ledger::LedgerEntryOut;
+use crate::http::auth::SecretKey;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::notifications::NotificationOut;
 use crate::numbers::view::{AgentOut, NumberOut};
 use crate::tenants::TenantOut;
 use crate::tickets::view::TicketWithEvents;
+use crate::webhooks::view::EndpointOut;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/account/export").route(web::get().to(export_account)));

@@ -1,4 +1,4 @@
-//! `/v1/agents`: the tenant's agents, which numbers are attached to (SPEC §8).
+//! `/v1/agents`: the tenant's agents, which numbers are attached to (docs/API.md §8).
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -6,15 +6,15 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::auth::SecretKey;
 use crate::domain::agent::AgentDescription;
 use crate::domain::validate::Name;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::auth::SecretKey;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
 use crate::http::keys::Deleted;
 use crate::http::query::{PageParams, QueryMap};
+use crate::numbers::NumberError;
 use crate::numbers::agents::{self, AgentFields};
-use crate::numbers::no_such_agent;
 use crate::numbers::view::AgentOut;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -33,7 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// A path id that is malformed answers 404, like an unknown one.
 fn agent_id(raw: &str) -> ApiResult<Uuid> {
-    Uuid::try_parse(raw).map_err(|_| no_such_agent())
+    Uuid::try_parse(raw).map_err(|_| NumberError::NoSuchAgent.into())
 }
 
 /// The body of `POST` and `PUT`: `PUT` replaces both fields, so an absent description

@@ -3,16 +3,16 @@ use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
-use entities::{ledger_entries as ledger, tenants};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
-use crate::auth::SecretKey;
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::query::{CursorParams, PageParams, QueryMap, decode_cursor, encode_cursor};
-use crate::ledger::LedgerEntryOut;
+use crate::billing::ledger::{self, LedgerEntryOut};
+use crate::billing::spend;
+use crate::http::auth::SecretKey;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::query::{CursorParams, PageParams, QueryMap};
+use crate::tenants;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/billing/balance").route(web::get().to(balance)))
@@ -45,8 +45,7 @@ struct BalanceOut {
     security(("secret_key" = [])),
 )]
 async fn balance(state: web::Data<AppState>, SecretKey(key): SecretKey) -> ApiResult<HttpResponse> {
-    let tenant = tenants::Entity::find_by_id(key.tenant_id)
-        .one(&state.db)
+    let tenant = tenants::find(&state.db, key.tenant_id)
         .await?
         .ok_or_else(ApiError::not_found)?;
     Ok(HttpResponse::Ok().json(BalanceOut {
@@ -89,29 +88,15 @@ async fn list_ledger(
 ) -> ApiResult<HttpResponse> {
     let q = QueryMap::from_request(&req)?;
     let page = q.page()?;
-    let cursor = q.get("cursor").map(decode_cursor).transpose()?;
-    let base = ledger::Entity::find().filter(ledger::Column::TenantId.eq(key.tenant_id));
-    let total = base.clone().count(&state.db).await?;
-    let mut query = base.order_by_desc(ledger::Column::Id);
-    query = match cursor {
-        Some(after) => query.filter(ledger::Column::Id.lt(after)),
-        None => query.offset(page.offset),
-    };
-    let mut rows = query.limit(page.limit + 1).all(&state.db).await?;
-    let more = rows.len() as u64 > page.limit;
-    rows.truncate(page.limit as usize);
-    let next_cursor = if more {
-        rows.last().map(|e| encode_cursor(e.id))
-    } else {
-        None
-    };
-    let data: Vec<LedgerEntryOut> = rows.into_iter().map(Into::into).collect();
+    let cursor = q.cursor()?;
+    let listed = ledger::page(&state.db, key.tenant_id, page, cursor).await?;
+    let data: Vec<LedgerEntryOut> = listed.rows.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(LedgerList {
         data,
-        total,
+        total: listed.total,
         offset: if cursor.is_some() { 0 } else { page.offset },
         limit: page.limit,
-        next_cursor,
+        next_cursor: listed.next_cursor,
     }))
 }
 
@@ -216,33 +201,9 @@ async fn spend(
             format!("The window may span at most {MAX_SPEND_DAYS} days"),
         ));
     }
-    let rows: Vec<(String, i64, DateTime<Utc>)> = ledger::Entity::find()
-        .select_only()
-        .column(ledger::Column::Kind)
-        .column(ledger::Column::AmountCents)
-        .column(ledger::Column::CreatedAt)
-        .filter(ledger::Column::TenantId.eq(key.tenant_id))
-        .filter(ledger::Column::CreatedAt.gte(from))
-        .filter(ledger::Column::CreatedAt.lt(to))
-        .into_tuple()
-        .all(&state.db)
-        .await?;
-
-    let mut by_kind: BTreeMap<String, i64> = BTreeMap::new();
-    let mut by_day: BTreeMap<NaiveDate, BTreeMap<String, i64>> = BTreeMap::new();
-    let mut spent = 0i64;
-    for (kind, amount, at) in rows {
-        *by_kind.entry(kind.clone()).or_default() += amount;
-        *by_day
-            .entry(at.date_naive())
-            .or_default()
-            .entry(kind.clone())
-            .or_default() += amount;
-        if kind == crate::ledger::LedgerKind::TicketFee.as_str() {
-            spent -= amount;
-        }
-    }
-    let days: Vec<_> = by_day
+    let report = spend::report(&state.db, key.tenant_id, from, to).await?;
+    let days: Vec<_> = report
+        .by_day
         .into_iter()
         .map(|(date, kinds)| SpendDay {
             date: date.to_string(),
@@ -255,9 +216,9 @@ async fn spend(
         from,
         to,
         currency: "usd",
-        spent_cents: spent,
-        net_cents: by_kind.values().sum::<i64>(),
-        by_kind,
+        spent_cents: report.spent_cents,
+        net_cents: report.by_kind.values().sum::<i64>(),
+        by_kind: report.by_kind,
         by_day: days,
     }))
 }

@@ -12,7 +12,7 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, ResponseError};
 
 use crate::auth::Principal;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::http::json::{MAX_BODY_BYTES, payload_too_large};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -1,20 +1,18 @@
-//! Erasure of a tenant's personal data (SPEC §9): `POST /v1/account/erasure` → `202` and a
-//! privacy job; `GET /v1/account/erasure` for its state; `POST /admin/tenants/{id}/erasure`
-//! for operators. Asking again while one is pending or running changes nothing.
+//! Erasure of a tenant's personal data (docs/API.md §9): `POST /v1/account/erasure` → `202` and a
+//! privacy job; `GET /v1/account/erasure` for its state. The operators' side is
+//! `src/http/admin/erasure.rs`; the rules are in `src/account/erasure.rs`.
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use entities::{erasure_requests as requests, tenants};
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, EntityTrait};
+use entities::erasure_requests as requests;
 use serde::Serialize;
 use uuid::Uuid;
-use workers::jobs::{Job, PrivacyJob};
 
+use crate::account::erasure;
 use crate::app::AppState;
-use crate::auth::{SecretKey, Staff};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::auth::SecretKey;
+use crate::http::error::ApiResult;
 
-pub fn tenant_routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/account/erasure")
             .route(web::get().to(get_erasure))
@@ -22,15 +20,9 @@ pub fn tenant_routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-pub fn admin_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/tenants/{id}/erasure").route(web::post().to(admin_request_erasure)),
-    );
-}
-
 /// The state of the tenant's erasure request.
 #[derive(Serialize, utoipa::ToSchema)]
-struct ErasureOut {
+pub(crate) struct ErasureOut {
     #[schema(example = "erasure")]
     object: &'static str,
     /// `none`, `pending`, `running` or `done`.
@@ -57,36 +49,13 @@ fn view(request: Option<requests::Model>) -> ErasureOut {
     }
 }
 
-async fn request(state: &AppState, tenant_id: Uuid) -> ApiResult<HttpResponse> {
-    let now = Utc::now();
-    let txn = crate::db::begin_write(&state.db).await?;
-    let existing = requests::Entity::find_by_id(tenant_id).one(&txn).await?;
-    if existing.as_ref().is_some_and(|r| r.status != "done") {
-        txn.rollback().await?;
-        return Ok(HttpResponse::Accepted().json(view(existing)));
+/// Requests erasure and answers `202` with the request's state.
+pub(crate) async fn request(state: &AppState, tenant_id: Uuid) -> ApiResult<HttpResponse> {
+    let requested = erasure::request(&state.db, tenant_id, Utc::now()).await?;
+    if requested.queued {
+        state.jobs.nudge.nudge();
     }
-    requests::Entity::insert(requests::ActiveModel {
-        tenant_id: Set(tenant_id),
-        status: Set("pending".into()),
-        requested_at: Set(now),
-        completed_at: Set(None),
-    })
-    .on_conflict(
-        OnConflict::column(requests::Column::TenantId)
-            .update_columns([
-                requests::Column::Status,
-                requests::Column::RequestedAt,
-                requests::Column::CompletedAt,
-            ])
-            .to_owned(),
-    )
-    .exec_without_returning(&txn)
-    .await?;
-    workers::outbox::enqueue(&txn, Job::Privacy(PrivacyJob { tenant_id }), now, now).await?;
-    let saved = requests::Entity::find_by_id(tenant_id).one(&txn).await?;
-    txn.commit().await?;
-    state.jobs.nudge.nudge();
-    Ok(HttpResponse::Accepted().json(view(saved)))
+    Ok(HttpResponse::Accepted().json(view(requested.request)))
 }
 
 /// Erase the account's personal data
@@ -123,35 +92,6 @@ async fn get_erasure(
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
 ) -> ApiResult<HttpResponse> {
-    let found = requests::Entity::find_by_id(key.tenant_id)
-        .one(&state.db)
-        .await?;
+    let found = erasure::latest(&state.db, key.tenant_id).await?;
     Ok(HttpResponse::Ok().json(view(found)))
-}
-
-/// Erase a tenant's personal data
-///
-/// The operator's side of `POST /v1/account/erasure`.
-#[utoipa::path(
-    post,
-    path = "/admin/tenants/{id}/erasure",
-    tag = "admin",
-    params(("id" = String, Path, description = "Tenant id (UUID)")),
-    responses(
-        (status = 202, description = "Erasure requested (or already under way)", body = ErasureOut),
-        (status = 404, description = "`not_found`: no such tenant", body = ErrorBody),
-    ),
-    security(("staff_token" = [])),
-)]
-async fn admin_request_erasure(
-    state: web::Data<AppState>,
-    _: Staff,
-    path: web::Path<String>,
-) -> ApiResult<HttpResponse> {
-    let tenant_id: Uuid = path.parse().map_err(|_| ApiError::not_found())?;
-    tenants::Entity::find_by_id(tenant_id)
-        .one(&state.db)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    request(&state, tenant_id).await
 }

@@ -13,9 +13,9 @@ use chrono::Utc;
 
 use crate::app::AppState;
 use crate::auth::Principal;
-use crate::auth::middleware::bearer_token;
 use crate::domain::validate::IdempotencyKey;
-use crate::error::ApiError;
+use crate::http::auth::middleware::bearer_token;
+use crate::http::error::ApiError;
 use crate::http::json::read_body;
 use crate::idempotency::{self, Caller, Claim};
 

@@ -1,23 +1,21 @@
 //! `/v1/auth/*` and `/v1/keys/publishable`: who am I, key rotation, publishable keys.
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
-use entities::{api_keys, tenants};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use entities::api_keys;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::account::keys as account_keys;
 use crate::app::AppState;
-use crate::auth::SecretKey;
 use crate::auth::keys::KeyKind;
 use crate::domain::ids::PublishableKeyId;
 use crate::domain::validate::Name;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::auth::SecretKey;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
+use crate::http::path::path_id;
 use crate::http::query::{PageParams, QueryMap};
-use crate::tenants::{RateLimits, TenantOut, provision};
+use crate::tenants::{self, RateLimits, TenantOut};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/auth/me").route(web::get().to(me)))
@@ -72,8 +70,7 @@ struct Me {
     security(("secret_key" = [])),
 )]
 async fn me(state: web::Data<AppState>, SecretKey(key): SecretKey) -> ApiResult<HttpResponse> {
-    let tenant = tenants::Entity::find_by_id(key.tenant_id)
-        .one(&state.db)
+    let tenant = tenants::find(&state.db, key.tenant_id)
         .await?
         .ok_or_else(ApiError::not_found)?;
     let tenant = TenantOut::from(tenant);
@@ -117,21 +114,9 @@ async fn regenerate_key(
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
 ) -> ApiResult<HttpResponse> {
-    let txn = crate::db::begin_write(&state.db).await?;
-    let revoked = api_keys::Entity::update_many()
-        .col_expr(
-            api_keys::Column::RevokedAt,
-            sea_orm::sea_query::Expr::value(Utc::now()),
-        )
-        .filter(api_keys::Column::Id.eq(key.key_id))
-        .filter(api_keys::Column::RevokedAt.is_null())
-        .exec(&txn)
-        .await?;
-    if revoked.rows_affected != 1 {
-        return Err(ApiError::unauthorized("Invalid or revoked API key"));
-    }
-    let minted = provision::insert_key(&txn, key.tenant_id, KeyKind::Secret, None).await?;
-    txn.commit().await?;
+    let minted = account_keys::regenerate_secret(&state.db, key.tenant_id, key.key_id, Utc::now())
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("Invalid or revoked API key"))?;
     state.auth.forget(&key.key_hash);
     Ok(HttpResponse::Ok().json(NewSecretKey {
         object: "secret_key",
@@ -170,13 +155,6 @@ impl From<api_keys::Model> for PublishableKeyOut {
     }
 }
 
-fn live_publishable(tenant_id: uuid::Uuid) -> sea_orm::Select<api_keys::Entity> {
-    api_keys::Entity::find()
-        .filter(api_keys::Column::TenantId.eq(tenant_id))
-        .filter(api_keys::Column::Kind.eq(KeyKind::Publishable.as_str()))
-        .filter(api_keys::Column::RevokedAt.is_null())
-}
-
 /// A page of live publishable keys, newest first.
 #[derive(Serialize, ToSchema)]
 struct PublishableKeyList {
@@ -206,15 +184,7 @@ async fn list_publishable_keys(
     SecretKey(key): SecretKey,
 ) -> ApiResult<HttpResponse> {
     let page = QueryMap::from_request(&req)?.page()?;
-    let query = live_publishable(key.tenant_id);
-    let total = query.clone().count(&state.db).await?;
-    let keys = query
-        .order_by_desc(api_keys::Column::CreatedAt)
-        .order_by_desc(api_keys::Column::Id)
-        .offset(page.offset)
-        .limit(page.limit)
-        .all(&state.db)
-        .await?;
+    let (keys, total) = account_keys::list_publishable(&state.db, key.tenant_id, page).await?;
     let data: Vec<PublishableKeyOut> = keys.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(PublishableKeyList {
         data,
@@ -260,22 +230,8 @@ async fn create_publishable_key(
         .map(|l| Name::parse(&l, "label"))
         .transpose()?
         .map(Name::into_inner);
-    crate::caps::PUBLISHABLE_KEYS
-        .ensure_room(
-            &state.db,
-            api_keys::Entity::find()
-                .filter(api_keys::Column::TenantId.eq(key.tenant_id))
-                .filter(api_keys::Column::Kind.eq(KeyKind::Publishable.as_str()))
-                .filter(api_keys::Column::RevokedAt.is_null()),
-        )
-        .await?;
-    let minted =
-        provision::insert_key(&state.db, key.tenant_id, KeyKind::Publishable, label).await?;
-    let stored = api_keys::Entity::find()
-        .filter(api_keys::Column::KeyHash.eq(&minted.hash))
-        .one(&state.db)
-        .await?
-        .ok_or_else(|| ApiError::internal("publishable key vanished after insert"))?;
+    let (stored, minted) =
+        account_keys::create_publishable(&state.db, key.tenant_id, label).await?;
     let mut out = PublishableKeyOut::from(stored);
     out.key = Some(minted.token);
     Ok(HttpResponse::Created().json(out))
@@ -310,16 +266,10 @@ async fn delete_publishable_key(
     SecretKey(key): SecretKey,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let id: PublishableKeyId = path.parse().map_err(|_| ApiError::not_found())?;
-    let target = live_publishable(key.tenant_id)
-        .filter(api_keys::Column::Id.eq(id.uuid()))
-        .one(&state.db)
+    let id: PublishableKeyId = path_id(&path)?;
+    let hash = account_keys::revoke_publishable(&state.db, key.tenant_id, id.uuid(), Utc::now())
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let hash = target.key_hash.clone();
-    let mut revoke: api_keys::ActiveModel = target.into();
-    revoke.revoked_at = Set(Some(Utc::now()));
-    api_keys::Entity::update(revoke).exec(&state.db).await?;
     state.auth.forget(&hash);
     Ok(HttpResponse::Ok().json(Deleted {
         id: id.to_string(),

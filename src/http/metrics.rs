@@ -6,9 +6,9 @@ use sea_orm::DatabaseBackend;
 use workers::jobs::Queue;
 
 use crate::app::AppState;
-use crate::auth::Staff;
-use crate::error::ApiResult;
 use crate::http::admin::queues;
+use crate::http::auth::Staff;
+use crate::http::error::ApiResult;
 use crate::metrics::{counter, gauge};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -1,19 +1,17 @@
-//! `/v1/notifications`: the in-app feed, read markers and preferences (SPEC §6).
+//! `/v1/notifications`: the in-app feed, read markers and preferences (docs/API.md §6).
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
-use entities::notifications;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
-use crate::auth::SecretKey;
 use crate::domain::ids::NotificationId;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::auth::SecretKey;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
+use crate::http::path::path_id;
 use crate::http::query::{PageParams, QueryMap};
-use crate::notifications::{self as feed, NotificationOut, Preferences};
+use crate::notifications::{self, NotificationOut, Preferences, feed};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     // Fixed paths before `{id}` so `read-all` and `preferences` are not taken for ids.
@@ -25,10 +23,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::put().to(put_preferences)),
         )
         .service(web::resource("/notifications/{id}/read").route(web::put().to(read_one)));
-}
-
-fn of_tenant(tenant_id: uuid::Uuid) -> sea_orm::Select<notifications::Entity> {
-    notifications::Entity::find().filter(notifications::Column::TenantId.eq(tenant_id))
 }
 
 /// The notification list's filter.
@@ -77,28 +71,12 @@ async fn list_notifications(
     let q = QueryMap::from_request(&req)?;
     let page = q.page()?;
     let unread_only: Option<bool> = q.parse("unread")?;
-    let mut query = of_tenant(key.tenant_id);
-    if unread_only == Some(true) {
-        query = query.filter(notifications::Column::ReadAt.is_null());
-    } else if unread_only == Some(false) {
-        query = query.filter(notifications::Column::ReadAt.is_not_null());
-    }
-    let total = query.clone().count(&state.db).await?;
-    let unread_count = of_tenant(key.tenant_id)
-        .filter(notifications::Column::ReadAt.is_null())
-        .count(&state.db)
-        .await?;
-    let rows = query
-        .order_by_desc(notifications::Column::Id)
-        .offset(page.offset)
-        .limit(page.limit)
-        .all(&state.db)
-        .await?;
-    let data: Vec<NotificationOut> = rows.into_iter().map(Into::into).collect();
+    let listed = feed::list(&state.db, key.tenant_id, unread_only, page).await?;
+    let data: Vec<NotificationOut> = listed.rows.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(NotificationList {
         data,
-        total,
-        unread_count,
+        total: listed.total,
+        unread_count: listed.unread_count,
         limit: page.limit,
         offset: page.offset,
     }))
@@ -123,21 +101,8 @@ async fn read_one(
     SecretKey(key): SecretKey,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let id: NotificationId = path.parse().map_err(|_| ApiError::not_found())?;
-    let found = of_tenant(key.tenant_id)
-        .filter(notifications::Column::Id.eq(id.uuid()))
-        .one(&state.db)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    // Marking twice keeps the first read time.
-    notifications::Entity::update_many()
-        .col_expr(notifications::Column::ReadAt, Expr::value(Utc::now()))
-        .filter(notifications::Column::Id.eq(found.id))
-        .filter(notifications::Column::ReadAt.is_null())
-        .exec(&state.db)
-        .await?;
-    let updated = notifications::Entity::find_by_id(found.id)
-        .one(&state.db)
+    let id: NotificationId = path_id(&path)?;
+    let updated = feed::mark_read(&state.db, key.tenant_id, id.uuid(), Utc::now())
         .await?
         .ok_or_else(ApiError::not_found)?;
     Ok(HttpResponse::Ok().json(NotificationOut::from(updated)))
@@ -165,14 +130,9 @@ async fn read_all(
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
 ) -> ApiResult<HttpResponse> {
-    let updated = notifications::Entity::update_many()
-        .col_expr(notifications::Column::ReadAt, Expr::value(Utc::now()))
-        .filter(notifications::Column::TenantId.eq(key.tenant_id))
-        .filter(notifications::Column::ReadAt.is_null())
-        .exec(&state.db)
-        .await?;
+    let updated = feed::mark_all_read(&state.db, key.tenant_id, Utc::now()).await?;
     Ok(HttpResponse::Ok().json(ReadAll {
-        updated: updated.rows_affected,
+        updated,
         unread_count: 0,
     }))
 }
@@ -191,7 +151,7 @@ async fn get_preferences(
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
 ) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(feed::preferences(&state.db, key.tenant_id).await?))
+    Ok(HttpResponse::Ok().json(notifications::preferences(&state.db, key.tenant_id).await?))
 }
 
 /// Every field is optional; the ones sent replace the stored values.
@@ -220,7 +180,7 @@ async fn put_preferences(
     SecretKey(key): SecretKey,
     JsonBody(input): JsonBody<PreferencesIn>,
 ) -> ApiResult<HttpResponse> {
-    let current = feed::preferences(&state.db, key.tenant_id).await?;
+    let current = notifications::preferences(&state.db, key.tenant_id).await?;
     let next = Preferences {
         in_app: input.in_app.unwrap_or(current.in_app),
         email_on_operator_reply: input
@@ -230,6 +190,6 @@ async fn put_preferences(
             .email_on_status_change
             .unwrap_or(current.email_on_status_change),
     };
-    feed::save_preferences(&state.db, key.tenant_id, next, Utc::now()).await?;
+    notifications::save_preferences(&state.db, key.tenant_id, next, Utc::now()).await?;
     Ok(HttpResponse::Ok().json(next))
 }

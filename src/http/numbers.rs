@@ -1,4 +1,4 @@
-//! `/v1/numbers`: bring-your-own-carrier number registrations (SPEC §8,
+//! `/v1/numbers`: bring-your-own-carrier number registrations (docs/API.md §8,
 //! `seeds/004_bbdcd3283d2d2059.txt`). There is no carrier inventory search or purchase.
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
@@ -7,13 +7,13 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::auth::SecretKey;
 use crate::domain::validate::E164Number;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::auth::SecretKey;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
 use crate::http::query::{PageParams, QueryMap};
-use crate::numbers::no_such_number;
-use crate::numbers::registry::{self, Registered};
+use crate::numbers::NumberError;
+use crate::numbers::registrations::{self, Registered};
 use crate::numbers::view::NumberOut;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -29,7 +29,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// The `{number}` path segment, sent as `+1555…` or `%2B1555…` (the router decodes the
 /// latter). Something that is not E.164 cannot be registered, so it answers 404.
 fn path_number(raw: &str) -> ApiResult<E164Number> {
-    E164Number::parse(raw).map_err(|_| no_such_number())
+    E164Number::parse(raw).map_err(|_| NumberError::NoSuchNumber.into())
 }
 
 /// A body `agent_id`: absent or null is `None`; anything else must be a UUID.
@@ -96,7 +96,7 @@ async fn register_number(
     let number = E164Number::parse(number)?;
     let agent_id = body_agent_id(body.agent_id.as_deref())?;
     let registered =
-        registry::register(&state.db, key.tenant_id, &number, agent_id, Utc::now()).await?;
+        registrations::register(&state.db, key.tenant_id, &number, agent_id, Utc::now()).await?;
     let (mut response, row) = match registered {
         Registered::Created(row) => (HttpResponse::Created(), row),
         Registered::Existing(row) => (HttpResponse::Ok(), row),
@@ -152,7 +152,8 @@ async fn attach_number(
     let agent_id = body_agent_id(body.agent_id.as_deref())?
         .ok_or_else(|| ApiError::validation("agent_id", "`agent_id` is required"))?;
     let number = path_number(&path)?;
-    let row = registry::attach(&state.db, key.tenant_id, &number, agent_id, Utc::now()).await?;
+    let row =
+        registrations::attach(&state.db, key.tenant_id, &number, agent_id, Utc::now()).await?;
     Ok(HttpResponse::Created().json(NumberAttached {
         status: "attached",
         agent_id: row.agent_id,
@@ -189,7 +190,7 @@ async fn list_numbers(
     SecretKey(key): SecretKey,
 ) -> ApiResult<HttpResponse> {
     let page = QueryMap::from_request(&req)?.page()?;
-    let (rows, total) = registry::list(&state.db, key.tenant_id, page).await?;
+    let (rows, total) = registrations::list(&state.db, key.tenant_id, page).await?;
     let data: Vec<NumberOut> = rows.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(NumberList {
         numbers: data,
@@ -228,7 +229,7 @@ async fn remove_number(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let number = path_number(&path)?;
-    registry::remove(&state.db, key.tenant_id, &number).await?;
+    registrations::remove(&state.db, key.tenant_id, &number).await?;
     Ok(HttpResponse::Ok().json(NumberRemoved {
         status: "removed",
         number: number.as_str().to_string(),

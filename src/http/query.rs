@@ -3,16 +3,9 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use actix_web::HttpRequest;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use uuid::Uuid;
 
-use crate::error::ApiError;
-
-pub const DEFAULT_LIMIT: u64 = 50;
-pub const MAX_LIMIT: u64 = 200;
-/// The largest `offset` the databases can bind (a signed 64-bit integer).
-pub const MAX_OFFSET: u64 = i64::MAX as u64;
+use crate::http::error::ApiError;
+use crate::pagination::{DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, Page, decode_cursor};
 
 /// The raw query string as a map; a repeated key keeps its last value.
 pub struct QueryMap(HashMap<String, String>);
@@ -41,6 +34,11 @@ impl QueryMap {
                 })
             })
             .transpose()
+    }
+
+    /// The `cursor` parameter of a keyset list.
+    pub fn cursor(&self) -> Result<Option<uuid::Uuid>, ApiError> {
+        Ok(self.get("cursor").map(decode_cursor).transpose()?)
     }
 
     pub fn page(&self) -> Result<Page, ApiError> {
@@ -87,38 +85,10 @@ pub struct CursorParams {
     pub cursor: Option<String>,
 }
 
-/// `limit` (default 50, clamped to 200) and `offset` (default 0).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Page {
-    pub limit: u64,
-    pub offset: u64,
-}
-
-/// An opaque keyset cursor: the last id seen (ids are UUIDv7, so they sort by creation).
-pub fn encode_cursor(id: Uuid) -> String {
-    URL_SAFE_NO_PAD.encode(id.as_bytes())
-}
-
-pub fn decode_cursor(raw: &str) -> Result<Uuid, ApiError> {
-    URL_SAFE_NO_PAD
-        .decode(raw)
-        .ok()
-        .and_then(|bytes| Uuid::from_slice(&bytes).ok())
-        .ok_or_else(|| ApiError::validation("cursor", "`cursor` is not a cursor this API returned"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn cursors_round_trip_and_reject_garbage() {
-        let id = Uuid::now_v7();
-        assert_eq!(decode_cursor(&encode_cursor(id)).ok(), Some(id));
-        for bad in ["", "abc", "!!!!", "AAAA"] {
-            assert!(decode_cursor(bad).is_err(), "{bad}");
-        }
-    }
     use actix_web::test::TestRequest;
 
     fn page(query: &str) -> Result<Page, ApiError> {

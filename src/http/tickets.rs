@@ -1,20 +1,21 @@
-//! `/v1/support/tickets`: the tenant's side of the ticket conversation (SPEC §4).
+//! `/v1/support/tickets`: the tenant's side of the ticket conversation (docs/API.md §4).
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
-use crate::auth::{AnyTenantKey, SecretKey};
 use crate::domain::ids::TicketId;
 use crate::domain::status::TicketStatus;
 use crate::domain::ticket::{Category, Priority};
 use crate::domain::validate::{Description, Email, MessageBody, ShortRef, Subject};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::auth::{AnyTenantKey, SecretKey};
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
+use crate::http::path::path_id;
 use crate::http::query::{CursorParams, PageParams, QueryMap};
 use crate::tenants::actor::{AddMessage, CreateTicket, UpdateTicket};
-use crate::tickets::ops::{self, Actor, NewMessage, NewTicket, TicketChange};
+use crate::tickets::ops::{self, Author, NewMessage, NewTicket, TicketChange};
 use crate::tickets::query::{self, TicketFilter};
 use crate::tickets::view::{EventOut, MessageOut, TicketOut};
 
@@ -39,9 +40,32 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// A path id that is malformed answers 404, like an unknown one.
 pub fn ticket_id(raw: &str) -> ApiResult<uuid::Uuid> {
-    raw.parse::<TicketId>()
-        .map(|id| id.uuid())
-        .map_err(|_| ApiError::not_found())
+    path_id::<TicketId>(raw).map(|id| id.uuid())
+}
+
+/// The filters the tenant's list and the operator inbox share, from the query string.
+pub fn ticket_filter(q: &QueryMap) -> ApiResult<TicketFilter> {
+    let q_text = q.get("q").map(str::to_string);
+    if q_text.as_ref().is_some_and(|t| t.chars().count() > 200) {
+        return Err(ApiError::validation(
+            "q",
+            "`q` must be at most 200 characters",
+        ));
+    }
+    if q_text.as_ref().is_some_and(|t| t.contains('\0')) {
+        return Err(ApiError::validation(
+            "q",
+            "`q` must not contain NUL characters",
+        ));
+    }
+    Ok(TicketFilter {
+        status: q.parse("status")?,
+        category: q.parse("category")?,
+        priority: q.parse("priority")?,
+        q: q_text,
+        tenant_id: None,
+        breached: None,
+    })
 }
 
 /// A new ticket. Lengths count Unicode characters after trimming.
@@ -250,13 +274,10 @@ async fn list_tickets(
 ) -> ApiResult<HttpResponse> {
     let q = QueryMap::from_request(&req)?;
     let page = q.page()?;
-    let cursor = q
-        .get("cursor")
-        .map(crate::http::query::decode_cursor)
-        .transpose()?;
+    let cursor = q.cursor()?;
     let filter = TicketFilter {
         tenant_id: Some(key.tenant_id),
-        ..TicketFilter::from_query(&q)?
+        ..ticket_filter(&q)?
     };
     let now = Utc::now();
     let listed = query::list(&state.db, &filter, page, cursor, now).await?;
@@ -385,7 +406,7 @@ async fn create_message(
     let body = MessageBody::parse(required(&body.body, "body")?)?;
     let msg = AddMessage(NewMessage {
         ticket_id,
-        actor: Actor::Customer,
+        actor: Author::Customer,
         body,
         internal: false,
         status: None,
@@ -445,7 +466,7 @@ async fn update_ticket(
     let status: TicketStatus = required(&patch.status, "status")?.parse()?;
     let msg = UpdateTicket(TicketChange {
         ticket_id,
-        actor: Actor::Customer,
+        actor: Author::Customer,
         status: Some(status),
         priority: None,
     });

@@ -1,28 +1,26 @@
 //! `/v1/webhooks`: tenant webhook endpoints, their deliveries, manual retry and test events
-//! (SPEC §5).
+//! (docs/API.md §5).
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use entities::{webhook_deliveries as deliveries, webhook_endpoints as endpoints};
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
-};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
-use workers::jobs::{Job, WebhookJob};
-use workers::{outbox, signing, ssrf};
+use workers::ssrf;
 
 use crate::app::AppState;
-use crate::auth::SecretKey;
 use crate::domain::ids::{DeliveryId, EventId, WebhookId};
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::events::{self, Audience};
+use crate::http::auth::SecretKey;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
 use crate::http::keys::Deleted;
+use crate::http::path::path_id;
 use crate::http::query::{PageParams, QueryMap};
+use crate::webhooks::deliveries as webhook_deliveries;
+use crate::webhooks::endpoints::{self as webhook_endpoints, EndpointChange, NewEndpoint};
+use crate::webhooks::events::{self, Audience};
+use crate::webhooks::view::{EndpointOut, WebhookEventType};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -47,61 +45,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Longest endpoint description, in characters.
 const MAX_DESCRIPTION: usize = 500;
-
-/// A webhook endpoint of the tenant.
-#[derive(Serialize, ToSchema)]
-pub struct EndpointOut {
-    #[schema(example = "whk_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b")]
-    id: String,
-    #[schema(example = "webhook_endpoint")]
-    object: &'static str,
-    #[schema(example = "https://hooks.acme.com/helpline")]
-    url: String,
-    /// Subscribed event types.
-    #[schema(value_type = Vec<WebhookEventType>)]
-    events: Value,
-    description: Option<String>,
-    enabled: bool,
-    /// Why delivery stopped, e.g. the receiver answered `410 Gone`.
-    disabled_reason: Option<String>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    /// The signing secret (`whsec_…`): only when created or rotated.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false, example = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")]
-    secret: Option<String>,
-}
-
-/// An event type a webhook endpoint may subscribe to.
-#[derive(ToSchema)]
-#[allow(dead_code)] // describes `events`; the handlers check against `events::SUBSCRIBABLE`
-enum WebhookEventType {
-    #[schema(rename = "support.ticket_created")]
-    TicketCreated,
-    #[schema(rename = "support.message_created")]
-    MessageCreated,
-    #[schema(rename = "support.ticket_status_changed")]
-    TicketStatusChanged,
-    #[schema(rename = "support.bounty_awarded")]
-    BountyAwarded,
-}
-
-impl From<endpoints::Model> for EndpointOut {
-    fn from(e: endpoints::Model) -> Self {
-        Self {
-            id: WebhookId::from_uuid(e.id).to_string(),
-            object: "webhook_endpoint",
-            url: e.url,
-            events: e.events,
-            description: e.description,
-            enabled: e.enabled,
-            disabled_reason: e.disabled_reason,
-            created_at: e.created_at,
-            updated_at: e.updated_at,
-            secret: None,
-        }
-    }
-}
 
 /// One delivery of an event to an endpoint (all its attempts).
 #[derive(Serialize, ToSchema)]
@@ -196,9 +139,7 @@ fn checked_description(description: Option<String>) -> ApiResult<Option<String>>
 }
 
 fn endpoint_uuid(raw: &str) -> ApiResult<Uuid> {
-    raw.parse::<WebhookId>()
-        .map(|id| id.uuid())
-        .map_err(|_| ApiError::not_found())
+    path_id::<WebhookId>(raw).map(|id| id.uuid())
 }
 
 async fn find_endpoint(
@@ -206,9 +147,7 @@ async fn find_endpoint(
     tenant_id: Uuid,
     raw: &str,
 ) -> ApiResult<endpoints::Model> {
-    endpoints::Entity::find_by_id(endpoint_uuid(raw)?)
-        .filter(endpoints::Column::TenantId.eq(tenant_id))
-        .one(&state.db)
+    webhook_endpoints::find(&state.db, tenant_id, endpoint_uuid(raw)?)
         .await?
         .ok_or_else(ApiError::not_found)
 }
@@ -262,30 +201,16 @@ async fn create_endpoint(
         .ok_or_else(|| ApiError::validation("url", "`url` is required"))?;
     let events = checked_events(input.events)?;
     let description = checked_description(input.description)?;
-    crate::caps::WEBHOOK_ENDPOINTS
-        .ensure_room(
-            &state.db,
-            endpoints::Entity::find().filter(endpoints::Column::TenantId.eq(key.tenant_id)),
-        )
-        .await?;
     // Last: it may resolve the host.
     let url = checked_url(&state, raw_url).await?;
-    let now = Utc::now();
-    let secret = signing::new_secret();
-    let created = endpoints::Entity::insert(endpoints::ActiveModel {
-        id: Set(WebhookId::new().uuid()),
-        tenant_id: Set(key.tenant_id),
-        url: Set(url),
-        events: Set(events),
-        description: Set(description),
-        secret: Set(secret.clone()),
-        enabled: Set(input.enabled.unwrap_or(true)),
-        disabled_reason: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
-    .exec_with_returning(&state.db)
-    .await?;
+    let new = NewEndpoint {
+        url,
+        events,
+        description,
+        enabled: input.enabled.unwrap_or(true),
+    };
+    let (created, secret) =
+        webhook_endpoints::create(&state.db, key.tenant_id, new, Utc::now()).await?;
     let mut out = EndpointOut::from(created);
     out.secret = Some(secret);
     Ok(HttpResponse::Created().json(out))
@@ -320,14 +245,7 @@ async fn list_endpoints(
     SecretKey(key): SecretKey,
 ) -> ApiResult<HttpResponse> {
     let page = QueryMap::from_request(&req)?.page()?;
-    let query = endpoints::Entity::find().filter(endpoints::Column::TenantId.eq(key.tenant_id));
-    let total = query.clone().count(&state.db).await?;
-    let rows = query
-        .order_by_desc(endpoints::Column::Id)
-        .offset(page.offset)
-        .limit(page.limit)
-        .all(&state.db)
-        .await?;
+    let (rows, total) = webhook_endpoints::list(&state.db, key.tenant_id, page).await?;
     let data: Vec<EndpointOut> = rows.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(EndpointList {
         data,
@@ -391,24 +309,13 @@ async fn update_endpoint(
         None => None,
     };
     let endpoint = find_endpoint(&state, key.tenant_id, &path).await?;
-    let mut active: endpoints::ActiveModel = endpoint.into();
-    if let Some(url) = url {
-        active.url = Set(url);
-    }
-    if let Some(events) = events {
-        active.events = Set(events);
-    }
-    if let Some(description) = description {
-        active.description = Set(description);
-    }
-    if let Some(enabled) = input.enabled {
-        active.enabled = Set(enabled);
-        if enabled {
-            active.disabled_reason = Set(None);
-        }
-    }
-    active.updated_at = Set(Utc::now());
-    let updated = active.update(&state.db).await?;
+    let change = EndpointChange {
+        url,
+        events,
+        description,
+        enabled: input.enabled,
+    };
+    let updated = webhook_endpoints::update(&state.db, endpoint, change, Utc::now()).await?;
     Ok(HttpResponse::Ok().json(EndpointOut::from(updated)))
 }
 
@@ -432,9 +339,7 @@ async fn delete_endpoint(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let endpoint = find_endpoint(&state, key.tenant_id, &path).await?;
-    endpoints::Entity::delete_by_id(endpoint.id)
-        .exec(&state.db)
-        .await?;
+    webhook_endpoints::delete(&state.db, endpoint.id).await?;
     Ok(HttpResponse::Ok().json(Deleted {
         id: WebhookId::from_uuid(endpoint.id).to_string(),
         object: "webhook_endpoint",
@@ -462,11 +367,8 @@ async fn rotate_secret(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let endpoint = find_endpoint(&state, key.tenant_id, &path).await?;
-    let secret = signing::new_secret();
-    let mut active: endpoints::ActiveModel = endpoint.into();
-    active.secret = Set(secret.clone());
-    active.updated_at = Set(Utc::now());
-    let updated = active.update(&state.db).await?;
+    let (updated, secret) =
+        webhook_endpoints::rotate_secret(&state.db, endpoint, Utc::now()).await?;
     let mut out = EndpointOut::from(updated);
     out.secret = Some(secret);
     Ok(HttpResponse::Ok().json(out))
@@ -560,14 +462,7 @@ async fn list_deliveries(
 ) -> ApiResult<HttpResponse> {
     let page = QueryMap::from_request(&req)?.page()?;
     let endpoint = find_endpoint(&state, key.tenant_id, &path).await?;
-    let query = deliveries::Entity::find().filter(deliveries::Column::EndpointId.eq(endpoint.id));
-    let total = query.clone().count(&state.db).await?;
-    let rows = query
-        .order_by_desc(deliveries::Column::Id)
-        .offset(page.offset)
-        .limit(page.limit)
-        .all(&state.db)
-        .await?;
+    let (rows, total) = webhook_deliveries::list(&state.db, endpoint.id, page).await?;
     let data: Vec<DeliveryOut> = rows.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(DeliveryList {
         data,
@@ -601,47 +496,13 @@ async fn retry_delivery(
 ) -> ApiResult<HttpResponse> {
     let (endpoint_raw, delivery_raw) = path.into_inner();
     let endpoint = find_endpoint(&state, key.tenant_id, &endpoint_raw).await?;
-    let delivery_id: DeliveryId = delivery_raw.parse().map_err(|_| ApiError::not_found())?;
-    let delivery = deliveries::Entity::find_by_id(delivery_id.uuid())
-        .filter(deliveries::Column::EndpointId.eq(endpoint.id))
-        .one(&state.db)
+    let delivery_id: DeliveryId = path_id(&delivery_raw)?;
+    let delivery = webhook_deliveries::find(&state.db, endpoint.id, delivery_id.uuid())
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let retried = requeue_delivery(&state, delivery.id).await?;
-    Ok(HttpResponse::Accepted().json(DeliveryOut::from(retried)))
-}
-
-/// Puts a delivery back to `pending` for one more attempt now (a manual retry).
-pub async fn requeue_delivery(state: &AppState, delivery_id: Uuid) -> ApiResult<deliveries::Model> {
-    let now = Utc::now();
-    let txn = crate::db::begin_write(&state.db).await?;
-    reset_delivery(&txn, delivery_id, now).await?;
-    outbox::enqueue(&txn, Job::Webhook(WebhookJob { delivery_id }), now, now).await?;
-    let delivery = deliveries::Entity::find_by_id(delivery_id)
-        .one(&txn)
+    let retried = webhook_deliveries::requeue(&state.db, delivery.id, Utc::now())
         .await?
         .ok_or_else(ApiError::not_found)?;
-    txn.commit().await?;
     state.jobs.nudge.nudge();
-    Ok(delivery)
-}
-
-/// Puts a delivery that is not yet delivered back to `pending`, due now; returns whether
-/// there was one.
-pub async fn reset_delivery<C: sea_orm::ConnectionTrait>(
-    conn: &C,
-    delivery_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<bool, sea_orm::DbErr> {
-    let reset = deliveries::Entity::update_many()
-        .col_expr(
-            deliveries::Column::Status,
-            Expr::value(workers::webhook::PENDING),
-        )
-        .col_expr(deliveries::Column::NextAttemptAt, Expr::value(now))
-        .filter(deliveries::Column::Id.eq(delivery_id))
-        .filter(deliveries::Column::Status.ne(workers::webhook::DELIVERED))
-        .exec(conn)
-        .await?;
-    Ok(reset.rows_affected == 1)
+    Ok(HttpResponse::Accepted().json(DeliveryOut::from(retried)))
 }

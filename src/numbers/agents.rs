@@ -9,12 +9,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::no_such_agent;
+use super::NumberError;
 use crate::db::begin_write;
 use crate::domain::agent::AgentDescription;
 use crate::domain::validate::Name;
-use crate::error::ApiError;
-use crate::http::query::Page;
+use crate::pagination::Page;
 
 /// Everything a tenant sets on an agent (`POST` and `PUT` take the same fields).
 #[derive(Debug, Clone)]
@@ -28,7 +27,7 @@ pub async fn create(
     tenant_id: Uuid,
     fields: AgentFields,
     now: DateTime<Utc>,
-) -> Result<agents::Model, ApiError> {
+) -> Result<agents::Model, NumberError> {
     crate::caps::AGENTS
         .ensure_room(
             db,
@@ -53,7 +52,7 @@ pub async fn list(
     db: &DatabaseConnection,
     tenant_id: Uuid,
     page: Page,
-) -> Result<(Vec<agents::Model>, u64), ApiError> {
+) -> Result<(Vec<agents::Model>, u64), NumberError> {
     let query = agents::Entity::find().filter(agents::Column::TenantId.eq(tenant_id));
     let total = query.clone().count(db).await?;
     let rows = query
@@ -71,12 +70,12 @@ pub async fn find<C: ConnectionTrait>(
     conn: &C,
     tenant_id: Uuid,
     agent_id: Uuid,
-) -> Result<agents::Model, ApiError> {
+) -> Result<agents::Model, NumberError> {
     agents::Entity::find_by_id(agent_id)
         .filter(agents::Column::TenantId.eq(tenant_id))
         .one(conn)
         .await?
-        .ok_or_else(no_such_agent)
+        .ok_or(NumberError::NoSuchAgent)
 }
 
 /// `PUT`: replaces the name and the description (absent description → none).
@@ -86,7 +85,7 @@ pub async fn replace(
     agent_id: Uuid,
     fields: AgentFields,
     now: DateTime<Utc>,
-) -> Result<agents::Model, ApiError> {
+) -> Result<agents::Model, NumberError> {
     let txn = begin_write(db).await?;
     let agent = find(&txn, tenant_id, agent_id).await?;
     let mut change: agents::ActiveModel = agent.into();
@@ -105,7 +104,7 @@ pub async fn delete(
     tenant_id: Uuid,
     agent_id: Uuid,
     now: DateTime<Utc>,
-) -> Result<u64, ApiError> {
+) -> Result<u64, NumberError> {
     let txn = begin_write(db).await?;
     let agent = find(&txn, tenant_id, agent_id).await?;
     let detached = numbers::Entity::update_many()

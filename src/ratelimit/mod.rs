@@ -1,4 +1,4 @@
-//! Rate limits of SPEC §3: per tenant, per publishable key, per client IP on publishable-key
+//! Rate limits of docs/API.md §3: per tenant, per publishable key, per client IP on publishable-key
 //! traffic, and per IP on failed authentication. GCRA everywhere: `burst` at once, refilled
 //! at `per_minute`. Decisions are made before any database work.
 //!
@@ -13,12 +13,9 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use uuid::Uuid;
 
 use crate::config::{Config, RateLimitBackend};
-use crate::error::ApiError;
 
 /// A limit as configured: unlimited, or GCRA parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -127,8 +124,8 @@ pub struct FixedLimits {
     pub failed_auth_ip: Rate,
 }
 
-/// The defaults of SPEC §3 for the limits that are not per plan (and 120/min, burst 20 per
-/// publishable key, which SPEC leaves open).
+/// The defaults of docs/API.md §3 for the limits that are not per plan (and 120/min, burst 20 per
+/// publishable key, which the API reference leaves open).
 pub fn default_fixed_limits() -> FixedLimits {
     let rate = |per_minute, burst| Rate::new(per_minute, burst).unwrap_or(Rate::MIN);
     FixedLimits {
@@ -162,41 +159,18 @@ impl Verdict {
         self.retry_after_secs.is_none()
     }
 
-    pub fn headers(&self) -> [(HeaderName, HeaderValue); 3] {
+    /// What the `RateLimit-*` headers report: limit, remaining, seconds to reset.
+    pub fn headers(&self) -> [(&'static str, u64); 3] {
         [
-            (
-                HeaderName::from_static("ratelimit-limit"),
-                HeaderValue::from(self.limit),
-            ),
-            (
-                HeaderName::from_static("ratelimit-remaining"),
-                HeaderValue::from(self.remaining),
-            ),
-            (
-                HeaderName::from_static("ratelimit-reset"),
-                HeaderValue::from(self.reset_secs),
-            ),
+            ("ratelimit-limit", u64::from(self.limit)),
+            ("ratelimit-remaining", u64::from(self.remaining)),
+            ("ratelimit-reset", self.reset_secs),
         ]
     }
 
-    pub fn apply_headers(&self, headers: &mut HeaderMap) {
-        for (name, value) in self.headers() {
-            headers.insert(name, value);
-        }
-    }
-
-    /// The `429` for a refused verdict.
-    pub fn to_error(&self) -> ApiError {
-        let retry_after = self.retry_after_secs.unwrap_or(1).max(1);
-        let mut err = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "Too many requests; retry after the Retry-After header's seconds",
-        )
-        .with_detail(self.kind.as_str())
-        .with_header(RETRY_AFTER, retry_after);
-        err.headers.extend(self.headers());
-        err
+    /// The whole seconds a refused client is told to wait (at least 1).
+    pub fn retry_after(&self) -> u64 {
+        self.retry_after_secs.unwrap_or(1).max(1)
     }
 }
 
@@ -398,25 +372,6 @@ mod tests {
             combine([verdict(3, None), verdict(0, Some(2)), verdict(0, Some(9))]),
             Some(verdict(0, Some(2)))
         );
-    }
-
-    #[test]
-    fn refusals_are_429_with_whole_seconds() {
-        let err = verdict(0, Some(3)).to_error();
-        assert_eq!(err.status, StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(err.code, "rate_limited");
-        assert_eq!(err.detail.as_deref(), Some("tenant"));
-        let header = |name: &str| {
-            err.headers
-                .iter()
-                .find(|(n, _)| n.as_str() == name)
-                .and_then(|(_, v)| v.to_str().ok())
-                .map(str::to_string)
-        };
-        assert_eq!(header("retry-after").as_deref(), Some("3"));
-        assert_eq!(header("ratelimit-limit").as_deref(), Some("5"));
-        assert_eq!(header("ratelimit-remaining").as_deref(), Some("0"));
-        assert_eq!(header("ratelimit-reset").as_deref(), Some("1"));
     }
 
     #[test]

@@ -436,7 +436,7 @@ mod tests {
     }
 
     /// Needs Redis on 127.0.0.1:6379 (`bash .ci/run` starts it).
-    #[actix_web::test]
+    #[actix_rt::test]
     async fn the_script_is_a_gcra_on_redis_time_with_expiring_keys() {
         let prefix = format!("helpline-unit-{}:", Uuid::new_v4().simple());
         let lim = RedisLimiter::new("redis://127.0.0.1:6379", &prefix).expect("url");
@@ -507,7 +507,7 @@ mod tests {
         );
     }
 
-    #[actix_web::test]
+    #[actix_rt::test]
     async fn unreachable_redis_is_unavailable_quickly() {
         let lim = RedisLimiter::new("redis://127.0.0.1:1", "ns:").expect("url");
         let buckets = Buckets::tenant(

@@ -14,35 +14,44 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::registry::Registry;
+use crate::billing::ledger::{self, ApplyError, Change, LedgerKind};
 use crate::config::Config;
-use crate::error::ApiError;
-use crate::ledger::{self, ApplyError, Change, LedgerKind};
+use crate::tickets::error::TicketError;
 use crate::tickets::ops::{self, Created, NewMessage, NewTicket, Replied, TicketChange};
 use workers::outbox::Nudge;
+
+/// What an actor reports to whoever started it; the registry implements it, so the actor
+/// does not depend on the registry.
+pub trait ActorHost: Send + Sync {
+    /// The actor `addr` of `tenant_id` stopped (idle).
+    fn stopped(&self, tenant_id: Uuid, addr: &Addr<TenantActor>);
+    /// One create transaction ran, carrying `creates` tickets.
+    fn created_batch(&self, creates: usize);
+}
 
 pub struct TenantActor {
     pub tenant_id: Uuid,
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
-    pub registry: Weak<Registry>,
+    /// Whoever started the actor (the registry), told when it stops and what it batched.
+    pub host: Weak<dyn ActorHost>,
     /// Wakes the outbox relay after a commit that queued jobs.
     pub nudge: Nudge,
     pub idle_after: Duration,
     pub last_active: Instant,
     /// Creates waiting for the next `FlushCreates`, in arrival order.
-    pub queued_creates: VecDeque<(NewTicket, oneshot::Sender<Result<Created, ApiError>>)>,
+    pub queued_creates: VecDeque<(NewTicket, oneshot::Sender<Result<Created, TicketError>>)>,
     pub flush_scheduled: bool,
 }
 
-type Reply<T> = AtomicResponse<TenantActor, Result<T, ApiError>>;
+type Reply<T, E = TicketError> = AtomicResponse<TenantActor, Result<T, E>>;
 
 impl TenantActor {
     /// Runs one mutation to completion before the mailbox yields the next message.
-    fn serialized<T: 'static>(
+    fn serialized<T: 'static, E: 'static>(
         &mut self,
-        work: impl Future<Output = Result<T, ApiError>> + 'static,
-    ) -> Reply<T> {
+        work: impl Future<Output = Result<T, E>> + 'static,
+    ) -> Reply<T, E> {
         self.last_active = Instant::now();
         let nudge = self.nudge.clone();
         let work = async move {
@@ -69,8 +78,8 @@ impl Actor for TenantActor {
     }
 
     fn stopped(&mut self, ctx: &mut Self::Context) {
-        if let Some(registry) = self.registry.upgrade() {
-            registry.remove(self.tenant_id, &ctx.address());
+        if let Some(host) = self.host.upgrade() {
+            host.stopped(self.tenant_id, &ctx.address());
         }
     }
 }
@@ -83,11 +92,11 @@ pub struct Credit {
 }
 
 impl Message for Credit {
-    type Result = Result<ledger_entries::Model, ApiError>;
+    type Result = Result<ledger_entries::Model, ApplyError>;
 }
 
 impl Handler<Credit> for TenantActor {
-    type Result = Reply<ledger_entries::Model>;
+    type Result = Reply<ledger_entries::Model, ApplyError>;
 
     fn handle(&mut self, msg: Credit, _: &mut Context<Self>) -> Self::Result {
         let db = self.db.clone();
@@ -100,12 +109,7 @@ impl Handler<Credit> for TenantActor {
         };
         self.serialized(async move {
             let txn = crate::db::begin_write(&db).await?;
-            let entry = ledger::apply(&txn, change, Utc::now())
-                .await
-                .map_err(|e| match e {
-                    ApplyError::Db(e) => ApiError::from(e),
-                    ApplyError::InsufficientBalance => ApiError::internal("credit refused"),
-                })?;
+            let entry = ledger::apply(&txn, change, Utc::now()).await?;
             txn.commit().await?;
             Ok(entry)
         })
@@ -119,11 +123,11 @@ impl Handler<Credit> for TenantActor {
 pub struct CreateTicket(pub NewTicket);
 
 impl Message for CreateTicket {
-    type Result = Result<Created, ApiError>;
+    type Result = Result<Created, TicketError>;
 }
 
 impl Handler<CreateTicket> for TenantActor {
-    type Result = ResponseFuture<Result<Created, ApiError>>;
+    type Result = ResponseFuture<Result<Created, TicketError>>;
 
     fn handle(&mut self, msg: CreateTicket, ctx: &mut Context<Self>) -> Self::Result {
         self.last_active = Instant::now();
@@ -134,10 +138,7 @@ impl Handler<CreateTicket> for TenantActor {
             // Runs after the mailbox's ready messages: every create already waiting joins.
             ctx.notify(FlushCreates);
         }
-        Box::pin(async move {
-            rx.await
-                .unwrap_or_else(|_| Err(ApiError::unavailable("The tenant is busy; retry shortly")))
-        })
+        Box::pin(async move { rx.await.unwrap_or(Err(TicketError::TenantBusy)) })
     }
 }
 
@@ -157,8 +158,8 @@ impl Handler<FlushCreates> for TenantActor {
     fn handle(&mut self, _: FlushCreates, ctx: &mut Context<Self>) -> Self::Result {
         let take = self.queued_creates.len().min(MAX_CREATE_BATCH);
         let (batch, waiters): (Vec<NewTicket>, Vec<_>) = self.queued_creates.drain(..take).unzip();
-        if let Some(registry) = self.registry.upgrade() {
-            registry.record_create_batch(batch.len());
+        if let Some(host) = self.host.upgrade() {
+            host.created_batch(batch.len());
         }
         self.flush_scheduled = !self.queued_creates.is_empty();
         if self.flush_scheduled {
@@ -190,7 +191,7 @@ impl Handler<FlushCreates> for TenantActor {
 pub struct AddMessage(pub NewMessage);
 
 impl Message for AddMessage {
-    type Result = Result<Replied, ApiError>;
+    type Result = Result<Replied, TicketError>;
 }
 
 impl Handler<AddMessage> for TenantActor {
@@ -207,7 +208,7 @@ impl Handler<AddMessage> for TenantActor {
 pub struct UpdateTicket(pub TicketChange);
 
 impl Message for UpdateTicket {
-    type Result = Result<tickets::Model, ApiError>;
+    type Result = Result<tickets::Model, TicketError>;
 }
 
 impl Handler<UpdateTicket> for TenantActor {
@@ -227,7 +228,7 @@ pub struct AwardBounty {
 }
 
 impl Message for AwardBounty {
-    type Result = Result<(tickets::Model, ledger_entries::Model), ApiError>;
+    type Result = Result<(tickets::Model, ledger_entries::Model), TicketError>;
 }
 
 impl Handler<AwardBounty> for TenantActor {

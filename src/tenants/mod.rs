@@ -16,9 +16,96 @@ pub const LIMITS_PLAN: &str = "plan";
 pub const LIMITS_CUSTOM: &str = "custom";
 pub const LIMITS_UNLIMITED: &str = "unlimited";
 
+/// A tenant by id.
+pub async fn find(
+    db: &sea_orm::DatabaseConnection,
+    id: uuid::Uuid,
+) -> Result<Option<tenants::Model>, sea_orm::DbErr> {
+    use sea_orm::EntityTrait;
+    tenants::Entity::find_by_id(id).one(db).await
+}
+
+/// Every tenant, newest first, and how many there are.
+pub async fn list(
+    db: &sea_orm::DatabaseConnection,
+    page: crate::pagination::Page,
+) -> Result<(Vec<tenants::Model>, u64), sea_orm::DbErr> {
+    use sea_orm::{EntityTrait, PaginatorTrait, QueryOrder, QuerySelect};
+    let total = tenants::Entity::find().count(db).await?;
+    let rows = tenants::Entity::find()
+        .order_by_desc(tenants::Column::CreatedAt)
+        .order_by_desc(tenants::Column::Id)
+        .offset(page.offset)
+        .limit(page.limit)
+        .all(db)
+        .await?;
+    Ok((rows, total))
+}
+
+/// An operator's limits for a tenant.
+#[derive(Debug, Clone, Copy)]
+pub enum LimitsChange {
+    /// Back to the plan's.
+    Plan,
+    Unlimited,
+    Custom {
+        per_minute: u32,
+        burst: u32,
+    },
+}
+
+/// What an operator changes on a tenant; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct TenantChange {
+    pub name: Option<crate::domain::validate::Name>,
+    pub email: Option<crate::domain::validate::Email>,
+    pub plan: Option<Plan>,
+    pub limits: Option<LimitsChange>,
+}
+
+/// Applies `change` to `tenant` and returns the stored row.
+pub async fn update(
+    db: &sea_orm::DatabaseConnection,
+    tenant: tenants::Model,
+    change: TenantChange,
+    now: DateTime<Utc>,
+) -> Result<tenants::Model, sea_orm::DbErr> {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    let mut active: tenants::ActiveModel = tenant.into();
+    if let Some(name) = change.name {
+        active.name = Set(name.into_inner());
+    }
+    if let Some(email) = change.email {
+        active.email = Set(email.into_inner());
+    }
+    if let Some(plan) = change.plan {
+        active.plan = Set(plan.as_str().to_string());
+    }
+    match change.limits {
+        None => {}
+        Some(LimitsChange::Plan) => {
+            active.limits_mode = Set(LIMITS_PLAN.into());
+            active.limit_rpm = Set(None);
+            active.limit_burst = Set(None);
+        }
+        Some(LimitsChange::Unlimited) => {
+            active.limits_mode = Set(LIMITS_UNLIMITED.into());
+            active.limit_rpm = Set(None);
+            active.limit_burst = Set(None);
+        }
+        Some(LimitsChange::Custom { per_minute, burst }) => {
+            active.limits_mode = Set(LIMITS_CUSTOM.into());
+            active.limit_rpm = Set(i32::try_from(per_minute).ok());
+            active.limit_burst = Set(i32::try_from(burst).ok());
+        }
+    }
+    active.updated_at = Set(now);
+    active.update(db).await
+}
+
 /// The tenant's plan, falling back to `free` for a value written by a newer version.
 pub fn plan_of(t: &tenants::Model) -> Plan {
-    t.plan.parse().unwrap_or(Plan::Free)
+    Plan::from_stored(&t.plan)
 }
 
 /// The limit in force: the operator's override, or the plan's.

@@ -5,9 +5,9 @@ use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait};
 use uuid::Uuid;
 
 use crate::auth::keys::{self, KeyKind, MintedToken};
+use crate::billing::ledger::{self, ApplyError, Change, LedgerKind};
 use crate::domain::plan::Plan;
 use crate::domain::validate::{Email, Name};
-use crate::ledger::{self, ApplyError, Change, LedgerKind};
 
 pub struct NewTenant {
     pub name: Name,

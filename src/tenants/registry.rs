@@ -11,10 +11,14 @@ use dashmap::DashMap;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-use super::actor::TenantActor;
+use super::actor::{ActorHost, TenantActor};
 use crate::config::Config;
-use crate::error::ApiError;
 use workers::outbox::Nudge;
+
+/// The tenant's actor did not take the message (it stopped twice, or its mailbox timed out).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the tenant is busy")]
+pub struct TenantBusy;
 
 pub struct Registry {
     actors: DashMap<Uuid, Addr<TenantActor>>,
@@ -71,7 +75,7 @@ impl Registry {
     }
 
     /// Sends `msg` to the tenant's actor, restarting it once if it stopped in between.
-    pub async fn send<M>(&self, tenant_id: Uuid, msg: M) -> Result<M::Result, ApiError>
+    pub async fn send<M>(&self, tenant_id: Uuid, msg: M) -> Result<M::Result, TenantBusy>
     where
         M: Message + Send + Clone + 'static,
         M::Result: Send,
@@ -84,7 +88,7 @@ impl Registry {
                 Err(MailboxError::Timeout) => break,
             }
         }
-        Err(ApiError::unavailable("The tenant is busy; retry shortly"))
+        Err(TenantBusy)
     }
 
     /// Removes the tenant's actor entry if it is no longer running.
@@ -93,20 +97,8 @@ impl Registry {
             .remove_if(&tenant_id, |_, addr| !addr.connected());
     }
 
-    /// Removes `addr` as the tenant's actor (an actor stopping itself).
-    pub fn remove(&self, tenant_id: Uuid, addr: &Addr<TenantActor>) {
-        self.actors
-            .remove_if(&tenant_id, |_, current| current == addr);
-    }
-
     pub fn live(&self) -> usize {
         self.actors.len()
-    }
-
-    pub fn record_create_batch(&self, creates: usize) {
-        self.create_batches.fetch_add(1, Ordering::Relaxed);
-        self.creates_batched
-            .fetch_add(creates as u64, Ordering::Relaxed);
     }
 
     /// Create transactions run so far, and the creates they carried.
@@ -122,19 +114,32 @@ impl Registry {
         let db = self.db.clone();
         let config = self.config.clone();
         let nudge = self.nudge.clone();
-        let registry = self.me.clone();
+        let host: Weak<dyn ActorHost> = self.me.clone();
         let idle_after = self.idle_after;
         TenantActor::start_in_arbiter(&self.arbiters[index], move |_| TenantActor {
             tenant_id,
             db,
             config,
             nudge,
-            registry,
+            host,
             idle_after,
             last_active: Instant::now(),
             queued_creates: Default::default(),
             flush_scheduled: false,
         })
+    }
+}
+
+impl ActorHost for Registry {
+    fn stopped(&self, tenant_id: Uuid, addr: &Addr<TenantActor>) {
+        self.actors
+            .remove_if(&tenant_id, |_, current| current == addr);
+    }
+
+    fn created_batch(&self, creates: usize) {
+        self.create_batches.fetch_add(1, Ordering::Relaxed);
+        self.creates_batched
+            .fetch_add(creates as u64, Ordering::Relaxed);
     }
 }
 

@@ -12,6 +12,7 @@ use sea_orm::{
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::billing::ledger::{self, ApplyError, Change, LedgerKind};
 use crate::config::Config;
 use crate::db::begin_write;
 use crate::domain::ids::{EventId, MessageId, TicketId};
@@ -21,12 +22,10 @@ use crate::domain::status::{self, TicketStatus, TransitionError};
 use crate::domain::ticket::{Category, Priority};
 use crate::domain::validate::{Description, Email, MessageBody, ShortRef, Subject};
 use crate::emails::{self, EmailKind};
-use crate::error::ApiError;
-use crate::events::{self, Audience};
-use crate::ledger::{self, ApplyError, Change, LedgerKind};
 use crate::notifications::{self, Notice, preferences};
-use crate::tenants::plan_of;
+use crate::tickets::error::TicketError;
 use crate::tickets::view::{MessageOut, TicketOut};
+use crate::webhooks::events::{self, Audience};
 
 /// How many times a mutation is retried when another node changed the ticket under it.
 const RACE_RETRIES: usize = 5;
@@ -47,48 +46,22 @@ pub struct NewTicket {
     pub contact_email: Option<Email>,
 }
 
-/// Who changes a ticket, as recorded on its events and messages.
+/// Who changes a ticket, as recorded on its events and messages (not to be confused with the
+/// tenant actor that runs the change).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Actor {
+pub enum Author {
     Customer,
     Operator(String),
     System,
 }
 
-impl Actor {
+impl Author {
     fn label(&self) -> String {
         match self {
-            Actor::Customer => "customer".into(),
-            Actor::Operator(name) => format!("operator:{name}"),
-            Actor::System => "system".into(),
+            Author::Customer => "customer".into(),
+            Author::Operator(name) => format!("operator:{name}"),
+            Author::System => "system".into(),
         }
-    }
-}
-
-pub fn insufficient_credits() -> ApiError {
-    ApiError::new(
-        actix_web::http::StatusCode::PAYMENT_REQUIRED,
-        "insufficient_credits",
-        "Insufficient credits to open a ticket",
-    )
-    .with_detail("tenant_balance_exhausted")
-}
-
-pub fn ticket_closed() -> ApiError {
-    ApiError::conflict(
-        "ticket_closed",
-        "A closed ticket is final — open a new ticket instead",
-    )
-}
-
-fn transition_error(e: TransitionError) -> ApiError {
-    match e {
-        TransitionError::Closed => ticket_closed(),
-        TransitionError::InvalidTransition { from, to } => ApiError::bad_request(
-            "invalid_transition",
-            format!("Cannot change status from {from} to {to}"),
-        )
-        .with_detail("status"),
     }
 }
 
@@ -98,26 +71,23 @@ enum Attempt<T> {
     Raced,
 }
 
-async fn retry_on_race<T, F, Fut>(mut attempt: F) -> Result<T, ApiError>
+async fn retry_on_race<T, F, Fut>(mut attempt: F) -> Result<T, TicketError>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Attempt<T>, ApiError>>,
+    Fut: std::future::Future<Output = Result<Attempt<T>, TicketError>>,
 {
     for _ in 0..RACE_RETRIES {
         if let Attempt::Done(value) = attempt().await? {
             return Ok(value);
         }
     }
-    Err(ApiError::conflict(
-        "concurrent_update",
-        "The ticket is being changed concurrently; retry",
-    ))
+    Err(TicketError::ConcurrentUpdate)
 }
 
 fn event(
     ticket: &tickets::Model,
     kind: &str,
-    actor: &Actor,
+    actor: &Author,
     data: Value,
     public: bool,
     now: DateTime<Utc>,
@@ -134,10 +104,10 @@ fn event(
     }
 }
 
-fn parse_status(t: &tickets::Model) -> Result<TicketStatus, ApiError> {
-    t.status
-        .parse()
-        .map_err(|_| ApiError::internal(format!("ticket {} has unknown status {}", t.id, t.status)))
+fn parse_status(t: &tickets::Model) -> Result<TicketStatus, TicketError> {
+    t.status.parse().map_err(|_| {
+        TicketError::Corrupt(format!("ticket {} has unknown status {}", t.id, t.status))
+    })
 }
 
 /// Finds a ticket; `tenant_id` scopes it to one tenant (operators pass `None`).
@@ -145,12 +115,12 @@ pub async fn find<C: ConnectionTrait>(
     conn: &C,
     ticket_id: Uuid,
     tenant_id: Option<Uuid>,
-) -> Result<tickets::Model, ApiError> {
+) -> Result<tickets::Model, TicketError> {
     let mut query = tickets::Entity::find_by_id(ticket_id);
     if let Some(tenant_id) = tenant_id {
         query = query.filter(tickets::Column::TenantId.eq(tenant_id));
     }
-    query.one(conn).await?.ok_or_else(ApiError::not_found)
+    query.one(conn).await?.ok_or(TicketError::NotFound)
 }
 
 pub struct Created {
@@ -168,7 +138,7 @@ pub async fn create_batch(
     tenant_id: Uuid,
     batch: Vec<NewTicket>,
     now: DateTime<Utc>,
-) -> Result<Vec<Result<Created, ApiError>>, ApiError> {
+) -> Result<Vec<Result<Created, TicketError>>, TicketError> {
     let now = crate::db::as_stored(now);
     let txn = begin_write(db).await?;
     let ticket_ids: Vec<Uuid> = batch.iter().map(|_| TicketId::new().uuid()).collect();
@@ -176,17 +146,17 @@ pub async fn create_batch(
     let (tenant, charges) = if fee > 0 {
         let fees = ledger::charge_fees(&txn, tenant_id, fee, &ticket_ids, now)
             .await?
-            .ok_or_else(ApiError::not_found)?;
+            .ok_or(TicketError::NotFound)?;
         (fees.tenant, fees.entries.into_iter().map(Some).collect())
     } else {
         let tenant = tenants::Entity::find_by_id(tenant_id)
             .one(&txn)
             .await?
-            .ok_or_else(ApiError::not_found)?;
+            .ok_or(TicketError::NotFound)?;
         (tenant, vec![None; batch.len()])
     };
     let refused = batch.len() - charges.len();
-    let refusals = std::iter::repeat_with(|| Err(insufficient_credits())).take(refused);
+    let refusals = std::iter::repeat_with(|| Err(TicketError::InsufficientCredits)).take(refused);
     if charges.is_empty() {
         return Ok(refusals.collect());
     }
@@ -202,7 +172,7 @@ pub async fn create_batch(
         )
         .await?;
     }
-    let plan = plan_of(&tenant);
+    let plan = Plan::from_stored(&tenant.plan);
     let mut created = Vec::with_capacity(charges.len());
     for ((new, id), charge) in batch.into_iter().zip(ticket_ids).zip(charges) {
         created.push(new_ticket(config, &tenant, plan, id, new, charge, now));
@@ -225,7 +195,7 @@ pub async fn create_batch(
         event(
             &c.ticket,
             "created",
-            &Actor::Customer,
+            &Author::Customer,
             json!({"status": "open"}),
             true,
             now,
@@ -321,7 +291,7 @@ fn new_ticket(
     };
     let message = message_row(
         &ticket,
-        &Actor::Customer,
+        &Author::Customer,
         new.description.into_inner(),
         false,
         now,
@@ -332,11 +302,11 @@ fn new_ticket(
 async fn insert_message(
     txn: &DatabaseTransaction,
     ticket: &tickets::Model,
-    actor: &Actor,
+    actor: &Author,
     body: String,
     internal: bool,
     now: DateTime<Utc>,
-) -> Result<messages::Model, ApiError> {
+) -> Result<messages::Model, TicketError> {
     let row = message_row(ticket, actor, body, internal, now);
     Ok(
         messages::Entity::insert(row.into_active_model().reset_all())
@@ -347,15 +317,15 @@ async fn insert_message(
 
 fn message_row(
     ticket: &tickets::Model,
-    actor: &Actor,
+    actor: &Author,
     body: String,
     internal: bool,
     now: DateTime<Utc>,
 ) -> messages::Model {
     let (author, author_name) = match actor {
-        Actor::Customer => ("customer", None),
-        Actor::Operator(name) => ("operator", Some(name.clone())),
-        Actor::System => ("system", None),
+        Author::Customer => ("customer", None),
+        Author::Operator(name) => ("operator", Some(name.clone())),
+        Author::System => ("system", None),
     };
     messages::Model {
         id: MessageId::new().uuid(),
@@ -394,7 +364,7 @@ async fn guarded_update(
     to: TicketStatus,
     extra: impl FnOnce(sea_orm::UpdateMany<tickets::Entity>) -> sea_orm::UpdateMany<tickets::Entity>,
     now: DateTime<Utc>,
-) -> Result<bool, ApiError> {
+) -> Result<bool, TicketError> {
     let update = tickets::Entity::update_many()
         .col_expr(tickets::Column::UpdatedAt, Expr::value(now))
         .filter(tickets::Column::Id.eq(ticket.id))
@@ -419,7 +389,7 @@ pub struct Replied {
 #[derive(Debug, Clone)]
 pub struct NewMessage {
     pub ticket_id: Uuid,
-    pub actor: Actor,
+    pub actor: Author,
     pub body: MessageBody,
     pub internal: bool,
     /// An operator may name the status the reply leaves the ticket in.
@@ -432,7 +402,7 @@ pub async fn reply(
     tenant_id: Uuid,
     m: NewMessage,
     now: DateTime<Utc>,
-) -> Result<Replied, ApiError> {
+) -> Result<Replied, TicketError> {
     let NewMessage {
         ticket_id,
         actor,
@@ -447,11 +417,11 @@ pub async fn reply(
             let ticket = find(&txn, ticket_id, Some(tenant_id)).await?;
             let from = parse_status(&ticket)?;
             let to = match &actor {
-                Actor::Customer => status::customer_reply(from),
+                Author::Customer => status::customer_reply(from),
                 _ => status::operator_reply(from, internal, requested),
             }
-            .map_err(transition_error)?;
-            let first_response = matches!(actor, Actor::Operator(_))
+            ?;
+            let first_response = matches!(actor, Author::Operator(_))
                 && !internal
                 && ticket.first_response_at.is_none();
             let changed = guarded_update(
@@ -494,7 +464,7 @@ pub async fn reply(
                 events.push(event(&ticket, "status_changed", &actor, json!({"from": from, "to": to}), true, now));
             }
             ticket_events::Entity::insert_many(events).exec(&txn).await?;
-            if matches!(actor, Actor::Operator(_)) && !internal {
+            if matches!(actor, Author::Operator(_)) && !internal {
                 let notice = Notice {
                     kind: "operator_reply",
                     title: format!("Support replied: {}", ticket.subject),
@@ -517,7 +487,7 @@ pub async fn reply(
 #[derive(Debug, Clone)]
 pub struct TicketChange {
     pub ticket_id: Uuid,
-    pub actor: Actor,
+    pub actor: Author,
     pub status: Option<TicketStatus>,
     pub priority: Option<Priority>,
 }
@@ -528,7 +498,7 @@ pub async fn update(
     tenant_id: Uuid,
     change: TicketChange,
     now: DateTime<Utc>,
-) -> Result<tickets::Model, ApiError> {
+) -> Result<tickets::Model, TicketError> {
     let TicketChange {
         ticket_id,
         actor,
@@ -542,12 +512,11 @@ pub async fn update(
             let ticket = find(&txn, ticket_id, Some(tenant_id)).await?;
             let from = parse_status(&ticket)?;
             let to = match (to, &actor) {
-                (Some(to), Actor::Customer) => status::tenant_set(from, to),
+                (Some(to), Author::Customer) => status::tenant_set(from, to),
                 (Some(to), _) => status::operator_set(from, to),
                 (None, _) if from == TicketStatus::Closed => Err(TransitionError::Closed),
                 (None, _) => Ok(from),
-            }
-            .map_err(transition_error)?;
+            }?;
             let changed = guarded_update(
                 &txn,
                 &ticket,
@@ -594,7 +563,7 @@ pub async fn update(
                     .exec(&txn)
                     .await?;
             }
-            if matches!(actor, Actor::Operator(_)) && to != from {
+            if matches!(actor, Author::Operator(_)) && to != from {
                 let notice = Notice {
                     kind: "status_changed",
                     title: format!("Ticket {}", to.as_str().replace('_', " ")),
@@ -623,14 +592,11 @@ pub async fn award_bounty(
     operator: String,
     amount_cents: i64,
     now: DateTime<Utc>,
-) -> Result<(tickets::Model, entities::ledger_entries::Model), ApiError> {
+) -> Result<(tickets::Model, entities::ledger_entries::Model), TicketError> {
     let txn = begin_write(db).await?;
     let ticket = find(&txn, ticket_id, Some(tenant_id)).await?;
     if ticket.category != Category::Bug.as_str() {
-        return Err(ApiError::conflict(
-            "not_bounty_eligible",
-            "Only tickets in the `bug` category earn a bounty",
-        ));
+        return Err(TicketError::NotBountyEligible);
     }
     // The guard on bounty_status makes a second award a no-op on every node.
     let awarded = tickets::Entity::update_many()
@@ -642,10 +608,7 @@ pub async fn award_bounty(
         .exec(&txn)
         .await?;
     if awarded.rows_affected != 1 {
-        return Err(ApiError::conflict(
-            "bounty_already_awarded",
-            "This ticket's bounty was already awarded",
-        ));
+        return Err(TicketError::BountyAlreadyAwarded);
     }
     let change = Change {
         tenant_id,
@@ -657,10 +620,10 @@ pub async fn award_bounty(
     let entry = ledger::apply(&txn, change, now)
         .await
         .map_err(|e| match e {
-            ApplyError::Db(e) => ApiError::from(e),
-            ApplyError::InsufficientBalance => ApiError::internal("a credit was refused"),
+            ApplyError::Db(e) => TicketError::Db(e),
+            ApplyError::InsufficientBalance => TicketError::Corrupt("a credit was refused".into()),
         })?;
-    let actor = Actor::Operator(operator);
+    let actor = Author::Operator(operator);
     ticket_events::Entity::insert(event(
         &ticket,
         "bounty_awarded",
@@ -705,11 +668,11 @@ async fn announce_reply(
     config: &Config,
     ticket: &tickets::Model,
     message: &messages::Model,
-    actor: &Actor,
+    actor: &Author,
     from: TicketStatus,
     to: TicketStatus,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), TicketError> {
     if message.internal {
         return Ok(());
     }
@@ -729,11 +692,11 @@ async fn announce_reply(
     )
     .await?;
     match actor {
-        Actor::Customer => {
+        Author::Customer => {
             let draft = emails::to_support(config, ticket, EmailKind::CustomerReply, &message.body);
             emails::queue(txn, config, ticket, draft, now).await?;
         }
-        Actor::Operator(_) => {
+        Author::Operator(_) => {
             if preferences(txn, ticket.tenant_id)
                 .await?
                 .email_on_operator_reply
@@ -742,7 +705,7 @@ async fn announce_reply(
                 emails::queue(txn, config, ticket, draft, now).await?;
             }
         }
-        Actor::System => {}
+        Author::System => {}
     }
     if to != from {
         status_webhook(txn, config, ticket, actor, from, to, now).await?;
@@ -755,13 +718,13 @@ async fn announce_status(
     txn: &DatabaseTransaction,
     config: &Config,
     ticket: &tickets::Model,
-    actor: &Actor,
+    actor: &Author,
     from: TicketStatus,
     to: TicketStatus,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), TicketError> {
     status_webhook(txn, config, ticket, actor, from, to, now).await?;
-    if matches!(actor, Actor::Operator(_))
+    if matches!(actor, Author::Operator(_))
         && preferences(txn, ticket.tenant_id)
             .await?
             .email_on_status_change
@@ -781,11 +744,11 @@ async fn status_webhook(
     txn: &DatabaseTransaction,
     config: &Config,
     ticket: &tickets::Model,
-    actor: &Actor,
+    actor: &Author,
     from: TicketStatus,
     to: TicketStatus,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), TicketError> {
     let data = json!({
         "ticket_id": TicketId::from_uuid(ticket.id).to_string(),
         "from": from,

@@ -3,15 +3,14 @@ use chrono::{DateTime, Utc};
 use entities::{messages, ticket_events, tickets};
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, ExprTrait, Order, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Select,
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, ExprTrait, Order,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
 };
 use uuid::Uuid;
 
 use crate::domain::status::TicketStatus;
 use crate::domain::ticket::{Category, Priority};
-use crate::error::ApiError;
-use crate::http::query::{Page, QueryMap, encode_cursor};
+use crate::pagination::{Listed, Page, keyset_page};
 
 /// Filters shared by the tenant's list and the operator inbox.
 #[derive(Debug, Default, Clone)]
@@ -25,30 +24,6 @@ pub struct TicketFilter {
 }
 
 impl TicketFilter {
-    pub fn from_query(q: &QueryMap) -> Result<Self, ApiError> {
-        let q_text = q.get("q").map(str::to_string);
-        if q_text.as_ref().is_some_and(|t| t.chars().count() > 200) {
-            return Err(ApiError::validation(
-                "q",
-                "`q` must be at most 200 characters",
-            ));
-        }
-        if q_text.as_ref().is_some_and(|t| t.contains('\0')) {
-            return Err(ApiError::validation(
-                "q",
-                "`q` must not contain NUL characters",
-            ));
-        }
-        Ok(Self {
-            status: q.parse("status")?,
-            category: q.parse("category")?,
-            priority: q.parse("priority")?,
-            q: q_text,
-            tenant_id: None,
-            breached: None,
-        })
-    }
-
     fn apply(
         &self,
         mut query: Select<tickets::Entity>,
@@ -122,12 +97,6 @@ fn escape_like(s: &str) -> String {
         .replace('_', "\\_")
 }
 
-pub struct Listed<T> {
-    pub rows: Vec<T>,
-    pub total: u64,
-    pub next_cursor: Option<String>,
-}
-
 /// Newest first. With `cursor`, continues after that row (offset is ignored); either way
 /// `next_cursor` points past the last row returned when more remain.
 pub async fn list(
@@ -136,7 +105,7 @@ pub async fn list(
     page: Page,
     cursor: Option<Uuid>,
     now: DateTime<Utc>,
-) -> Result<Listed<tickets::Model>, ApiError> {
+) -> Result<Listed<tickets::Model>, DbErr> {
     let base = filter.apply(tickets::Entity::find(), now);
     let total = base.clone().count(db).await?;
     let mut query = base.order_by_desc(tickets::Column::Id);
@@ -144,14 +113,8 @@ pub async fn list(
         Some(after) => query.filter(tickets::Column::Id.lt(after)),
         None => query.offset(page.offset),
     };
-    let mut rows = query.limit(page.limit + 1).all(db).await?;
-    let more = rows.len() as u64 > page.limit;
-    rows.truncate(page.limit as usize);
-    let next_cursor = if more {
-        rows.last().map(|t| encode_cursor(t.id))
-    } else {
-        None
-    };
+    let rows = query.limit(page.limit + 1).all(db).await?;
+    let (rows, next_cursor) = keyset_page(rows, page, |t| t.id);
     Ok(Listed {
         rows,
         total,
@@ -166,7 +129,7 @@ pub async fn inbox(
     filter: &TicketFilter,
     page: Page,
     now: DateTime<Utc>,
-) -> Result<Listed<tickets::Model>, ApiError> {
+) -> Result<Listed<tickets::Model>, DbErr> {
     let base = filter.apply(tickets::Entity::find(), now);
     let total = base.clone().count(db).await?;
     let rows = base
@@ -226,7 +189,7 @@ pub async fn thread_head(
     ticket_id: Uuid,
     include_internal: bool,
     limit: u64,
-) -> Result<Head<messages::Model>, ApiError> {
+) -> Result<Head<messages::Model>, DbErr> {
     let rows = thread_query(ticket_id, include_internal)
         .order_by_asc(messages::Column::Id)
         .limit(limit + 1)
@@ -240,11 +203,11 @@ pub async fn all_messages(
     db: &DatabaseConnection,
     ticket_id: Uuid,
     include_internal: bool,
-) -> Result<Vec<messages::Model>, ApiError> {
-    Ok(thread_query(ticket_id, include_internal)
+) -> Result<Vec<messages::Model>, DbErr> {
+    thread_query(ticket_id, include_internal)
         .order_by_asc(messages::Column::Id)
         .all(db)
-        .await?)
+        .await
 }
 
 /// One page of the public thread, oldest first.
@@ -252,7 +215,7 @@ pub async fn thread_page(
     db: &DatabaseConnection,
     ticket_id: Uuid,
     page: Page,
-) -> Result<(Vec<messages::Model>, u64), ApiError> {
+) -> Result<(Vec<messages::Model>, u64), DbErr> {
     let query = thread_query(ticket_id, false);
     let total = query.clone().count(db).await?;
     let rows = query
@@ -280,7 +243,7 @@ pub async fn events_page(
     ticket_id: Uuid,
     include_internal: bool,
     page: Page,
-) -> Result<(Vec<ticket_events::Model>, u64), ApiError> {
+) -> Result<(Vec<ticket_events::Model>, u64), DbErr> {
     let query = events_query(ticket_id, include_internal);
     let total = query.clone().count(db).await?;
     let rows = query
@@ -298,7 +261,7 @@ pub async fn events_head(
     ticket_id: Uuid,
     include_internal: bool,
     limit: u64,
-) -> Result<Head<ticket_events::Model>, ApiError> {
+) -> Result<Head<ticket_events::Model>, DbErr> {
     let rows = events_query(ticket_id, include_internal)
         .order_by_asc(ticket_events::Column::Id)
         .limit(limit + 1)

@@ -1,4 +1,4 @@
-//! The ticket, message and event objects as the API shows them (SPEC §4).
+//! The ticket, message and event objects as the API shows them (docs/API.md §4).
 use chrono::{DateTime, Utc};
 use entities::{messages, ticket_events, tickets};
 use serde::Serialize;

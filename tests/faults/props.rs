@@ -5,7 +5,7 @@
 use helpline::domain::ids::TicketId;
 use helpline::domain::validate::{E164Number, Email, IdempotencyKey};
 use helpline::http::json::parse_json;
-use helpline::http::query::{decode_cursor, encode_cursor};
+use helpline::pagination::{decode_cursor, encode_cursor};
 use proptest::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;
@@ -112,6 +112,7 @@ proptest! {
         match decode_cursor(&raw) {
             Ok(id) => prop_assert_eq!(encode_cursor(id), raw),
             Err(e) => {
+                let e = helpline::http::error::ApiError::from(e);
                 prop_assert_eq!(e.status.as_u16(), 400);
                 prop_assert_eq!(e.detail.as_deref(), Some("cursor"));
             }

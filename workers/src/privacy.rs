@@ -1,4 +1,4 @@
-//! The privacy job: erases a tenant's personal data (SPEC §9). Contact emails, subjects,
+//! The privacy job: erases a tenant's personal data (docs/API.md §9). Contact emails, subjects,
 //! descriptions, message bodies and notification texts become `"[erased]"`; stored webhook
 //! payloads and emails holding them are deleted. Ids, timestamps, categories, statuses and the
 //! ledger stay. Running it twice is harmless.

@@ -1,4 +1,6 @@
-//! Operator routes under `/admin`.
+//! Operator routes: everything under `/admin`.
+pub mod banner;
+pub mod erasure;
 pub mod queues;
 pub mod tenants;
 pub mod tickets;

@@ -1,4 +1,4 @@
-//! `/admin/queues`: what every queue holds, its dead jobs, and replaying them (SPEC §7).
+//! `/admin/queues`: what every queue holds, its dead jobs, and replaying them (docs/API.md §7).
 //! Counts come from our own tables (the source of truth for each job's fate) plus the
 //! backend's pending tasks, read from its keys and tables directly.
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -19,11 +19,12 @@ use uuid::Uuid;
 use workers::jobs::{BillingJob, EmailJob, Job, PrivacyJob, Queue, WebhookJob};
 
 use crate::app::AppState;
-use crate::auth::Staff;
 use crate::domain::ids::{DeliveryId, LedgerId};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::auth::Staff;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::path::path_id;
 use crate::http::query::{PageParams, QueryMap};
-use crate::http::webhooks::reset_delivery;
+use crate::webhooks::deliveries::reset as reset_delivery;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/queues").route(web::get().to(overview)))
@@ -394,7 +395,8 @@ async fn list_jobs(
                         d.created_at,
                     );
                     job["event_type"] = json!(d.event_type);
-                    job["endpoint_id"] = json!(d.endpoint_id.map(crate::events::endpoint_id));
+                    job["endpoint_id"] =
+                        json!(d.endpoint_id.map(crate::webhooks::events::endpoint_id));
                     job
                 })
                 .collect();
@@ -509,7 +511,7 @@ async fn retry_job(
     let txn = crate::db::begin_write(&state.db).await?;
     let job = match queue {
         Queue::Webhook => {
-            let id: DeliveryId = id_raw.parse().map_err(|_| ApiError::not_found())?;
+            let id: DeliveryId = path_id(&id_raw)?;
             if !reset_delivery(&txn, id.uuid(), now).await? {
                 return Err(ApiError::not_found());
             }
@@ -552,7 +554,7 @@ async fn retry_job(
             Job::Billing(BillingJob { entry_id: id })
         }
         Queue::Privacy => {
-            let tenant_id = Uuid::try_parse(&id_raw).map_err(|_| ApiError::not_found())?;
+            let tenant_id: Uuid = path_id(&id_raw)?;
             let reset = erasures::Entity::update_many()
                 .col_expr(erasures::Column::Status, Expr::value("pending"))
                 .filter(erasures::Column::TenantId.eq(tenant_id))

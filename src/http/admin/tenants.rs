@@ -2,25 +2,22 @@
 //! and credit a balance.
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
-use entities::tenants;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, EntityTrait, PaginatorTrait, QueryOrder, QuerySelect,
-};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::auth::Staff;
+use crate::billing::ledger::LedgerEntryOut;
 use crate::domain::plan::Plan;
 use crate::domain::validate::{Email, Name};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::auth::Staff;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
+use crate::http::path::path_id;
 use crate::http::query::{PageParams, QueryMap};
-use crate::ledger::LedgerEntryOut;
 use crate::tenants::actor::Credit;
 use crate::tenants::provision::{self, NewTenant};
-use crate::tenants::{LIMITS_CUSTOM, LIMITS_PLAN, LIMITS_UNLIMITED, RateLimits, TenantOut};
+use crate::tenants::{self, LimitsChange, RateLimits, TenantChange, TenantOut};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -144,14 +141,7 @@ async fn list_tenants(
     _: Staff,
 ) -> ApiResult<HttpResponse> {
     let page = QueryMap::from_request(&req)?.page()?;
-    let total = tenants::Entity::find().count(&state.db).await?;
-    let rows = tenants::Entity::find()
-        .order_by_desc(tenants::Column::CreatedAt)
-        .order_by_desc(tenants::Column::Id)
-        .offset(page.offset)
-        .limit(page.limit)
-        .all(&state.db)
-        .await?;
+    let (rows, total) = tenants::list(&state.db, page).await?;
     let data: Vec<TenantOut> = rows.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(TenantList {
         data,
@@ -161,10 +151,9 @@ async fn list_tenants(
     }))
 }
 
-async fn find_tenant(state: &AppState, raw_id: &str) -> ApiResult<tenants::Model> {
-    let id: Uuid = raw_id.parse().map_err(|_| ApiError::not_found())?;
-    tenants::Entity::find_by_id(id)
-        .one(&state.db)
+async fn find_tenant(state: &AppState, raw_id: &str) -> ApiResult<entities::tenants::Model> {
+    let id: Uuid = path_id(raw_id)?;
+    tenants::find(&state.db, id)
         .await?
         .ok_or_else(ApiError::not_found)
 }
@@ -310,39 +299,24 @@ async fn update_tenant(
 
     let tenant = find_tenant(&state, &path).await?;
     let tenant_id = tenant.id;
-    let mut active: tenants::ActiveModel = tenant.into();
-    if let Some(name) = name {
-        active.name = Set(name.into_inner());
-    }
-    if let Some(email) = email {
-        active.email = Set(email.into_inner());
-    }
-    if let Some(plan) = plan {
-        active.plan = Set(plan.as_str().to_string());
-    }
-    match patch.limits {
-        None => {}
-        Some(LimitsIn::Plan) => {
-            active.limits_mode = Set(LIMITS_PLAN.into());
-            active.limit_rpm = Set(None);
-            active.limit_burst = Set(None);
-        }
-        Some(LimitsIn::Unlimited) => {
-            active.limits_mode = Set(LIMITS_UNLIMITED.into());
-            active.limit_rpm = Set(None);
-            active.limit_burst = Set(None);
-        }
-        Some(LimitsIn::Custom {
+    let limits = patch.limits.map(|limits| match limits {
+        LimitsIn::Plan => LimitsChange::Plan,
+        LimitsIn::Unlimited => LimitsChange::Unlimited,
+        LimitsIn::Custom {
             requests_per_minute,
             burst,
-        }) => {
-            active.limits_mode = Set(LIMITS_CUSTOM.into());
-            active.limit_rpm = Set(i32::try_from(requests_per_minute).ok());
-            active.limit_burst = Set(i32::try_from(burst).ok());
-        }
-    }
-    active.updated_at = Set(Utc::now());
-    let updated = active.update(&state.db).await?;
+        } => LimitsChange::Custom {
+            per_minute: requests_per_minute,
+            burst,
+        },
+    });
+    let change = TenantChange {
+        name,
+        email,
+        plan,
+        limits,
+    };
+    let updated = tenants::update(&state.db, tenant, change, Utc::now()).await?;
     // The next request of this tenant reloads its key, and with it the new limits.
     state.auth.forget_tenant(tenant_id);
     state.limits.reset_tenant(tenant_id);

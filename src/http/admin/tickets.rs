@@ -1,21 +1,21 @@
-//! `/admin/support/tickets`: the operator inbox, transcripts, replies and updates (SPEC §7).
+//! `/admin/support/tickets`: the operator inbox, transcripts, replies and updates (docs/API.md §7).
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
-use crate::auth::Staff;
+use crate::billing::ledger::LedgerEntryOut;
 use crate::domain::status::TicketStatus;
 use crate::domain::ticket::Priority;
 use crate::domain::validate::MessageBody;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::auth::Staff;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
 use crate::http::query::{PageParams, QueryMap};
 use crate::http::tickets::{MessageCreated, TicketFilterParams, ticket_id};
-use crate::ledger::LedgerEntryOut;
 use crate::tenants::actor::{AddMessage, AwardBounty, UpdateTicket};
-use crate::tickets::ops::{self, Actor, NewMessage, TicketChange};
+use crate::tickets::ops::{self, Author, NewMessage, TicketChange};
 use crate::tickets::query::{self, TicketFilter};
 use crate::tickets::view::{EventOut, MessageOut, TicketOut, TicketWithEvents};
 
@@ -80,7 +80,7 @@ async fn inbox(req: HttpRequest, state: web::Data<AppState>, _: Staff) -> ApiRes
             })
             .transpose()?,
         breached: q.parse("breached")?,
-        ..TicketFilter::from_query(&q)?
+        ..crate::http::tickets::ticket_filter(&q)?
     };
     let now = Utc::now();
     let listed = query::inbox(&state.db, &filter, page, now).await?;
@@ -187,7 +187,7 @@ async fn reply(
     let ticket = ops::find(&state.db, id, None).await?;
     let msg = AddMessage(NewMessage {
         ticket_id: id,
-        actor: Actor::Operator(operator.name),
+        actor: Author::Operator(operator.name),
         body,
         internal: input.internal,
         status,
@@ -255,7 +255,7 @@ async fn update_ticket(
     let ticket = ops::find(&state.db, id, None).await?;
     let msg = UpdateTicket(TicketChange {
         ticket_id: id,
-        actor: Actor::Operator(operator.name),
+        actor: Author::Operator(operator.name),
         status,
         priority,
     });

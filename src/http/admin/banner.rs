@@ -1,35 +1,16 @@
-//! The system-status banner: `GET /v1/support/status` (no key needed) and
-//! `PUT /admin/support/status`.
+//! `PUT /admin/support/status`: operators set the status banner every tenant reads.
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::auth::Staff;
-use crate::error::{ApiError, ApiResult};
+use crate::banner::{Banner, Level};
+use crate::http::auth::Staff;
+use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::JsonBody;
-use crate::status_banner::{Banner, Level};
 
-pub fn tenant_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/support/status").route(web::get().to(get_status)));
-}
-
-pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/support/status").route(web::put().to(put_status)));
-}
-
-/// Read the status banner
-///
-/// Public: no key needed. Every node shows a change within a second.
-#[utoipa::path(
-    get,
-    path = "/v1/support/status",
-    tag = "status",
-    responses((status = 200, description = "The current banner", body = Banner,
-               example = json!({"status": "operational", "message": "All systems operational", "updated_at": null}))),
-)]
-async fn get_status(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.banner.get(&state.db).await?))
 }
 
 /// Longest banner message, in characters.

@@ -1,5 +1,7 @@
-//! In-app notifications (SPEC §6): written in the same transaction as the change that
+//! In-app notifications (docs/API.md §6): written in the same transaction as the change that
 //! causes them, unless the tenant turned in-app notifications off.
+pub mod feed;
+
 use chrono::{DateTime, Utc};
 use entities::{notification_preferences as prefs, notifications};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};

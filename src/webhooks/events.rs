@@ -1,4 +1,4 @@
-//! Tenant events (SPEC §5): each is stored once with the exact JSON receivers get, then one
+//! Tenant events (docs/API.md §5): each is stored once with the exact JSON receivers get, then one
 //! delivery per subscribed endpoint (and the ops webhook) is queued through the outbox — all
 //! inside the caller's transaction.
 use chrono::{DateTime, Utc};

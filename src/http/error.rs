@@ -8,7 +8,12 @@ use actix_web::{HttpResponse, ResponseError};
 use sea_orm::DbErr;
 use serde::Serialize;
 
+use crate::billing::ledger::ApplyError;
 use crate::domain::FieldError;
+use crate::numbers::NumberError;
+use crate::ratelimit::Verdict;
+use crate::tenants::registry::TenantBusy;
+use crate::tickets::error::TicketError;
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -168,7 +173,7 @@ impl From<crate::caps::Error> for ApiError {
 
 impl From<DbErr> for ApiError {
     fn from(e: DbErr) -> Self {
-        if is_connection_error(&e) {
+        if crate::db::is_connection_error(&e) {
             tracing::warn!(error = %e, "database unavailable");
             return ApiError::unavailable("The database is unavailable; retry shortly");
         }
@@ -201,25 +206,135 @@ fn is_unstorable_text(e: &DbErr) -> bool {
     }
 }
 
-/// A lost or refused database connection is a 503 the client may retry, not a 500.
-pub fn is_connection_error(e: &DbErr) -> bool {
-    match e {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
-        other => {
-            let text = other.to_string();
-            text.contains("Connection refused")
-                || text.contains("database is locked")
-                || text.contains("connection closed")
-                || text.contains("pool timed out")
-                || text.contains("broken pipe")
+// One mapping per feature: the feature's refusal in its own words → status, code, message.
+
+impl From<TicketError> for ApiError {
+    fn from(e: TicketError) -> Self {
+        match e {
+            TicketError::NotFound => ApiError::not_found(),
+            TicketError::InsufficientCredits => ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "insufficient_credits",
+                "Insufficient credits to open a ticket",
+            )
+            .with_detail("tenant_balance_exhausted"),
+            TicketError::Closed => ApiError::conflict(
+                "ticket_closed",
+                "A closed ticket is final — open a new ticket instead",
+            ),
+            TicketError::InvalidTransition { from, to } => ApiError::bad_request(
+                "invalid_transition",
+                format!("Cannot change status from {from} to {to}"),
+            )
+            .with_detail("status"),
+            TicketError::ConcurrentUpdate => ApiError::conflict(
+                "concurrent_update",
+                "The ticket is being changed concurrently; retry",
+            ),
+            TicketError::NotBountyEligible => ApiError::conflict(
+                "not_bounty_eligible",
+                "Only tickets in the `bug` category earn a bounty",
+            ),
+            TicketError::BountyAlreadyAwarded => ApiError::conflict(
+                "bounty_already_awarded",
+                "This ticket's bounty was already awarded",
+            ),
+            TicketError::TenantBusy => TenantBusy.into(),
+            TicketError::Corrupt(cause) => ApiError::internal(cause),
+            TicketError::Db(e) => e.into(),
         }
     }
 }
 
-/// True when the error is a unique-constraint violation, on either backend.
-pub fn is_unique_violation(e: &DbErr) -> bool {
-    matches!(
-        e.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+impl From<TenantBusy> for ApiError {
+    fn from(_: TenantBusy) -> Self {
+        ApiError::unavailable("The tenant is busy; retry shortly")
+    }
+}
+
+impl From<ApplyError> for ApiError {
+    fn from(e: ApplyError) -> Self {
+        match e {
+            ApplyError::Db(e) => e.into(),
+            // Only credits reach the edge this way, and a credit never lowers the balance.
+            ApplyError::InsufficientBalance => ApiError::internal("credit refused"),
+        }
+    }
+}
+
+impl From<NumberError> for ApiError {
+    fn from(e: NumberError) -> Self {
+        let no_such = |what: &str, field: &str| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("No such {what}"),
+            )
+            .with_detail(field)
+        };
+        match e {
+            NumberError::NoSuchAgent => no_such("agent", "agent_id"),
+            NumberError::NoSuchNumber => no_such("number", "number"),
+            NumberError::NumberTaken => ApiError::conflict(
+                "number_taken",
+                "This number is registered to another account",
+            )
+            .with_detail("number"),
+            NumberError::ConcurrentUpdate => ApiError::conflict(
+                "concurrent_update",
+                "The number is being registered concurrently; retry",
+            ),
+            NumberError::Capped(e) => e.into(),
+            NumberError::Db(e) => e.into(),
+        }
+    }
+}
+
+/// The `429` for a refused rate-limit verdict (`src/ratelimit/` decides).
+pub fn rate_limited(v: &Verdict) -> ApiError {
+    let err = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "Too many requests; retry after the Retry-After header's seconds",
     )
+    .with_detail(v.kind.as_str())
+    .with_header(actix_web::http::header::RETRY_AFTER, v.retry_after());
+    v.headers().into_iter().fold(err, |err, (name, value)| {
+        err.with_header(HeaderName::from_static(name), value)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ratelimit::LimitKind;
+
+    fn verdict(remaining: u32, retry: Option<u64>) -> Verdict {
+        Verdict {
+            kind: LimitKind::Tenant,
+            limit: 5,
+            remaining,
+            reset_secs: 1,
+            retry_after_secs: retry,
+        }
+    }
+
+    #[test]
+    fn refusals_are_429_with_whole_seconds() {
+        let err = rate_limited(&verdict(0, Some(3)));
+        assert_eq!(err.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(err.code, "rate_limited");
+        assert_eq!(err.detail.as_deref(), Some("tenant"));
+        let header = |name: &str| {
+            err.headers
+                .iter()
+                .find(|(n, _)| n.as_str() == name)
+                .and_then(|(_, v)| v.to_str().ok())
+                .map(str::to_string)
+        };
+        assert_eq!(header("retry-after").as_deref(), Some("3"));
+        assert_eq!(header("ratelimit-limit").as_deref(), Some("5"));
+        assert_eq!(header("ratelimit-remaining").as_deref(), Some("0"));
+        assert_eq!(header("ratelimit-reset").as_deref(), Some("1"));
+    }
 }

@@ -84,16 +84,12 @@ pub struct Change {
 }
 
 /// The balance could not go below zero.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
+    #[error("the balance cannot cover the change")]
     InsufficientBalance,
-    Db(DbErr),
-}
-
-impl From<DbErr> for ApplyError {
-    fn from(e: DbErr) -> Self {
-        ApplyError::Db(e)
-    }
+    #[error(transparent)]
+    Db(#[from] DbErr),
 }
 
 /// Applies `change` to the tenant's balance and records it. The update is conditional
@@ -240,4 +236,29 @@ async fn record<C: ConnectionTrait>(
     .exec_without_returning(txn)
     .await?;
     workers::outbox::enqueue_many(txn, jobs, now).await
+}
+
+/// One page of the tenant's ledger, newest first; `after` continues a keyset walk.
+pub async fn page(
+    db: &sea_orm::DatabaseConnection,
+    tenant_id: Uuid,
+    page: crate::pagination::Page,
+    after: Option<Uuid>,
+) -> Result<crate::pagination::Listed<ledger_entries::Model>, DbErr> {
+    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+    let base =
+        ledger_entries::Entity::find().filter(ledger_entries::Column::TenantId.eq(tenant_id));
+    let total = base.clone().count(db).await?;
+    let query = base.order_by_desc(ledger_entries::Column::Id);
+    let query = match after {
+        Some(after) => query.filter(ledger_entries::Column::Id.lt(after)),
+        None => query.offset(page.offset),
+    };
+    let rows = query.limit(page.limit + 1).all(db).await?;
+    let (rows, next_cursor) = crate::pagination::keyset_page(rows, page, |e| e.id);
+    Ok(crate::pagination::Listed {
+        rows,
+        total,
+        next_cursor,
+    })
 }

@@ -8,22 +8,14 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{agents, no_such_agent, no_such_number};
+use super::{NumberError, agents};
 use crate::db::begin_write;
+use crate::db::is_unique_violation;
 use crate::domain::validate::E164Number;
-use crate::error::{ApiError, is_unique_violation};
-use crate::http::query::Page;
+use crate::pagination::Page;
 
 /// How often a registration re-reads after losing an insert race before giving up.
 const RACE_RETRIES: usize = 5;
-
-pub fn number_taken() -> ApiError {
-    ApiError::conflict(
-        "number_taken",
-        "This number is registered to another account",
-    )
-    .with_detail("number")
-}
 
 /// The outcome of a registration: a new row (`201`) or this tenant's existing one (`200`).
 #[derive(Debug)]
@@ -33,10 +25,10 @@ pub enum Registered {
 }
 
 /// A write that named an agent deleted meanwhile fails its foreign key: that agent is gone.
-fn agent_vanished(e: DbErr) -> ApiError {
+fn agent_vanished(e: DbErr) -> NumberError {
     match e.sql_err() {
-        Some(SqlErr::ForeignKeyConstraintViolation(_)) => no_such_agent(),
-        _ => e.into(),
+        Some(SqlErr::ForeignKeyConstraintViolation(_)) => NumberError::NoSuchAgent,
+        _ => NumberError::Db(e),
     }
 }
 
@@ -58,7 +50,7 @@ pub async fn register(
     number: &E164Number,
     agent_id: Option<Uuid>,
     now: DateTime<Utc>,
-) -> Result<Registered, ApiError> {
+) -> Result<Registered, NumberError> {
     for _ in 0..RACE_RETRIES {
         let txn = begin_write(db).await?;
         match register_once(&txn, tenant_id, number, agent_id, now).await {
@@ -73,10 +65,7 @@ pub async fn register(
             }
         }
     }
-    Err(ApiError::conflict(
-        "concurrent_update",
-        "The number is being registered concurrently; retry",
-    ))
+    Err(NumberError::ConcurrentUpdate)
 }
 
 async fn register_once(
@@ -85,7 +74,7 @@ async fn register_once(
     number: &E164Number,
     agent_id: Option<Uuid>,
     now: DateTime<Utc>,
-) -> Result<Attempt, ApiError> {
+) -> Result<Attempt, NumberError> {
     if let Some(agent_id) = agent_id {
         agents::find(txn, tenant_id, agent_id).await?;
     }
@@ -94,7 +83,7 @@ async fn register_once(
         .await?
     {
         if existing.tenant_id != tenant_id {
-            return Err(number_taken());
+            return Err(NumberError::NumberTaken);
         }
         let row = match agent_id {
             Some(agent_id) if existing.agent_id != Some(agent_id) => {
@@ -129,7 +118,7 @@ async fn set_agent(
     row: numbers::Model,
     agent_id: Uuid,
     now: DateTime<Utc>,
-) -> Result<numbers::Model, ApiError> {
+) -> Result<numbers::Model, NumberError> {
     let mut change: numbers::ActiveModel = row.into();
     change.agent_id = Set(Some(agent_id));
     change.updated_at = Set(now);
@@ -144,12 +133,12 @@ async fn find_own(
     txn: &DatabaseTransaction,
     tenant_id: Uuid,
     number: &E164Number,
-) -> Result<numbers::Model, ApiError> {
+) -> Result<numbers::Model, NumberError> {
     numbers::Entity::find_by_id(number.as_str())
         .filter(numbers::Column::TenantId.eq(tenant_id))
         .one(txn)
         .await?
-        .ok_or_else(no_such_number)
+        .ok_or(NumberError::NoSuchNumber)
 }
 
 /// Points the tenant's `number` at its agent `agent_id`.
@@ -159,7 +148,7 @@ pub async fn attach(
     number: &E164Number,
     agent_id: Uuid,
     now: DateTime<Utc>,
-) -> Result<numbers::Model, ApiError> {
+) -> Result<numbers::Model, NumberError> {
     let txn = begin_write(db).await?;
     let row = find_own(&txn, tenant_id, number).await?;
     agents::find(&txn, tenant_id, agent_id).await?;
@@ -177,7 +166,7 @@ pub async fn list(
     db: &DatabaseConnection,
     tenant_id: Uuid,
     page: Page,
-) -> Result<(Vec<numbers::Model>, u64), ApiError> {
+) -> Result<(Vec<numbers::Model>, u64), NumberError> {
     let query = numbers::Entity::find().filter(numbers::Column::TenantId.eq(tenant_id));
     let total = query.clone().count(db).await?;
     let rows = query
@@ -195,14 +184,14 @@ pub async fn remove(
     db: &DatabaseConnection,
     tenant_id: Uuid,
     number: &E164Number,
-) -> Result<(), ApiError> {
+) -> Result<(), NumberError> {
     let deleted = numbers::Entity::delete_many()
         .filter(numbers::Column::Number.eq(number.as_str()))
         .filter(numbers::Column::TenantId.eq(tenant_id))
         .exec(db)
         .await?;
     if deleted.rows_affected == 0 {
-        return Err(no_such_number());
+        return Err(NumberError::NoSuchNumber);
     }
     Ok(())
 }

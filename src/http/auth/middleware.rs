@@ -5,14 +5,14 @@ use std::net::IpAddr;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{AUTHORIZATION, HeaderMap};
+use actix_web::http::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, ResponseError, web};
 
-use super::keys::{self, Shape};
-use super::{KeyKind, Principal};
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::auth::keys::{self, Shape};
+use crate::auth::{KeyKind, Principal, TenantPrincipal};
+use crate::http::error::{ApiError, rate_limited};
 use crate::ratelimit::Verdict;
 
 enum Credentials<'a> {
@@ -128,7 +128,7 @@ pub async fn authenticate(
                     // IP is refused for guessing, else below as a failure).
                     Shape::Junk => {
                         if let Some(v) = state.limits.failed_auth_blocked(ip) {
-                            return Ok(refuse(&state, req, v.to_error()).await);
+                            return Ok(refuse(&state, req, rate_limited(&v)).await);
                         }
                         false
                     }
@@ -141,7 +141,7 @@ pub async fn authenticate(
                         if !state.auth.seen_valid(&token)
                             && let Some(v) = state.limits.failed_auth_blocked(ip)
                         {
-                            return Ok(refuse(&state, req, v.to_error()).await);
+                            return Ok(refuse(&state, req, rate_limited(&v)).await);
                         }
                         true
                     }
@@ -161,10 +161,12 @@ pub async fn authenticate(
     let Some(principal) = resolved else {
         let verdict = state.limits.check_failed_auth(ip).await;
         if !verdict.allowed() {
-            return Ok(refuse(&state, req, verdict.to_error()).await);
+            return Ok(refuse(&state, req, rate_limited(&verdict)).await);
         }
-        let mut err = ApiError::unauthorized("Invalid or revoked API key");
-        err.headers.extend(verdict.headers());
+        let err = verdict.headers().into_iter().fold(
+            ApiError::unauthorized("Invalid or revoked API key"),
+            |err, (name, value)| err.with_header(HeaderName::from_static(name), value),
+        );
         return Ok(reject(req, err));
     };
 
@@ -175,12 +177,12 @@ pub async fn authenticate(
     if let Some(v) = verdict
         && !v.allowed()
     {
-        return Ok(refuse(&state, req, v.to_error()).await);
+        return Ok(refuse(&state, req, rate_limited(&v)).await);
     }
     // The key's scope is settled here, before the idempotency layer or a handler runs.
     if let Principal::Tenant(t) = &principal
         && t.kind == KeyKind::Publishable
-        && !super::publishable_may_call(req.method().as_str(), req.match_pattern().as_deref())
+        && !crate::auth::publishable_may_call(req.method().as_str(), req.match_pattern().as_deref())
     {
         return Ok(reject(req, super::insufficient_scope()));
     }
@@ -188,14 +190,17 @@ pub async fn authenticate(
     let _admitted = state.refusal_pacing.admit();
     let mut res = next.call(req).await?.map_into_boxed_body();
     if let Some(v) = verdict {
-        v.apply_headers(res.headers_mut());
+        for (name, value) in v.headers() {
+            res.headers_mut()
+                .insert(HeaderName::from_static(name), HeaderValue::from(value));
+        }
     }
     Ok(res)
 }
 
 /// Charges a tenant request to its limits (for a publishable key: its client IP, the key,
 /// then the tenant) and returns the refusal or the tightest verdict; `None` if unlimited.
-async fn limit_tenant(state: &AppState, t: &super::TenantPrincipal, ip: IpAddr) -> Option<Verdict> {
+async fn limit_tenant(state: &AppState, t: &TenantPrincipal, ip: IpAddr) -> Option<Verdict> {
     let publishable = (t.kind == KeyKind::Publishable).then_some((t.key_id, ip));
     state
         .limits

@@ -1,0 +1,55 @@
+//! The spend report: ledger totals over a window, by kind and by day.
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use entities::ledger_entries as ledger;
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use uuid::Uuid;
+
+use super::ledger::LedgerKind;
+
+pub struct Spend {
+    /// Ticket fees paid in the window (positive).
+    pub spent_cents: i64,
+    pub by_kind: BTreeMap<String, i64>,
+    /// Days with entries, oldest first, each with its sums per kind.
+    pub by_day: BTreeMap<NaiveDate, BTreeMap<String, i64>>,
+}
+
+/// Sums the tenant's ledger entries created in `[from, to)`.
+pub async fn report(
+    db: &DatabaseConnection,
+    tenant_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Spend, DbErr> {
+    let rows: Vec<(String, i64, DateTime<Utc>)> = ledger::Entity::find()
+        .select_only()
+        .column(ledger::Column::Kind)
+        .column(ledger::Column::AmountCents)
+        .column(ledger::Column::CreatedAt)
+        .filter(ledger::Column::TenantId.eq(tenant_id))
+        .filter(ledger::Column::CreatedAt.gte(from))
+        .filter(ledger::Column::CreatedAt.lt(to))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut spend = Spend {
+        spent_cents: 0,
+        by_kind: BTreeMap::new(),
+        by_day: BTreeMap::new(),
+    };
+    for (kind, amount, at) in rows {
+        *spend.by_kind.entry(kind.clone()).or_default() += amount;
+        *spend
+            .by_day
+            .entry(at.date_naive())
+            .or_default()
+            .entry(kind.clone())
+            .or_default() += amount;
+        if kind == LedgerKind::TicketFee.as_str() {
+            spend.spent_cents -= amount;
+        }
+    }
+    Ok(spend)
+}

@@ -1,0 +1,87 @@
+//! Pages and keyset cursors, shared by every list: the features take a [`Page`] (and a
+//! cursor) and return a [`Listed`]; `src/http/query.rs` parses them from the query string.
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use uuid::Uuid;
+
+use crate::domain::FieldError;
+
+pub const DEFAULT_LIMIT: u64 = 50;
+pub const MAX_LIMIT: u64 = 200;
+/// The largest `offset` the databases can bind (a signed 64-bit integer).
+pub const MAX_OFFSET: u64 = i64::MAX as u64;
+
+/// `limit` (default 50, clamped to 200) and `offset` (default 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub limit: u64,
+    pub offset: u64,
+}
+
+/// One page of rows, how many rows match in all, and (for keyset lists) where the next page
+/// starts.
+#[derive(Debug)]
+pub struct Listed<T> {
+    pub rows: Vec<T>,
+    pub total: u64,
+    pub next_cursor: Option<String>,
+}
+
+/// An opaque keyset cursor: the last id seen (ids are UUIDv7, so they sort by creation).
+pub fn encode_cursor(id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+pub fn decode_cursor(raw: &str) -> Result<Uuid, FieldError> {
+    URL_SAFE_NO_PAD
+        .decode(raw)
+        .ok()
+        .and_then(|bytes| Uuid::from_slice(&bytes).ok())
+        .ok_or_else(|| FieldError::new("cursor", "`cursor` is not a cursor this API returned"))
+}
+
+/// Trims a keyset query's `limit + 1` rows to the page and points the cursor past the last
+/// row kept when more remain.
+pub fn keyset_page<T>(
+    mut rows: Vec<T>,
+    page: Page,
+    id: impl Fn(&T) -> Uuid,
+) -> (Vec<T>, Option<String>) {
+    let more = rows.len() as u64 > page.limit;
+    rows.truncate(page.limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|row| encode_cursor(id(row)))
+    } else {
+        None
+    };
+    (rows, next_cursor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let id = Uuid::now_v7();
+        assert_eq!(decode_cursor(&encode_cursor(id)).ok(), Some(id));
+        for bad in ["", "abc", "!!!!", "AAAA"] {
+            assert!(decode_cursor(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn keyset_pages_point_past_the_last_row_only_when_more_remain() {
+        let ids: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+        let page = Page {
+            limit: 2,
+            offset: 0,
+        };
+        let (rows, next) = keyset_page(ids.clone(), page, |id| *id);
+        assert_eq!(rows, ids[..2]);
+        assert_eq!(next, Some(encode_cursor(ids[1])));
+        let (rows, next) = keyset_page(ids[..2].to_vec(), page, |id| *id);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(next, None);
+    }
+}
