@@ -268,7 +268,7 @@ async fn key_guessing_never_locks_out_a_valid_key(backend: Backend) {
 
     let app_ref = &app;
     let guess = |n: usize| {
-        let token = if n % 2 == 0 {
+        let token = if n.is_multiple_of(2) {
             format!("hl_sk_guess{n}")
         } else {
             // Shaped like a new key, with a checksum that does not hold.
