@@ -22,6 +22,7 @@ use crate::domain::status::{self, TicketStatus, TransitionError};
 use crate::domain::ticket::{Category, Priority};
 use crate::domain::validate::{Description, Email, MessageBody, ShortRef, Subject};
 use crate::emails::{self, EmailKind};
+use crate::feed::{self, Visibility};
 use crate::notifications::{self, Notice, preferences};
 use crate::tickets::error::TicketError;
 use crate::tickets::view::{MessageOut, TicketOut};
@@ -576,6 +577,12 @@ pub async fn update(
             if to != from {
                 announce_status(&txn, config, &ticket_now, &actor, from, to, now).await?;
             }
+            if let Some(p) = priority.filter(|p| p.as_str() != ticket.priority) {
+                // Event feed: fields without a webhook of their own.
+                let changes = json!({"priority": {"from": ticket.priority, "to": p}});
+                let data = json!({"ticket": TicketOut::summary(ticket_now.clone(), now), "changes": changes});
+                feed::record_one(&txn, tenant_id, feed::TICKET_UPDATED, data, Visibility::Tenant, now).await?;
+            }
             txn.commit().await?;
             Ok(Attempt::Done(ticket_now))
         }
@@ -673,14 +680,17 @@ async fn announce_reply(
     to: TicketStatus,
     now: DateTime<Utc>,
 ) -> Result<(), TicketError> {
-    if message.internal {
-        return Ok(());
-    }
     let data = json!({
         "ticket_id": TicketId::from_uuid(ticket.id).to_string(),
         "message": MessageOut::from(message.clone()),
         "ticket_status": to,
     });
+    if message.internal {
+        // Event feed: operators see internal notes; webhooks and tenants never do.
+        let kind = events::MESSAGE_CREATED;
+        feed::record_one(txn, ticket.tenant_id, kind, data, Visibility::Internal, now).await?;
+        return Ok(());
+    }
     events::emit(
         txn,
         config,
