@@ -132,8 +132,10 @@ pub fn main() -> ExitCode {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only for a person at a terminal: a file or a pipe keeps plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
@@ -235,13 +237,14 @@ const JOBS_STOP_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// `serve` (API, workers and relay) or `api` (API only).
 async fn serve(config: Config, args: RunArgs, all_in_one: bool) -> Result<(), Failure> {
     let conn = open(&config, !args.no_migrate).await?;
-    if all_in_one {
-        bootstrap_admin(&conn).await?;
-    }
     let instance = register(&conn, &config, if all_in_one { "serve" } else { "api" }).await?;
     let listener = std::net::TcpListener::bind(config.listen)
         .map_err(|e| Failure::runtime(format!("cannot listen on {}: {e}", config.listen)))?;
-    tracing::info!(listen = %config.listen, "helpline listening");
+    let bound = listener.local_addr().unwrap_or(config.listen);
+    tracing::info!(listen = %bound, "helpline listening");
+    if all_in_one {
+        bootstrap_admin(&conn, &base_url(bound)).await?;
+    }
     let state = web::Data::new(
         AppState::new(config, conn)
             .await
@@ -290,7 +293,7 @@ async fn register(
 }
 
 /// On an empty database, creates operator `admin` and prints its token once.
-async fn bootstrap_admin(conn: &DatabaseConnection) -> Result<(), Failure> {
+async fn bootstrap_admin(conn: &DatabaseConnection, base_url: &str) -> Result<(), Failure> {
     let existing = staff::Entity::find()
         .count(conn)
         .await
@@ -307,10 +310,22 @@ async fn bootstrap_admin(conn: &DatabaseConnection) -> Result<(), Failure> {
         token.token
     );
     println!(
-        "Create a tenant with:\n    curl -s -X POST http://<listen>/admin/tenants -H 'Authorization: Bearer {}' \\\n      -H 'Content-Type: application/json' -d '{{\"name\": \"Acme\", \"email\": \"dev@acme.test\"}}'\n",
+        "Create a tenant with:\n    curl -s -X POST {base_url}/admin/tenants -H 'Authorization: Bearer {}' \\\n      -H 'Content-Type: application/json' -d '{{\"name\": \"Acme\", \"email\": \"dev@acme.test\"}}'\n",
         token.token
     );
     Ok(())
+}
+
+/// The URL this process answers on, for a person on this machine: a wildcard bind is
+/// reached through loopback.
+fn base_url(bound: std::net::SocketAddr) -> String {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    let ip = match bound.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, bound.port()))
 }
 
 pub async fn shutdown_signal() {

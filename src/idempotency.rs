@@ -1,12 +1,24 @@
-//! Stored outcomes of `POST` requests sent with an `Idempotency-Key` (docs/API.md §2): scoped to
-//! the tenant, kept 24 h. A row is claimed (`in_progress`) before the request runs and
-//! completed with its response afterwards. The claim records the process that holds it
-//! (`workers::lease`): when that process dies, its claims are forgotten as soon as it is known
-//! dead, so the client's retry runs.
+//! Stored outcomes of `POST` requests sent with an `Idempotency-Key`, kept 24 h. A record
+//! belongs to the API key that made it: another key (of the same tenant or not) never sees,
+//! replays, blocks or probes it. Its request is the method, path and body, fingerprinted; a
+//! row is claimed (`in_progress`) before the request runs and completed with its response
+//! afterwards. The claim records the process that holds it (`workers::lease`): when that
+//! process dies, its claims are forgotten as soon as it is known dead, so the client's retry
+//! runs.
+//!
+//! Responses may carry secrets shown once (a rotated `hl_sk_`, a webhook's `whsec_`), so they
+//! are sealed (AES-256-GCM) with a key derived from the caller's own token, which the
+//! database never holds (it keeps a SHA-256 of the token, from which this key cannot be
+//! derived). A replay by the same key opens it; the database alone cannot.
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Duration, Utc};
 use entities::idempotency_keys as keys;
-use sea_orm::sea_query::OnConflict;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 /// How long a key is remembered.
@@ -16,6 +28,95 @@ pub const ABANDONED_AFTER: Duration = Duration::seconds(60);
 
 const IN_PROGRESS: &str = workers::lease::IN_PROGRESS;
 const DONE: &str = "done";
+/// Domain separation for the sealing key; a new version label would re-key every record.
+const SEALING_LABEL: &[u8] = b"helpline idempotency sealing v1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    /// Only possible if the row was altered: the same token always derives the same key.
+    #[error("a stored idempotent response could not be opened")]
+    Unreadable,
+    #[error("the system random generator failed")]
+    Random,
+}
+
+/// The API key sending a request, and the sealing key its token derives.
+pub struct Caller {
+    pub tenant_id: Uuid,
+    pub key_id: Uuid,
+    sealing: LessSafeKey,
+}
+
+impl Caller {
+    pub fn new(tenant_id: Uuid, key_id: Uuid, token: &str) -> Self {
+        let mac = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, SEALING_LABEL),
+            token.as_bytes(),
+        );
+        let unbound = UnboundKey::new(&AES_256_GCM, mac.as_ref())
+            .unwrap_or_else(|_| unreachable!("HMAC-SHA256 output is an AES-256 key"));
+        Self {
+            tenant_id,
+            key_id,
+            sealing: LessSafeKey::new(unbound),
+        }
+    }
+
+    /// Binds a sealed response to its record and status.
+    fn aad(&self, key: &str, status: u16) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(16 + key.len() + 2);
+        aad.extend_from_slice(self.key_id.as_bytes());
+        aad.extend_from_slice(&status.to_be_bytes());
+        aad.extend_from_slice(key.as_bytes());
+        aad
+    }
+
+    fn seal(&self, key: &str, status: u16, body: &[u8]) -> Result<String, Error> {
+        let mut nonce = [0u8; NONCE_LEN];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| Error::Random)?;
+        let mut sealed = body.to_vec();
+        self.sealing
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(self.aad(key, status)),
+                &mut sealed,
+            )
+            .map_err(|_| Error::Random)?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        Ok(B64.encode(out))
+    }
+
+    fn open(&self, key: &str, status: u16, stored: &str) -> Result<String, Error> {
+        let raw = B64.decode(stored).map_err(|_| Error::Unreadable)?;
+        if raw.len() < NONCE_LEN {
+            return Err(Error::Unreadable);
+        }
+        let (nonce, sealed) = raw.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Error::Unreadable)?;
+        let mut sealed = sealed.to_vec();
+        let body = self
+            .sealing
+            .open_in_place(nonce, Aad::from(self.aad(key, status)), &mut sealed)
+            .map_err(|_| Error::Unreadable)?;
+        String::from_utf8(body.to_vec()).map_err(|_| Error::Unreadable)
+    }
+}
+
+/// The fingerprint of a request: same method, path and body is the same request.
+pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(method.as_bytes());
+    h.update([0]);
+    h.update(path.as_bytes());
+    h.update([0]);
+    h.update(body);
+    hex::encode(h.finalize())
+}
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Claim {
@@ -31,24 +132,25 @@ pub enum Claim {
 
 pub async fn claim(
     db: &DatabaseConnection,
-    tenant_id: Uuid,
+    caller: &Caller,
     key: &str,
     request_hash: &str,
     now: DateTime<Utc>,
-) -> Result<Claim, DbErr> {
+) -> Result<Claim, Error> {
     for _ in 0..3 {
         let inserted = keys::Entity::insert(keys::ActiveModel {
-            tenant_id: Set(tenant_id),
+            api_key_id: Set(caller.key_id),
             key: Set(key.to_string()),
+            tenant_id: Set(caller.tenant_id),
             request_hash: Set(request_hash.to_string()),
             state: Set(IN_PROGRESS.to_string()),
             response_status: Set(None),
-            response_body: Set(None),
+            response_sealed: Set(None),
             created_at: Set(now),
             lease_owner: Set(workers::lease::owner()),
         })
         .on_conflict(
-            OnConflict::columns([keys::Column::TenantId, keys::Column::Key])
+            OnConflict::columns([keys::Column::ApiKeyId, keys::Column::Key])
                 .do_nothing()
                 .to_owned(),
         )
@@ -57,7 +159,7 @@ pub async fn claim(
         if inserted == 1 {
             return Ok(Claim::Fresh);
         }
-        let Some(existing) = keys::Entity::find_by_id((tenant_id, key.to_string()))
+        let Some(existing) = keys::Entity::find_by_id((caller.key_id, key.to_string()))
             .one(db)
             .await?
         else {
@@ -69,7 +171,7 @@ pub async fn claim(
                 && existing.created_at < now - ABANDONED_AFTER);
         if expired {
             keys::Entity::delete_many()
-                .filter(keys::Column::TenantId.eq(tenant_id))
+                .filter(keys::Column::ApiKeyId.eq(caller.key_id))
                 .filter(keys::Column::Key.eq(key))
                 .filter(keys::Column::CreatedAt.eq(existing.created_at))
                 .exec(db)
@@ -79,41 +181,34 @@ pub async fn claim(
         if existing.request_hash != request_hash {
             return Ok(Claim::Mismatch);
         }
-        return Ok(
-            match (
-                existing.state.as_str(),
-                existing.response_status,
-                existing.response_body,
-            ) {
-                (DONE, Some(status), Some(body)) => Claim::Replay {
-                    status: u16::try_from(status).unwrap_or(500),
-                    body,
-                },
-                _ => Claim::InProgress,
-            },
-        );
+        return match (
+            existing.state.as_str(),
+            existing.response_status.and_then(|s| u16::try_from(s).ok()),
+            existing.response_sealed,
+        ) {
+            (DONE, Some(status), Some(sealed)) => Ok(Claim::Replay {
+                status,
+                body: caller.open(key, status, &sealed)?,
+            }),
+            _ => Ok(Claim::InProgress),
+        };
     }
     Ok(Claim::InProgress)
 }
 
 pub async fn complete(
     db: &DatabaseConnection,
-    tenant_id: Uuid,
+    caller: &Caller,
     key: &str,
     status: u16,
-    body: String,
-) -> Result<(), DbErr> {
+    body: &[u8],
+) -> Result<(), Error> {
+    let sealed = caller.seal(key, status, body)?;
     keys::Entity::update_many()
-        .col_expr(keys::Column::State, sea_orm::sea_query::Expr::value(DONE))
-        .col_expr(
-            keys::Column::ResponseStatus,
-            sea_orm::sea_query::Expr::value(i32::from(status)),
-        )
-        .col_expr(
-            keys::Column::ResponseBody,
-            sea_orm::sea_query::Expr::value(body),
-        )
-        .filter(keys::Column::TenantId.eq(tenant_id))
+        .col_expr(keys::Column::State, Expr::value(DONE))
+        .col_expr(keys::Column::ResponseStatus, Expr::value(i32::from(status)))
+        .col_expr(keys::Column::ResponseSealed, Expr::value(sealed))
+        .filter(keys::Column::ApiKeyId.eq(caller.key_id))
         .filter(keys::Column::Key.eq(key))
         .exec(db)
         .await?;
@@ -121,9 +216,9 @@ pub async fn complete(
 }
 
 /// Forgets a claim whose request failed on our side, so the client may retry it.
-pub async fn release(db: &DatabaseConnection, tenant_id: Uuid, key: &str) -> Result<(), DbErr> {
+pub async fn release(db: &DatabaseConnection, caller: &Caller, key: &str) -> Result<(), DbErr> {
     keys::Entity::delete_many()
-        .filter(keys::Column::TenantId.eq(tenant_id))
+        .filter(keys::Column::ApiKeyId.eq(caller.key_id))
         .filter(keys::Column::Key.eq(key))
         .filter(keys::Column::State.eq(IN_PROGRESS))
         .exec(db)
@@ -138,4 +233,45 @@ pub async fn purge_expired(db: &DatabaseConnection, now: DateTime<Utc>) -> Resul
         .exec(db)
         .await?
         .rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_response_opens_only_for_the_token_and_record_that_sealed_it() {
+        let tenant = Uuid::new_v4();
+        let key_id = Uuid::new_v4();
+        let caller = Caller::new(tenant, key_id, "hl_sk_first");
+        let body = br#"{"secret_key":"hl_sk_new"}"#;
+        let sealed = caller.seal("rotate-1", 200, body).expect("seal");
+        assert!(!sealed.contains("hl_sk_"));
+        assert_eq!(
+            caller
+                .open("rotate-1", 200, &sealed)
+                .expect("open")
+                .as_bytes(),
+            body
+        );
+        // Another token (even claiming the same key id), another record, another status.
+        let other = Caller::new(tenant, key_id, "hl_sk_other");
+        assert!(matches!(
+            other.open("rotate-1", 200, &sealed),
+            Err(Error::Unreadable)
+        ));
+        assert!(caller.open("rotate-2", 200, &sealed).is_err());
+        assert!(caller.open("rotate-1", 201, &sealed).is_err());
+        // A fresh nonce each time.
+        assert_ne!(sealed, caller.seal("rotate-1", 200, body).expect("seal"));
+    }
+
+    #[test]
+    fn the_fingerprint_covers_method_path_and_body() {
+        let base = fingerprint("POST", "/v1/webhooks", b"{}");
+        assert_ne!(base, fingerprint("PUT", "/v1/webhooks", b"{}"));
+        assert_ne!(base, fingerprint("POST", "/v1/auth/regenerate-key", b"{}"));
+        assert_ne!(base, fingerprint("POST", "/v1/webhooks", b"{ }"));
+        assert_eq!(base, fingerprint("POST", "/v1/webhooks", b"{}"));
+    }
 }

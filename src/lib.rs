@@ -4,6 +4,7 @@ pub mod app;
 pub mod auth;
 pub mod banner;
 pub mod billing;
+pub mod caps;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -8,6 +8,7 @@ mod m20261123_000004_jobs;
 mod m20261123_000005_numbers;
 mod m20261201_000006_leases;
 mod m20261201_000007_feed;
+mod m20261201_000008_idempotency_owner;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_numbers::Migration),
             Box::new(m20261201_000006_leases::Migration),
             Box::new(m20261201_000007_feed::Migration),
+            Box::new(m20261201_000008_idempotency_owner::Migration),
         ]
     }
 }

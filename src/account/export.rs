@@ -272,6 +272,8 @@ async fn with_threads(scope: Scope, rows: Vec<tickets::Model>) -> Result<Vec<Byt
             to_bytes(&TicketWithEvents {
                 ticket: TicketOut::with_messages(t, messages, scope.now),
                 events,
+                messages_truncated: false,
+                events_truncated: false,
             })
         })
         .collect()

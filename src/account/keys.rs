@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::KeyKind;
 use crate::auth::keys::MintedToken;
+use crate::caps;
 use crate::db::begin_write;
 use crate::pagination::Page;
 use crate::tenants::provision;
@@ -62,12 +63,16 @@ pub async fn list_publishable(
     Ok((rows, total))
 }
 
-/// Mints a publishable key; returns the stored row and the full key (shown once).
+/// Mints a publishable key; returns the stored row and the full key (shown once). At most
+/// [`caps::PUBLISHABLE_KEYS`] live ones per tenant.
 pub async fn create_publishable(
     db: &DatabaseConnection,
     tenant_id: Uuid,
     label: Option<String>,
-) -> Result<(api_keys::Model, MintedToken), DbErr> {
+) -> Result<(api_keys::Model, MintedToken), caps::Error> {
+    caps::PUBLISHABLE_KEYS
+        .ensure_room(db, live_publishable(tenant_id))
+        .await?;
     let minted = provision::insert_key(db, tenant_id, KeyKind::Publishable, label).await?;
     let stored = api_keys::Entity::find()
         .filter(api_keys::Column::KeyHash.eq(&minted.hash))

@@ -11,6 +11,9 @@ use super::{Principal, StaffPrincipal, TenantPrincipal};
 use entities::{api_keys, staff, tenants};
 
 pub const CACHE_TTL: Duration = Duration::from_secs(5);
+/// How long a token that authenticated is remembered as "was valid" (its hash only), so a
+/// token without a checksum is not refused for the failures of others on its IP.
+pub const SEEN_VALID_FOR: Duration = Duration::from_secs(24 * 3600);
 
 struct Cached {
     principal: Principal,
@@ -22,6 +25,8 @@ pub struct AuthCache {
     admin_token_hash: Option<String>,
     entries: DashMap<String, Cached>,
     ttl: Duration,
+    /// Hashes of tokens that authenticated, and when they last did.
+    seen_valid: DashMap<String, Instant>,
 }
 
 impl AuthCache {
@@ -31,6 +36,7 @@ impl AuthCache {
             admin_token_hash: admin_token.map(keys::hash_token),
             entries: DashMap::new(),
             ttl: CACHE_TTL,
+            seen_valid: DashMap::new(),
         }
     }
 
@@ -79,6 +85,7 @@ impl AuthCache {
         };
         match &found {
             Some(principal) => {
+                self.seen_valid.insert(hash.clone(), Instant::now());
                 self.entries.insert(
                     hash,
                     Cached {
@@ -94,9 +101,18 @@ impl AuthCache {
         Ok(found)
     }
 
+    /// Whether this token authenticated on this node within [`SEEN_VALID_FOR`]. No database
+    /// work.
+    pub fn seen_valid(&self, token: &str) -> bool {
+        self.seen_valid
+            .get(&keys::hash_token(token))
+            .is_some_and(|at| at.elapsed() < SEEN_VALID_FOR)
+    }
+
     /// Drops a revoked key's entry on this node at once.
     pub fn forget(&self, key_hash: &str) {
         self.entries.remove(key_hash);
+        self.seen_valid.remove(key_hash);
     }
 
     /// Drops every cached key of a tenant, e.g. after its limits changed.
@@ -109,6 +125,8 @@ impl AuthCache {
     /// Drops expired entries; run on an interval so the map only holds recently used keys.
     pub fn sweep(&self) {
         self.entries.retain(|_, c| c.loaded_at.elapsed() < self.ttl);
+        self.seen_valid
+            .retain(|_, at| at.elapsed() < SEEN_VALID_FOR);
     }
 
     async fn load_key(&self, hash: &str) -> Result<Option<Principal>, DbErr> {

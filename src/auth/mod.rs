@@ -31,3 +31,23 @@ pub enum Principal {
     Tenant(TenantPrincipal),
     Staff(StaffPrincipal),
 }
+
+/// The only operations (method, route pattern) a publishable key may call; every other
+/// route needs the secret key. The authentication middleware refuses the rest before the
+/// idempotency layer runs, so a publishable key can neither claim nor replay a record on a
+/// secret-key route. `tests/api/openapi.rs` checks this list against the document.
+pub const PUBLISHABLE_OPERATIONS: &[(&str, &str)] = &[
+    ("POST", "/v1/support/tickets"),
+    ("GET", "/v1/support/status"),
+];
+
+/// Whether a publishable key may call this `/v1` route. No route (`None`) answers `404`
+/// anyway, and `/admin` refuses every tenant key itself.
+pub fn publishable_may_call(method: &str, pattern: Option<&str>) -> bool {
+    pattern.is_none_or(|pattern| {
+        !pattern.starts_with("/v1/")
+            || PUBLISHABLE_OPERATIONS
+                .iter()
+                .any(|(m, p)| *m == method && *p == pattern)
+    })
+}

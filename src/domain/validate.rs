@@ -32,21 +32,36 @@ macro_rules! string_newtype {
     };
 }
 
-/// Trims `value` and checks its length in characters. NUL (U+0000) is refused: PostgreSQL
-/// cannot store it in text, and no legitimate text needs it.
+/// Characters that render as nothing: zero-width spaces and joiners, direction marks and
+/// overrides, word joiners, the byte-order mark, soft hyphen, Hangul fillers, variation
+/// selectors and tag characters. Text made of these alone would look empty.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{E0000}'..='\u{E0FFF}')
+        || c.is_control()
+}
+
+/// Trims `value` (whitespace and invisible characters at both ends) and checks its length
+/// in characters, invisible ones not counting towards the minimum. NUL (U+0000) is refused:
+/// PostgreSQL cannot store it in text, and no legitimate text needs it.
 fn trimmed_text(
     value: &str,
     field: &'static str,
     min: usize,
     max: usize,
 ) -> Result<String, FieldError> {
-    let value = value.trim();
-    let len = value.chars().count();
     if value.contains('\0') {
-        Err(FieldError::new(field, "must not contain NUL characters"))
-    } else if len == 0 {
+        return Err(FieldError::new(field, "must not contain NUL characters"));
+    }
+    let value = value.trim_matches(|c: char| c.is_whitespace() || is_invisible(c));
+    let len = value.chars().count();
+    let visible = value.chars().filter(|c| !is_invisible(*c)).count();
+    if len == 0 {
         Err(FieldError::new(field, "must not be empty"))
-    } else if len < min {
+    } else if visible < min {
         Err(FieldError::new(
             field,
             format!("must be at least {min} characters"),
@@ -273,6 +288,28 @@ mod tests {
         assert!(Subject::parse("日本語").is_ok());
         assert!(Subject::parse(&"é".repeat(200)).is_ok());
         assert!(Subject::parse(&"é".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn text_made_of_invisible_characters_is_empty() {
+        for invisible in [
+            "\u{200B}\u{200B}\u{200B}\u{200B}",
+            "\u{FEFF}\u{2060}\u{200D}\u{202E}",
+            "\u{3164}\u{3164}\u{3164}",
+            " \u{00AD}\u{00AD}\u{00AD} ",
+        ] {
+            let err = Subject::parse(invisible).unwrap_err();
+            assert_eq!(err.field, "subject");
+            assert!(MessageBody::parse(invisible).is_err());
+        }
+        // Invisible characters do not count towards the minimum, and go at the ends.
+        assert!(Subject::parse("a\u{200B}\u{200B}\u{200B}").is_err());
+        assert_eq!(
+            Subject::parse("\u{200B}Help\u{FEFF}").unwrap().into_inner(),
+            "Help"
+        );
+        // Inside, they stay (an emoji family is joined with U+200D).
+        assert!(Subject::parse("👨\u{200D}👩\u{200D}👧 ok").is_ok());
     }
 
     #[test]

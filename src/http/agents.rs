@@ -62,12 +62,17 @@ impl AgentIn {
 }
 
 /// Create an agent
+///
+/// An agent that numbers can be attached to. An account holds at most 500 agents.
 #[utoipa::path(
     post,
     path = "/v1/agents",
     tag = "numbers",
     request_body = AgentIn,
-    responses((status = 201, description = "The new agent", body = AgentOut)),
+    responses(
+        (status = 201, description = "The new agent", body = AgentOut),
+        (status = 409, description = "`limit_reached` (detail `agents`): the account has 500 agents", body = ErrorBody),
+    ),
     security(("secret_key" = [])),
 )]
 async fn create_agent(
@@ -90,6 +95,8 @@ struct AgentList {
 }
 
 /// List agents
+///
+/// The tenant's agents, newest first.
 #[utoipa::path(
     get,
     path = "/v1/agents",
@@ -118,6 +125,8 @@ async fn list_agents(
 }
 
 /// Get an agent
+///
+/// One agent of the tenant, with its name and description.
 #[utoipa::path(
     get,
     path = "/v1/agents/{id}",

@@ -79,6 +79,8 @@ async fn request_erasure(
 }
 
 /// Read the erasure state
+///
+/// Whether an erasure of the account's personal data was requested, and how far it has got.
 #[utoipa::path(
     get,
     path = "/v1/account/erasure",

@@ -160,6 +160,18 @@ impl From<FieldError> for ApiError {
     }
 }
 
+impl From<crate::caps::Error> for ApiError {
+    fn from(e: crate::caps::Error) -> Self {
+        let message = format!("Limit reached: {e}");
+        match e {
+            crate::caps::Error::Reached(cap) => {
+                ApiError::conflict("limit_reached", message).with_detail(cap.what)
+            }
+            crate::caps::Error::Db(db) => db.into(),
+        }
+    }
+}
+
 impl From<DbErr> for ApiError {
     fn from(e: DbErr) -> Self {
         if crate::db::is_connection_error(&e) {
@@ -273,6 +285,7 @@ impl From<NumberError> for ApiError {
                 "concurrent_update",
                 "The number is being registered concurrently; retry",
             ),
+            NumberError::Capped(e) => e.into(),
             NumberError::Db(e) => e.into(),
         }
     }

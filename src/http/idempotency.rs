@@ -1,6 +1,8 @@
-//! The `Idempotency-Key` middleware for every `POST` under `/v1` (docs/API.md §2): replays a stored
-//! response with `Idempotent-Replayed: true`, refuses a reused key with another body and a
-//! key whose first request is still running.
+//! The `Idempotency-Key` middleware for every `POST` under `/v1`: replays a stored response
+//! with `Idempotent-Replayed: true`, refuses a reused key with another request and a key
+//! whose first request is still running. It runs after authentication, which has already
+//! refused a key outside its scope, so only a key allowed on the route claims or replays;
+//! records are the calling API key's own (`crate::idempotency`).
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
@@ -8,15 +10,14 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
 use chrono::Utc;
-use futures_util::StreamExt;
-use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::domain::validate::IdempotencyKey;
+use crate::http::auth::middleware::bearer_token;
 use crate::http::error::ApiError;
-use crate::http::json::{MAX_BODY_BYTES, payload_too_large};
-use crate::idempotency::{self, Claim};
+use crate::http::json::read_body;
+use crate::idempotency::{self, Caller, Claim};
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -31,11 +32,17 @@ pub async fn idempotency(
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let applies = req.method() == Method::POST && req.path().starts_with("/v1/");
     let raw_key = req.headers().get(IDEMPOTENCY_KEY).cloned();
-    let tenant_id = match req.extensions().get::<Principal>() {
-        Some(Principal::Tenant(t)) => Some(t.tenant_id),
+    let caller = match (
+        &raw_key,
+        req.extensions().get::<Principal>(),
+        bearer_token(req.headers()),
+    ) {
+        (Some(_), Some(Principal::Tenant(t)), Some(token)) if applies => {
+            Some(Caller::new(t.tenant_id, t.key_id, token))
+        }
         _ => None,
     };
-    let (Some(raw_key), Some(tenant_id), true) = (raw_key, tenant_id, applies) else {
+    let (Some(raw_key), Some(caller), true) = (raw_key, caller, applies) else {
         return next.call(req).await.map(|r| r.map_into_boxed_body());
     };
     let key = match raw_key
@@ -57,32 +64,15 @@ pub async fn idempotency(
     };
 
     // The body is read here to fingerprint the request, then handed on unchanged.
-    let mut body = bytes::BytesMut::new();
-    let mut payload = req.take_payload();
-    while let Some(chunk) = payload.next().await {
-        let Ok(chunk) = chunk else {
-            return Ok(reject(
-                req,
-                ApiError::bad_request("invalid_body", "Could not read the request body"),
-            ));
-        };
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Ok(reject(req, payload_too_large()));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    let body = body.freeze();
-    let fingerprint = {
-        let mut h = Sha256::new();
-        h.update(req.path().as_bytes());
-        h.update([0]);
-        h.update(&body);
-        hex::encode(h.finalize())
+    let body = match read_body(req.take_payload()).await {
+        Ok(body) => body,
+        Err(err) => return Ok(reject(req, err)),
     };
+    let fingerprint = idempotency::fingerprint(req.method().as_str(), req.path(), &body);
     req.set_payload(Payload::from(body));
 
-    match idempotency::claim(&state.db, tenant_id, &key, &fingerprint, Utc::now()).await {
-        Err(e) => return Ok(reject(req, e.into())),
+    match idempotency::claim(&state.db, &caller, &key, &fingerprint, Utc::now()).await {
+        Err(e) => return Ok(reject(req, stored_error(e))),
         Ok(Claim::Mismatch) => {
             let err = ApiError::conflict(
                 "idempotency_key_reused",
@@ -111,7 +101,7 @@ pub async fn idempotency(
     let res = match next.call(req).await {
         Ok(res) => res.map_into_boxed_body(),
         Err(e) => {
-            if let Err(db) = idempotency::release(&state.db, tenant_id, &key).await {
+            if let Err(db) = idempotency::release(&state.db, &caller, &key).await {
                 tracing::warn!(error = %db, "could not release an idempotency key");
             }
             return Err(e);
@@ -123,7 +113,7 @@ pub async fn idempotency(
     let bytes = match actix_web::body::to_bytes(body).await {
         Ok(b) => b,
         Err(_) => {
-            idempotency::release(&state.db, tenant_id, &key).await.ok();
+            idempotency::release(&state.db, &caller, &key).await.ok();
             return Ok(ServiceResponse::new(
                 http_req,
                 ApiError::internal("response body unreadable").error_response(),
@@ -131,10 +121,11 @@ pub async fn idempotency(
         }
     };
     let outcome = if status.is_server_error() {
-        idempotency::release(&state.db, tenant_id, &key).await
+        idempotency::release(&state.db, &caller, &key)
+            .await
+            .map_err(idempotency::Error::from)
     } else {
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        idempotency::complete(&state.db, tenant_id, &key, status.as_u16(), text).await
+        idempotency::complete(&state.db, &caller, &key, status.as_u16(), &bytes).await
     };
     if let Err(e) = outcome {
         tracing::warn!(error = %e, "could not record an idempotent response");
@@ -143,4 +134,11 @@ pub async fn idempotency(
         http_req,
         head.set_body(BoxBody::new(bytes)),
     ))
+}
+
+fn stored_error(e: idempotency::Error) -> ApiError {
+    match e {
+        idempotency::Error::Db(db) => db.into(),
+        other => ApiError::internal(other),
+    }
 }

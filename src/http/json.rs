@@ -10,6 +10,36 @@ use crate::http::error::ApiError;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The whole body must arrive within this long of the handler asking for it: a client
+/// trickling bytes would otherwise hold a connection and a worker for as long as it likes
+/// (actix-web times out only the request head).
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads a whole request body: at most [`MAX_BODY_BYTES`], within [`BODY_TIMEOUT`].
+pub async fn read_body(mut payload: Payload) -> Result<bytes::Bytes, ApiError> {
+    let read = async {
+        let mut body = bytes::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| {
+                ApiError::bad_request("invalid_body", "Could not read the request body")
+            })?;
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(payload_too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    };
+    actix_web::rt::time::timeout(BODY_TIMEOUT, read)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "The request body did not arrive within 10 seconds",
+            ))
+        })
+}
 
 pub struct JsonBody<T>(pub T);
 
@@ -40,7 +70,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let json = is_json_content_type(req);
-        let mut payload = payload.take();
+        let payload = payload.take();
         Box::pin(async move {
             if !json {
                 return Err(ApiError::new(
@@ -49,16 +79,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                     "Request bodies must be JSON (Content-Type: application/json)",
                 ));
             }
-            let mut body = bytes::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|_| {
-                    ApiError::bad_request("invalid_body", "Could not read the request body")
-                })?;
-                if body.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Err(payload_too_large());
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = read_body(payload).await?;
             parse_json(&body).map(JsonBody)
         })
     }

@@ -165,6 +165,8 @@ struct PublishableKeyList {
 }
 
 /// List publishable keys
+///
+/// The tenant's live publishable keys, with their visible prefix and label; the full key is shown only when created.
 #[utoipa::path(
     get,
     path = "/v1/keys/publishable",
@@ -211,7 +213,10 @@ struct PublishableKeyIn {
     path = "/v1/keys/publishable",
     tag = "keys",
     request_body = PublishableKeyIn,
-    responses((status = 201, description = "The new key, with `key` shown once", body = PublishableKeyOut)),
+    responses(
+        (status = 201, description = "The new key, with `key` shown once", body = PublishableKeyOut),
+        (status = 409, description = "`limit_reached` (detail `publishable_keys`): the account has 20 live publishable keys", body = ErrorBody),
+    ),
     security(("secret_key" = [])),
 )]
 
@@ -243,6 +248,8 @@ pub struct Deleted {
 }
 
 /// Revoke a publishable key
+///
+/// The key stops working at once on this node and within 5 seconds everywhere.
 #[utoipa::path(
     delete,
     path = "/v1/keys/publishable/{id}",

@@ -117,6 +117,8 @@ struct ReadAll {
 }
 
 /// Mark every notification read
+///
+/// Marks all of the tenant's unread notifications read at once and answers how many changed.
 #[utoipa::path(
     put,
     path = "/v1/notifications/read-all",
@@ -136,6 +138,8 @@ async fn read_all(
 }
 
 /// Read notification preferences
+///
+/// Which events notify the tenant, and whether operator replies are also emailed to the ticket's contact.
 #[utoipa::path(
     get,
     path = "/v1/notifications/preferences",

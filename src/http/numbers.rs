@@ -79,7 +79,7 @@ struct NumberRegistered {
         (status = 201, description = "Newly registered", body = NumberRegistered),
         (status = 200, description = "Already this tenant's (`agent_id` updated when given)", body = NumberRegistered),
         (status = 404, description = "`not_found` (detail `agent_id`): no such agent of this tenant", body = ErrorBody),
-        (status = 409, description = "`number_taken`: registered to another account; `concurrent_update`: retry", body = ErrorBody),
+        (status = 409, description = "`number_taken`: registered to another account; `limit_reached` (detail `numbers`): the account has 1,000 numbers; `concurrent_update`: retry", body = ErrorBody),
     ),
     security(("secret_key" = [])),
 )]
@@ -128,6 +128,8 @@ struct NumberAttached {
 }
 
 /// Attach a number to an agent
+///
+/// Points one of the tenant's numbers at one of its agents, replacing any earlier agent.
 #[utoipa::path(
     post,
     path = "/v1/numbers/{number}/attach",
@@ -169,6 +171,8 @@ struct NumberList {
 }
 
 /// List numbers
+///
+/// The tenant's phone numbers, with the agent each is attached to.
 #[utoipa::path(
     get,
     path = "/v1/numbers",
@@ -206,6 +210,8 @@ struct NumberRemoved {
 }
 
 /// Remove a number
+///
+/// Releases the number: it no longer belongs to this account and may be registered again.
 #[utoipa::path(
     delete,
     path = "/v1/numbers/{number}",

@@ -315,8 +315,8 @@ async fn get_ticket(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let ticket = ops::find(&state.db, ticket_id(&path)?, Some(key.tenant_id)).await?;
-    let messages = query::all_messages(&state.db, ticket.id, false).await?;
-    Ok(HttpResponse::Ok().json(TicketOut::with_messages(ticket, messages, Utc::now())))
+    let thread = query::thread_head(&state.db, ticket.id, false, query::EMBEDDED_MESSAGES).await?;
+    Ok(HttpResponse::Ok().json(TicketOut::with_thread(ticket, thread, Utc::now())))
 }
 
 /// A page of a ticket's public messages, oldest first.
@@ -471,14 +471,17 @@ async fn update_ticket(
         priority: None,
     });
     let ticket = state.tenants.send(key.tenant_id, msg).await??;
-    let messages = query::all_messages(&state.db, ticket.id, false).await?;
-    Ok(HttpResponse::Ok().json(TicketOut::with_messages(ticket, messages, Utc::now())))
+    let thread = query::thread_head(&state.db, ticket.id, false, query::EMBEDDED_MESSAGES).await?;
+    Ok(HttpResponse::Ok().json(TicketOut::with_thread(ticket, thread, Utc::now())))
 }
 
-/// A ticket's history, oldest first.
+/// A page of a ticket's history, oldest first.
 #[derive(Serialize, ToSchema)]
 struct EventList {
     data: Vec<EventOut>,
+    total: u64,
+    offset: u64,
+    limit: u64,
 }
 
 /// List a ticket's events
@@ -488,23 +491,27 @@ struct EventList {
     get,
     path = "/v1/support/tickets/{id}/events",
     tag = "tickets",
-    params(("id" = String, Path, description = "Ticket id (`tkt_…`)")),
+    params(("id" = String, Path, description = "Ticket id (`tkt_…`)"), PageParams),
     responses(
-        (status = 200, description = "The ticket's events", body = EventList),
+        (status = 200, description = "A page of the ticket's events", body = EventList),
+        (status = 400, description = "`validation_failed`: `limit` or `offset` is invalid", body = ErrorBody),
         (status = 404, description = "`not_found`: no such ticket of this tenant", body = ErrorBody),
     ),
     security(("secret_key" = [])),
 )]
 async fn list_events(
+    req: HttpRequest,
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
+    let page = QueryMap::from_request(&req)?.page()?;
     let ticket = ops::find(&state.db, ticket_id(&path)?, Some(key.tenant_id)).await?;
-    let events: Vec<EventOut> = query::events(&state.db, ticket.id, false)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(HttpResponse::Ok().json(EventList { data: events }))
+    let (events, total) = query::events_page(&state.db, ticket.id, false, page).await?;
+    Ok(HttpResponse::Ok().json(EventList {
+        data: events.into_iter().map(Into::into).collect(),
+        total,
+        offset: page.offset,
+        limit: page.limit,
+    }))
 }

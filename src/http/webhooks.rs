@@ -163,7 +163,7 @@ async fn find_endpoint(
 struct EndpointIn {
     /// `http` or `https`; refused when its host resolves to a loopback, private, link-local
     /// or metadata address. Required on create.
-    #[schema(format = "uri")]
+    #[schema(format = "uri", max_length = 2048)]
     url: Option<String>,
     /// Default: none.
     #[schema(value_type = Option<Vec<WebhookEventType>>)]
@@ -183,7 +183,10 @@ struct EndpointIn {
     path = "/v1/webhooks",
     tag = "webhooks",
     request_body = EndpointIn,
-    responses((status = 201, description = "The endpoint, with its secret", body = EndpointOut)),
+    responses(
+        (status = 201, description = "The endpoint, with its secret", body = EndpointOut),
+        (status = 409, description = "`limit_reached` (detail `webhook_endpoints`): the account has 20 endpoints", body = ErrorBody),
+    ),
     security(("secret_key" = [])),
 )]
 
@@ -223,6 +226,8 @@ struct EndpointList {
 }
 
 /// List webhook endpoints
+///
+/// The tenant's webhook endpoints, newest first, without their signing secrets.
 #[utoipa::path(
     get,
     path = "/v1/webhooks",
@@ -251,6 +256,8 @@ async fn list_endpoints(
 }
 
 /// Get a webhook endpoint
+///
+/// One endpoint: its URL, subscribed events, state and why it was disabled, without its signing secret.
 #[utoipa::path(
     get,
     path = "/v1/webhooks/{id}",
@@ -313,6 +320,8 @@ async fn update_endpoint(
 }
 
 /// Delete a webhook endpoint
+///
+/// Removes the endpoint; its pending deliveries fail with "the endpoint was deleted" and are not attempted again.
 #[utoipa::path(
     delete,
     path = "/v1/webhooks/{id}",

@@ -28,6 +28,12 @@ pub async fn create(
     fields: AgentFields,
     now: DateTime<Utc>,
 ) -> Result<agents::Model, NumberError> {
+    crate::caps::AGENTS
+        .ensure_room(
+            db,
+            agents::Entity::find().filter(agents::Column::TenantId.eq(tenant_id)),
+        )
+        .await?;
     let agent = agents::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(tenant_id),

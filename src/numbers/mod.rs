@@ -23,6 +23,18 @@ pub enum NumberError {
     /// Kept losing the insert race for the number.
     #[error("the number is being registered concurrently")]
     ConcurrentUpdate,
+    /// The tenant holds as many agents or numbers as it may.
+    #[error(transparent)]
+    Capped(crate::caps::Error),
     #[error(transparent)]
     Db(#[from] DbErr),
+}
+
+impl From<crate::caps::Error> for NumberError {
+    fn from(e: crate::caps::Error) -> Self {
+        match e {
+            crate::caps::Error::Db(db) => NumberError::Db(db),
+            reached => NumberError::Capped(reached),
+        }
+    }
 }

@@ -93,6 +93,12 @@ async fn register_once(
         };
         return Ok(Attempt::Done(Registered::Existing(row)));
     }
+    crate::caps::NUMBERS
+        .ensure_room(
+            txn,
+            numbers::Entity::find().filter(numbers::Column::TenantId.eq(tenant_id)),
+        )
+        .await?;
     let row = numbers::ActiveModel {
         number: Set(number.as_str().to_owned()),
         tenant_id: Set(tenant_id),

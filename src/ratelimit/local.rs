@@ -36,6 +36,7 @@ pub struct LocalLimiter<C: Clock = DefaultClock> {
     epoch: C::Instant,
     fixed: FixedLimits,
     tenants: DashMap<Uuid, TenantBucket<C>>,
+    publishable_tenants: DashMap<Uuid, TenantBucket<C>>,
     publishable_keys: Keyed<Uuid, C>,
     public_ips: Keyed<IpAddr, C>,
     failed_auth_ips: Keyed<IpAddr, C>,
@@ -59,6 +60,7 @@ where
             fixed,
             epoch: clock.now(),
             tenants: DashMap::new(),
+            publishable_tenants: DashMap::new(),
             publishable_keys: RateLimiter::dashmap_with_clock(
                 quota(fixed.publishable_key),
                 clock.clone(),
@@ -88,6 +90,9 @@ where
         let kind = bucket.kind();
         match bucket {
             Bucket::Tenant { id, rate } => self.check_tenant(*id, *rate),
+            Bucket::TenantPublishable { id, rate } => {
+                self.check_in(&self.publishable_tenants, *id, *rate)
+            }
             Bucket::PublishableKey(key) => {
                 self.verdict(kind, rate, self.publishable_keys.check_key(key))
             }
@@ -105,13 +110,21 @@ where
     /// One tenant request. The common case takes only a shard read lock; a new tenant or a
     /// changed rate (an override) installs a fresh bucket.
     pub fn check_tenant(&self, tenant: Uuid, rate: Rate) -> Verdict {
-        if let Some(bucket) = self.tenants.get(&tenant)
+        self.check_in(&self.tenants, tenant, rate)
+    }
+
+    fn check_in(
+        &self,
+        tenants: &DashMap<Uuid, TenantBucket<C>>,
+        tenant: Uuid,
+        rate: Rate,
+    ) -> Verdict {
+        if let Some(bucket) = tenants.get(&tenant)
             && bucket.rate == rate
         {
             return self.check_bucket(&bucket);
         }
-        let mut bucket = self
-            .tenants
+        let mut bucket = tenants
             .entry(tenant)
             .or_insert_with(|| self.new_bucket(rate));
         if bucket.rate != rate {
@@ -172,6 +185,7 @@ where
     /// Forgets a tenant's state, e.g. after its limits changed.
     pub fn reset_tenant(&self, tenant: Uuid) {
         self.tenants.remove(&tenant);
+        self.publishable_tenants.remove(&tenant);
     }
 
     /// Drops state that has refilled completely: it is indistinguishable from a fresh start.
@@ -180,6 +194,9 @@ where
         self.tenants
             .retain(|_, bucket| bucket.idle_after.load(Ordering::Relaxed) > now);
         self.tenants.shrink_to_fit();
+        self.publishable_tenants
+            .retain(|_, bucket| bucket.idle_after.load(Ordering::Relaxed) > now);
+        self.publishable_tenants.shrink_to_fit();
         self.publishable_keys.retain_recent();
         self.publishable_keys.shrink_to_fit();
         self.public_ips.retain_recent();
@@ -193,6 +210,7 @@ where
     /// How many limiter states are held (tenants, keys and IPs).
     pub fn tracked(&self) -> usize {
         self.tenants.len()
+            + self.publishable_tenants.len()
             + self.publishable_keys.len()
             + self.public_ips.len()
             + self.failed_auth_ips.len()
@@ -413,6 +431,37 @@ mod tests {
         let refused = last.expect("the key's limit is reached");
         assert_eq!(refused.kind, LimitKind::PublishableKey);
         assert_eq!(refused.kind.as_str(), "publishable_key");
+    }
+
+    #[test]
+    fn publishable_traffic_has_its_own_tenant_budget() {
+        let (lim, _clock) = limiter();
+        let tenant = Uuid::now_v7();
+        let spec = RateSpec::Limited {
+            per_minute: 60,
+            burst: 5,
+        };
+        let visitor = |n: u8| {
+            Buckets::tenant(
+                tenant,
+                spec,
+                Some((Uuid::now_v7(), IpAddr::from([198, 51, 100, n]))),
+            )
+        };
+        for n in 0..5 {
+            assert!(lim.check_all(&visitor(n)).expect("limited").allowed());
+        }
+        let refused = lim.check_all(&visitor(5)).expect("limited");
+        assert_eq!(
+            (refused.kind, refused.allowed()),
+            (LimitKind::Tenant, false)
+        );
+        let own = lim
+            .check_all(&Buckets::tenant(tenant, spec, None))
+            .expect("limited");
+        assert_eq!((own.allowed(), own.remaining), (true, 4));
+        lim.reset_tenant(tenant);
+        assert!(lim.check_all(&visitor(6)).expect("limited").allowed());
     }
 
     #[test]

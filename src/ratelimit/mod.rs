@@ -84,8 +84,11 @@ impl LimitKind {
 /// One GCRA bucket a request is charged to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bucket {
-    /// All keys of a tenant together, at the tenant's effective rate.
+    /// A tenant's secret-key traffic, at the tenant's effective rate.
     Tenant { id: Uuid, rate: Rate },
+    /// All publishable keys of a tenant together, at the same rate but apart from its
+    /// secret-key traffic, so a widget's visitors never spend the tenant's own budget.
+    TenantPublishable { id: Uuid, rate: Rate },
     /// One publishable key.
     PublishableKey(Uuid),
     /// One client IP sending publishable-key traffic.
@@ -97,7 +100,7 @@ pub enum Bucket {
 impl Bucket {
     pub fn kind(&self) -> LimitKind {
         match self {
-            Bucket::Tenant { .. } => LimitKind::Tenant,
+            Bucket::Tenant { .. } | Bucket::TenantPublishable { .. } => LimitKind::Tenant,
             Bucket::PublishableKey(_) => LimitKind::PublishableKey,
             Bucket::PublicIp(_) | Bucket::FailedAuth(_) => LimitKind::Ip,
         }
@@ -105,7 +108,7 @@ impl Bucket {
 
     pub fn rate(&self, fixed: &FixedLimits) -> Rate {
         match self {
-            Bucket::Tenant { rate, .. } => *rate,
+            Bucket::Tenant { rate, .. } | Bucket::TenantPublishable { rate, .. } => *rate,
             Bucket::PublishableKey(_) => fixed.publishable_key,
             Bucket::PublicIp(_) => fixed.public_ip,
             Bucket::FailedAuth(_) => fixed.failed_auth_ip,
@@ -199,15 +202,21 @@ pub struct Buckets {
 }
 
 impl Buckets {
-    /// A tenant request: for a publishable key its client IP, then the key, then the tenant.
+    /// A tenant request: for a publishable key its client IP, then the key, then the
+    /// tenant's publishable budget; for the secret key the tenant's own budget.
     pub fn tenant(tenant: Uuid, spec: RateSpec, publishable: Option<(Uuid, IpAddr)>) -> Self {
-        let tenant = spec.rate().map(|rate| Bucket::Tenant { id: tenant, rate });
-        let (ip, key) = match publishable {
+        let (ip, key, tenant) = match publishable {
             Some((key, ip)) => (
                 Some(Bucket::PublicIp(ip)),
                 Some(Bucket::PublishableKey(key)),
+                spec.rate()
+                    .map(|rate| Bucket::TenantPublishable { id: tenant, rate }),
             ),
-            None => (None, None),
+            None => (
+                None,
+                None,
+                spec.rate().map(|rate| Bucket::Tenant { id: tenant, rate }),
+            ),
         };
         Self {
             items: [ip, key, tenant],

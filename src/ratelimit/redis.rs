@@ -71,6 +71,13 @@ impl RedisLimiter {
             Bucket::Tenant { id, rate } => {
                 format!("{p}rl:tenant:{id}:{}:{}", rate.per_minute(), rate.burst())
             }
+            Bucket::TenantPublishable { id, rate } => {
+                format!(
+                    "{p}rl:tenant-pk:{id}:{}:{}",
+                    rate.per_minute(),
+                    rate.burst()
+                )
+            }
             Bucket::PublishableKey(key) => format!("{p}rl:pk:{key}"),
             Bucket::PublicIp(ip) => format!("{p}rl:pk-ip:{ip}"),
             Bucket::FailedAuth(ip) => format!("{p}rl:auth-ip:{ip}"),

@@ -162,6 +162,42 @@ fn thread_query(ticket_id: Uuid, include_internal: bool) -> Select<messages::Ent
     }
 }
 
+/// The most messages a tenant's single-ticket answer embeds, oldest first; the rest is paged
+/// at `GET /v1/support/tickets/{id}/messages`.
+pub const EMBEDDED_MESSAGES: u64 = 50;
+/// The most messages, and the most events, an operator's single-ticket answer carries.
+pub const OPERATOR_EMBEDDED: u64 = 1_000;
+
+/// The first rows of a longer list, and whether more follow.
+#[derive(Debug)]
+pub struct Head<T> {
+    pub rows: Vec<T>,
+    pub more: bool,
+}
+
+impl<T> Head<T> {
+    fn of(mut rows: Vec<T>, limit: u64) -> Self {
+        let more = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        Self { rows, more }
+    }
+}
+
+/// The first `limit` messages of a ticket, oldest first.
+pub async fn thread_head(
+    db: &DatabaseConnection,
+    ticket_id: Uuid,
+    include_internal: bool,
+    limit: u64,
+) -> Result<Head<messages::Model>, DbErr> {
+    let rows = thread_query(ticket_id, include_internal)
+        .order_by_asc(messages::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    Ok(Head::of(rows, limit))
+}
+
 /// Every message of a ticket, oldest first.
 pub async fn all_messages(
     db: &DatabaseConnection,
@@ -191,18 +227,47 @@ pub async fn thread_page(
     Ok((rows, total))
 }
 
-/// A ticket's history, oldest first; tenants see only public events.
-pub async fn events(
+fn events_query(ticket_id: Uuid, include_internal: bool) -> Select<ticket_events::Entity> {
+    let query = ticket_events::Entity::find().filter(ticket_events::Column::TicketId.eq(ticket_id));
+    if include_internal {
+        query
+    } else {
+        query.filter(ticket_events::Column::Public.eq(true))
+    }
+}
+
+/// One page of a ticket's history, oldest first, and how many events it has; tenants see
+/// only public events.
+pub async fn events_page(
     db: &DatabaseConnection,
     ticket_id: Uuid,
     include_internal: bool,
-) -> Result<Vec<ticket_events::Model>, DbErr> {
-    let mut query =
-        ticket_events::Entity::find().filter(ticket_events::Column::TicketId.eq(ticket_id));
-    if !include_internal {
-        query = query.filter(ticket_events::Column::Public.eq(true));
-    }
-    query.order_by_asc(ticket_events::Column::Id).all(db).await
+    page: Page,
+) -> Result<(Vec<ticket_events::Model>, u64), DbErr> {
+    let query = events_query(ticket_id, include_internal);
+    let total = query.clone().count(db).await?;
+    let rows = query
+        .order_by_asc(ticket_events::Column::Id)
+        .offset(page.offset)
+        .limit(page.limit)
+        .all(db)
+        .await?;
+    Ok((rows, total))
+}
+
+/// The first `limit` events of a ticket, oldest first.
+pub async fn events_head(
+    db: &DatabaseConnection,
+    ticket_id: Uuid,
+    include_internal: bool,
+    limit: u64,
+) -> Result<Head<ticket_events::Model>, DbErr> {
+    let rows = events_query(ticket_id, include_internal)
+        .order_by_asc(ticket_events::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    Ok(Head::of(rows, limit))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use crate::domain::ids::{EventId, MessageId, TicketId};
 use crate::domain::sla;
 use crate::domain::status::TicketStatus;
 use crate::domain::ticket::{Category, Priority};
+use crate::tickets::query::{EMBEDDED_MESSAGES, Head};
 
 /// The SLA the ticket was opened under (a snapshot of the tenant's plan at creation).
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -127,10 +128,19 @@ pub struct TicketOut {
     pub updated_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
-    /// The thread, oldest first: on single-ticket responses only.
+    /// The thread, oldest first: on single-ticket responses only, at most its first 50
+    /// messages (1,000 for operators).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub messages: Option<Vec<MessageOut>>,
+    /// When the thread has more messages than embedded: the next page of
+    /// `GET /v1/support/tickets/{id}/messages`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(
+        nullable = false,
+        example = "/v1/support/tickets/tkt_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b/messages?offset=50&limit=50"
+    )]
+    pub messages_next: Option<String>,
 }
 
 impl TicketOut {
@@ -176,6 +186,7 @@ impl TicketOut {
             resolved_at: t.resolved_at,
             closed_at: t.closed_at,
             messages: None,
+            messages_next: None,
         }
     }
 
@@ -186,6 +197,19 @@ impl TicketOut {
     ) -> Self {
         let mut out = Self::summary(t, now);
         out.messages = Some(messages.into_iter().map(MessageOut::from).collect());
+        out
+    }
+
+    /// A tenant's single-ticket answer: the thread's first messages and, when there are
+    /// more, where the next page is.
+    pub fn with_thread(t: tickets::Model, head: Head<messages::Model>, now: DateTime<Utc>) -> Self {
+        let mut out = Self::with_messages(t, head.rows, now);
+        if head.more {
+            out.messages_next = Some(format!(
+                "/v1/support/tickets/{}/messages?offset={EMBEDDED_MESSAGES}&limit={EMBEDDED_MESSAGES}",
+                out.id
+            ));
+        }
         out
     }
 
@@ -236,6 +260,12 @@ impl From<ticket_events::Model> for EventOut {
 pub struct TicketWithEvents {
     #[serde(flatten)]
     pub ticket: TicketOut,
-    /// Oldest first.
+    /// Oldest first, at most the first 1,000.
     pub events: Vec<EventOut>,
+    /// Present (`true`) when the thread has more messages than embedded (the first 1,000).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub messages_truncated: bool,
+    /// Present (`true`) when the ticket has more events than embedded (the first 1,000).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub events_truncated: bool,
 }

@@ -10,6 +10,7 @@ use serde_json::Value;
 use uuid::Uuid;
 use workers::signing;
 
+use crate::caps;
 use crate::domain::ids::WebhookId;
 use crate::pagination::Page;
 
@@ -29,13 +30,20 @@ pub struct EndpointChange {
     pub enabled: Option<bool>,
 }
 
-/// Stores a new endpoint; returns it and its signing secret (shown once).
+/// Stores a new endpoint; returns it and its signing secret (shown once). At most
+/// [`caps::WEBHOOK_ENDPOINTS`] per tenant.
 pub async fn create(
     db: &DatabaseConnection,
     tenant_id: Uuid,
     new: NewEndpoint,
     now: DateTime<Utc>,
-) -> Result<(endpoints::Model, String), DbErr> {
+) -> Result<(endpoints::Model, String), caps::Error> {
+    caps::WEBHOOK_ENDPOINTS
+        .ensure_room(
+            db,
+            endpoints::Entity::find().filter(endpoints::Column::TenantId.eq(tenant_id)),
+        )
+        .await?;
     let secret = signing::new_secret();
     let created = endpoints::Entity::insert(endpoints::ActiveModel {
         id: Set(WebhookId::new().uuid()),

@@ -13,6 +13,7 @@ on_both_backends!(
     publishable_key_scope,
     staff_and_tenant_sides,
     regenerated_key_kills_the_old_one_at_once,
+    key_guessing_never_locks_out_a_valid_key,
 );
 
 async fn missing_and_unknown_keys_are_401(backend: Backend) {
@@ -225,4 +226,82 @@ async fn regenerated_key_kills_the_old_one_at_once(backend: Backend) {
         );
         actix_web::rt::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// A key minted before checksums (40 random characters), stored as the database keeps it.
+async fn legacy_key(app: &TestApp, tenant_id: &str) -> String {
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    let token = format!("hl_sk_{}", uuid::Uuid::new_v4().simple()) + "00000000";
+    entities::api_keys::Entity::insert(entities::api_keys::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        tenant_id: Set(tenant_id.parse().expect("uuid")),
+        kind: Set("secret".into()),
+        prefix: Set(token[..14].to_string()),
+        key_hash: Set(helpline::auth::keys::hash_token(&token)),
+        label: Set(None),
+        created_at: Set(chrono::Utc::now()),
+        revoked_at: Set(None),
+    })
+    .exec(&app.state.db)
+    .await
+    .expect("legacy key");
+    token
+}
+
+/// Someone guessing keys from the same IP (say, behind one load balancer) never gets a valid
+/// key refused: junk is told apart offline by the checksum new keys carry, and a key from
+/// before checksums that authenticated here recently is looked up too.
+async fn key_guessing_never_locks_out_a_valid_key(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fresh = app.create_tenant("pilot", 100).await;
+    let other = app.create_tenant("pilot", 100).await;
+    let (_, staff) = helpline::tenants::provision::create_staff(
+        &app.state.db,
+        helpline::domain::validate::Name::parse("dana", "name").expect("name"),
+    )
+    .await
+    .expect("staff");
+    let old = legacy_key(&app, &other.id).await;
+    let unseen_old = legacy_key(&app, &other.id).await;
+    assert_eq!(old.len(), "hl_sk_".len() + 40);
+    expect_status(app.get("/v1/auth/me", &old).await, StatusCode::OK).await;
+
+    let app_ref = &app;
+    let guess = |n: usize| {
+        let token = if n.is_multiple_of(2) {
+            format!("hl_sk_guess{n}")
+        } else {
+            // Shaped like a new key, with a checksum that does not hold.
+            format!("hl_sk_{}{n:0>14}", uuid::Uuid::new_v4().simple())
+        };
+        async move { app_ref.get("/v1/auth/me", &token).await }
+    };
+    let mut refused = 0;
+    for n in 0..16 {
+        if guess(n).await.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused += 1;
+        }
+    }
+    assert!(refused >= 3, "the guesser is refused: {refused}");
+
+    // Valid, never cached keys from the guesser's IP: answered.
+    expect_status(app.get("/v1/auth/me", &fresh.key).await, StatusCode::OK).await;
+    expect_status(
+        app.get("/admin/tenants", &staff.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    // A key from before checksums, once its cache entry expired: known here, answered.
+    actix_web::rt::time::sleep(Duration::from_millis(5_200)).await;
+    for n in 0..12 {
+        guess(n).await;
+    }
+    expect_status(app.get("/v1/auth/me", &old).await, StatusCode::OK).await;
+    // One never seen here looks like any guess while its IP is refused (rotating it gives
+    // a key with a checksum).
+    let res = app.get("/v1/auth/me", &unseen_old).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Still a valid key once the IP is no longer refused.
+    actix_web::rt::time::sleep(Duration::from_secs(3)).await;
+    expect_status(app.get("/v1/auth/me", &unseen_old).await, StatusCode::OK).await;
 }

@@ -91,3 +91,55 @@ fn bad_input_and_bad_configuration_fail_with_one_line() {
         assert!(stderr.contains(var), "names {var}: {stderr}");
     }
 }
+
+/// The first start prints a URL that works (the bound port, not a placeholder), and logs
+/// written to a pipe carry no colour escapes.
+#[test]
+fn first_start_prints_the_real_url_and_plain_logs() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_helpline"))
+        .current_dir(dir.path())
+        .arg("serve")
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .env("HELPLINE_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start helpline");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut url_line = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        if line.contains("/admin/tenants") {
+            url_line = Some(line);
+            break;
+        }
+    }
+    child.kill().ok();
+    child.wait().ok();
+    let mut logs = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut logs)
+        .ok();
+    let line = url_line.expect("a first-start message naming /admin/tenants");
+    assert!(!line.contains("<listen>"), "{line}");
+    let port: u16 = line
+        .split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .expect("http://127.0.0.1:<port>/admin/tenants");
+    assert_ne!(port, 0);
+    assert!(logs.contains("helpline listening"), "{logs}");
+    assert!(
+        !logs.contains('\u{1b}'),
+        "colour escapes in piped logs: {logs:?}"
+    );
+}

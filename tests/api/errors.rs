@@ -228,3 +228,58 @@ async fn pagination_bounds(backend: Backend) {
         .await;
     }
 }
+
+/// A body trickled slower than the body timeout is answered `408` and saves nothing, with
+/// and without an `Idempotency-Key` (which reads the body first).
+#[actix_web::test]
+async fn a_slow_body_is_timed_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let tenant = app.create_tenant("enterprise", 100).await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let body = crate::tickets::ticket_body("Slow").to_string();
+    let stall = |extra: &'static str| {
+        let (addr, key, body) = (addr.clone(), tenant.key.clone(), body.clone());
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(&addr)
+                .await
+                .expect("connect");
+            let head = format!(
+                "POST /v1/support/tickets HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            stream.write_all(head.as_bytes()).await.expect("head");
+            stream
+                .write_all(&body.as_bytes()[..5])
+                .await
+                .expect("some body");
+            let started = std::time::Instant::now();
+            let mut answer = Vec::new();
+            let read = tokio::time::timeout(
+                std::time::Duration::from_secs(30),
+                stream.read_to_end(&mut answer),
+            )
+            .await;
+            assert!(read.is_ok(), "no answer within 30 s");
+            (
+                started.elapsed(),
+                String::from_utf8_lossy(&answer).into_owned(),
+            )
+        }
+    };
+    let (plain, with_key) = futures_util::join!(stall(""), stall("Idempotency-Key: slow-1\r\n"));
+    for (elapsed, answer) in [plain, with_key] {
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("request_timeout"), "{answer}");
+        assert!(
+            elapsed.as_secs() >= 9 && elapsed.as_secs() <= 20,
+            "{elapsed:?}"
+        );
+    }
+    let list = expect_status(
+        app.get("/v1/support/tickets", &tenant.key).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(list["total"], 0);
+}

@@ -200,8 +200,15 @@ async fn document_is_openapi_3_1_and_covers_the_spec() {
                 path.as_str(),
                 "/healthz" | "/readyz" | "/openapi.json" | "/docs" | "/v1/support/status"
             );
-            match op["security"].as_array() {
-                None => assert!(public, "{method} {path} has no security"),
+            match op["security"].as_array().filter(|reqs| !reqs.is_empty()) {
+                None => {
+                    assert!(public, "{method} {path} has no security");
+                    assert_eq!(
+                        op["security"],
+                        json!([]),
+                        "{method} {path}: explicitly public"
+                    );
+                }
                 Some(reqs) => {
                     assert!(!public, "{method} {path} is public");
                     assert!(responses.contains_key("403"), "{method} {path}: 403");
@@ -425,4 +432,46 @@ fn every_registered_resource_is_documented() {
             .any(|scope| documented.contains(&(method.clone(), format!("{scope}{pattern}"))));
         assert!(found, "{method} {pattern} is registered but not documented");
     }
+}
+
+/// The operations the authentication layer lets a publishable key call are exactly the
+/// `/v1` operations the document says accept one.
+#[test]
+fn publishable_scope_matches_the_document() {
+    let doc: Value =
+        serde_json::from_str(&helpline::http::openapi::json()).expect("document is JSON");
+    let mut accepting = BTreeSet::new();
+    for (method, path) in documented(&doc) {
+        let op = &doc["paths"][&path][method.to_lowercase()];
+        let schemes: Vec<&str> = op["security"]
+            .as_array()
+            .map(|reqs| {
+                reqs.iter()
+                    .filter_map(|r| r.as_object())
+                    .flat_map(|r| r.keys().map(String::as_str))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // No security at all: public, so a publishable key is as good as none.
+        if path.starts_with("/v1/") && (schemes.is_empty() || schemes.contains(&"publishable_key"))
+        {
+            accepting.insert((method, path));
+        }
+    }
+    let allowed: BTreeSet<(String, String)> = helpline::auth::PUBLISHABLE_OPERATIONS
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(allowed, accepting);
+    for (method, path) in &accepting {
+        assert!(helpline::auth::publishable_may_call(method, Some(path)));
+    }
+    assert!(!helpline::auth::publishable_may_call(
+        "POST",
+        Some("/v1/auth/regenerate-key")
+    ));
+    assert!(helpline::auth::publishable_may_call(
+        "GET",
+        Some("/admin/tenants")
+    ));
 }

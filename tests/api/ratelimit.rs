@@ -261,6 +261,43 @@ async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
     expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized", None).await;
 }
 
+/// A hop the proxy wrote as `ip:port` is the client (a forged hop before it is not), and
+/// IPv6 clients share one budget per /64.
+#[actix_web::test]
+async fn forwarded_ports_and_ipv6_networks_are_one_client() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[("HELPLINE_TRUSTED_PROXIES", "127.0.0.1")],
+    )
+    .await;
+    let guess = |forwarded: String| {
+        app.request(Method::GET, "/v1/auth/me", Some("hl_sk_guess"))
+            .header("X-Forwarded-For", forwarded)
+            .send()
+    };
+    for n in 0..10 {
+        let res = guess(format!("198.51.100.{n}, 203.0.113.9:4242"))
+            .await
+            .expect("send");
+        expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized", None).await;
+    }
+    let res = guess("198.51.100.99, 203.0.113.9:5000".into())
+        .await
+        .expect("send");
+    expect_429(res, "ip", 10).await;
+
+    for n in 0..10 {
+        let res = guess(format!("2001:db8:1:2::{n:x}")).await.expect("send");
+        expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized", None).await;
+    }
+    let res = guess("[2001:db8:1:2:ffff::1]:443".into())
+        .await
+        .expect("send");
+    expect_429(res, "ip", 10).await;
+    let res = guess("2001:db8:1:3::1".into()).await.expect("send");
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized", None).await;
+}
+
 #[actix_web::test]
 async fn publishable_key_traffic_is_limited_per_client_ip() {
     let app = TestApp::spawn_with(
@@ -305,6 +342,62 @@ async fn publishable_key_traffic_is_limited_per_client_ip() {
     expect_status(create("203.0.113.10").await.expect("send"), StatusCode::OK).await;
     let me = expect_status(me(&app, &tenant.key).await, StatusCode::OK).await;
     assert_eq!(me["balance_cents"], 94);
+}
+
+/// A widget's visitors spend the tenant's publishable budget, never its own: after they
+/// exhaust theirs, the secret key still has its whole burst. Local and Redis limiters.
+async fn widget_traffic_never_spends_the_tenants_own_budget(overrides: &[(&str, &str)]) {
+    let mut with_proxy = vec![("HELPLINE_TRUSTED_PROXIES", "127.0.0.1")];
+    with_proxy.extend_from_slice(overrides);
+    let app = TestApp::spawn_with(Backend::Sqlite, &with_proxy).await;
+    let tenant = app.create_tenant("free", 100).await;
+    let created = app
+        .post(
+            "/v1/keys/publishable",
+            &tenant.key,
+            json!({"label": "site"}),
+        )
+        .await;
+    let pk = expect_status(created, StatusCode::CREATED).await["key"]
+        .as_str()
+        .expect("publishable key")
+        .to_string();
+    let mut refused = None;
+    for n in 0..8u8 {
+        let res = app
+            .request(Method::POST, "/v1/support/tickets", Some(&pk))
+            .header("X-Forwarded-For", format!("198.51.100.{n}"))
+            .json(&ticket_body("Widget is down"))
+            .send()
+            .await
+            .expect("send");
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(n);
+            expect_429(res, "tenant", 5).await;
+            break;
+        }
+        expect_status(res, StatusCode::OK).await;
+    }
+    assert_eq!(
+        refused,
+        Some(5),
+        "the free plan's burst of 5, for publishable traffic"
+    );
+    // The secret key spent one request (the publishable key) of its own 5.
+    for _ in 0..4 {
+        expect_status(me(&app, &tenant.key).await, StatusCode::OK).await;
+    }
+}
+
+#[actix_web::test]
+async fn widget_traffic_has_its_own_budget_locally() {
+    widget_traffic_never_spends_the_tenants_own_budget(&[]).await;
+}
+
+#[actix_web::test]
+async fn widget_traffic_has_its_own_budget_in_redis() {
+    let prefix = fresh_prefix();
+    widget_traffic_never_spends_the_tenants_own_budget(&redis_overrides(&prefix)).await;
 }
 
 #[actix_web::test]

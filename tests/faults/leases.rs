@@ -103,18 +103,21 @@ async fn a_dead_instances_claims_are_taken_back_and_a_live_ones_are_renewed() {
     .await
     .expect("insert an outbox row");
     let tenant = Uuid::now_v7();
+    let api_key = Uuid::now_v7();
     for (key, state, owner) in [
         ("running", "in_progress", dead),
         ("answered", "done", dead),
         ("elsewhere", "in_progress", live),
     ] {
         keys::Entity::insert(keys::ActiveModel {
+            api_key_id: Set(api_key),
             tenant_id: Set(tenant),
             key: Set(key.into()),
             request_hash: Set("h".into()),
             state: Set(state.into()),
             response_status: Set((state == "done").then_some(200)),
-            response_body: Set((state == "done").then(|| "{}".to_string())),
+            // What a sealed answer looks like: base64 of nonce and ciphertext.
+            response_sealed: Set((state == "done").then(|| "bm9uY2VhbmRjaXBoZXJ0ZXh0".to_string())),
             created_at: Set(now),
             lease_owner: Set(Some(owner)),
         })

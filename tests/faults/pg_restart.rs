@@ -99,7 +99,9 @@ async fn postgres_restart_answers_clean_503s_and_recovers_without_a_restart() {
         let down = Instant::now();
         // Twice: right after the cut (pooled connections are dead) and a little later
         // (connects are refused). The probes of a round run at once, as clients would.
-        let bad_key = "hl_sk_notcachedanywhere0000000000000000";
+        // Shaped like a key (40 characters, the format before checksums), so it needs a
+        // lookup: junk is refused without one.
+        let bad_key = "hl_sk_notcachedanywhere00000000000000000000000";
         for _ in 0..2 {
             futures_util::future::join_all([
                 expect_clean_503(

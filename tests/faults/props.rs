@@ -161,7 +161,7 @@ proptest! {
 
     #[test]
     fn private_and_loopback_addresses_are_always_forbidden(
-        kind in 0..7u8, a in any::<u8>(), b in any::<u8>(), c in any::<u8>(), mapped in any::<bool>(),
+        kind in 0..8u8, a in any::<u8>(), b in any::<u8>(), c in any::<u8>(), wrap in 0..5u8,
     ) {
         let v4 = match kind {
             0 => [127, a, b, c],
@@ -170,10 +170,19 @@ proptest! {
             3 => [192, 168, b, c],
             4 => [169, 254, b, c],
             5 => [100, 64 + (a % 64), b, c],
+            6 => [198, 18 + (a % 2), b, c],
             _ => [0, a, b, c],
         };
         let ip = std::net::Ipv4Addr::from(v4);
-        let ip = if mapped { std::net::IpAddr::V6(ip.to_ipv6_mapped()) } else { std::net::IpAddr::V4(ip) };
+        let [hi, lo] = [u16::from_be_bytes([v4[0], v4[1]]), u16::from_be_bytes([v4[2], v4[3]])];
+        // Every way IPv6 embeds an IPv4 address: mapped, NAT64, IPv4-compatible, 6to4.
+        let ip = match wrap {
+            0 => std::net::IpAddr::V4(ip),
+            1 => std::net::IpAddr::V6(ip.to_ipv6_mapped()),
+            2 => std::net::IpAddr::V6(std::net::Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, hi, lo)),
+            3 => std::net::IpAddr::V6(std::net::Ipv6Addr::new(0, 0, 0, 0, 0, 0, hi, lo)),
+            _ => std::net::IpAddr::V6(std::net::Ipv6Addr::new(0x2002, hi, lo, 0, 0, 0, 0, 1)),
+        };
         prop_assert!(workers::ssrf::is_forbidden(ip), "{}", ip);
     }
 

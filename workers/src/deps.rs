@@ -32,6 +32,8 @@ pub struct OpsWebhook {
 pub struct Deps {
     pub db: DatabaseConnection,
     pub http: reqwest::Client,
+    /// Tenants' webhook targets: resolved once per connection and checked (`ssrf`).
+    pub webhook_http: reqwest::Client,
     pub settings: Arc<JobSettings>,
     /// Wakes the outbox relay after a retry was scheduled.
     pub nudge: Nudge,
@@ -58,11 +60,17 @@ impl Deps {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("Helpline/", env!("CARGO_PKG_VERSION")))
             .build()?;
+        let webhook_http = crate::ssrf::webhook_client(
+            Arc::new(crate::ssrf::SystemLookup),
+            settings.allow_private_targets,
+            WEBHOOK_TIMEOUT,
+        )?;
         Ok(Self {
             webhooks: webhook::Batches::spawn(&db),
             settlements: billing::settlements(&db),
             db,
             http,
+            webhook_http,
             settings: Arc::new(settings),
             nudge,
         })

@@ -29,6 +29,8 @@ struct StatusIn {
 }
 
 /// Set the status banner
+///
+/// Sets the status level and message that `GET /v1/support/status` shows every tenant; every node serves the new banner within a second.
 #[utoipa::path(
     put,
     path = "/admin/support/status",

@@ -122,6 +122,8 @@ struct TenantList {
 }
 
 /// List tenants
+///
+/// Every tenant account, newest first, with plan, balance and limits.
 #[utoipa::path(
     get,
     path = "/admin/tenants",
@@ -157,6 +159,8 @@ async fn find_tenant(state: &AppState, raw_id: &str) -> ApiResult<entities::tena
 }
 
 /// Get a tenant
+///
+/// One tenant account: its name, email, plan, balance and effective limits (and whether they are the plan's or an override).
 #[utoipa::path(
     get,
     path = "/admin/tenants/{id}",

@@ -121,16 +121,14 @@ async fn transcript(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let ticket = ops::find(&state.db, ticket_id(&path)?, None).await?;
-    let messages = query::all_messages(&state.db, ticket.id, true).await?;
-    let events: Vec<EventOut> = query::events(&state.db, ticket.id, true)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
+    let thread = query::thread_head(&state.db, ticket.id, true, query::OPERATOR_EMBEDDED).await?;
+    let events = query::events_head(&state.db, ticket.id, true, query::OPERATOR_EMBEDDED).await?;
     let tenant_id = ticket.tenant_id;
     Ok(HttpResponse::Ok().json(TicketWithEvents {
-        ticket: TicketOut::with_messages(ticket, messages, Utc::now()).for_operator(tenant_id),
-        events,
+        ticket: TicketOut::with_messages(ticket, thread.rows, Utc::now()).for_operator(tenant_id),
+        events: events.rows.into_iter().map(EventOut::from).collect(),
+        messages_truncated: thread.more,
+        events_truncated: events.more,
     }))
 }
 
@@ -214,6 +212,8 @@ struct OperatorPatch {
 }
 
 /// Update a ticket
+///
+/// An operator changes a ticket's status or priority; each change records an event.
 #[utoipa::path(
     patch,
     path = "/admin/support/tickets/{id}",

@@ -5,11 +5,12 @@ use std::net::IpAddr;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{AUTHORIZATION, HeaderName, HeaderValue};
+use actix_web::http::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, ResponseError, web};
 
 use crate::app::AppState;
+use crate::auth::keys::{self, Shape};
 use crate::auth::{KeyKind, Principal, TenantPrincipal};
 use crate::http::error::{ApiError, rate_limited};
 use crate::ratelimit::Verdict;
@@ -20,8 +21,8 @@ enum Credentials<'a> {
     Malformed,
 }
 
-fn credentials(req: &ServiceRequest) -> Credentials<'_> {
-    let Some(value) = req.headers().get(AUTHORIZATION) else {
+fn credentials(headers: &HeaderMap) -> Credentials<'_> {
+    let Some(value) = headers.get(AUTHORIZATION) else {
         return Credentials::None;
     };
     let Ok(value) = value.to_str() else {
@@ -37,8 +38,18 @@ fn credentials(req: &ServiceRequest) -> Credentials<'_> {
     }
 }
 
+/// The bearer token of a request, if it has a well-formed one.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    match credentials(headers) {
+        Credentials::Bearer(token) => Some(token),
+        Credentials::None | Credentials::Malformed => None,
+    }
+}
+
 /// The client's address: the socket peer, or the nearest untrusted `X-Forwarded-For` hop when
-/// the peer is a trusted proxy.
+/// the peer is a trusted proxy. A hop may carry a port (`ip:port`, `[v6]:port`); a hop that
+/// is not an address at all ends the walk (the peer is used), so nothing a client wrote
+/// before it can win.
 pub fn client_ip(req: &ServiceRequest, trusted: &[IpAddr]) -> IpAddr {
     let peer = req
         .peer_addr()
@@ -47,15 +58,42 @@ pub fn client_ip(req: &ServiceRequest, trusted: &[IpAddr]) -> IpAddr {
     if !trusted.contains(&peer) {
         return peer;
     }
-    req.headers()
+    let Some(hops) = req
+        .headers()
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.rsplit(',')
-                .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
-                .find(|ip| !trusted.contains(ip))
-        })
-        .unwrap_or(peer)
+    else {
+        return peer;
+    };
+    for hop in hops.rsplit(',') {
+        let hop = hop.trim();
+        let Some(ip) = hop
+            .parse::<IpAddr>()
+            .ok()
+            .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+        else {
+            return peer;
+        };
+        if !trusted.contains(&ip) {
+            return ip;
+        }
+    }
+    peer
+}
+
+/// The address a client's limits are counted under: IPv6 by its /64 (one host usually owns
+/// a whole /64, so counting single addresses would give it 2^64 budgets).
+pub fn limit_bucket(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
 }
 
 fn reject(req: ServiceRequest, err: ApiError) -> ServiceResponse<BoxBody> {
@@ -75,24 +113,46 @@ pub async fn authenticate(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(reject(req, ApiError::internal("application state missing")));
     };
-    let token = match credentials(&req) {
+    let token = match credentials(req.headers()) {
         Credentials::None => return next.call(req).await.map(|r| r.map_into_boxed_body()),
         Credentials::Bearer(token) => Some(token.to_string()),
         Credentials::Malformed => None,
     };
-    let ip = client_ip(&req, &state.config.trusted_proxies);
+    let ip = limit_bucket(client_ip(&req, &state.config.trusted_proxies));
     let resolved = match token {
         Some(token) => match state.auth.cached(&token) {
             Some(principal) => Some(principal),
             None => {
-                // An IP already refused for failed authentication (key guessing) gets its
-                // 429 before any database lookup.
-                if let Some(v) = state.limits.failed_auth_blocked(ip) {
-                    return Ok(refuse(&state, req, rate_limited(&v)).await);
-                }
-                match state.auth.resolve(&token).await {
-                    Ok(found) => found,
-                    Err(e) => return Ok(reject(req, e.into())),
+                let worth_a_lookup = match keys::shape(&token) {
+                    // Never a key of ours: refused without a lookup (at once while the
+                    // IP is refused for guessing, else below as a failure).
+                    Shape::Junk => {
+                        if let Some(v) = state.limits.failed_auth_blocked(ip) {
+                            return Ok(refuse(&state, req, rate_limited(&v)).await);
+                        }
+                        false
+                    }
+                    // A well-formed key is always looked up, whatever others did from its IP.
+                    Shape::Checked => true,
+                    // A key from before checksums looks like a guess: an IP refused for key
+                    // guessing gets its 429 before any lookup, unless this very key
+                    // authenticated here recently.
+                    Shape::Legacy => {
+                        if !state.auth.seen_valid(&token)
+                            && let Some(v) = state.limits.failed_auth_blocked(ip)
+                        {
+                            return Ok(refuse(&state, req, rate_limited(&v)).await);
+                        }
+                        true
+                    }
+                };
+                if worth_a_lookup {
+                    match state.auth.resolve(&token).await {
+                        Ok(found) => found,
+                        Err(e) => return Ok(reject(req, e.into())),
+                    }
+                } else {
+                    None
                 }
             }
         },
@@ -119,6 +179,13 @@ pub async fn authenticate(
     {
         return Ok(refuse(&state, req, rate_limited(&v)).await);
     }
+    // The key's scope is settled here, before the idempotency layer or a handler runs.
+    if let Principal::Tenant(t) = &principal
+        && t.kind == KeyKind::Publishable
+        && !crate::auth::publishable_may_call(req.method().as_str(), req.match_pattern().as_deref())
+    {
+        return Ok(reject(req, super::insufficient_scope()));
+    }
     req.extensions_mut().insert(principal);
     let _admitted = state.refusal_pacing.admit();
     let mut res = next.call(req).await?.map_into_boxed_body();
@@ -139,4 +206,47 @@ async fn limit_tenant(state: &AppState, t: &TenantPrincipal, ip: IpAddr) -> Opti
         .limits
         .check_tenant(t.tenant_id, t.limits, publishable)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn from_proxy(forwarded: &str) -> IpAddr {
+        let req = TestRequest::default()
+            .peer_addr("10.0.0.1:4000".parse().expect("addr"))
+            .insert_header(("x-forwarded-for", forwarded))
+            .to_srv_request();
+        client_ip(&req, &["10.0.0.1".parse().expect("ip")])
+    }
+
+    #[test]
+    fn forwarded_hops_with_ports_count_and_junk_ends_the_walk() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        assert_eq!(
+            from_proxy("198.51.100.7, 203.0.113.9:4242"),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            from_proxy("198.51.100.7, [2001:db8::5]:443"),
+            ip("2001:db8::5")
+        );
+        assert_eq!(from_proxy("198.51.100.7, 203.0.113.9"), ip("203.0.113.9"));
+        assert_eq!(from_proxy("198.51.100.7, unknown"), ip("10.0.0.1"));
+        assert_eq!(from_proxy("198.51.100.7, 10.0.0.1"), ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn ipv6_is_limited_by_its_64() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        assert_eq!(limit_bucket(ip("2001:db8:1:2::1")), ip("2001:db8:1:2::"));
+        assert_eq!(
+            limit_bucket(ip("2001:db8:1:2:ffff:1:2:3")),
+            limit_bucket(ip("2001:db8:1:2::9"))
+        );
+        assert_ne!(limit_bucket(ip("2001:db8:1:3::1")), ip("2001:db8:1:2::"));
+        assert_eq!(limit_bucket(ip("203.0.113.9")), ip("203.0.113.9"));
+        assert_eq!(limit_bucket(ip("::ffff:203.0.113.9")), ip("203.0.113.9"));
+    }
 }

@@ -24,6 +24,14 @@ fn staff_on_tenant_side() -> ApiError {
     )
 }
 
+/// A publishable key on a route that needs the secret key.
+pub fn insufficient_scope() -> ApiError {
+    ApiError::forbidden(
+        "insufficient_scope",
+        "Publishable keys may only create tickets and read the status banner",
+    )
+}
+
 /// A tenant's secret key: full access to its own resources.
 pub struct SecretKey(pub TenantPrincipal);
 
@@ -34,10 +42,7 @@ impl FromRequest for SecretKey {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(match principal(req) {
             Some(Principal::Tenant(t)) if t.kind == KeyKind::Secret => Ok(SecretKey(t)),
-            Some(Principal::Tenant(_)) => Err(ApiError::forbidden(
-                "insufficient_scope",
-                "Publishable keys may only create tickets and read the status banner",
-            )),
+            Some(Principal::Tenant(_)) => Err(insufficient_scope()),
             Some(Principal::Staff(_)) => Err(staff_on_tenant_side()),
             None => Err(missing_key()),
         })

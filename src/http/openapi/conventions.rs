@@ -238,9 +238,10 @@ impl Modify for Conventions {
                             .parameter_in(ParameterIn::Header)
                             .required(Required::False)
                             .description(Some(
-                                "1–255 printable ASCII characters. The same key and body \
-                                 within 24 h replay the stored answer (with \
-                                 `Idempotent-Replayed: true`) and repeat no side effect.",
+                                "1–255 printable ASCII characters. The same key, method, path \
+                                 and body from the same API key within 24 h replay the stored \
+                                 answer (with `Idempotent-Replayed: true`) and repeat no side \
+                                 effect. Records are the API key's own.",
                             ))
                             .schema(Some(
                                 ObjectBuilder::new()
@@ -269,6 +270,9 @@ impl Modify for Conventions {
                 UNAUTHORIZED.apply(op);
                 if secured {
                     FORBIDDEN.apply(op);
+                } else {
+                    // Explicitly public: no credentials needed (rather than "unspecified").
+                    op.security = Some(Vec::new());
                 }
                 RATE_LIMITED.apply(op);
                 INTERNAL.apply(op);

@@ -41,7 +41,7 @@ Conventions:
 - Authentication: `Authorization: Bearer <token>`. A secret key (`hl_sk_…`) has full access to the tenant's own resources; a publishable key (`hl_pk_…`) may only open tickets (and read the public status banner); an operator token (`hl_staff_…` or `HELPLINE_ADMIN_TOKEN`) is accepted on `/admin` only.
 - Errors are always `{"error", "code", "detail"}`; `detail` names the field of a `validation_failed` or `unknown_field` error.
 - Lists take `limit` (default 50, clamped to 200) and `offset`; ticket and ledger lists also take an opaque `cursor` and return `next_cursor`.
-- Every `POST` under `/v1` honours `Idempotency-Key` (24 h, per tenant): the same key and body replay the stored answer with `Idempotent-Replayed: true`.
+- Every `POST` under `/v1` honours `Idempotency-Key` (24 h, per API key): the same key, method, path and body from the same API key replay the stored answer with `Idempotent-Replayed: true`; another API key never sees it.
 - Rate limits (per tenant, per publishable key and client IP, and per IP for failed authentication) answer `429 rate_limited` with `Retry-After`; limited responses carry `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`. The `enterprise` plan is unlimited.
 - Tenant isolation: another tenant's ids answer `404`, exactly like unknown ones."#;
 
@@ -51,7 +51,9 @@ Conventions:
         title = "Helpline API",
         description = INTRO,
         license(name = "MIT", identifier = "MIT"),
+        contact(name = "Helpline maintainers"),
     ),
+    servers((url = "/", description = "The server that serves this document")),
     paths(
         tickets::create_ticket,
         tickets::list_tickets,
@@ -225,7 +227,10 @@ mod tests {
                 .as_array()
                 .is_some_and(|p| p.iter().any(|p| p["name"] == "Idempotency-Key"))
         );
-        assert!(doc["paths"]["/healthz"]["get"].get("security").is_none());
+        assert_eq!(
+            doc["paths"]["/healthz"]["get"]["security"],
+            serde_json::json!([])
+        );
     }
 
     #[test]

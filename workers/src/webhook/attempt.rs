@@ -40,21 +40,8 @@ pub async fn attempt(deps: &Deps, target: &Target, event: &events::Model) -> Out
             };
         }
     };
-    match ssrf::check(&url, deps.settings.allow_private_targets).await {
-        Ok(()) => {}
-        Err(ssrf::TargetError::Unresolvable) => {
-            return Outcome::Retry {
-                status: None,
-                error: "the host could not be resolved".into(),
-                after: None,
-            };
-        }
-        Err(e) => {
-            return Outcome::Fail {
-                status: None,
-                error: format!("refused at delivery: {e}"),
-            };
-        }
+    if let Err(e) = ssrf::check_literal(&url, deps.settings.allow_private_targets) {
+        return refused(e);
     }
     let body = event.payload.to_string();
     let msg_id = event_id(event.id);
@@ -69,7 +56,7 @@ pub async fn attempt(deps: &Deps, target: &Target, event: &events::Model) -> Out
         }
     };
     let sent = deps
-        .http
+        .webhook_http
         .post(url)
         .header("content-type", "application/json")
         .header("webhook-id", &msg_id)
@@ -81,6 +68,9 @@ pub async fn attempt(deps: &Deps, target: &Target, event: &events::Model) -> Out
     let response = match sent {
         Ok(r) => r,
         Err(e) => {
+            if let Some(refusal) = ssrf::refusal(&e) {
+                return refused(refusal);
+            }
             let error = if e.is_timeout() {
                 "timed out after 15 s".to_string()
             } else {
@@ -108,5 +98,21 @@ pub async fn attempt(deps: &Deps, target: &Target, event: &events::Model) -> Out
         status: Some(status),
         error: format!("receiver answered {status}: {}", truncate(&text, 200)),
         after,
+    }
+}
+
+/// A target our checks refused, before any byte was sent: an unresolvable name may resolve
+/// later, a forbidden address is final. Nothing from the target is echoed.
+fn refused(e: ssrf::TargetError) -> Outcome {
+    match e {
+        ssrf::TargetError::Unresolvable => Outcome::Retry {
+            status: None,
+            error: e.to_string(),
+            after: None,
+        },
+        e => Outcome::Fail {
+            status: None,
+            error: format!("refused at delivery: {e}"),
+        },
     }
 }
