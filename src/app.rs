@@ -73,6 +73,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(http::admin::banner::routes)
             .configure(http::admin::queues::routes)
             .configure(http::admin::erasure::routes)
+            .configure(http::admin::staff::routes)
             .default_service(web::to(not_found)),
     );
 }

@@ -18,6 +18,7 @@ pub mod notifications;
 pub mod numbers;
 pub mod pagination;
 pub mod ratelimit;
+pub mod staff;
 pub mod tenants;
 pub mod tickets;
 pub mod webhooks;

@@ -5,6 +5,7 @@ pub mod ids;
 pub mod plan;
 pub mod sla;
 pub mod status;
+pub mod tags;
 pub mod ticket;
 pub mod validate;
 

@@ -210,6 +210,12 @@ impl From<TicketError> for ApiError {
                 "ticket_closed",
                 "A closed ticket is final — open a new ticket instead",
             ),
+            TicketError::Merged { into } => ApiError::conflict(
+                "ticket_closed",
+                "This ticket was merged into another; continue there",
+            )
+            .with_detail(crate::domain::ids::TicketId::from_uuid(into).to_string()),
+            TicketError::InvalidMerge(why) => ApiError::validation("into", why),
             TicketError::InvalidTransition { from, to } => ApiError::bad_request(
                 "invalid_transition",
                 format!("Cannot change status from {from} to {to}"),
@@ -219,6 +225,16 @@ impl From<TicketError> for ApiError {
                 "concurrent_update",
                 "The ticket is being changed concurrently; retry",
             ),
+            TicketError::PreconditionFailed { current } => ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "precondition_failed",
+                "The ticket changed since that version; reload it and try again",
+            )
+            .with_detail(current.to_string())
+            .with_header(actix_web::http::header::ETAG, format!("\"{current}\"")),
+            TicketError::UnknownAssignee => {
+                ApiError::validation("assignee_id", "`assignee_id` is not an active operator")
+            }
             TicketError::NotBountyEligible => ApiError::conflict(
                 "not_bounty_eligible",
                 "Only tickets in the `bug` category earn a bounty",

@@ -19,10 +19,12 @@ use crate::domain::ids::{EventId, MessageId, TicketId};
 use crate::domain::plan::Plan;
 use crate::domain::sla::SlaSnapshot;
 use crate::domain::status::{self, TicketStatus, TransitionError};
+use crate::domain::tags::Tags;
 use crate::domain::ticket::{Category, Priority};
 use crate::domain::validate::{Description, Email, MessageBody, ShortRef, Subject};
 use crate::emails::{self, EmailKind};
 use crate::notifications::{self, Notice, preferences};
+use crate::staff;
 use crate::tickets::error::TicketError;
 use crate::tickets::view::{MessageOut, TicketOut};
 use crate::webhooks::events::{self, Audience};
@@ -66,12 +68,12 @@ impl Author {
 }
 
 /// `Raced`: the ticket changed between our read and our write (another node); try again.
-enum Attempt<T> {
+pub(super) enum Attempt<T> {
     Done(T),
     Raced,
 }
 
-async fn retry_on_race<T, F, Fut>(mut attempt: F) -> Result<T, TicketError>
+pub(super) async fn retry_on_race<T, F, Fut>(mut attempt: F) -> Result<T, TicketError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Attempt<T>, TicketError>>,
@@ -84,7 +86,7 @@ where
     Err(TicketError::ConcurrentUpdate)
 }
 
-fn event(
+pub(super) fn event(
     ticket: &tickets::Model,
     kind: &str,
     actor: &Author,
@@ -104,10 +106,27 @@ fn event(
     }
 }
 
-fn parse_status(t: &tickets::Model) -> Result<TicketStatus, TicketError> {
+pub(super) fn parse_status(t: &tickets::Model) -> Result<TicketStatus, TicketError> {
     t.status.parse().map_err(|_| {
         TicketError::Corrupt(format!("ticket {} has unknown status {}", t.id, t.status))
     })
+}
+
+/// Before any change: a merged ticket answers with where it went, and the collision guard
+/// lets a change sent with `If-Match` apply only to the version it names.
+pub(super) fn check_version(
+    ticket: &tickets::Model,
+    if_match: Option<i64>,
+) -> Result<(), TicketError> {
+    if let Some(into) = ticket.merged_into {
+        return Err(TicketError::Merged { into });
+    }
+    match if_match {
+        Some(expected) if expected != ticket.version => Err(TicketError::PreconditionFailed {
+            current: ticket.version,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Finds a ticket; `tenant_id` scopes it to one tenant (operators pass `None`).
@@ -288,6 +307,10 @@ fn new_ticket(
         updated_at: now,
         resolved_at: None,
         closed_at: None,
+        version: 1,
+        assignee_id: None,
+        tags: String::new(),
+        merged_into: None,
     };
     let message = message_row(
         &ticket,
@@ -336,11 +359,12 @@ fn message_row(
         body,
         internal,
         created_at: now,
+        merged_from: None,
     }
 }
 
 /// What a status change does to the ticket's timestamps.
-fn status_columns(
+pub(super) fn status_columns(
     update: sea_orm::UpdateMany<tickets::Entity>,
     to: TicketStatus,
     now: DateTime<Utc>,
@@ -356,7 +380,8 @@ fn status_columns(
     }
 }
 
-/// Applies `to` (and any extra columns) only if the ticket still has status `from`.
+/// Applies `to` (and any extra columns) only if the ticket is still the version we read
+/// (so still has status `from`), and moves it to the next version.
 async fn guarded_update(
     txn: &DatabaseTransaction,
     ticket: &tickets::Model,
@@ -367,7 +392,12 @@ async fn guarded_update(
 ) -> Result<bool, TicketError> {
     let update = tickets::Entity::update_many()
         .col_expr(tickets::Column::UpdatedAt, Expr::value(now))
+        .col_expr(
+            tickets::Column::Version,
+            Expr::col(tickets::Column::Version).add(1),
+        )
         .filter(tickets::Column::Id.eq(ticket.id))
+        .filter(tickets::Column::Version.eq(ticket.version))
         .filter(tickets::Column::Status.eq(from.as_str()));
     let update = if to == from {
         update
@@ -394,6 +424,8 @@ pub struct NewMessage {
     pub internal: bool,
     /// An operator may name the status the reply leaves the ticket in.
     pub status: Option<TicketStatus>,
+    /// `If-Match`: the version the author saw; `None` checks nothing.
+    pub if_match: Option<i64>,
 }
 
 pub async fn reply(
@@ -409,12 +441,14 @@ pub async fn reply(
         body,
         internal,
         status: requested,
+        if_match,
     } = m;
     retry_on_race(|| {
         let (actor, body) = (actor.clone(), body.clone());
         async move {
             let txn = begin_write(db).await?;
             let ticket = find(&txn, ticket_id, Some(tenant_id)).await?;
+            check_version(&ticket, if_match)?;
             let from = parse_status(&ticket)?;
             let to = match &actor {
                 Author::Customer => status::customer_reply(from),
@@ -482,14 +516,19 @@ pub async fn reply(
     .await
 }
 
-/// Changes status (and, for operators, priority). Tenants are held to `tenant_set`.
-/// A status and/or priority change.
+/// A change of status and, for operators, of priority, assignee and tags. Tenants are held
+/// to `status::tenant_set`.
 #[derive(Debug, Clone)]
 pub struct TicketChange {
     pub ticket_id: Uuid,
     pub actor: Author,
     pub status: Option<TicketStatus>,
     pub priority: Option<Priority>,
+    /// `Some(None)` unassigns.
+    pub assignee: Option<Option<Uuid>>,
+    pub tags: Option<Tags>,
+    /// `If-Match`: the version the author saw; `None` checks nothing.
+    pub if_match: Option<i64>,
 }
 
 pub async fn update(
@@ -504,12 +543,25 @@ pub async fn update(
         actor,
         status: to,
         priority,
+        assignee,
+        tags,
+        if_match,
     } = change;
+    let assignee = match assignee {
+        Some(Some(id)) => Some(Some(
+            staff::find_active(db, id)
+                .await?
+                .ok_or(TicketError::UnknownAssignee)?,
+        )),
+        Some(None) => Some(None),
+        None => None,
+    };
     retry_on_race(|| {
-        let actor = actor.clone();
+        let (actor, assignee, tags) = (actor.clone(), assignee.clone(), tags.clone());
         async move {
             let txn = begin_write(db).await?;
             let ticket = find(&txn, ticket_id, Some(tenant_id)).await?;
+            check_version(&ticket, if_match)?;
             let from = parse_status(&ticket)?;
             let to = match (to, &actor) {
                 (Some(to), Author::Customer) => status::tenant_set(from, to),
@@ -517,19 +569,34 @@ pub async fn update(
                 (None, _) if from == TicketStatus::Closed => Err(TransitionError::Closed),
                 (None, _) => Ok(from),
             }?;
+            let new_assignee = assignee
+                .as_ref()
+                .map(|a| a.as_ref().map(|s| s.id))
+                .filter(|a| *a != ticket.assignee_id);
+            let new_tags = tags.as_ref().filter(|t| t.to_stored() != ticket.tags);
             let changed = guarded_update(
                 &txn,
                 &ticket,
                 from,
                 to,
-                |u| match priority {
-                    Some(p) => u
-                        .col_expr(tickets::Column::Priority, Expr::value(p.as_str()))
-                        .col_expr(
-                            tickets::Column::PriorityRank,
-                            Expr::value(i16::from(p.rank())),
-                        ),
-                    None => u,
+                |u| {
+                    let u = match priority {
+                        Some(p) => u
+                            .col_expr(tickets::Column::Priority, Expr::value(p.as_str()))
+                            .col_expr(
+                                tickets::Column::PriorityRank,
+                                Expr::value(i16::from(p.rank())),
+                            ),
+                        None => u,
+                    };
+                    let u = match new_assignee {
+                        Some(a) => u.col_expr(tickets::Column::AssigneeId, Expr::value(a)),
+                        None => u,
+                    };
+                    match new_tags {
+                        Some(t) => u.col_expr(tickets::Column::Tags, Expr::value(t.to_stored())),
+                        None => u,
+                    }
                 },
                 now,
             )
@@ -555,6 +622,30 @@ pub async fn update(
                     &actor,
                     json!({"from": ticket.priority, "to": p}),
                     true,
+                    now,
+                ));
+            }
+            // Assignment and tags are the operators' business: internal events.
+            if let Some(a) = &assignee
+                && new_assignee.is_some()
+            {
+                let to = a.as_ref().map(|s| json!({"id": s.id, "name": s.name}));
+                events.push(event(
+                    &ticket,
+                    "assigned",
+                    &actor,
+                    json!({"from": ticket.assignee_id, "to": to}),
+                    false,
+                    now,
+                ));
+            }
+            if let Some(t) = new_tags {
+                events.push(event(
+                    &ticket,
+                    "tags_changed",
+                    &actor,
+                    json!({"from": Tags::from_stored(&ticket.tags), "to": t.as_slice()}),
+                    false,
                     now,
                 ));
             }
@@ -601,6 +692,10 @@ pub async fn award_bounty(
     // The guard on bounty_status makes a second award a no-op on every node.
     let awarded = tickets::Entity::update_many()
         .col_expr(tickets::Column::BountyStatus, Expr::value("awarded"))
+        .col_expr(
+            tickets::Column::Version,
+            Expr::col(tickets::Column::Version).add(1),
+        )
         .col_expr(tickets::Column::BountyCents, Expr::value(amount_cents))
         .col_expr(tickets::Column::UpdatedAt, Expr::value(now))
         .filter(tickets::Column::Id.eq(ticket_id))
@@ -740,7 +835,7 @@ async fn announce_status(
     Ok(())
 }
 
-async fn status_webhook(
+pub(super) async fn status_webhook(
     txn: &DatabaseTransaction,
     config: &Config,
     ticket: &tickets::Model,

@@ -16,3 +16,4 @@ mod ratelimit;
 mod readme;
 mod tenants;
 mod tickets;
+mod workflow;

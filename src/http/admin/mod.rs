@@ -2,5 +2,6 @@
 pub mod banner;
 pub mod erasure;
 pub mod queues;
+pub mod staff;
 pub mod tenants;
 pub mod tickets;
