@@ -15,6 +15,7 @@ use crate::jobs::Jobs;
 use crate::tenants::TenantOut;
 use crate::tenants::provision::{self, NewTenant};
 use crate::{db, domain};
+use workers::lease::Instance;
 
 #[derive(Parser)]
 #[command(
@@ -210,6 +211,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         Command::Api(args) => serve(config, args, false).await,
         Command::Worker(args) => {
             let conn = open(&config, !args.no_migrate).await?;
+            let instance = register(&conn, &config, "worker").await?;
             let jobs = Jobs::connect(&config).await.map_err(Failure::runtime)?;
             let handle = jobs.start(conn, &config).map_err(Failure::runtime)?;
             tracing::info!(queue = jobs.transport.kind(), "worker started");
@@ -217,6 +219,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             tracing::info!("stopping: finishing running jobs");
             jobs.stop();
             Jobs::join(handle, JOBS_STOP_LIMIT).await;
+            instance.stop().await;
             Ok(())
         }
     }
@@ -235,6 +238,7 @@ async fn serve(config: Config, args: RunArgs, all_in_one: bool) -> Result<(), Fa
     if all_in_one {
         bootstrap_admin(&conn).await?;
     }
+    let instance = register(&conn, &config, if all_in_one { "serve" } else { "api" }).await?;
     let listener = std::net::TcpListener::bind(config.listen)
         .map_err(|e| Failure::runtime(format!("cannot listen on {}: {e}", config.listen)))?;
     tracing::info!(listen = %config.listen, "helpline listening");
@@ -262,7 +266,21 @@ async fn serve(config: Config, args: RunArgs, all_in_one: bool) -> Result<(), Fa
     if let Some(handle) = workers {
         Jobs::join(handle, JOBS_STOP_LIMIT).await;
     }
+    instance.stop().await;
     served.map_err(Failure::runtime)
+}
+
+/// Registers this process as a lease owner; the leases of dead processes (a predecessor
+/// killed before this start, on the embedded database every earlier one) are taken back
+/// before any request or job runs here.
+async fn register(
+    conn: &DatabaseConnection,
+    config: &Config,
+    kind: &str,
+) -> Result<Instance, Failure> {
+    Instance::start(conn.clone(), kind, config.host_id.clone())
+        .await
+        .map_err(|e| Failure::runtime(format!("cannot register this process: {e}")))
 }
 
 /// On an empty database, creates operator `admin` and prints its token once.

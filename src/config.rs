@@ -63,6 +63,9 @@ pub struct Config {
     pub outbox_sweep: Duration,
     /// Work still pending this long after it was due is queued again.
     pub recovery_grace: Duration,
+    /// Names this machine for telling dead processes from live ones (default: the boot id and
+    /// pid namespace). Processes sharing one must see each other's pids.
+    pub host_id: Option<String>,
 }
 
 /// One bad setting: `invalid <VAR>: <why>`.
@@ -215,6 +218,9 @@ impl Config {
             )?,
             outbox_sweep: parse_or(&get, "HELPLINE_OUTBOX_SWEEP", "250ms", parse_duration)?,
             recovery_grace: parse_or(&get, "HELPLINE_RECOVERY_GRACE", "60s", parse_duration)?,
+            host_id: get("HELPLINE_HOST_ID")
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty()),
             db_pool_size: get("HELPLINE_DB_POOL_SIZE")
                 .map(|v| match v.trim().parse::<u32>() {
                     Ok(n) if (1..=1000).contains(&n) => Ok(n),

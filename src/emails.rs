@@ -130,6 +130,7 @@ pub async fn queue_many<'a, C: ConnectionTrait>(
                 provider_id: Set(None),
                 next_attempt_at: Set(now),
                 in_flight_until: Set(None),
+                lease_owner: Set(None),
                 created_at: Set(now),
                 updated_at: Set(now),
             }

@@ -1,6 +1,8 @@
 //! Stored outcomes of `POST` requests sent with an `Idempotency-Key` (docs/API.md §2): scoped to
 //! the tenant, kept 24 h. A row is claimed (`in_progress`) before the request runs and
-//! completed with its response afterwards.
+//! completed with its response afterwards. The claim records the process that holds it
+//! (`workers::lease`): when that process dies, its claims are forgotten as soon as it is known
+//! dead, so the client's retry runs.
 use chrono::{DateTime, Duration, Utc};
 use entities::idempotency_keys as keys;
 use sea_orm::sea_query::OnConflict;
@@ -9,10 +11,10 @@ use uuid::Uuid;
 
 /// How long a key is remembered.
 pub const RETENTION: Duration = Duration::hours(24);
-/// A claim older than this was abandoned (its process died) and may be taken over.
+/// A claim with no recorded owner older than this was abandoned and may be taken over.
 pub const ABANDONED_AFTER: Duration = Duration::seconds(60);
 
-const IN_PROGRESS: &str = "in_progress";
+const IN_PROGRESS: &str = workers::lease::IN_PROGRESS;
 const DONE: &str = "done";
 
 #[derive(Debug, PartialEq, Eq)]
@@ -43,6 +45,7 @@ pub async fn claim(
             response_status: Set(None),
             response_body: Set(None),
             created_at: Set(now),
+            lease_owner: Set(workers::lease::owner()),
         })
         .on_conflict(
             OnConflict::columns([keys::Column::TenantId, keys::Column::Key])
@@ -61,7 +64,9 @@ pub async fn claim(
             continue;
         };
         let expired = existing.created_at < now - RETENTION
-            || (existing.state == IN_PROGRESS && existing.created_at < now - ABANDONED_AFTER);
+            || (existing.state == IN_PROGRESS
+                && existing.lease_owner.is_none()
+                && existing.created_at < now - ABANDONED_AFTER);
         if expired {
             keys::Entity::delete_many()
                 .filter(keys::Column::TenantId.eq(tenant_id))

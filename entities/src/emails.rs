@@ -21,6 +21,8 @@ pub struct Model {
     /// When the next attempt is due (the recovery sweep re-queues it if it never ran).
     pub next_attempt_at: DateTimeUtc,
     pub in_flight_until: Option<DateTimeUtc>,
+    /// The `worker_instances` row of the process holding the claim.
+    pub lease_owner: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -13,6 +13,8 @@ pub struct Model {
     pub response_status: Option<i32>,
     pub response_body: Option<String>,
     pub created_at: DateTimeUtc,
+    /// The `worker_instances` row of the process holding the claim.
+    pub lease_owner: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

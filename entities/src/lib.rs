@@ -18,3 +18,4 @@ pub mod tickets;
 pub mod webhook_deliveries;
 pub mod webhook_endpoints;
 pub mod webhook_events;
+pub mod worker_instances;

@@ -10,6 +10,8 @@ pub struct Model {
     pub available_at: DateTimeUtc,
     pub claim_token: Option<Uuid>,
     pub claimed_until: Option<DateTimeUtc>,
+    /// The `worker_instances` row of the process holding the claim.
+    pub lease_owner: Option<Uuid>,
     pub sent_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
 }

@@ -17,6 +17,8 @@ pub struct Model {
     pub last_error: Option<String>,
     pub next_attempt_at: Option<DateTimeUtc>,
     pub in_flight_until: Option<DateTimeUtc>,
+    /// The `worker_instances` row of the process holding the claim.
+    pub lease_owner: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub delivered_at: Option<DateTimeUtc>,
 }

@@ -6,6 +6,7 @@ mod m20261123_000002_tickets;
 mod m20261123_000003_notifications;
 mod m20261123_000004_jobs;
 mod m20261123_000005_numbers;
+mod m20261201_000006_leases;
 mod m20261201_000007_workflow;
 
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_notifications::Migration),
             Box::new(m20261123_000004_jobs::Migration),
             Box::new(m20261123_000005_numbers::Migration),
+            Box::new(m20261201_000006_leases::Migration),
             Box::new(m20261201_000007_workflow::Migration),
         ]
     }

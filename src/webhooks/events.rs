@@ -145,6 +145,7 @@ pub async fn emit_many<C: ConnectionTrait>(
                 last_error: Set(None),
                 next_attempt_at: Set(Some(at)),
                 in_flight_until: Set(None),
+                lease_owner: Set(None),
                 created_at: Set(now),
                 delivered_at: Set(None),
             },

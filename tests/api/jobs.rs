@@ -732,6 +732,7 @@ async fn lost_jobs_are_recovered(backend: Backend) {
         provider_id: Set(None),
         next_attempt_at: Set(an_hour_ago),
         in_flight_until: Set(None),
+        lease_owner: Set(None),
         created_at: Set(an_hour_ago),
         updated_at: Set(an_hour_ago),
     })

@@ -26,6 +26,14 @@ pub const SHARED_REDIS: &str = "redis://127.0.0.1:6379";
 pub const PG_HOST: &str = "127.0.0.1";
 pub const PG_PORT: u16 = 5432;
 
+/// The relay's sweep and the recovery grace every deployment runs with (`Deployment::new`).
+pub const OUTBOX_SWEEP: Duration = Duration::from_millis(100);
+pub const RECOVERY_GRACE: Duration = Duration::from_secs(2);
+/// How long after a process on another machine dies its leases are taken back.
+pub fn dead_node_noticed_within() -> Duration {
+    workers::lease::DEAD_AFTER + workers::lease::HEARTBEAT_EVERY
+}
+
 /// The process tests run one at a time: each starts several multi-threaded servers and
 /// checks timings (503 within seconds, a banner within 1 s) that a 2-core machine running
 /// five of them at once would blur. The property tests do not take it.
@@ -133,8 +141,14 @@ impl Deployment {
             ),
             ("HELPLINE_ADMIN_TOKEN", admin_token.clone()),
             ("HELPLINE_ALLOW_PRIVATE_TARGETS", "true".into()),
-            ("HELPLINE_OUTBOX_SWEEP", "100ms".into()),
-            ("HELPLINE_RECOVERY_GRACE", "2s".into()),
+            (
+                "HELPLINE_OUTBOX_SWEEP",
+                format!("{}ms", OUTBOX_SWEEP.as_millis()),
+            ),
+            (
+                "HELPLINE_RECOVERY_GRACE",
+                format!("{}ms", RECOVERY_GRACE.as_millis()),
+            ),
             ("HELPLINE_WORKER_CONCURRENCY", "8".into()),
             ("HELPLINE_DB_POOL_SIZE", "10".into()),
             ("HELPLINE_EMAIL_BACKOFF", "200ms".into()),
@@ -156,6 +170,17 @@ impl Deployment {
             env,
             started: 0,
         }
+    }
+
+    /// On the embedded default: a SQLite database file and the SQLite queue, in the temp dir.
+    pub fn embedded() -> Self {
+        let mut deployment = Self::new("");
+        let url = format!(
+            "sqlite://{}/helpline.db?mode=rwc",
+            deployment.dir.path().display()
+        );
+        deployment.set("DATABASE_URL", url);
+        deployment
     }
 
     pub fn set(&mut self, key: &str, value: impl Into<String>) -> &mut Self {
@@ -302,7 +327,7 @@ pub struct Tenant {
 }
 
 impl Node {
-    fn pid(&self) -> i32 {
+    pub fn pid(&self) -> i32 {
         self.child.as_ref().map_or(0, |c| c.id() as i32)
     }
 
@@ -798,6 +823,34 @@ impl PrivatePostgres {
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Polls `check`, which lists what is still missing, until the list is empty; returns how
+/// long that took. After `limit` it fails, naming what was still missing.
+pub async fn wait_for<F, Fut>(what: &str, limit: Duration, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Vec<String>>,
+{
+    let started = Instant::now();
+    loop {
+        let missing = check().await;
+        if missing.is_empty() {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}; still missing {}: {}",
+            missing.len(),
+            missing
+                .iter()
+                .take(8)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -10,9 +10,11 @@
 mod crash;
 mod harness;
 mod hostile;
+mod leases;
 mod nodes;
 mod pg_restart;
 mod props;
 mod receiver;
 mod redis_outage;
 mod shutdown;
+mod worker_nodes;

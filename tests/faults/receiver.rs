@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::Value;
 
+use crate::harness::{Api, Tenant};
+
 #[derive(Debug, Clone)]
 pub struct Recorded {
     pub path: String,
@@ -179,5 +181,56 @@ impl Receiver {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+}
+
+/// What `tickets` still lack: a webhook at `webhooks`, an email at `emails`, a settled charge
+/// (read through `api`, for each of `tenants`).
+pub async fn unfinished_jobs(
+    api: &Api,
+    tenants: &[Tenant],
+    tickets: &HashSet<String>,
+    webhooks: &Receiver,
+    emails: &Receiver,
+) -> Vec<String> {
+    let hooked = webhooks.webhook_ids_by_ticket();
+    let mailed = emails.email_keys_by_ticket();
+    let mut missing = Vec::new();
+    for ticket in tickets {
+        if !hooked.contains_key(ticket) {
+            missing.push(format!("webhook of {ticket}"));
+        }
+        if !mailed.contains_key(ticket) {
+            missing.push(format!("email of {ticket}"));
+        }
+    }
+    for tenant in tenants {
+        for ticket in api.walk("/v1/support/tickets", tenant).await {
+            if ticket["charge"]["status"] != "settled" {
+                missing.push(format!("settlement of {}", ticket["id"]));
+            }
+        }
+    }
+    missing
+}
+
+/// However often they were delivered, each ticket's webhook came under one event id and its
+/// email under one idempotency key.
+pub fn assert_one_id_each(tickets: &HashSet<String>, webhooks: &Receiver, emails: &Receiver) {
+    let hooked = webhooks.webhook_ids_by_ticket();
+    let mailed = emails.email_keys_by_ticket();
+    for ticket in tickets {
+        assert_eq!(
+            hooked[ticket].len(),
+            1,
+            "ticket {ticket}: event ids {:?}",
+            hooked[ticket]
+        );
+        assert_eq!(
+            mailed[ticket].len(),
+            1,
+            "ticket {ticket}: email keys {:?}",
+            mailed[ticket]
+        );
     }
 }

@@ -22,9 +22,6 @@ pub const PENDING: &str = "pending";
 pub const DELIVERED: &str = "delivered";
 pub const FAILED: &str = "failed";
 
-/// A worker holds an email this long before another may try it.
-const IN_FLIGHT_FOR: chrono::Duration = chrono::Duration::seconds(60);
-
 pub async fn job(job: EmailJob, deps: Data<Deps>) -> Result<(), BoxDynError> {
     run(&deps, job.email_id).await.map_err(Into::into)
 }
@@ -53,7 +50,11 @@ pub async fn run(deps: &Deps, email_id: Uuid) -> Result<(), DbErr> {
     let claimed = emails::Entity::update_many()
         .col_expr(
             emails::Column::InFlightUntil,
-            Expr::value(now + IN_FLIGHT_FOR),
+            Expr::value(now + crate::lease::LEASE_FOR),
+        )
+        .col_expr(
+            emails::Column::LeaseOwner,
+            Expr::value(crate::lease::owner()),
         )
         .col_expr(
             emails::Column::Attempts,
@@ -163,6 +164,10 @@ async fn record(deps: &Deps, email: &emails::Model, outcome: Outcome) -> Result<
                     emails::Column::InFlightUntil,
                     Expr::value(Option::<DateTime<Utc>>::None),
                 )
+                .col_expr(
+                    emails::Column::LeaseOwner,
+                    Expr::value(Option::<Uuid>::None),
+                )
                 .col_expr(emails::Column::UpdatedAt, Expr::value(now))
                 .filter(emails::Column::Id.eq(email.id))
                 .exec(&txn)
@@ -178,6 +183,10 @@ async fn record(deps: &Deps, email: &emails::Model, outcome: Outcome) -> Result<
                 .col_expr(
                     emails::Column::InFlightUntil,
                     Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .col_expr(
+                    emails::Column::LeaseOwner,
+                    Expr::value(Option::<Uuid>::None),
                 )
                 .col_expr(emails::Column::NextAttemptAt, Expr::value(at))
                 .col_expr(emails::Column::UpdatedAt, Expr::value(now))
@@ -196,6 +205,10 @@ async fn record(deps: &Deps, email: &emails::Model, outcome: Outcome) -> Result<
                 .col_expr(
                     emails::Column::InFlightUntil,
                     Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .col_expr(
+                    emails::Column::LeaseOwner,
+                    Expr::value(Option::<Uuid>::None),
                 )
                 .col_expr(emails::Column::UpdatedAt, Expr::value(now))
                 .filter(emails::Column::Id.eq(email.id))

@@ -5,6 +5,7 @@ pub mod billing;
 pub mod deps;
 pub mod email;
 pub mod jobs;
+pub mod lease;
 pub mod outbox;
 pub mod poll;
 pub mod privacy;

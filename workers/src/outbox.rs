@@ -50,6 +50,7 @@ pub async fn enqueue_many<C: ConnectionTrait>(
             available_at: Set(available_at),
             claim_token: Set(None),
             claimed_until: Set(None),
+            lease_owner: Set(None),
             sent_at: Set(None),
             created_at: Set(now),
         })
@@ -152,6 +153,10 @@ impl Relay {
         let mut rows = outbox::Entity::update_many()
             .col_expr(outbox::Column::ClaimToken, Expr::value(token))
             .col_expr(outbox::Column::ClaimedUntil, Expr::value(now + CLAIM_FOR))
+            .col_expr(
+                outbox::Column::LeaseOwner,
+                Expr::value(crate::lease::owner()),
+            )
             .filter(outbox::Column::Id.in_subquery(due))
             .filter(outbox::Column::SentAt.is_null())
             .filter(free())

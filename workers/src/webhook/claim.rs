@@ -14,9 +14,6 @@ use uuid::Uuid;
 
 use super::PENDING;
 
-/// A worker holds a delivery this long (more than the 15 s request timeout).
-const IN_FLIGHT_FOR: chrono::Duration = chrono::Duration::seconds(60);
-
 /// A delivery this worker now holds, with what it needs for its attempt (`None`: deleted).
 #[derive(Debug)]
 pub struct Claimed {
@@ -32,7 +29,11 @@ pub async fn claim(db: DatabaseConnection, ids: Vec<Uuid>) -> Result<Vec<Option<
     let claimed = deliveries::Entity::update_many()
         .col_expr(
             deliveries::Column::InFlightUntil,
-            Expr::value(now + IN_FLIGHT_FOR),
+            Expr::value(now + crate::lease::LEASE_FOR),
+        )
+        .col_expr(
+            deliveries::Column::LeaseOwner,
+            Expr::value(crate::lease::owner()),
         )
         .filter(deliveries::Column::Id.is_in(ids.iter().copied()))
         .filter(deliveries::Column::Status.eq(PENDING))

@@ -105,6 +105,10 @@ fn finish(ids: impl IntoIterator<Item = Uuid>, attempts: i32) -> UpdateMany<deli
     deliveries::Entity::update_many()
         .col_expr(deliveries::Column::Attempts, Expr::value(attempts))
         .col_expr(deliveries::Column::InFlightUntil, Expr::value(NO_TIME))
+        .col_expr(
+            deliveries::Column::LeaseOwner,
+            Expr::value(Option::<Uuid>::None),
+        )
         .filter(deliveries::Column::Id.is_in(ids))
 }
 
