@@ -49,6 +49,8 @@ const SPEC_ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/admin/support/tickets/{id}"),
     ("POST", "/admin/support/tickets/{id}/reply"),
     ("POST", "/admin/support/tickets/{id}/bounty"),
+    ("POST", "/admin/support/tickets/{id}/merge"),
+    ("GET", "/admin/staff"),
     ("POST", "/admin/tenants"),
     ("GET", "/admin/tenants"),
     ("GET", "/admin/tenants/{id}"),

@@ -15,6 +15,53 @@ on_both_backends!(
     merge_copies_public_messages_and_closes_the_source,
 );
 
+#[actix_web::test]
+async fn openapi_documents_the_workflow() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let res = app
+        .request(Method::GET, "/openapi.json", None)
+        .send()
+        .await
+        .expect("openapi");
+    let doc: Value = res.json().await.expect("json");
+    let ticket = &doc["components"]["schemas"]["TicketOut"]["properties"];
+    for field in ["version", "assignee_id", "tags", "merged_into"] {
+        assert!(ticket.get(field).is_some(), "TicketOut lacks {field}");
+    }
+    assert!(
+        doc["components"]["schemas"]["MessageOut"]["properties"]
+            .get("merged_from")
+            .is_some()
+    );
+    for (method, path) in [
+        ("post", "/v1/support/tickets/{id}/messages"),
+        ("patch", "/v1/support/tickets/{id}"),
+        ("post", "/admin/support/tickets/{id}/reply"),
+        ("patch", "/admin/support/tickets/{id}"),
+    ] {
+        let op = &doc["paths"][path][method];
+        assert!(
+            op["responses"].get("412").is_some(),
+            "{method} {path}: no 412"
+        );
+        let params = op["parameters"].as_array().expect("parameters");
+        assert!(
+            params
+                .iter()
+                .any(|p| p["name"] == "If-Match" && p["in"] == "header"),
+            "{method} {path}: no If-Match"
+        );
+    }
+    let patch = &doc["components"]["schemas"]["OperatorPatch"]["properties"];
+    assert!(patch.get("assignee_id").is_some() && patch.get("tags").is_some());
+    let inbox = doc["paths"]["/admin/support/tickets"]["get"]["parameters"].to_string();
+    assert!(
+        inbox.contains("\"assignee\"") && inbox.contains("\"tag\""),
+        "{inbox}"
+    );
+    crate::helpers::shutdown_all().await;
+}
+
 struct Operator {
     id: String,
     token: String,
