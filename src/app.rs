@@ -74,6 +74,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(http::admin::queues::routes)
             .configure(http::admin::erasure::routes)
             .configure(http::admin::staff::routes)
+            .configure(http::admin::macros::routes)
             .default_service(web::to(not_found)),
     );
 }

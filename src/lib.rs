@@ -12,6 +12,7 @@ pub mod emails;
 pub mod http;
 pub mod idempotency;
 pub mod jobs;
+pub mod macros;
 pub mod memory;
 pub mod metrics;
 pub mod notifications;

@@ -5,6 +5,7 @@ pub mod emails;
 pub mod erasure_requests;
 pub mod idempotency_keys;
 pub mod ledger_entries;
+pub mod macros;
 pub mod messages;
 pub mod notification_preferences;
 pub mod notifications;

@@ -1,6 +1,7 @@
 //! The operator workflow on tickets: a `version` that grows with every change (the
 //! collision guard's `If-Match`), the operator a ticket is assigned to, its internal tags,
-//! the ticket a merged one went into, and the ticket a copied message came from.
+//! the ticket a merged one went into, the ticket a copied message came from, and the
+//! operators' canned replies (macros).
 use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]
@@ -35,6 +36,20 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
+            .create_table(
+                Table::create()
+                    .table("macros")
+                    .col(uuid("id").primary_key())
+                    .col(string("name"))
+                    .col(text("body"))
+                    .col(string_null("status"))
+                    .col(string("tags").default(""))
+                    .col(timestamp_with_time_zone("created_at"))
+                    .col(timestamp_with_time_zone("updated_at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
             .create_index(
                 Index::create()
                     .name("idx_tickets_assignee_id")
@@ -46,6 +61,9 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table("macros").to_owned())
+            .await?;
         manager
             .drop_index(
                 Index::drop()

@@ -6,6 +6,7 @@ pub mod plan;
 pub mod sla;
 pub mod status;
 pub mod tags;
+pub mod template;
 pub mod ticket;
 pub mod validate;
 

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::billing::ledger::ApplyError;
 use crate::domain::FieldError;
+use crate::macros::MacroError;
 use crate::numbers::NumberError;
 use crate::ratelimit::Verdict;
 use crate::tenants::registry::TenantBusy;
@@ -196,6 +197,15 @@ fn is_unstorable_text(e: &DbErr) -> bool {
 
 // One mapping per feature: the feature's refusal in its own words → status, code, message.
 
+impl From<MacroError> for ApiError {
+    fn from(e: MacroError) -> Self {
+        match e {
+            MacroError::NotFound => ApiError::not_found(),
+            MacroError::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<TicketError> for ApiError {
     fn from(e: TicketError) -> Self {
         match e {
@@ -232,6 +242,10 @@ impl From<TicketError> for ApiError {
             )
             .with_detail(current.to_string())
             .with_header(actix_web::http::header::ETAG, format!("\"{current}\"")),
+            TicketError::UnknownMacro => {
+                ApiError::validation("macro_id", "`macro_id` names no macro")
+            }
+            TicketError::Field(e) => e.into(),
             TicketError::UnknownAssignee => {
                 ApiError::validation("assignee_id", "`assignee_id` is not an active operator")
             }

@@ -16,7 +16,7 @@ use crate::http::path::path_id;
 use crate::http::precondition::{etag, if_match};
 use crate::http::query::{CursorParams, PageParams, QueryMap};
 use crate::tenants::actor::{AddMessage, CreateTicket, UpdateTicket};
-use crate::tickets::ops::{self, Author, NewMessage, NewTicket, TicketChange};
+use crate::tickets::ops::{self, Author, Compose, NewMessage, NewTicket, TicketChange};
 use crate::tickets::query::{self, TicketFilter};
 use crate::tickets::view::{EventOut, MessageOut, TicketOut};
 
@@ -430,7 +430,7 @@ async fn create_message(
     let msg = AddMessage(NewMessage {
         ticket_id,
         actor: Author::Customer,
-        body,
+        body: Compose::Text(body),
         internal: false,
         status: None,
         if_match: if_match(&req)?,

@@ -30,6 +30,12 @@ pub enum TicketError {
     /// `If-Match` named another version: nothing changed.
     #[error("the ticket is at version {current}")]
     PreconditionFailed { current: i64 },
+    /// `macro_id` names no macro.
+    #[error("no such macro")]
+    UnknownMacro,
+    /// What a macro produced on this ticket is invalid (a rendered body too long, too many tags).
+    #[error("{0}")]
+    Field(crate::domain::FieldError),
     /// `assignee_id` is not an active operator.
     #[error("no such operator")]
     UnknownAssignee,

@@ -20,6 +20,7 @@ use crate::domain::plan::Plan;
 use crate::domain::sla::SlaSnapshot;
 use crate::domain::status::{self, TicketStatus, TransitionError};
 use crate::domain::tags::Tags;
+use crate::domain::template;
 use crate::domain::ticket::{Category, Priority};
 use crate::domain::validate::{Description, Email, MessageBody, ShortRef, Subject};
 use crate::emails::{self, EmailKind};
@@ -110,6 +111,23 @@ pub(super) fn parse_status(t: &tickets::Model) -> Result<TicketStatus, TicketErr
     t.status.parse().map_err(|_| {
         TicketError::Corrupt(format!("ticket {} has unknown status {}", t.id, t.status))
     })
+}
+
+/// Tags are the operators' business: an internal event.
+fn tags_event(
+    ticket: &tickets::Model,
+    actor: &Author,
+    to: &Tags,
+    now: DateTime<Utc>,
+) -> ticket_events::ActiveModel {
+    event(
+        ticket,
+        "tags_changed",
+        actor,
+        json!({"from": Tags::from_stored(&ticket.tags), "to": to.as_slice()}),
+        false,
+        now,
+    )
 }
 
 /// Before any change: a merged ticket answers with where it went, and the collision guard
@@ -420,12 +438,75 @@ pub struct Replied {
 pub struct NewMessage {
     pub ticket_id: Uuid,
     pub actor: Author,
-    pub body: MessageBody,
+    pub body: Compose,
     pub internal: bool,
     /// An operator may name the status the reply leaves the ticket in.
     pub status: Option<TicketStatus>,
     /// `If-Match`: the version the author saw; `None` checks nothing.
     pub if_match: Option<i64>,
+}
+
+/// What a message says: its text, or an operator's macro rendered for the ticket (whose
+/// status and tags then apply too, in the same transaction).
+#[derive(Debug, Clone)]
+pub enum Compose {
+    Text(MessageBody),
+    Macro(Uuid),
+}
+
+/// A macro applied to one ticket: the rendered body, the status it sets, the tags after it.
+struct Applied {
+    body: MessageBody,
+    status: Option<TicketStatus>,
+    tags: Option<Tags>,
+}
+
+async fn apply_macro(
+    txn: &DatabaseTransaction,
+    ticket: &tickets::Model,
+    actor: &Author,
+    macro_id: Uuid,
+) -> Result<Applied, TicketError> {
+    let canned = match crate::macros::find(txn, macro_id).await {
+        Ok(m) => m,
+        Err(crate::macros::MacroError::NotFound) => return Err(TicketError::UnknownMacro),
+        Err(crate::macros::MacroError::Db(e)) => return Err(e.into()),
+    };
+    let tenant = tenants::Entity::find_by_id(ticket.tenant_id)
+        .one(txn)
+        .await?
+        .ok_or_else(|| TicketError::Corrupt(format!("ticket {} has no tenant", ticket.id)))?;
+    let operator = match actor {
+        Author::Operator(name) => name.as_str(),
+        _ => "",
+    };
+    let ticket_ref = TicketId::from_uuid(ticket.id).to_string();
+    let values = template::Values {
+        ticket_subject: &ticket.subject,
+        ticket_id: &ticket_ref,
+        tenant_name: &tenant.name,
+        contact_email: &ticket.contact_email,
+        operator_name: operator,
+    };
+    let body =
+        MessageBody::parse(&template::render(&canned.body, &values)).map_err(TicketError::Field)?;
+    let status = canned
+        .status
+        .as_deref()
+        .map(|s| {
+            s.parse::<TicketStatus>()
+                .map_err(|_| TicketError::Corrupt(format!("macro {} has status {s}", canned.id)))
+        })
+        .transpose()?;
+    let added = Tags::from_stored(&canned.tags);
+    let tags = if added.is_empty() {
+        None
+    } else {
+        let mut all = Tags::from_stored(&ticket.tags);
+        all.extend(added);
+        Some(Tags::parse(&all).map_err(TicketError::Field)?)
+    };
+    Ok(Applied { body, status, tags })
 }
 
 pub async fn reply(
@@ -450,6 +531,14 @@ pub async fn reply(
             let ticket = find(&txn, ticket_id, Some(tenant_id)).await?;
             check_version(&ticket, if_match)?;
             let from = parse_status(&ticket)?;
+            let (body, requested, tags) = match body {
+                Compose::Text(body) => (body, requested, None),
+                Compose::Macro(id) => {
+                    let applied = apply_macro(&txn, &ticket, &actor, id).await?;
+                    (applied.body, requested.or(applied.status), applied.tags)
+                }
+            };
+            let new_tags = tags.filter(|t| t.to_stored() != ticket.tags);
             let to = match &actor {
                 Author::Customer => status::customer_reply(from),
                 _ => status::operator_reply(from, internal, requested),
@@ -472,6 +561,10 @@ pub async fn reply(
                             tickets::Column::MessageCount,
                             Expr::col(tickets::Column::MessageCount).add(1),
                         )
+                    };
+                    let u = match &new_tags {
+                        Some(t) => u.col_expr(tickets::Column::Tags, Expr::value(t.to_stored())),
+                        None => u,
                     };
                     if first_response {
                         u.col_expr(tickets::Column::FirstResponseAt, Expr::value(now))
@@ -496,6 +589,9 @@ pub async fn reply(
             )];
             if to != from {
                 events.push(event(&ticket, "status_changed", &actor, json!({"from": from, "to": to}), true, now));
+            }
+            if let Some(t) = &new_tags {
+                events.push(tags_event(&ticket, &actor, t, now));
             }
             ticket_events::Entity::insert_many(events).exec(&txn).await?;
             if matches!(actor, Author::Operator(_)) && !internal {
@@ -640,14 +736,7 @@ pub async fn update(
                 ));
             }
             if let Some(t) = new_tags {
-                events.push(event(
-                    &ticket,
-                    "tags_changed",
-                    &actor,
-                    json!({"from": Tags::from_stored(&ticket.tags), "to": t.as_slice()}),
-                    false,
-                    now,
-                ));
+                events.push(tags_event(&ticket, &actor, t, now));
             }
             if !events.is_empty() {
                 ticket_events::Entity::insert_many(events)

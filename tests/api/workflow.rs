@@ -13,6 +13,7 @@ on_both_backends!(
     assignment_and_staff_list,
     tags_are_internal_and_filter_the_inbox,
     merge_copies_public_messages_and_closes_the_source,
+    macros_render_per_tenant_and_apply_status_and_tags,
 );
 
 #[actix_web::test]
@@ -777,4 +778,197 @@ async fn merge_copies_public_messages_and_closes_the_source(backend: Backend) {
     assert_eq!(event["type"], "support.ticket_merged");
     assert_eq!(event["data"]["ticket_id"], dup_id);
     assert_eq!(event["data"]["into"], keep_id);
+}
+
+async fn macros_render_per_tenant_and_apply_status_and_tags(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = operator(&app, "alice").await;
+    let acme = app.create_tenant("pilot", 100).await;
+    let res = app
+        .post("/admin/tenants", &app.admin_token, json!({"name": "Globex", "email": "ops@globex.test", "plan": "pilot", "balance_cents": 100}))
+        .await;
+    let globex_key = expect_status(res, StatusCode::CREATED).await["secret_key"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    let globex = crate::helpers::TestTenant {
+        id: String::new(),
+        key: globex_key,
+    };
+
+    // Bad macros are refused and saved nowhere.
+    for (bad, field) in [
+        (json!({"name": "x", "body": "Hi {{ticket.secret}}"}), "body"),
+        (json!({"name": "x", "body": "Hi {{tenant.name"}), "body"),
+        (json!({"body": "Hi"}), "name"),
+        (json!({"name": "x"}), "body"),
+        (
+            json!({"name": "x", "body": "Hi", "status": "done"}),
+            "status",
+        ),
+        (
+            json!({"name": "x", "body": "Hi", "tags": ["no way"]}),
+            "tags",
+        ),
+    ] {
+        let res = app.post("/admin/macros", &alice.token, bad).await;
+        expect_error(
+            res,
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            Some(field),
+        )
+        .await;
+    }
+    let listed = expect_status(app.get("/admin/macros", &alice.token).await, StatusCode::OK).await;
+    assert_eq!(listed["data"], json!([]));
+
+    let body = "Hi {{tenant.name}}, about “{{ ticket.subject }}” ({{ticket.id}}): please send logs to us, not {{contact_email}}. — {{operator.name}}";
+    let res = app
+        .post("/admin/macros", &alice.token, json!({"name": "Ask for logs", "body": body, "status": "in_progress", "tags": ["Needs-Logs"]}))
+        .await;
+    let created = expect_status(res, StatusCode::CREATED).await;
+    let macro_id = created["id"].as_str().expect("id").to_string();
+    assert!(macro_id.starts_with("mac_"), "{macro_id}");
+    assert_eq!(created["tags"], json!(["needs-logs"]));
+    assert_eq!(created["status"], "in_progress");
+
+    let acme_ticket = open_ticket(&app, &acme, "Calls drop").await;
+    let globex_ticket = open_ticket(&app, &globex, "Webhooks fail").await;
+    let acme_id = acme_ticket["id"].as_str().expect("id");
+    let globex_id = globex_ticket["id"].as_str().expect("id");
+    let res = app
+        .patch(
+            &format!("/admin/support/tickets/{acme_id}"),
+            &alice.token,
+            json!({"tags": ["vip"]}),
+        )
+        .await;
+    expect_status(res, StatusCode::OK).await;
+
+    for (id, tenant_name, email) in [
+        (acme_id, "Acme", "dev@acme.test"),
+        (globex_id, "Globex", "ops@globex.test"),
+    ] {
+        let res = app
+            .post(
+                &format!("/admin/support/tickets/{id}/reply"),
+                &alice.token,
+                json!({"macro_id": macro_id}),
+            )
+            .await;
+        let replied = expect_status(res, StatusCode::CREATED).await;
+        let subject = if id == acme_id {
+            "Calls drop"
+        } else {
+            "Webhooks fail"
+        };
+        assert_eq!(
+            replied["message"]["body"],
+            format!(
+                "Hi {tenant_name}, about “{subject}” ({id}): please send logs to us, not {email}. — alice"
+            )
+        );
+        assert_eq!(replied["ticket_status"], "in_progress");
+    }
+    let acme_now = transcript(&app, acme_id).await;
+    assert_eq!(acme_now["tags"], json!(["vip", "needs-logs"]));
+    assert_eq!(acme_now["status"], "in_progress");
+    assert!(acme_now["sla"]["first_response_at"].is_string());
+    assert_eq!(
+        transcript(&app, globex_id).await["tags"],
+        json!(["needs-logs"])
+    );
+    // The tenant sees the rendered text, not the template nor the tags.
+    let seen = expect_status(
+        app.get(&format!("/v1/support/tickets/{acme_id}"), &acme.key)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(seen.to_string().contains("Hi Acme"), "{seen}");
+    assert!(!seen.to_string().contains("{{"), "{seen}");
+
+    // An explicit status wins over the macro's; `body` and `macro_id` together, or an unknown
+    // macro, are refused and change nothing.
+    let path = format!("/admin/support/tickets/{globex_id}/reply");
+    let res = app
+        .post(
+            &path,
+            &alice.token,
+            json!({"macro_id": macro_id, "status": "resolved"}),
+        )
+        .await;
+    assert_eq!(
+        expect_status(res, StatusCode::CREATED).await["ticket_status"],
+        "resolved"
+    );
+    let before = transcript(&app, globex_id).await["version"].clone();
+    let unknown = format!("mac_{}", uuid::Uuid::now_v7().simple());
+    for (bad, field) in [
+        (json!({"macro_id": unknown}), "macro_id"),
+        (json!({"macro_id": "nope"}), "macro_id"),
+        (json!({"macro_id": macro_id, "body": "Both"}), "macro_id"),
+    ] {
+        let res = app.post(&path, &alice.token, bad).await;
+        expect_error(
+            res,
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            Some(field),
+        )
+        .await;
+    }
+    assert_eq!(transcript(&app, globex_id).await["version"], before);
+
+    // Read, change, delete.
+    let one = format!("/admin/macros/{macro_id}");
+    let res = app
+        .patch(
+            &one,
+            &alice.token,
+            json!({"name": "Logs, please", "status": null, "tags": []}),
+        )
+        .await;
+    let changed = expect_status(res, StatusCode::OK).await;
+    assert_eq!(changed["name"], "Logs, please");
+    assert_eq!(changed["status"], Value::Null);
+    assert_eq!(changed["body"], body);
+    let res = app
+        .patch(&one, &alice.token, json!({"body": "{{nope}}"}))
+        .await;
+    expect_error(
+        res,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("body"),
+    )
+    .await;
+    assert_eq!(
+        expect_status(app.get(&one, &alice.token).await, StatusCode::OK).await["body"],
+        body
+    );
+    let res = app.delete(&one, &alice.token).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    expect_error(
+        app.get(&one, &alice.token).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    )
+    .await;
+    expect_error(
+        app.delete(&one, &alice.token).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    )
+    .await;
+    expect_error(
+        app.get("/admin/macros", &acme.key).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        None,
+    )
+    .await;
 }

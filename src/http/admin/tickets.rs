@@ -6,6 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
 use crate::billing::ledger::LedgerEntryOut;
+use crate::domain::ids::MacroId;
 use crate::domain::ids::TicketId;
 use crate::domain::status::TicketStatus;
 use crate::domain::tags::{Tags, parse_tag};
@@ -19,7 +20,7 @@ use crate::http::query::{PageParams, QueryMap};
 use crate::http::tickets::{IfMatch, MessageCreated, TicketFilterParams, ticket_id};
 use crate::tenants::actor::{AddMessage, AwardBounty, MergeTickets, UpdateTicket};
 use crate::tickets::merge::Merge;
-use crate::tickets::ops::{self, Author, NewMessage, TicketChange};
+use crate::tickets::ops::{self, Author, Compose, NewMessage, TicketChange};
 use crate::tickets::query::{self, Assignee, TicketFilter};
 use crate::tickets::view::{EventOut, MessageOut, TicketOut, TicketWithEvents};
 
@@ -173,8 +174,13 @@ async fn transcript(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"body": "Thanks — we rolled back the change; please retry.", "status": "awaiting_user"}))]
 struct ReplyIn {
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 5000)]
+    /// Required unless `macro_id` is sent.
+    #[schema(value_type = String, min_length = 1, max_length = 5000)]
     body: Option<String>,
+    /// Answer with this macro instead of `body`: its rendered body, and its status (unless
+    /// `status` is sent) and tags (added), in one transaction.
+    #[schema(value_type = Option<String>, example = "mac_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b")]
+    macro_id: Option<String>,
     /// An internal note: operators only; changes nothing else.
     #[serde(default)]
     internal: bool,
@@ -211,12 +217,21 @@ async fn reply(
     JsonBody(input): JsonBody<ReplyIn>,
 ) -> ApiResult<HttpResponse> {
     let id = ticket_id(&path)?;
-    let body = MessageBody::parse(
-        input
-            .body
-            .as_deref()
-            .ok_or_else(|| ApiError::validation("body", "`body` is required"))?,
-    )?;
+    let body = match (input.body.as_deref(), input.macro_id.as_deref()) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::validation(
+                "macro_id",
+                "Send `body` or `macro_id`, not both",
+            ));
+        }
+        (Some(text), None) => Compose::Text(MessageBody::parse(text)?),
+        (None, Some(raw)) => Compose::Macro(
+            raw.parse::<MacroId>()
+                .map_err(|_| ApiError::validation("macro_id", "`macro_id` names no macro"))?
+                .uuid(),
+        ),
+        (None, None) => return Err(ApiError::validation("body", "`body` is required")),
+    };
     let status = input
         .status
         .as_deref()
@@ -251,21 +266,12 @@ struct OperatorPatch {
     #[schema(value_type = Option<Priority>)]
     priority: Option<String>,
     /// An active operator's id (`GET /admin/staff`), or `null` to unassign.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::json::present")]
     #[schema(value_type = Option<uuid::Uuid>)]
     assignee_id: Option<Option<String>>,
     /// Replaces the tags: at most 20, each 1–40 characters of `[a-z0-9_-]` (lower-cased).
     #[schema(value_type = Option<Vec<String>>)]
     tags: Option<Vec<String>>,
-}
-
-/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// Update a ticket
