@@ -26,6 +26,8 @@ pub struct AppState {
     pub banner: BannerCache,
     pub jobs: Jobs,
     pub metrics: crate::metrics::Metrics,
+    /// This node's event-feed reader and its open streams.
+    pub feed: Arc<crate::feed::hub::Hub>,
 }
 
 impl AppState {
@@ -34,6 +36,13 @@ impl AppState {
         let arbiters = std::thread::available_parallelism().map_or(2, |n| n.get());
         let config = Arc::new(config);
         let jobs = Jobs::connect(&config).await?;
+        let feed = crate::feed::hub::Hub::start(
+            db.clone(),
+            &config.database_url,
+            config.streams_per_tenant,
+        )
+        .await
+        .map_err(|e| format!("cannot start the event feed: {e}"))?;
         Ok(Self {
             auth: AuthCache::new(db.clone(), config.admin_token.as_deref()),
             limits: ratelimit::RateLimits::from_config(&config),
@@ -44,6 +53,7 @@ impl AppState {
             banner: BannerCache::default(),
             jobs,
             metrics: Default::default(),
+            feed,
         })
     }
 }
@@ -64,6 +74,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(http::account::routes)
             .configure(http::webhooks::routes)
             .configure(http::erasure::routes)
+            .configure(http::events::routes)
             .default_service(web::to(not_found)),
     );
     cfg.service(
@@ -73,6 +84,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(http::admin::banner::routes)
             .configure(http::admin::queues::routes)
             .configure(http::admin::erasure::routes)
+            .configure(http::admin::events::routes)
             .configure(http::admin::staff::routes)
             .configure(http::admin::macros::routes)
             .default_service(web::to(not_found)),
@@ -128,6 +140,11 @@ pub fn spawn_housekeeping(state: web::Data<AppState>) {
             }
             if let Err(e) = workers::outbox::purge_sent(&state.db, SENT_OUTBOX_KEPT).await {
                 tracing::warn!(error = %e, "could not purge sent outbox rows");
+            }
+            let retention = state.config.event_retention;
+            if let Err(e) = crate::feed::store::trim(&state.db, retention, chrono::Utc::now()).await
+            {
+                tracing::warn!(error = %e, "could not trim the event feed");
             }
         }
     });

@@ -258,6 +258,12 @@ async fn serve(config: Config, args: RunArgs, all_in_one: bool) -> Result<(), Fa
         None
     };
     app::spawn_housekeeping(state.clone());
+    // Open event streams never finish by themselves: end them when the server stops.
+    let feed = state.feed.clone();
+    actix_web::rt::spawn(async move {
+        shutdown_signal().await;
+        feed.close();
+    });
     // Returns after SIGTERM/SIGINT, once in-flight requests have finished.
     let served = app::http_server(state.clone(), listener)
         .map_err(Failure::runtime)?

@@ -66,6 +66,10 @@ pub struct Config {
     /// Names this machine for telling dead processes from live ones (default: the boot id and
     /// pid namespace). Processes sharing one must see each other's pids.
     pub host_id: Option<String>,
+    /// How long the event feed keeps events (streams resume within it).
+    pub event_retention: Duration,
+    /// Event streams one tenant may hold open on one node.
+    pub streams_per_tenant: usize,
 }
 
 /// One bad setting: `invalid <VAR>: <why>`.
@@ -221,6 +225,16 @@ impl Config {
             host_id: get("HELPLINE_HOST_ID")
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty()),
+            event_retention: parse_or(&get, "HELPLINE_EVENT_RETENTION", "7d", |v| {
+                parse_duration(v).and_then(|d| {
+                    if d.is_zero() {
+                        Err("the feed must keep events for some time".to_string())
+                    } else {
+                        Ok(d)
+                    }
+                })
+            })?,
+            streams_per_tenant: parse_or(&get, "HELPLINE_STREAMS_PER_TENANT", "20", concurrency)?,
             db_pool_size: get("HELPLINE_DB_POOL_SIZE")
                 .map(|v| match v.trim().parse::<u32>() {
                     Ok(n) if (1..=1000).contains(&n) => Ok(n),
@@ -366,6 +380,8 @@ mod tests {
         assert_eq!(c.webhook_retry_schedule[3], Duration::from_secs(1800));
         assert_eq!(c.rate_limit_backend, RateLimitBackend::Local);
         assert!(!c.allow_private_targets);
+        assert_eq!(c.event_retention, Duration::from_secs(7 * 86_400));
+        assert_eq!(c.streams_per_tenant, 20);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod emails;
+pub mod feed;
 pub mod http;
 pub mod idempotency;
 pub mod jobs;

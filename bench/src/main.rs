@@ -16,6 +16,7 @@ use tokio::sync::Mutex;
 
 mod receiver;
 mod report;
+mod stream;
 
 #[derive(Parser)]
 #[command(
@@ -48,7 +49,7 @@ struct RunArgs {
     /// Operator token (`HELPLINE_ADMIN_TOKEN` or `hl_staff_…`).
     #[arg(long, env = "HELPLINE_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: String,
-    /// Comma-separated: healthz,create,read,reply,reject,mixed,webhook-drain,tenants
+    /// Comma-separated: healthz,create,read,reply,reject,mixed,webhook-drain,tenants,stream
     #[arg(
         long,
         value_delimiter = ',',
@@ -77,6 +78,15 @@ struct RunArgs {
     /// Seconds to wait for all deliveries.
     #[arg(long, default_value_t = 300.0)]
     webhook_timeout: f64,
+    /// Open event streams in `stream`.
+    #[arg(long, default_value_t = 1000)]
+    subscribers: usize,
+    /// Tenants the `stream` subscribers are spread over.
+    #[arg(long, default_value_t = 10)]
+    stream_tenants: usize,
+    /// Tickets (events) per second created while the `stream` subscribers listen.
+    #[arg(long, default_value_t = 200.0)]
+    stream_rate: f64,
     /// Tenants touched by `tenants`.
     #[arg(long, default_value_t = 100_000)]
     tenants_n: usize,
@@ -947,6 +957,12 @@ async fn run(args: RunArgs) -> Result<()> {
             }
             "webhook-drain" => scenario_webhook_drain(&mut ctx).await.map(|o| vec![o]),
             "tenants" => scenario_tenants(&mut ctx).await.map(|o| vec![o]),
+            "stream" => {
+                let create = rows.iter().find(|r| r.scenario == "create").map(|r| r.rps);
+                stream::scenario_stream(&mut ctx, create)
+                    .await
+                    .map(|o| vec![o])
+            }
             other => bail!("unknown scenario {other}"),
         };
         match result {

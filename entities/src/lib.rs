@@ -3,6 +3,8 @@ pub mod agents;
 pub mod api_keys;
 pub mod emails;
 pub mod erasure_requests;
+pub mod feed_events;
+pub mod feed_state;
 pub mod idempotency_keys;
 pub mod ledger_entries;
 pub mod macros;

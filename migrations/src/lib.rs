@@ -7,7 +7,8 @@ mod m20261123_000003_notifications;
 mod m20261123_000004_jobs;
 mod m20261123_000005_numbers;
 mod m20261201_000006_leases;
-mod m20261201_000007_workflow;
+mod m20261201_000007_feed;
+mod m20261201_000008_workflow;
 
 pub struct Migrator;
 
@@ -21,7 +22,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_jobs::Migration),
             Box::new(m20261123_000005_numbers::Migration),
             Box::new(m20261201_000006_leases::Migration),
-            Box::new(m20261201_000007_workflow::Migration),
+            Box::new(m20261201_000007_feed::Migration),
+            Box::new(m20261201_000008_workflow::Migration),
         ]
     }
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::billing::ledger::ApplyError;
 use crate::domain::FieldError;
+use crate::feed::FeedError;
 use crate::macros::MacroError;
 use crate::numbers::NumberError;
 use crate::ratelimit::Verdict;
@@ -303,6 +304,26 @@ impl From<NumberError> for ApiError {
                 "The number is being registered concurrently; retry",
             ),
             NumberError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<FeedError> for ApiError {
+    fn from(e: FeedError) -> Self {
+        match e {
+            FeedError::TooManyStreams(limit) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_streams",
+                "Too many open event streams: close one before opening another",
+            )
+            .with_detail(format!("at most {limit} per tenant")),
+            FeedError::PositionExpired => ApiError::new(
+                StatusCode::GONE,
+                "position_expired",
+                "Events after this position are no longer kept: re-read your lists, then page from the start",
+            )
+            .with_detail("after"),
+            FeedError::Db(e) => e.into(),
         }
     }
 }

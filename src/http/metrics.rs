@@ -50,6 +50,17 @@ pub(crate) async fn metrics(state: web::Data<AppState>, _: Staff) -> ApiResult<H
         &[(String::new(), creates as f64)],
     );
 
+    let (tenant_streams, operator_streams) = state.feed.open_streams();
+    gauge(
+        &mut out,
+        "helpline_feed_streams_open",
+        "Event-feed streams open on this node.",
+        &[
+            ("kind=\"tenant\"".into(), tenant_streams as f64),
+            ("kind=\"operator\"".into(), operator_streams as f64),
+        ],
+    );
+
     let now = Utc::now();
     let mut depths = Vec::new();
     for queue in Queue::ALL {

@@ -8,6 +8,7 @@ pub mod billing;
 pub mod context;
 pub mod erasure;
 pub mod error;
+pub mod events;
 pub mod idempotency;
 pub mod json;
 pub mod keys;

@@ -4,11 +4,13 @@ pub mod feed;
 
 use chrono::{DateTime, Utc};
 use entities::{notification_preferences as prefs, notifications};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::domain::ids::{NotificationId, TicketId};
+use crate::feed::{self as event_feed, Visibility};
 
 /// What the tenant is told about, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -90,19 +92,30 @@ pub async fn notify<C: ConnectionTrait>(
     if !preferences(conn, tenant_id).await?.in_app {
         return Ok(());
     }
-    notifications::Entity::insert(notifications::ActiveModel {
-        id: Set(NotificationId::new().uuid()),
-        tenant_id: Set(tenant_id),
-        kind: Set(notice.kind.to_string()),
-        title: Set(notice.title),
-        body: Set(notice.body),
-        ticket_id: Set(notice.ticket_id),
-        read_at: Set(None),
-        created_at: Set(now),
-    })
-    .exec_without_returning(conn)
-    .await?;
-    Ok(())
+    let row = notifications::Model {
+        id: NotificationId::new().uuid(),
+        tenant_id,
+        kind: notice.kind.to_string(),
+        title: notice.title,
+        body: notice.body,
+        ticket_id: notice.ticket_id,
+        read_at: None,
+        created_at: now,
+    };
+    notifications::Entity::insert(row.clone().into_active_model())
+        .exec_without_returning(conn)
+        .await?;
+    // Event feed: the tenant's Support tab shows notifications live.
+    let data = json!({"notification": NotificationOut::from(row)});
+    event_feed::record_one(
+        conn,
+        tenant_id,
+        event_feed::NOTIFICATION_CREATED,
+        data,
+        Visibility::Tenant,
+        now,
+    )
+    .await
 }
 
 /// At most this many characters of a message are quoted in a notification.

@@ -24,6 +24,7 @@ use crate::domain::template;
 use crate::domain::ticket::{Category, Priority};
 use crate::domain::validate::{Description, Email, MessageBody, ShortRef, Subject};
 use crate::emails::{self, EmailKind};
+use crate::feed::{self, Visibility};
 use crate::notifications::{self, Notice, preferences};
 use crate::staff;
 use crate::tickets::error::TicketError;
@@ -113,6 +114,35 @@ pub(super) fn parse_status(t: &tickets::Model) -> Result<TicketStatus, TicketErr
     })
 }
 
+fn tags_change(ticket: &tickets::Model, to: &Tags) -> Value {
+    json!({"from": Tags::from_stored(&ticket.tags), "to": to.as_slice()})
+}
+
+/// Event feed: assignment and tags, operators only (`support.ticket_updated`, internal).
+async fn internal_update(
+    txn: &DatabaseTransaction,
+    ticket_now: &tickets::Model,
+    changes: serde_json::Map<String, Value>,
+    now: DateTime<Utc>,
+) -> Result<(), TicketError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let tenant_id = ticket_now.tenant_id;
+    let ticket = TicketOut::summary(ticket_now.clone(), now).for_operator(tenant_id);
+    let data = json!({"ticket": ticket, "changes": changes});
+    feed::record_one(
+        txn,
+        tenant_id,
+        feed::TICKET_UPDATED,
+        data,
+        Visibility::Internal,
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
 /// Tags are the operators' business: an internal event.
 fn tags_event(
     ticket: &tickets::Model,
@@ -124,7 +154,7 @@ fn tags_event(
         ticket,
         "tags_changed",
         actor,
-        json!({"from": Tags::from_stored(&ticket.tags), "to": to.as_slice()}),
+        tags_change(ticket, to),
         false,
         now,
     )
@@ -605,6 +635,11 @@ pub async fn reply(
             }
             let ticket_now = find(&txn, ticket_id, None).await?;
             announce_reply(&txn, config, &ticket_now, &message, &actor, from, to, now).await?;
+            if let Some(t) = &new_tags {
+                let mut changes = serde_json::Map::new();
+                changes.insert("tags".into(), tags_change(&ticket, t));
+                internal_update(&txn, &ticket_now, changes, now).await?;
+            }
             txn.commit().await?;
             Ok(Attempt::Done(Replied { message, ticket: ticket_now }))
         }
@@ -756,6 +791,21 @@ pub async fn update(
             if to != from {
                 announce_status(&txn, config, &ticket_now, &actor, from, to, now).await?;
             }
+            if let Some(p) = priority.filter(|p| p.as_str() != ticket.priority) {
+                // Event feed: fields without a webhook of their own.
+                let changes = json!({"priority": {"from": ticket.priority, "to": p}});
+                let data = json!({"ticket": TicketOut::summary(ticket_now.clone(), now), "changes": changes});
+                feed::record_one(&txn, tenant_id, feed::TICKET_UPDATED, data, Visibility::Tenant, now).await?;
+            }
+            let mut internal = serde_json::Map::new();
+            if let (Some(a), Some(_)) = (&assignee, new_assignee) {
+                let to = a.as_ref().map(|s| s.id);
+                internal.insert("assignee_id".into(), json!({"from": ticket.assignee_id, "to": to}));
+            }
+            if let Some(t) = new_tags {
+                internal.insert("tags".into(), tags_change(&ticket, t));
+            }
+            internal_update(&txn, &ticket_now, internal, now).await?;
             txn.commit().await?;
             Ok(Attempt::Done(ticket_now))
         }
@@ -857,14 +907,17 @@ async fn announce_reply(
     to: TicketStatus,
     now: DateTime<Utc>,
 ) -> Result<(), TicketError> {
-    if message.internal {
-        return Ok(());
-    }
     let data = json!({
         "ticket_id": TicketId::from_uuid(ticket.id).to_string(),
         "message": MessageOut::from(message.clone()),
         "ticket_status": to,
     });
+    if message.internal {
+        // Event feed: operators see internal notes; webhooks and tenants never do.
+        let kind = events::MESSAGE_CREATED;
+        feed::record_one(txn, ticket.tenant_id, kind, data, Visibility::Internal, now).await?;
+        return Ok(());
+    }
     events::emit(
         txn,
         config,

@@ -6,13 +6,14 @@ use entities::{
     webhook_deliveries as deliveries, webhook_endpoints as endpoints, webhook_events as events,
 };
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 use workers::jobs::{Job, WebhookJob};
 use workers::outbox;
 
 use crate::config::Config;
 use crate::domain::ids::{EventId, WebhookId};
+use crate::feed::{self, Visibility};
 
 pub const TICKET_CREATED: &str = "support.ticket_created";
 pub const MESSAGE_CREATED: &str = "support.message_created";
@@ -59,9 +60,10 @@ pub async fn emit<C: ConnectionTrait>(
 }
 
 /// Emits one event of `kind` per item of `data` (a batch of the same change), with one
-/// statement per table for the whole batch. An event only exists to be delivered, so when
-/// no endpoint is subscribed (and there is no ops webhook) nothing is stored and no ids
-/// are returned.
+/// statement per table for the whole batch. A tenant event (`Audience::Subscribers`) always
+/// joins the event feed; the webhook event row only exists to be delivered, so when no
+/// endpoint is subscribed (and there is no ops webhook) it is not stored and no ids are
+/// returned.
 pub async fn emit_many<C: ConnectionTrait>(
     conn: &C,
     config: &Config,
@@ -74,6 +76,17 @@ pub async fn emit_many<C: ConnectionTrait>(
     if data.is_empty() {
         return Ok(Vec::new());
     }
+    let event_ids: Vec<Uuid> = data.iter().map(|_| EventId::new().uuid()).collect();
+    let payloads: Vec<(Uuid, Value)> = event_ids
+        .iter()
+        .zip(data)
+        .map(|(&event_id, data)| {
+            (
+                event_id,
+                feed::payload(event_id, kind, tenant_id, data, now),
+            )
+        })
+        .collect();
     let mut targets: Vec<Option<Uuid>> = match audience {
         Audience::Subscribers => endpoints::Entity::find()
             .filter(endpoints::Column::TenantId.eq(tenant_id))
@@ -86,31 +99,24 @@ pub async fn emit_many<C: ConnectionTrait>(
             .collect(),
         Audience::Endpoint(id) => vec![Some(id)],
     };
-    if matches!(audience, Audience::Subscribers) && config.ops_webhook_url.is_some() {
-        targets.push(None);
+    if matches!(audience, Audience::Subscribers) {
+        // Event feed: every tenant event, received by a webhook or not.
+        feed::record(conn, tenant_id, kind, &payloads, Visibility::Tenant, now).await?;
+        if config.ops_webhook_url.is_some() {
+            targets.push(None);
+        }
     }
     if targets.is_empty() {
         return Ok(Vec::new());
     }
-    let event_ids: Vec<Uuid> = data.iter().map(|_| EventId::new().uuid()).collect();
-    let rows: Vec<events::ActiveModel> = event_ids
-        .iter()
-        .zip(data)
-        .map(|(&event_id, data)| {
-            let payload = json!({
-                "id": EventId::from_uuid(event_id).to_string(),
-                "type": kind,
-                "created_at": now,
-                "tenant_id": tenant_id,
-                "data": data,
-            });
-            events::ActiveModel {
-                id: Set(event_id),
-                tenant_id: Set(tenant_id),
-                kind: Set(kind.to_string()),
-                payload: Set(payload),
-                created_at: Set(now),
-            }
+    let rows: Vec<events::ActiveModel> = payloads
+        .into_iter()
+        .map(|(event_id, payload)| events::ActiveModel {
+            id: Set(event_id),
+            tenant_id: Set(tenant_id),
+            kind: Set(kind.to_string()),
+            payload: Set(payload),
+            created_at: Set(now),
         })
         .collect();
     events::Entity::insert_many(rows)

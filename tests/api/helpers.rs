@@ -33,6 +33,8 @@ thread_local! {
 /// parallel tests never run PostgreSQL out of connections. Called by `on_both_backends!`.
 pub async fn shutdown_all() {
     for (handle, state) in STARTED.with(|s| std::mem::take(&mut *s.borrow_mut())) {
+        // Open event streams would hold a graceful stop for its whole timeout.
+        state.feed.close();
         handle.stop(false).await;
         state.jobs.stop();
         state.db.clone().close().await.ok();
@@ -354,6 +356,10 @@ pub async fn dump_tables(app: &TestApp, tenant_id: &str) -> String {
     dump!(
         entities::webhook_events::Entity,
         entities::webhook_events::Column::TenantId
+    );
+    dump!(
+        entities::feed_events::Entity,
+        entities::feed_events::Column::TenantId
     );
     dump!(
         entities::idempotency_keys::Entity,

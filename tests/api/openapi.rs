@@ -85,6 +85,11 @@ const SPEC_ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/account/export"),
     ("POST", "/v1/account/erasure"),
     ("GET", "/v1/account/erasure"),
+    // the event feed
+    ("GET", "/v1/events"),
+    ("GET", "/v1/events/stream"),
+    ("GET", "/admin/events"),
+    ("GET", "/admin/events/stream"),
 ];
 
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
@@ -290,6 +295,10 @@ fn concrete(template: &str) -> String {
 /// The router's own 404 (no route), as opposed to a handler's "no such resource".
 async fn is_unrouted(res: reqwest::Response) -> (StatusCode, bool) {
     let status = res.status();
+    if status != StatusCode::METHOD_NOT_ALLOWED && status != StatusCode::NOT_FOUND {
+        // Routed. (An event stream's body never ends: it is not read.)
+        return (status, false);
+    }
     let body: Value = res.json().await.unwrap_or(Value::Null);
     let unrouted = status == StatusCode::METHOD_NOT_ALLOWED
         || (status == StatusCode::NOT_FOUND && body["error"] == "No such route");

@@ -60,4 +60,8 @@ async fn readme_walkthrough_runs(backend: Backend) {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("\"status\":\"degraded\""), "{stdout}");
     assert!(stdout.contains("helpline_queue_jobs"), "{stdout}");
+    assert!(
+        stdout.contains("event: support.ticket_created"),
+        "the stream replays the feed: {stdout}"
+    );
 }

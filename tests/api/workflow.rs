@@ -438,6 +438,26 @@ async fn assignment_and_staff_list(backend: Backend) {
     assert_eq!(assigned[0]["data"]["to"]["name"], "alice");
     assert_eq!(assigned[0]["actor"], "operator:bob");
 
+    // The event feed: operators see the assignment, the tenant does not.
+    let feed = expect_status(app.get("/admin/events", &bob.token).await, StatusCode::OK).await;
+    let updates: Vec<&Value> = feed["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter(|e| e["type"] == "support.ticket_updated")
+        .collect();
+    assert_eq!(updates.len(), 1, "{feed}");
+    assert_eq!(
+        updates[0]["data"]["changes"]["assignee_id"]["to"],
+        alice.id.as_str()
+    );
+    assert_eq!(updates[0]["data"]["ticket"]["id"], first_id);
+    let theirs = expect_status(app.get("/v1/events", &tenant.key).await, StatusCode::OK).await;
+    assert!(
+        !theirs.to_string().contains("support.ticket_updated"),
+        "{theirs}"
+    );
+
     // `null` unassigns; assigning the same operator again is no new event.
     let res = app
         .patch(&path, &bob.token, json!({"assignee_id": null}))
@@ -764,6 +784,17 @@ async fn merge_copies_public_messages_and_closes_the_source(backend: Backend) {
     )
     .await;
     assert_eq!(tenant_view["merged_into"], keep_id);
+
+    // The tenant's event feed has it too.
+    let feed = expect_status(app.get("/v1/events", &tenant.key).await, StatusCode::OK).await;
+    let merged_events: Vec<&Value> = feed["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter(|e| e["type"] == "support.ticket_merged")
+        .collect();
+    assert_eq!(merged_events.len(), 1, "{feed}");
+    assert_eq!(merged_events[0]["data"]["into"], keep_id);
 
     // No fee comes back, and the subscribed webhook hears of it.
     let balance = expect_status(

@@ -8,6 +8,7 @@
 //! database (`helpline_fault_<uuid>`), Redis key prefix, ports and temp dir, and kills what
 //! it started when it ends, passes or fails.
 mod crash;
+mod feed;
 mod harness;
 mod hostile;
 mod leases;
@@ -17,4 +18,6 @@ mod props;
 mod receiver;
 mod redis_outage;
 mod shutdown;
+#[path = "../api/sse.rs"]
+mod sse;
 mod worker_nodes;

@@ -5,8 +5,8 @@
 use apalis::prelude::{BoxDynError, Data};
 use chrono::Utc;
 use entities::{
-    emails, erasure_requests as requests, idempotency_keys, messages, notifications, ticket_events,
-    tickets, webhook_deliveries as deliveries, webhook_events as events,
+    emails, erasure_requests as requests, feed_events, idempotency_keys, messages, notifications,
+    ticket_events, tickets, webhook_deliveries as deliveries, webhook_events as events,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -118,6 +118,11 @@ pub async fn run(deps: &Deps, tenant_id: Uuid) -> Result<(), DbErr> {
         )
         .filter(deliveries::Column::TenantId.eq(tenant_id))
         .filter(deliveries::Column::Status.eq("pending"))
+        .exec(&txn)
+        .await?;
+    // The event feed repeats ticket subjects and message bodies; its events go.
+    feed_events::Entity::delete_many()
+        .filter(feed_events::Column::TenantId.eq(tenant_id))
         .exec(&txn)
         .await?;
     emails::Entity::delete_many()

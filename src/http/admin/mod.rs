@@ -1,6 +1,7 @@
 //! Operator routes: everything under `/admin`.
 pub mod banner;
 pub mod erasure;
+pub mod events;
 pub mod macros;
 pub mod queues;
 pub mod staff;

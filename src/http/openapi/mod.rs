@@ -25,8 +25,8 @@ use conventions::Conventions;
 
 use crate::http::error::ErrorBody;
 use crate::http::{
-    account, admin, agents, banner, billing, erasure, keys, metrics, notifications, numbers,
-    service, tickets, webhooks,
+    account, admin, agents, banner, billing, erasure, events, keys, metrics, notifications,
+    numbers, service, tickets, webhooks,
 };
 
 /// Security scheme names, as the handlers' `security(...)` attributes use them.
@@ -95,6 +95,8 @@ Conventions:
         account::export_account,
         erasure::get_erasure,
         erasure::request_erasure,
+        events::feed_stream,
+        events::feed_page,
         admin::tickets::inbox,
         admin::tickets::transcript,
         admin::tickets::update_ticket,
@@ -107,6 +109,8 @@ Conventions:
         admin::tenants::update_tenant,
         admin::tenants::credit_tenant,
         admin::erasure::admin_request_erasure,
+        admin::events::admin_feed_stream,
+        admin::events::admin_feed_page,
         admin::banner::put_status,
         admin::queues::overview,
         admin::queues::list_jobs,
@@ -133,6 +137,7 @@ Conventions:
         (name = "webhooks", description = "Webhook endpoints and their deliveries (Standard Webhooks signatures)"),
         (name = "numbers", description = "Bring-your-own-carrier numbers and the agents they attach to"),
         (name = "keys", description = "Who am I, secret-key rotation, publishable keys"),
+        (name = "events", description = "The ordered, resumable event feed: Server-Sent Events and JSON pages"),
         (name = "account", description = "Account export and erasure of personal data"),
         (name = "admin", description = "Operators: inbox, tenants, status banner, queues (operator token)"),
         (name = "operations", description = "Health, readiness and this document (no key needed)"),

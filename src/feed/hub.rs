@@ -1,0 +1,477 @@
+//! One reader per node follows the feed table and hands each new event to the open streams
+//! that may see it: a stream never queries the database for live events. Positions are read
+//! in order, so `head` (the last position handed out) splits every stream's history into
+//! "read from the table" (up to `head` when it subscribed) and "handed out live" (after).
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use entities::{api_keys, feed_events, staff};
+use sea_orm::{
+    ColumnTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
+};
+use tokio::sync::{Notify, mpsc, watch};
+use uuid::Uuid;
+
+use super::FeedError;
+use super::store::{self, Scope};
+
+/// Events waiting for one stream; a reader that falls further behind is cut off (it resumes
+/// with `Last-Event-ID`) rather than buffered without bound.
+const STREAM_BUFFER: usize = 256;
+/// Rows read per query while catching up.
+const READ_BATCH: u64 = 500;
+/// How often open streams' keys are checked for revocation (a stream ends within 5 s).
+const REVOCATION_SWEEP: Duration = Duration::from_secs(2);
+/// Ids per `IN (…)` of the revocation check.
+const REVOCATION_CHUNK: usize = 500;
+/// Reads without a wake-up: SQLite has no cross-process notification, so its reader polls
+/// (an indexed probe past the head); on PostgreSQL `NOTIFY` wakes it and this is a fallback.
+const SQLITE_POLL: Duration = Duration::from_millis(50);
+const POSTGRES_POLL: Duration = Duration::from_secs(1);
+/// The channel the feed table's trigger notifies at every commit that added events.
+const NOTIFY_CHANNEL: &str = "helpline_feed";
+
+/// An event as the streams send it: formatted once, shared by every stream.
+#[derive(Debug)]
+pub struct Frame {
+    pub seq: i64,
+    pub tenant_id: Uuid,
+    pub internal: bool,
+    pub bytes: Bytes,
+}
+
+impl Frame {
+    pub fn of(row: &feed_events::Model) -> Self {
+        Self {
+            seq: row.seq,
+            tenant_id: row.tenant_id,
+            internal: row.internal,
+            bytes: super::stream::event_frame(row.seq, &row.kind, &row.payload),
+        }
+    }
+}
+
+/// The credential that holds a stream open; a revoked one ends the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Holder {
+    Key(Uuid),
+    Staff(Uuid),
+    /// `HELPLINE_ADMIN_TOKEN`, which only configuration revokes.
+    Bootstrap,
+}
+
+struct Sub {
+    id: u64,
+    scope: Scope,
+    holder: Holder,
+    tx: mpsc::Sender<Arc<Frame>>,
+}
+
+impl Sub {
+    /// Hands a frame over; `false` when the stream is gone or too far behind.
+    fn offer(&self, frame: &Arc<Frame>) -> bool {
+        match self.tx.try_send(frame.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::info!(stream = self.id, "feed stream fell behind; cut off");
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Subscribers {
+    head: i64,
+    next_id: u64,
+    /// Tenant streams by tenant: an event is offered only to its tenant's streams.
+    tenants: HashMap<Uuid, Vec<Sub>>,
+    operators: Vec<Sub>,
+}
+
+pub struct Hub {
+    db: DatabaseConnection,
+    /// Open streams a tenant may hold on this node.
+    per_tenant: usize,
+    subs: Mutex<Subscribers>,
+    wake: Notify,
+    closed: watch::Sender<bool>,
+}
+
+/// A stream's registration: live frames after `head`. Dropping it unregisters.
+pub struct Subscription {
+    hub: Arc<Hub>,
+    id: u64,
+    tenant: Option<Uuid>,
+    /// Every event up to here is in the table; every later one comes through `frames`.
+    pub head: i64,
+    pub frames: mpsc::Receiver<Arc<Frame>>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.hub.remove(self.id, self.tenant);
+    }
+}
+
+impl Hub {
+    /// Starts following the feed from its current end.
+    pub async fn start(
+        db: DatabaseConnection,
+        database_url: &str,
+        per_tenant: usize,
+    ) -> Result<Arc<Self>, DbErr> {
+        let head = store::last_seq(&db).await?;
+        let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
+        let hub = Arc::new(Self {
+            db,
+            per_tenant,
+            subs: Mutex::new(Subscribers {
+                head,
+                ..Default::default()
+            }),
+            wake: Notify::new(),
+            closed: watch::channel(false).0,
+        });
+        let poll = if postgres { POSTGRES_POLL } else { SQLITE_POLL };
+        tokio::spawn(hub.clone().follow(poll));
+        tokio::spawn(hub.clone().sweep_revocations());
+        if postgres {
+            tokio::spawn(hub.clone().listen(database_url.to_string()));
+        }
+        Ok(hub)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Subscribers> {
+        self.subs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers a stream. A tenant stream counts against the per-tenant limit.
+    pub fn subscribe(
+        self: &Arc<Self>,
+        scope: Scope,
+        holder: Holder,
+    ) -> Result<Subscription, FeedError> {
+        let (tx, frames) = mpsc::channel(STREAM_BUFFER);
+        let mut subs = self.lock();
+        let id = subs.next_id;
+        subs.next_id += 1;
+        let head = subs.head;
+        let sub = Sub {
+            id,
+            scope,
+            holder,
+            tx,
+        };
+        let tenant = match scope {
+            Scope {
+                tenant_id: Some(tenant_id),
+                internal: false,
+            } => {
+                let streams = subs.tenants.entry(tenant_id).or_default();
+                if streams.len() >= self.per_tenant {
+                    return Err(FeedError::TooManyStreams(self.per_tenant));
+                }
+                streams.push(sub);
+                Some(tenant_id)
+            }
+            _ => {
+                subs.operators.push(sub);
+                None
+            }
+        };
+        Ok(Subscription {
+            hub: self.clone(),
+            id,
+            tenant,
+            head,
+            frames,
+        })
+    }
+
+    fn remove(&self, id: u64, tenant: Option<Uuid>) {
+        let mut subs = self.lock();
+        match tenant {
+            Some(tenant_id) => {
+                if let Some(streams) = subs.tenants.get_mut(&tenant_id) {
+                    streams.retain(|s| s.id != id);
+                    if streams.is_empty() {
+                        subs.tenants.remove(&tenant_id);
+                    }
+                }
+            }
+            None => subs.operators.retain(|s| s.id != id),
+        }
+    }
+
+    /// Open streams on this node (tenant streams, operator streams).
+    pub fn open_streams(&self) -> (usize, usize) {
+        let subs = self.lock();
+        (
+            subs.tenants.values().map(Vec::len).sum(),
+            subs.operators.len(),
+        )
+    }
+
+    /// Ends every stream and stops following (shutdown).
+    pub fn close(&self) {
+        self.closed.send_replace(true);
+        let mut subs = self.lock();
+        subs.tenants.clear();
+        subs.operators.clear();
+    }
+
+    /// Reads what was committed since the last pass and hands it out.
+    async fn catch_up(&self) -> Result<(), DbErr> {
+        loop {
+            let head = self.lock().head;
+            let rows =
+                store::rows_after(&self.db, Scope::operator(None), head, None, READ_BATCH).await?;
+            let more = rows.len() as u64 == READ_BATCH;
+            let frames: Vec<Arc<Frame>> = rows.iter().map(|r| Arc::new(Frame::of(r))).collect();
+            self.dispatch(&frames);
+            if !more {
+                return Ok(());
+            }
+        }
+    }
+
+    fn dispatch(&self, frames: &[Arc<Frame>]) {
+        let mut guard = self.lock();
+        let subs = &mut *guard;
+        for frame in frames {
+            if !frame.internal
+                && let Some(streams) = subs.tenants.get_mut(&frame.tenant_id)
+            {
+                streams.retain(|s| s.offer(frame));
+                if streams.is_empty() {
+                    subs.tenants.remove(&frame.tenant_id);
+                }
+            }
+            subs.operators
+                .retain(|s| !s.scope.sees(frame.tenant_id, frame.internal) || s.offer(frame));
+            subs.head = frame.seq;
+        }
+    }
+
+    async fn follow(self: Arc<Self>, poll: Duration) {
+        let mut closed = self.closed.subscribe();
+        loop {
+            if let Err(e) = self.catch_up().await {
+                tracing::warn!(error = %e, "could not read the event feed");
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+                _ = closed.wait_for(|c| *c) => return,
+            }
+        }
+    }
+
+    /// Wakes the reader on every `NOTIFY helpline_feed` (sent at commit by the table's
+    /// trigger, on whichever node wrote). A lost connection only delays events until the
+    /// fallback poll; it is reopened after a pause.
+    async fn listen(self: Arc<Self>, database_url: String) {
+        let mut closed = self.closed.subscribe();
+        loop {
+            tokio::select! {
+                e = self.listen_once(&database_url) => {
+                    tracing::warn!(error = %e, "lost the feed's LISTEN connection");
+                }
+                _ = closed.wait_for(|c| *c) => return,
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(POSTGRES_POLL) => {}
+                _ = closed.wait_for(|c| *c) => return,
+            }
+        }
+    }
+
+    async fn listen_once(&self, database_url: &str) -> sea_orm::sqlx::Error {
+        use sea_orm::sqlx::postgres::PgListener;
+        let mut listener = match PgListener::connect(database_url).await {
+            Ok(listener) => listener,
+            Err(e) => return e,
+        };
+        if let Err(e) = listener.listen(NOTIFY_CHANNEL).await {
+            return e;
+        }
+        // Anything committed while nobody listened.
+        self.wake.notify_one();
+        loop {
+            if let Err(e) = listener.recv().await {
+                return e;
+            }
+            self.wake.notify_one();
+        }
+    }
+
+    async fn sweep_revocations(self: Arc<Self>) {
+        let mut closed = self.closed.subscribe();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(REVOCATION_SWEEP) => {}
+                _ = closed.wait_for(|c| *c) => return,
+            }
+            if let Err(e) = self.end_revoked().await {
+                tracing::warn!(error = %e, "could not check feed streams for revoked keys");
+            }
+        }
+    }
+
+    /// Ends the streams whose key or operator token was revoked: one query per
+    /// [`REVOCATION_CHUNK`] credentials, whatever the number of streams.
+    async fn end_revoked(&self) -> Result<(), DbErr> {
+        let holders: HashSet<Holder> = {
+            let subs = self.lock();
+            subs.tenants
+                .values()
+                .flatten()
+                .chain(&subs.operators)
+                .map(|s| s.holder)
+                .collect()
+        };
+        let (mut keys, mut members) = (Vec::new(), Vec::new());
+        for holder in &holders {
+            match holder {
+                Holder::Key(id) => keys.push(*id),
+                Holder::Staff(id) => members.push(*id),
+                Holder::Bootstrap => {}
+            }
+        }
+        let mut live: HashSet<Holder> = HashSet::from([Holder::Bootstrap]);
+        for chunk in keys.chunks(REVOCATION_CHUNK) {
+            let ids: Vec<Uuid> = api_keys::Entity::find()
+                .select_only()
+                .column(api_keys::Column::Id)
+                .filter(api_keys::Column::Id.is_in(chunk.iter().copied()))
+                .filter(api_keys::Column::RevokedAt.is_null())
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            live.extend(ids.into_iter().map(Holder::Key));
+        }
+        for chunk in members.chunks(REVOCATION_CHUNK) {
+            let ids: Vec<Uuid> = staff::Entity::find()
+                .select_only()
+                .column(staff::Column::Id)
+                .filter(staff::Column::Id.is_in(chunk.iter().copied()))
+                .filter(staff::Column::RevokedAt.is_null())
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            live.extend(ids.into_iter().map(Holder::Staff));
+        }
+        // Only credentials checked above: a stream opened meanwhile waits for the next sweep.
+        let revoked: HashSet<Holder> = holders.difference(&live).copied().collect();
+        if revoked.is_empty() {
+            return Ok(());
+        }
+        let mut guard = self.lock();
+        let subs = &mut *guard;
+        for streams in subs.tenants.values_mut() {
+            streams.retain(|s| !revoked.contains(&s.holder));
+        }
+        subs.tenants.retain(|_, streams| !streams.is_empty());
+        subs.operators.retain(|s| !revoked.contains(&s.holder));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hub(per_tenant: usize) -> Arc<Hub> {
+        Arc::new(Hub {
+            db: DatabaseConnection::default(),
+            per_tenant,
+            subs: Mutex::default(),
+            wake: Notify::new(),
+            closed: watch::channel(false).0,
+        })
+    }
+
+    fn frame(seq: i64, tenant_id: Uuid, internal: bool) -> Arc<Frame> {
+        Arc::new(Frame {
+            seq,
+            tenant_id,
+            internal,
+            bytes: Bytes::from(format!("id: {seq}\n\n")),
+        })
+    }
+
+    fn received(sub: &mut Subscription) -> Vec<i64> {
+        std::iter::from_fn(|| sub.frames.try_recv().ok())
+            .map(|f| f.seq)
+            .collect()
+    }
+
+    #[test]
+    fn each_stream_gets_what_its_scope_sees() {
+        let hub = hub(20);
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let key = Holder::Key(Uuid::now_v7());
+        let mut of_a = hub.subscribe(Scope::tenant(a), key).expect("a");
+        let mut of_b = hub.subscribe(Scope::tenant(b), key).expect("b");
+        let mut ops = hub
+            .subscribe(Scope::operator(None), Holder::Bootstrap)
+            .expect("ops");
+        let mut ops_b = hub
+            .subscribe(Scope::operator(Some(b)), Holder::Bootstrap)
+            .expect("ops b");
+        hub.dispatch(&[frame(1, a, false), frame(2, a, true), frame(3, b, false)]);
+        assert_eq!(received(&mut of_a), [1]);
+        assert_eq!(received(&mut of_b), [3]);
+        assert_eq!(received(&mut ops), [1, 2, 3]);
+        assert_eq!(received(&mut ops_b), [3]);
+        assert_eq!(hub.lock().head, 3);
+        assert_eq!(hub.subscribe(Scope::tenant(a), key).expect("again").head, 3);
+    }
+
+    #[test]
+    fn a_tenant_gets_at_most_its_limit_and_a_closed_stream_frees_its_place() {
+        let hub = hub(2);
+        let tenant = Uuid::now_v7();
+        let key = Holder::Key(Uuid::now_v7());
+        let first = hub.subscribe(Scope::tenant(tenant), key).expect("first");
+        let _second = hub.subscribe(Scope::tenant(tenant), key).expect("second");
+        assert!(matches!(
+            hub.subscribe(Scope::tenant(tenant), key),
+            Err(FeedError::TooManyStreams(2))
+        ));
+        // Operators and other tenants are not counted against it.
+        let _operator = hub
+            .subscribe(Scope::operator(Some(tenant)), Holder::Bootstrap)
+            .expect("operator");
+        let _other = hub
+            .subscribe(Scope::tenant(Uuid::now_v7()), key)
+            .expect("another tenant");
+        drop(first);
+        assert_eq!(hub.open_streams(), (2, 1));
+        hub.subscribe(Scope::tenant(tenant), key)
+            .expect("a freed place");
+    }
+
+    #[tokio::test]
+    async fn a_reader_that_falls_behind_is_cut_off_after_what_it_was_given() {
+        let hub = hub(20);
+        let tenant = Uuid::now_v7();
+        let mut slow = hub
+            .subscribe(Scope::tenant(tenant), Holder::Bootstrap)
+            .expect("slow");
+        let frames: Vec<_> = (1..=STREAM_BUFFER as i64 + 1)
+            .map(|seq| frame(seq, tenant, false))
+            .collect();
+        hub.dispatch(&frames);
+        assert_eq!(hub.open_streams(), (0, 0), "unregistered");
+        let mut got = Vec::new();
+        while let Some(f) = slow.frames.recv().await {
+            got.push(f.seq);
+        }
+        assert_eq!(got, (1..=STREAM_BUFFER as i64).collect::<Vec<_>>());
+    }
+}

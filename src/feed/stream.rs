@@ -1,0 +1,186 @@
+//! One Server-Sent Events stream: the events missed since `Last-Event-ID` (read from the
+//! table), then the live ones the hub hands over, with a comment line as heartbeat.
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+use sea_orm::DatabaseConnection;
+use serde_json::{Value, json};
+use tokio::time::{Interval, MissedTickBehavior};
+
+use super::hub::{Frame, Holder, Hub, Subscription};
+use super::store::{self, Scope};
+use super::{FeedError, RESET};
+
+/// Comment lines keep proxies from closing an idle stream (they must come at least every
+/// 15 s). They are also how a stream learns that its client left (the server only notices a
+/// closed connection when a write fails, the second one after the close), which frees the
+/// tenant's place within two heartbeats.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+/// Rows read per query while replaying missed events.
+const REPLAY_BATCH: u64 = 200;
+/// Live frames joined into one write at most.
+const BURST: usize = 64;
+/// Sent first: how long an `EventSource` waits before it reconnects.
+const PREAMBLE: &[u8] = b"retry: 2000\n\n";
+const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
+
+/// `id`, `event` and `data` lines of one event.
+pub fn event_frame(seq: i64, kind: &str, payload: &Value) -> Bytes {
+    // serde_json writes no raw newline, so the payload is one `data:` line.
+    Bytes::from(format!("id: {seq}\nevent: {kind}\ndata: {payload}\n\n"))
+}
+
+fn reset_frame(head: i64) -> Bytes {
+    event_frame(
+        head,
+        RESET,
+        &json!({
+            "reason": "position_expired",
+            "message": "Events after this position are no longer kept: re-read your lists, then follow from here",
+            "resume_after": head,
+        }),
+    )
+}
+
+struct Conn {
+    db: DatabaseConnection,
+    scope: Scope,
+    sub: Subscription,
+    /// Replaying from the table: the last position sent.
+    replay_after: Option<i64>,
+    /// Live frames at or below this were already sent (or predate the client).
+    floor: i64,
+    queued: VecDeque<Bytes>,
+    heartbeat: Interval,
+}
+
+impl Conn {
+    /// Queues the next replayed page; replay is over when `replay_after` is `None`.
+    async fn replay(&mut self, after: i64) -> Result<(), sea_orm::DbErr> {
+        let rows = store::rows_after(
+            &self.db,
+            self.scope,
+            after,
+            Some(self.sub.head),
+            REPLAY_BATCH,
+        )
+        .await?;
+        self.replay_after = match rows.last() {
+            Some(last) if rows.len() as u64 == REPLAY_BATCH => Some(last.seq),
+            _ => None,
+        };
+        self.queued
+            .extend(rows.iter().map(|r| event_frame(r.seq, &r.kind, &r.payload)));
+        Ok(())
+    }
+
+    /// `first` and the frames already waiting behind it, as one write (a busy stream then
+    /// costs one write per burst, not one per event); `None` if all were already sent.
+    fn live(&mut self, first: Arc<Frame>) -> Option<Bytes> {
+        let mut frames = vec![first];
+        while frames.len() < BURST {
+            match self.sub.frames.try_recv() {
+                Ok(frame) => frames.push(frame),
+                Err(_) => break,
+            }
+        }
+        // Frames come in position order: the new ones are a suffix.
+        let floor = self.floor;
+        frames.retain(|f| f.seq > floor);
+        self.floor = frames.last().map_or(floor, |f| f.seq);
+        match frames.as_slice() {
+            [] => None,
+            [one] => Some(one.bytes.clone()),
+            many => {
+                let mut out = BytesMut::with_capacity(many.iter().map(|f| f.bytes.len()).sum());
+                for frame in many {
+                    out.extend_from_slice(&frame.bytes);
+                }
+                Some(out.freeze())
+            }
+        }
+    }
+
+    /// The next bytes to send; `None` ends the stream.
+    async fn next(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(bytes) = self.queued.pop_front() {
+                return Some(bytes);
+            }
+            if let Some(after) = self.replay_after {
+                if let Err(e) = self.replay(after).await {
+                    // The client resumes from the last event it got.
+                    tracing::warn!(error = %e, "could not replay the event feed");
+                    return None;
+                }
+                continue;
+            }
+            tokio::select! {
+                frame = self.sub.frames.recv() => match frame {
+                    Some(frame) => {
+                        if let Some(bytes) = self.live(frame) {
+                            return Some(bytes);
+                        }
+                    }
+                    // Cut off: revoked key, fell behind, or shutting down.
+                    None => return None,
+                },
+                _ = self.heartbeat.tick() => return Some(Bytes::from_static(KEEP_ALIVE)),
+            }
+        }
+    }
+}
+
+/// Opens a stream for `scope`. With `last_event_id` it first replays every event after that
+/// position, then continues live, each event once; a position older than the retention (or
+/// one the feed never reached) gets a single `reset` event and continues from now.
+pub async fn open(
+    hub: &Arc<Hub>,
+    db: &DatabaseConnection,
+    scope: Scope,
+    holder: Holder,
+    last_event_id: Option<i64>,
+) -> Result<impl Stream<Item = Result<Bytes, Infallible>> + 'static, FeedError> {
+    let sub = hub.subscribe(scope, holder)?;
+    let head = sub.head;
+    let mut queued = VecDeque::from([Bytes::from_static(PREAMBLE)]);
+    // The feed's end now: without a position the client gets what commits after this, even
+    // if this node's reader has not caught up yet.
+    let last = store::last_seq(db).await?;
+    let (replay_after, floor) = match last_event_id {
+        None => (None, last.max(head)),
+        Some(position) => {
+            let expired = position < store::trimmed_through(db).await?;
+            if expired || position > last {
+                // Expired, or a position the feed never reached.
+                queued.push_back(reset_frame(last.max(head)));
+                (None, last.max(head))
+            } else if position < head {
+                (Some(position), head)
+            } else {
+                // This node has not read that far yet; skip what the client already has.
+                (None, position)
+            }
+        }
+    };
+    let mut heartbeat =
+        tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let conn = Conn {
+        db: db.clone(),
+        scope,
+        sub,
+        replay_after,
+        floor,
+        queued,
+        heartbeat,
+    };
+    Ok(futures_util::stream::unfold(conn, |mut conn| async move {
+        let bytes = conn.next().await?;
+        Some((Ok(bytes), conn))
+    }))
+}
