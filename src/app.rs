@@ -85,6 +85,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(http::admin::queues::routes)
             .configure(http::admin::erasure::routes)
             .configure(http::admin::events::routes)
+            .configure(http::admin::staff::routes)
+            .configure(http::admin::macros::routes)
             .default_service(web::to(not_found)),
     );
 }

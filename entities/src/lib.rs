@@ -7,6 +7,7 @@ pub mod feed_events;
 pub mod feed_state;
 pub mod idempotency_keys;
 pub mod ledger_entries;
+pub mod macros;
 pub mod messages;
 pub mod notification_preferences;
 pub mod notifications;

@@ -13,6 +13,8 @@ pub struct Model {
     pub body: String,
     pub internal: bool,
     pub created_at: DateTimeUtc,
+    /// Copied by a merge from this ticket (original author and time kept).
+    pub merged_from: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,7 @@ mod m20261123_000005_numbers;
 mod m20261201_000006_leases;
 mod m20261201_000007_feed;
 mod m20261201_000008_idempotency_owner;
+mod m20261201_000009_workflow;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_leases::Migration),
             Box::new(m20261201_000007_feed::Migration),
             Box::new(m20261201_000008_idempotency_owner::Migration),
+            Box::new(m20261201_000009_workflow::Migration),
         ]
     }
 }

@@ -95,6 +95,7 @@ prefixed_id!(DeliveryId, "dlv_");
 prefixed_id!(NotificationId, "ntf_");
 prefixed_id!(LedgerId, "led_");
 prefixed_id!(PublishableKeyId, "pk_");
+prefixed_id!(MacroId, "mac_");
 
 #[cfg(test)]
 mod tests {

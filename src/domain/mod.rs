@@ -5,6 +5,8 @@ pub mod ids;
 pub mod plan;
 pub mod sla;
 pub mod status;
+pub mod tags;
+pub mod template;
 pub mod ticket;
 pub mod validate;
 

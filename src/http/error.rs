@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::billing::ledger::ApplyError;
 use crate::domain::FieldError;
 use crate::feed::FeedError;
+use crate::macros::MacroError;
 use crate::numbers::NumberError;
 use crate::ratelimit::Verdict;
 use crate::tenants::registry::TenantBusy;
@@ -209,6 +210,15 @@ fn is_unstorable_text(e: &DbErr) -> bool {
 
 // One mapping per feature: the feature's refusal in its own words → status, code, message.
 
+impl From<MacroError> for ApiError {
+    fn from(e: MacroError) -> Self {
+        match e {
+            MacroError::NotFound => ApiError::not_found(),
+            MacroError::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<TicketError> for ApiError {
     fn from(e: TicketError) -> Self {
         match e {
@@ -223,6 +233,12 @@ impl From<TicketError> for ApiError {
                 "ticket_closed",
                 "A closed ticket is final — open a new ticket instead",
             ),
+            TicketError::Merged { into } => ApiError::conflict(
+                "ticket_closed",
+                "This ticket was merged into another; continue there",
+            )
+            .with_detail(crate::domain::ids::TicketId::from_uuid(into).to_string()),
+            TicketError::InvalidMerge(why) => ApiError::validation("into", why),
             TicketError::InvalidTransition { from, to } => ApiError::bad_request(
                 "invalid_transition",
                 format!("Cannot change status from {from} to {to}"),
@@ -232,6 +248,20 @@ impl From<TicketError> for ApiError {
                 "concurrent_update",
                 "The ticket is being changed concurrently; retry",
             ),
+            TicketError::PreconditionFailed { current } => ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "precondition_failed",
+                "The ticket changed since that version; reload it and try again",
+            )
+            .with_detail(current.to_string())
+            .with_header(actix_web::http::header::ETAG, format!("\"{current}\"")),
+            TicketError::UnknownMacro => {
+                ApiError::validation("macro_id", "`macro_id` names no macro")
+            }
+            TicketError::Field(e) => e.into(),
+            TicketError::UnknownAssignee => {
+                ApiError::validation("assignee_id", "`assignee_id` is not an active operator")
+            }
             TicketError::NotBountyEligible => ApiError::conflict(
                 "not_bounty_eligible",
                 "Only tickets in the `bug` category earn a bounty",

@@ -145,6 +145,16 @@ fn join_path(parent: &str, field: &str) -> String {
     }
 }
 
+/// For `#[serde(default, deserialize_with = "present")]`: tells a field sent as `null`
+/// (`Some(None)`) from one left out (`None`).
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ pub mod notifications;
 pub mod numbers;
 pub mod openapi;
 pub mod path;
+pub mod precondition;
 pub mod query;
 pub mod service;
 pub mod tickets;

@@ -13,9 +13,10 @@ use crate::http::auth::{AnyTenantKey, SecretKey};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
 use crate::http::path::path_id;
+use crate::http::precondition::{etag, if_match};
 use crate::http::query::{CursorParams, PageParams, QueryMap};
 use crate::tenants::actor::{AddMessage, CreateTicket, UpdateTicket};
-use crate::tickets::ops::{self, Author, NewMessage, NewTicket, TicketChange};
+use crate::tickets::ops::{self, Author, Compose, NewMessage, NewTicket, TicketChange};
 use crate::tickets::query::{self, TicketFilter};
 use crate::tickets::view::{EventOut, MessageOut, TicketOut};
 
@@ -65,7 +66,20 @@ pub fn ticket_filter(q: &QueryMap) -> ApiResult<TicketFilter> {
         q: q_text,
         tenant_id: None,
         breached: None,
+        assignee: None,
+        tag: None,
     })
+}
+
+/// The collision guard's request header.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IfMatch {
+    /// `"<version>"` from the ticket's `ETag`: the change applies only if the ticket is still
+    /// at that version (else `412 precondition_failed`). Without it nothing is checked.
+    #[param(rename = "If-Match")]
+    #[allow(dead_code)] // read by `http::precondition::if_match`
+    pub if_match: Option<String>,
 }
 
 /// A new ticket. Lengths count Unicode characters after trimming.
@@ -220,8 +234,9 @@ async fn create_ticket(
         "queued" => (None, None),
         _ => (Some(false), created.ticket.email_reason.clone()),
     };
+    let version = created.ticket.version;
     let ticket = TicketOut::with_messages(created.ticket, vec![created.message], Utc::now());
-    Ok(HttpResponse::Ok().json(TicketCreated {
+    Ok(etag(&mut HttpResponse::Ok(), version).json(TicketCreated {
         ticket,
         email_delivered: delivered,
         email_reason: reason,
@@ -304,7 +319,7 @@ async fn list_tickets(
     tag = "tickets",
     params(("id" = String, Path, description = "Ticket id (`tkt_…`)")),
     responses(
-        (status = 200, description = "The ticket", body = TicketOut),
+        (status = 200, description = "The ticket", body = TicketOut, headers(("ETag" = String, description = "The ticket's `version`, quoted"))),
         (status = 404, description = "`not_found`: no such ticket of this tenant", body = ErrorBody),
     ),
     security(("secret_key" = [])),
@@ -316,7 +331,14 @@ async fn get_ticket(
 ) -> ApiResult<HttpResponse> {
     let ticket = ops::find(&state.db, ticket_id(&path)?, Some(key.tenant_id)).await?;
     let thread = query::thread_head(&state.db, ticket.id, false, query::EMBEDDED_MESSAGES).await?;
-    Ok(HttpResponse::Ok().json(TicketOut::with_thread(ticket, thread, Utc::now())))
+    let version = ticket.version;
+    Ok(
+        etag(&mut HttpResponse::Ok(), version).json(TicketOut::with_thread(
+            ticket,
+            thread,
+            Utc::now(),
+        )),
+    )
 }
 
 /// A page of a ticket's public messages, oldest first.
@@ -386,17 +408,19 @@ pub struct MessageCreated {
     post,
     path = "/v1/support/tickets/{id}/messages",
     tag = "tickets",
-    params(("id" = String, Path, description = "Ticket id (`tkt_…`)")),
+    params(("id" = String, Path, description = "Ticket id (`tkt_…`)"), IfMatch),
     request_body = MessageIn,
     responses(
-        (status = 201, description = "The message was added", body = MessageCreated),
+        (status = 201, description = "The message was added", body = MessageCreated, headers(("ETag" = String, description = "The ticket's new `version`, quoted"))),
         (status = 404, description = "`not_found`: no such ticket of this tenant", body = ErrorBody),
         (status = 409, description = "`ticket_closed`: a closed ticket is final; `concurrent_update`: retry", body = ErrorBody),
+        (status = 412, description = "`precondition_failed`: `If-Match` names an older version (the current one in `detail`); nothing changed", body = ErrorBody),
     ),
     security(("secret_key" = [])),
 )]
 
 async fn create_message(
+    req: HttpRequest,
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
     path: web::Path<String>,
@@ -407,15 +431,18 @@ async fn create_message(
     let msg = AddMessage(NewMessage {
         ticket_id,
         actor: Author::Customer,
-        body,
+        body: Compose::Text(body),
         internal: false,
         status: None,
+        if_match: if_match(&req)?,
     });
     let replied = state.tenants.send(key.tenant_id, msg).await??;
-    Ok(HttpResponse::Created().json(MessageCreated {
-        message: MessageOut::from(replied.message),
-        ticket_status: replied.ticket.status,
-    }))
+    Ok(
+        etag(&mut HttpResponse::Created(), replied.ticket.version).json(MessageCreated {
+            message: MessageOut::from(replied.message),
+            ticket_status: replied.ticket.status,
+        }),
+    )
 }
 
 /// A tenant's status change: to `resolved` or `closed`, or back to `open` from
@@ -445,10 +472,11 @@ enum TenantStatusChange {
     patch,
     path = "/v1/support/tickets/{id}",
     tag = "tickets",
-    params(("id" = String, Path, description = "Ticket id (`tkt_…`)")),
+    params(("id" = String, Path, description = "Ticket id (`tkt_…`)"), IfMatch),
     request_body = TicketPatch,
     responses(
-        (status = 200, description = "The updated ticket with its public messages", body = TicketOut),
+        (status = 200, description = "The updated ticket with its public messages", body = TicketOut, headers(("ETag" = String, description = "The ticket's new `version`, quoted"))),
+        (status = 412, description = "`precondition_failed`: `If-Match` names an older version (the current one in `detail`); nothing changed", body = ErrorBody),
         (status = 400, description = "`invalid_transition` (detail `status`): tenants cannot move the ticket there", body = ErrorBody),
         (status = 404, description = "`not_found`: no such ticket of this tenant", body = ErrorBody),
         (status = 409, description = "`ticket_closed`: a closed ticket is final; `concurrent_update`: retry", body = ErrorBody),
@@ -457,6 +485,7 @@ enum TenantStatusChange {
 )]
 
 async fn update_ticket(
+    req: HttpRequest,
     state: web::Data<AppState>,
     SecretKey(key): SecretKey,
     path: web::Path<String>,
@@ -469,10 +498,20 @@ async fn update_ticket(
         actor: Author::Customer,
         status: Some(status),
         priority: None,
+        assignee: None,
+        tags: None,
+        if_match: if_match(&req)?,
     });
     let ticket = state.tenants.send(key.tenant_id, msg).await??;
     let thread = query::thread_head(&state.db, ticket.id, false, query::EMBEDDED_MESSAGES).await?;
-    Ok(HttpResponse::Ok().json(TicketOut::with_thread(ticket, thread, Utc::now())))
+    let version = ticket.version;
+    Ok(
+        etag(&mut HttpResponse::Ok(), version).json(TicketOut::with_thread(
+            ticket,
+            thread,
+            Utc::now(),
+        )),
+    )
 }
 
 /// A page of a ticket's history, oldest first.

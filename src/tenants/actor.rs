@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::billing::ledger::{self, ApplyError, Change, LedgerKind};
 use crate::config::Config;
 use crate::tickets::error::TicketError;
+use crate::tickets::merge::{self, Merge, Merged};
 use crate::tickets::ops::{self, Created, NewMessage, NewTicket, Replied, TicketChange};
 use workers::outbox::Nudge;
 
@@ -249,5 +250,22 @@ impl Handler<AwardBounty> for TenantActor {
             )
             .await
         })
+    }
+}
+
+/// Merges a ticket of this tenant into another of its tickets.
+#[derive(Clone)]
+pub struct MergeTickets(pub Merge);
+
+impl Message for MergeTickets {
+    type Result = Result<Merged, TicketError>;
+}
+
+impl Handler<MergeTickets> for TenantActor {
+    type Result = Reply<Merged>;
+
+    fn handle(&mut self, m: MergeTickets, _: &mut Context<Self>) -> Self::Result {
+        let (db, config, tenant_id) = (self.db.clone(), self.config.clone(), self.tenant_id);
+        self.serialized(async move { merge::merge(&db, &config, tenant_id, m.0, Utc::now()).await })
     }
 }

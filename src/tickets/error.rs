@@ -13,6 +13,12 @@ pub enum TicketError {
     InsufficientCredits,
     #[error("a closed ticket is final")]
     Closed,
+    /// The ticket was merged into `into` (and so is closed).
+    #[error("the ticket was merged into another")]
+    Merged { into: uuid::Uuid },
+    /// A merge needs two different tickets of one tenant.
+    #[error("{0}")]
+    InvalidMerge(&'static str),
     #[error("cannot change status from {from} to {to}")]
     InvalidTransition {
         from: TicketStatus,
@@ -21,6 +27,18 @@ pub enum TicketError {
     /// Another node kept changing the ticket under us.
     #[error("the ticket is being changed concurrently")]
     ConcurrentUpdate,
+    /// `If-Match` named another version: nothing changed.
+    #[error("the ticket is at version {current}")]
+    PreconditionFailed { current: i64 },
+    /// `macro_id` names no macro.
+    #[error("no such macro")]
+    UnknownMacro,
+    /// What a macro produced on this ticket is invalid (a rendered body too long, too many tags).
+    #[error("{0}")]
+    Field(crate::domain::FieldError),
+    /// `assignee_id` is not an active operator.
+    #[error("no such operator")]
+    UnknownAssignee,
     #[error("only bug tickets earn a bounty")]
     NotBountyEligible,
     #[error("the bounty was already awarded")]

@@ -19,11 +19,14 @@ use crate::domain::ids::{EventId, MessageId, TicketId};
 use crate::domain::plan::Plan;
 use crate::domain::sla::SlaSnapshot;
 use crate::domain::status::{self, TicketStatus, TransitionError};
+use crate::domain::tags::Tags;
+use crate::domain::template;
 use crate::domain::ticket::{Category, Priority};
 use crate::domain::validate::{Description, Email, MessageBody, ShortRef, Subject};
 use crate::emails::{self, EmailKind};
 use crate::feed::{self, Visibility};
 use crate::notifications::{self, Notice, preferences};
+use crate::staff;
 use crate::tickets::error::TicketError;
 use crate::tickets::view::{MessageOut, TicketOut};
 use crate::webhooks::events::{self, Audience};
@@ -67,12 +70,12 @@ impl Author {
 }
 
 /// `Raced`: the ticket changed between our read and our write (another node); try again.
-enum Attempt<T> {
+pub(super) enum Attempt<T> {
     Done(T),
     Raced,
 }
 
-async fn retry_on_race<T, F, Fut>(mut attempt: F) -> Result<T, TicketError>
+pub(super) async fn retry_on_race<T, F, Fut>(mut attempt: F) -> Result<T, TicketError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Attempt<T>, TicketError>>,
@@ -85,7 +88,7 @@ where
     Err(TicketError::ConcurrentUpdate)
 }
 
-fn event(
+pub(super) fn event(
     ticket: &tickets::Model,
     kind: &str,
     actor: &Author,
@@ -105,10 +108,73 @@ fn event(
     }
 }
 
-fn parse_status(t: &tickets::Model) -> Result<TicketStatus, TicketError> {
+pub(super) fn parse_status(t: &tickets::Model) -> Result<TicketStatus, TicketError> {
     t.status.parse().map_err(|_| {
         TicketError::Corrupt(format!("ticket {} has unknown status {}", t.id, t.status))
     })
+}
+
+fn tags_change(ticket: &tickets::Model, to: &Tags) -> Value {
+    json!({"from": Tags::from_stored(&ticket.tags), "to": to.as_slice()})
+}
+
+/// Event feed: assignment and tags, operators only (`support.ticket_updated`, internal).
+async fn internal_update(
+    txn: &DatabaseTransaction,
+    ticket_now: &tickets::Model,
+    changes: serde_json::Map<String, Value>,
+    now: DateTime<Utc>,
+) -> Result<(), TicketError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let tenant_id = ticket_now.tenant_id;
+    let ticket = TicketOut::summary(ticket_now.clone(), now).for_operator(tenant_id);
+    let data = json!({"ticket": ticket, "changes": changes});
+    feed::record_one(
+        txn,
+        tenant_id,
+        feed::TICKET_UPDATED,
+        data,
+        Visibility::Internal,
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Tags are the operators' business: an internal event.
+fn tags_event(
+    ticket: &tickets::Model,
+    actor: &Author,
+    to: &Tags,
+    now: DateTime<Utc>,
+) -> ticket_events::ActiveModel {
+    event(
+        ticket,
+        "tags_changed",
+        actor,
+        tags_change(ticket, to),
+        false,
+        now,
+    )
+}
+
+/// Before any change: a merged ticket answers with where it went, and the collision guard
+/// lets a change sent with `If-Match` apply only to the version it names.
+pub(super) fn check_version(
+    ticket: &tickets::Model,
+    if_match: Option<i64>,
+) -> Result<(), TicketError> {
+    if let Some(into) = ticket.merged_into {
+        return Err(TicketError::Merged { into });
+    }
+    match if_match {
+        Some(expected) if expected != ticket.version => Err(TicketError::PreconditionFailed {
+            current: ticket.version,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Finds a ticket; `tenant_id` scopes it to one tenant (operators pass `None`).
@@ -289,6 +355,10 @@ fn new_ticket(
         updated_at: now,
         resolved_at: None,
         closed_at: None,
+        version: 1,
+        assignee_id: None,
+        tags: String::new(),
+        merged_into: None,
     };
     let message = message_row(
         &ticket,
@@ -337,11 +407,12 @@ fn message_row(
         body,
         internal,
         created_at: now,
+        merged_from: None,
     }
 }
 
 /// What a status change does to the ticket's timestamps.
-fn status_columns(
+pub(super) fn status_columns(
     update: sea_orm::UpdateMany<tickets::Entity>,
     to: TicketStatus,
     now: DateTime<Utc>,
@@ -357,7 +428,8 @@ fn status_columns(
     }
 }
 
-/// Applies `to` (and any extra columns) only if the ticket still has status `from`.
+/// Applies `to` (and any extra columns) only if the ticket is still the version we read
+/// (so still has status `from`), and moves it to the next version.
 async fn guarded_update(
     txn: &DatabaseTransaction,
     ticket: &tickets::Model,
@@ -368,7 +440,12 @@ async fn guarded_update(
 ) -> Result<bool, TicketError> {
     let update = tickets::Entity::update_many()
         .col_expr(tickets::Column::UpdatedAt, Expr::value(now))
+        .col_expr(
+            tickets::Column::Version,
+            Expr::col(tickets::Column::Version).add(1),
+        )
         .filter(tickets::Column::Id.eq(ticket.id))
+        .filter(tickets::Column::Version.eq(ticket.version))
         .filter(tickets::Column::Status.eq(from.as_str()));
     let update = if to == from {
         update
@@ -391,10 +468,75 @@ pub struct Replied {
 pub struct NewMessage {
     pub ticket_id: Uuid,
     pub actor: Author,
-    pub body: MessageBody,
+    pub body: Compose,
     pub internal: bool,
     /// An operator may name the status the reply leaves the ticket in.
     pub status: Option<TicketStatus>,
+    /// `If-Match`: the version the author saw; `None` checks nothing.
+    pub if_match: Option<i64>,
+}
+
+/// What a message says: its text, or an operator's macro rendered for the ticket (whose
+/// status and tags then apply too, in the same transaction).
+#[derive(Debug, Clone)]
+pub enum Compose {
+    Text(MessageBody),
+    Macro(Uuid),
+}
+
+/// A macro applied to one ticket: the rendered body, the status it sets, the tags after it.
+struct Applied {
+    body: MessageBody,
+    status: Option<TicketStatus>,
+    tags: Option<Tags>,
+}
+
+async fn apply_macro(
+    txn: &DatabaseTransaction,
+    ticket: &tickets::Model,
+    actor: &Author,
+    macro_id: Uuid,
+) -> Result<Applied, TicketError> {
+    let canned = match crate::macros::find(txn, macro_id).await {
+        Ok(m) => m,
+        Err(crate::macros::MacroError::NotFound) => return Err(TicketError::UnknownMacro),
+        Err(crate::macros::MacroError::Db(e)) => return Err(e.into()),
+    };
+    let tenant = tenants::Entity::find_by_id(ticket.tenant_id)
+        .one(txn)
+        .await?
+        .ok_or_else(|| TicketError::Corrupt(format!("ticket {} has no tenant", ticket.id)))?;
+    let operator = match actor {
+        Author::Operator(name) => name.as_str(),
+        _ => "",
+    };
+    let ticket_ref = TicketId::from_uuid(ticket.id).to_string();
+    let values = template::Values {
+        ticket_subject: &ticket.subject,
+        ticket_id: &ticket_ref,
+        tenant_name: &tenant.name,
+        contact_email: &ticket.contact_email,
+        operator_name: operator,
+    };
+    let body =
+        MessageBody::parse(&template::render(&canned.body, &values)).map_err(TicketError::Field)?;
+    let status = canned
+        .status
+        .as_deref()
+        .map(|s| {
+            s.parse::<TicketStatus>()
+                .map_err(|_| TicketError::Corrupt(format!("macro {} has status {s}", canned.id)))
+        })
+        .transpose()?;
+    let added = Tags::from_stored(&canned.tags);
+    let tags = if added.is_empty() {
+        None
+    } else {
+        let mut all = Tags::from_stored(&ticket.tags);
+        all.extend(added);
+        Some(Tags::parse(&all).map_err(TicketError::Field)?)
+    };
+    Ok(Applied { body, status, tags })
 }
 
 pub async fn reply(
@@ -410,13 +552,23 @@ pub async fn reply(
         body,
         internal,
         status: requested,
+        if_match,
     } = m;
     retry_on_race(|| {
         let (actor, body) = (actor.clone(), body.clone());
         async move {
             let txn = begin_write(db).await?;
             let ticket = find(&txn, ticket_id, Some(tenant_id)).await?;
+            check_version(&ticket, if_match)?;
             let from = parse_status(&ticket)?;
+            let (body, requested, tags) = match body {
+                Compose::Text(body) => (body, requested, None),
+                Compose::Macro(id) => {
+                    let applied = apply_macro(&txn, &ticket, &actor, id).await?;
+                    (applied.body, requested.or(applied.status), applied.tags)
+                }
+            };
+            let new_tags = tags.filter(|t| t.to_stored() != ticket.tags);
             let to = match &actor {
                 Author::Customer => status::customer_reply(from),
                 _ => status::operator_reply(from, internal, requested),
@@ -439,6 +591,10 @@ pub async fn reply(
                             tickets::Column::MessageCount,
                             Expr::col(tickets::Column::MessageCount).add(1),
                         )
+                    };
+                    let u = match &new_tags {
+                        Some(t) => u.col_expr(tickets::Column::Tags, Expr::value(t.to_stored())),
+                        None => u,
                     };
                     if first_response {
                         u.col_expr(tickets::Column::FirstResponseAt, Expr::value(now))
@@ -464,6 +620,9 @@ pub async fn reply(
             if to != from {
                 events.push(event(&ticket, "status_changed", &actor, json!({"from": from, "to": to}), true, now));
             }
+            if let Some(t) = &new_tags {
+                events.push(tags_event(&ticket, &actor, t, now));
+            }
             ticket_events::Entity::insert_many(events).exec(&txn).await?;
             if matches!(actor, Author::Operator(_)) && !internal {
                 let notice = Notice {
@@ -476,6 +635,11 @@ pub async fn reply(
             }
             let ticket_now = find(&txn, ticket_id, None).await?;
             announce_reply(&txn, config, &ticket_now, &message, &actor, from, to, now).await?;
+            if let Some(t) = &new_tags {
+                let mut changes = serde_json::Map::new();
+                changes.insert("tags".into(), tags_change(&ticket, t));
+                internal_update(&txn, &ticket_now, changes, now).await?;
+            }
             txn.commit().await?;
             Ok(Attempt::Done(Replied { message, ticket: ticket_now }))
         }
@@ -483,14 +647,19 @@ pub async fn reply(
     .await
 }
 
-/// Changes status (and, for operators, priority). Tenants are held to `tenant_set`.
-/// A status and/or priority change.
+/// A change of status and, for operators, of priority, assignee and tags. Tenants are held
+/// to `status::tenant_set`.
 #[derive(Debug, Clone)]
 pub struct TicketChange {
     pub ticket_id: Uuid,
     pub actor: Author,
     pub status: Option<TicketStatus>,
     pub priority: Option<Priority>,
+    /// `Some(None)` unassigns.
+    pub assignee: Option<Option<Uuid>>,
+    pub tags: Option<Tags>,
+    /// `If-Match`: the version the author saw; `None` checks nothing.
+    pub if_match: Option<i64>,
 }
 
 pub async fn update(
@@ -505,12 +674,25 @@ pub async fn update(
         actor,
         status: to,
         priority,
+        assignee,
+        tags,
+        if_match,
     } = change;
+    let assignee = match assignee {
+        Some(Some(id)) => Some(Some(
+            staff::find_active(db, id)
+                .await?
+                .ok_or(TicketError::UnknownAssignee)?,
+        )),
+        Some(None) => Some(None),
+        None => None,
+    };
     retry_on_race(|| {
-        let actor = actor.clone();
+        let (actor, assignee, tags) = (actor.clone(), assignee.clone(), tags.clone());
         async move {
             let txn = begin_write(db).await?;
             let ticket = find(&txn, ticket_id, Some(tenant_id)).await?;
+            check_version(&ticket, if_match)?;
             let from = parse_status(&ticket)?;
             let to = match (to, &actor) {
                 (Some(to), Author::Customer) => status::tenant_set(from, to),
@@ -518,19 +700,34 @@ pub async fn update(
                 (None, _) if from == TicketStatus::Closed => Err(TransitionError::Closed),
                 (None, _) => Ok(from),
             }?;
+            let new_assignee = assignee
+                .as_ref()
+                .map(|a| a.as_ref().map(|s| s.id))
+                .filter(|a| *a != ticket.assignee_id);
+            let new_tags = tags.as_ref().filter(|t| t.to_stored() != ticket.tags);
             let changed = guarded_update(
                 &txn,
                 &ticket,
                 from,
                 to,
-                |u| match priority {
-                    Some(p) => u
-                        .col_expr(tickets::Column::Priority, Expr::value(p.as_str()))
-                        .col_expr(
-                            tickets::Column::PriorityRank,
-                            Expr::value(i16::from(p.rank())),
-                        ),
-                    None => u,
+                |u| {
+                    let u = match priority {
+                        Some(p) => u
+                            .col_expr(tickets::Column::Priority, Expr::value(p.as_str()))
+                            .col_expr(
+                                tickets::Column::PriorityRank,
+                                Expr::value(i16::from(p.rank())),
+                            ),
+                        None => u,
+                    };
+                    let u = match new_assignee {
+                        Some(a) => u.col_expr(tickets::Column::AssigneeId, Expr::value(a)),
+                        None => u,
+                    };
+                    match new_tags {
+                        Some(t) => u.col_expr(tickets::Column::Tags, Expr::value(t.to_stored())),
+                        None => u,
+                    }
                 },
                 now,
             )
@@ -559,6 +756,23 @@ pub async fn update(
                     now,
                 ));
             }
+            // Assignment and tags are the operators' business: internal events.
+            if let Some(a) = &assignee
+                && new_assignee.is_some()
+            {
+                let to = a.as_ref().map(|s| json!({"id": s.id, "name": s.name}));
+                events.push(event(
+                    &ticket,
+                    "assigned",
+                    &actor,
+                    json!({"from": ticket.assignee_id, "to": to}),
+                    false,
+                    now,
+                ));
+            }
+            if let Some(t) = new_tags {
+                events.push(tags_event(&ticket, &actor, t, now));
+            }
             if !events.is_empty() {
                 ticket_events::Entity::insert_many(events)
                     .exec(&txn)
@@ -583,6 +797,15 @@ pub async fn update(
                 let data = json!({"ticket": TicketOut::summary(ticket_now.clone(), now), "changes": changes});
                 feed::record_one(&txn, tenant_id, feed::TICKET_UPDATED, data, Visibility::Tenant, now).await?;
             }
+            let mut internal = serde_json::Map::new();
+            if let (Some(a), Some(_)) = (&assignee, new_assignee) {
+                let to = a.as_ref().map(|s| s.id);
+                internal.insert("assignee_id".into(), json!({"from": ticket.assignee_id, "to": to}));
+            }
+            if let Some(t) = new_tags {
+                internal.insert("tags".into(), tags_change(&ticket, t));
+            }
+            internal_update(&txn, &ticket_now, internal, now).await?;
             txn.commit().await?;
             Ok(Attempt::Done(ticket_now))
         }
@@ -608,6 +831,10 @@ pub async fn award_bounty(
     // The guard on bounty_status makes a second award a no-op on every node.
     let awarded = tickets::Entity::update_many()
         .col_expr(tickets::Column::BountyStatus, Expr::value("awarded"))
+        .col_expr(
+            tickets::Column::Version,
+            Expr::col(tickets::Column::Version).add(1),
+        )
         .col_expr(tickets::Column::BountyCents, Expr::value(amount_cents))
         .col_expr(tickets::Column::UpdatedAt, Expr::value(now))
         .filter(tickets::Column::Id.eq(ticket_id))
@@ -750,7 +977,7 @@ async fn announce_status(
     Ok(())
 }
 
-async fn status_webhook(
+pub(super) async fn status_webhook(
     txn: &DatabaseTransaction,
     config: &Config,
     ticket: &tickets::Model,

@@ -21,6 +21,16 @@ pub struct TicketFilter {
     pub q: Option<String>,
     pub tenant_id: Option<Uuid>,
     pub breached: Option<bool>,
+    pub assignee: Option<Assignee>,
+    /// A tag already parsed by `domain::tags::parse_tag` (stored as `,a,b,`).
+    pub tag: Option<String>,
+}
+
+/// The inbox's `assignee` filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assignee {
+    Nobody,
+    Operator(Uuid),
 }
 
 impl TicketFilter {
@@ -52,6 +62,19 @@ impl TicketFilter {
                     .add(like(tickets::Column::Subject))
                     .add(like(tickets::Column::Description)),
             );
+        }
+        match self.assignee {
+            Some(Assignee::Nobody) => query = query.filter(tickets::Column::AssigneeId.is_null()),
+            Some(Assignee::Operator(id)) => {
+                query = query.filter(tickets::Column::AssigneeId.eq(id));
+            }
+            None => {}
+        }
+        if let Some(tag) = &self.tag {
+            // Tags may hold `_`, a LIKE wildcard: escaped like the text search.
+            let pattern = format!("%,{},%", escape_like(tag));
+            query = query
+                .filter(Expr::col(tickets::Column::Tags).like(LikeExpr::new(pattern).escape('\\')));
         }
         if let Some(breached) = self.breached {
             // Spelled out both ways: `NOT (…)` over NULL columns would drop rows.

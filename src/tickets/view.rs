@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use crate::domain::ids::{EventId, MessageId, TicketId};
 use crate::domain::sla;
 use crate::domain::status::TicketStatus;
+use crate::domain::tags::Tags;
 use crate::domain::ticket::{Category, Priority};
 use crate::tickets::query::{EMBEDDED_MESSAGES, Head};
 
@@ -76,6 +77,9 @@ pub struct MessageOut {
     /// Internal notes are visible to operators only.
     pub internal: bool,
     pub created_at: DateTime<Utc>,
+    /// Copied by a merge from this ticket (`created_at` and author are the original's).
+    #[schema(example = json!(null))]
+    pub merged_from: Option<String>,
 }
 
 impl From<messages::Model> for MessageOut {
@@ -89,6 +93,7 @@ impl From<messages::Model> for MessageOut {
             body: m.body,
             internal: m.internal,
             created_at: m.created_at,
+            merged_from: m.merged_from.map(|t| TicketId::from_uuid(t).to_string()),
         }
     }
 }
@@ -128,6 +133,23 @@ pub struct TicketOut {
     pub updated_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// The ticket this one was merged into (it is then `closed`).
+    #[schema(example = json!(null))]
+    pub merged_into: Option<String>,
+    /// Grows with every change; the `ETag` of ticket responses and what `If-Match` names.
+    #[schema(example = 3)]
+    pub version: i64,
+    /// Operator views only: the operator the ticket is assigned to (`null`: nobody).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub assignee_id: Option<Option<uuid::Uuid>>,
+    /// Operator views only: internal tags (tenants never see them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub tags: Option<Vec<String>>,
+    /// Assignment and tags, kept until `for_operator` shows them.
+    #[serde(skip)]
+    internal: (Option<uuid::Uuid>, Vec<String>),
     /// The thread, oldest first: on single-ticket responses only, at most its first 50
     /// messages (1,000 for operators).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -185,6 +207,11 @@ impl TicketOut {
             updated_at: t.updated_at,
             resolved_at: t.resolved_at,
             closed_at: t.closed_at,
+            merged_into: t.merged_into.map(|m| TicketId::from_uuid(m).to_string()),
+            version: t.version,
+            assignee_id: None,
+            tags: None,
+            internal: (t.assignee_id, Tags::from_stored(&t.tags)),
             messages: None,
             messages_next: None,
         }
@@ -216,6 +243,9 @@ impl TicketOut {
     /// Operators also see which tenant a ticket belongs to.
     pub fn for_operator(mut self, tenant_id: uuid::Uuid) -> Self {
         self.tenant_id = Some(tenant_id);
+        let (assignee_id, tags) = std::mem::take(&mut self.internal);
+        self.assignee_id = Some(assignee_id);
+        self.tags = Some(tags);
         self
     }
 }
@@ -228,7 +258,8 @@ pub struct EventOut {
     #[schema(example = "ticket_event")]
     pub object: &'static str,
     pub ticket_id: String,
-    /// `created`, `message_added`, `status_changed`, `bounty_awarded` or `erased`.
+    /// `created`, `message_added`, `status_changed`, `priority_changed`, `bounty_awarded`,
+    /// `merged`, `erased`; operators also see `assigned` and `tags_changed`.
     #[serde(rename = "type")]
     #[schema(example = "status_changed")]
     pub kind: String,

@@ -19,14 +19,16 @@ pub const TICKET_CREATED: &str = "support.ticket_created";
 pub const MESSAGE_CREATED: &str = "support.message_created";
 pub const STATUS_CHANGED: &str = "support.ticket_status_changed";
 pub const BOUNTY_AWARDED: &str = "support.bounty_awarded";
+pub const TICKET_MERGED: &str = "support.ticket_merged";
 pub const TEST: &str = "webhook.test";
 
 /// The event types a tenant may subscribe to.
-pub const SUBSCRIBABLE: [&str; 4] = [
+pub const SUBSCRIBABLE: [&str; 5] = [
     TICKET_CREATED,
     MESSAGE_CREATED,
     STATUS_CHANGED,
     BOUNTY_AWARDED,
+    TICKET_MERGED,
 ];
 
 fn subscribed(endpoint: &endpoints::Model, kind: &str) -> bool {

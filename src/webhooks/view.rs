@@ -43,6 +43,8 @@ pub enum WebhookEventType {
     TicketStatusChanged,
     #[schema(rename = "support.bounty_awarded")]
     BountyAwarded,
+    #[schema(rename = "support.ticket_merged")]
+    TicketMerged,
 }
 
 impl From<endpoints::Model> for EndpointOut {

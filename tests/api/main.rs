@@ -20,3 +20,4 @@ mod readme;
 mod sse;
 mod tenants;
 mod tickets;
+mod workflow;

@@ -10,8 +10,8 @@ use entities::{
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, ExprTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -65,6 +65,10 @@ pub async fn run(deps: &Deps, tenant_id: Uuid) -> Result<(), DbErr> {
             .col_expr(tickets::Column::Description, Expr::value(ERASED))
             .col_expr(tickets::Column::ContactEmail, Expr::value(ERASED))
             .col_expr(tickets::Column::UpdatedAt, Expr::value(now))
+            .col_expr(
+                tickets::Column::Version,
+                Expr::col(tickets::Column::Version).add(1),
+            )
             .filter(tickets::Column::Id.is_in(ids.clone()))
             .exec(&txn)
             .await?;

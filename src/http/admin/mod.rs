@@ -2,6 +2,8 @@
 pub mod banner;
 pub mod erasure;
 pub mod events;
+pub mod macros;
 pub mod queues;
+pub mod staff;
 pub mod tenants;
 pub mod tickets;

@@ -6,17 +6,22 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
 use crate::billing::ledger::LedgerEntryOut;
+use crate::domain::ids::MacroId;
+use crate::domain::ids::TicketId;
 use crate::domain::status::TicketStatus;
+use crate::domain::tags::{Tags, parse_tag};
 use crate::domain::ticket::Priority;
 use crate::domain::validate::MessageBody;
 use crate::http::auth::Staff;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
+use crate::http::precondition::{etag, if_match};
 use crate::http::query::{PageParams, QueryMap};
-use crate::http::tickets::{MessageCreated, TicketFilterParams, ticket_id};
-use crate::tenants::actor::{AddMessage, AwardBounty, UpdateTicket};
-use crate::tickets::ops::{self, Author, NewMessage, TicketChange};
-use crate::tickets::query::{self, TicketFilter};
+use crate::http::tickets::{IfMatch, MessageCreated, TicketFilterParams, ticket_id};
+use crate::tenants::actor::{AddMessage, AwardBounty, MergeTickets, UpdateTicket};
+use crate::tickets::merge::Merge;
+use crate::tickets::ops::{self, Author, Compose, NewMessage, TicketChange};
+use crate::tickets::query::{self, Assignee, TicketFilter};
 use crate::tickets::view::{EventOut, MessageOut, TicketOut, TicketWithEvents};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -27,6 +32,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::patch().to(update_ticket)),
         )
         .service(web::resource("/support/tickets/{id}/reply").route(web::post().to(reply)))
+        .service(web::resource("/support/tickets/{id}/merge").route(web::post().to(merge)))
         .service(
             web::resource("/support/tickets/{id}/bounty").route(web::post().to(confirm_bounty)),
         );
@@ -40,6 +46,10 @@ pub struct InboxParams {
     pub tenant_id: Option<uuid::Uuid>,
     /// Only tickets whose first response is (or was) late, or only those on time.
     pub breached: Option<bool>,
+    /// `me` (the calling operator), `none` (unassigned) or an operator's id.
+    pub assignee: Option<String>,
+    /// Only tickets carrying this tag.
+    pub tag: Option<String>,
 }
 
 /// A page of the inbox.
@@ -63,11 +73,15 @@ struct Inbox {
     params(TicketFilterParams, InboxParams, PageParams),
     responses(
         (status = 200, description = "A page of the inbox", body = Inbox),
-        (status = 400, description = "`validation_failed`: a filter, `limit` or `offset` is invalid", body = ErrorBody),
+        (status = 400, description = "`validation_failed`: a filter, `limit` or `offset` is invalid (`assignee=me` needs a staff token, not the bootstrap token)", body = ErrorBody),
     ),
     security(("staff_token" = [])),
 )]
-async fn inbox(req: HttpRequest, state: web::Data<AppState>, _: Staff) -> ApiResult<HttpResponse> {
+async fn inbox(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Staff(operator): Staff,
+) -> ApiResult<HttpResponse> {
     let q = QueryMap::from_request(&req)?;
     let page = q.page()?;
     let filter = TicketFilter {
@@ -80,6 +94,25 @@ async fn inbox(req: HttpRequest, state: web::Data<AppState>, _: Staff) -> ApiRes
             })
             .transpose()?,
         breached: q.parse("breached")?,
+        assignee: q
+            .get("assignee")
+            .map(|raw| match raw {
+                "none" => Ok(Assignee::Nobody),
+                "me" => operator.id.map(Assignee::Operator).ok_or_else(|| {
+                    ApiError::validation(
+                        "assignee",
+                        "`assignee=me` needs a staff token; the bootstrap token is no operator",
+                    )
+                }),
+                id => id.parse().map(Assignee::Operator).map_err(|_| {
+                    ApiError::validation(
+                        "assignee",
+                        "`assignee` must be `me`, `none` or an operator's id",
+                    )
+                }),
+            })
+            .transpose()?,
+        tag: q.get("tag").map(|t| parse_tag(t, "tag")).transpose()?,
         ..crate::http::tickets::ticket_filter(&q)?
     };
     let now = Utc::now();
@@ -109,7 +142,7 @@ async fn inbox(req: HttpRequest, state: web::Data<AppState>, _: Staff) -> ApiRes
     tag = "admin",
     params(("id" = String, Path, description = "Ticket id (`tkt_…`)")),
     responses(
-        (status = 200, description = "The transcript", body = TicketWithEvents),
+        (status = 200, description = "The transcript", body = TicketWithEvents, headers(("ETag" = String, description = "The ticket's `version`, quoted"))),
         (status = 404, description = "`not_found`: no such ticket", body = ErrorBody),
     ),
     security(("staff_token" = [])),
@@ -123,13 +156,16 @@ async fn transcript(
     let ticket = ops::find(&state.db, ticket_id(&path)?, None).await?;
     let thread = query::thread_head(&state.db, ticket.id, true, query::OPERATOR_EMBEDDED).await?;
     let events = query::events_head(&state.db, ticket.id, true, query::OPERATOR_EMBEDDED).await?;
-    let tenant_id = ticket.tenant_id;
-    Ok(HttpResponse::Ok().json(TicketWithEvents {
-        ticket: TicketOut::with_messages(ticket, thread.rows, Utc::now()).for_operator(tenant_id),
-        events: events.rows.into_iter().map(EventOut::from).collect(),
-        messages_truncated: thread.more,
-        events_truncated: events.more,
-    }))
+    let (tenant_id, version) = (ticket.tenant_id, ticket.version);
+    Ok(
+        etag(&mut HttpResponse::Ok(), version).json(TicketWithEvents {
+            ticket: TicketOut::with_messages(ticket, thread.rows, Utc::now())
+                .for_operator(tenant_id),
+            events: events.rows.into_iter().map(EventOut::from).collect(),
+            messages_truncated: thread.more,
+            events_truncated: events.more,
+        }),
+    )
 }
 
 /// An operator's reply or internal note.
@@ -137,8 +173,13 @@ async fn transcript(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"body": "Thanks — we rolled back the change; please retry.", "status": "awaiting_user"}))]
 struct ReplyIn {
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 5000)]
+    /// Required unless `macro_id` is sent.
+    #[schema(value_type = String, min_length = 1, max_length = 5000)]
     body: Option<String>,
+    /// Answer with this macro instead of `body`: its rendered body, and its status (unless
+    /// `status` is sent) and tags (added), in one transaction.
+    #[schema(value_type = Option<String>, example = "mac_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b")]
+    macro_id: Option<String>,
     /// An internal note: operators only; changes nothing else.
     #[serde(default)]
     internal: bool,
@@ -156,29 +197,40 @@ struct ReplyIn {
     post,
     path = "/admin/support/tickets/{id}/reply",
     tag = "admin",
-    params(("id" = String, Path, description = "Ticket id (`tkt_…`)")),
+    params(("id" = String, Path, description = "Ticket id (`tkt_…`)"), IfMatch),
     request_body = ReplyIn,
     responses(
-        (status = 201, description = "The message was added", body = MessageCreated),
+        (status = 201, description = "The message was added", body = MessageCreated, headers(("ETag" = String, description = "The ticket's new `version`, quoted"))),
         (status = 404, description = "`not_found`: no such ticket", body = ErrorBody),
         (status = 409, description = "`ticket_closed`: a closed ticket is final; `concurrent_update`: retry", body = ErrorBody),
+        (status = 412, description = "`precondition_failed`: `If-Match` names an older version (the current one in `detail`); nothing changed", body = ErrorBody),
     ),
     security(("staff_token" = [])),
 )]
 
 async fn reply(
+    req: HttpRequest,
     state: web::Data<AppState>,
     Staff(operator): Staff,
     path: web::Path<String>,
     JsonBody(input): JsonBody<ReplyIn>,
 ) -> ApiResult<HttpResponse> {
     let id = ticket_id(&path)?;
-    let body = MessageBody::parse(
-        input
-            .body
-            .as_deref()
-            .ok_or_else(|| ApiError::validation("body", "`body` is required"))?,
-    )?;
+    let body = match (input.body.as_deref(), input.macro_id.as_deref()) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::validation(
+                "macro_id",
+                "Send `body` or `macro_id`, not both",
+            ));
+        }
+        (Some(text), None) => Compose::Text(MessageBody::parse(text)?),
+        (None, Some(raw)) => Compose::Macro(
+            raw.parse::<MacroId>()
+                .map_err(|_| ApiError::validation("macro_id", "`macro_id` names no macro"))?
+                .uuid(),
+        ),
+        (None, None) => return Err(ApiError::validation("body", "`body` is required")),
+    };
     let status = input
         .status
         .as_deref()
@@ -191,24 +243,34 @@ async fn reply(
         body,
         internal: input.internal,
         status,
+        if_match: if_match(&req)?,
     });
     let replied = state.tenants.send(ticket.tenant_id, msg).await??;
-    Ok(HttpResponse::Created().json(MessageCreated {
-        message: MessageOut::from(replied.message),
-        ticket_status: replied.ticket.status,
-    }))
+    Ok(
+        etag(&mut HttpResponse::Created(), replied.ticket.version).json(MessageCreated {
+            message: MessageOut::from(replied.message),
+            ticket_status: replied.ticket.status,
+        }),
+    )
 }
 
-/// An operator's change: `status` and/or `priority`.
+/// An operator's change: any of `status`, `priority`, `assignee_id`, `tags`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"status": "in_progress", "priority": "urgent"}))]
+#[schema(example = json!({"status": "in_progress", "priority": "urgent", "assignee_id": "0193a0b4-c5d6-7e8f-9a0b-1c2d3e4f5a6b", "tags": ["vip", "sdk"]}))]
 struct OperatorPatch {
     /// Any status; nothing leaves `closed`.
     #[schema(value_type = Option<TicketStatus>)]
     status: Option<String>,
     #[schema(value_type = Option<Priority>)]
     priority: Option<String>,
+    /// An active operator's id (`GET /admin/staff`), or `null` to unassign.
+    #[serde(default, deserialize_with = "crate::http::json::present")]
+    #[schema(value_type = Option<uuid::Uuid>)]
+    assignee_id: Option<Option<String>>,
+    /// Replaces the tags: at most 20, each 1–40 characters of `[a-z0-9_-]` (lower-cased).
+    #[schema(value_type = Option<Vec<String>>)]
+    tags: Option<Vec<String>>,
 }
 
 /// Update a ticket
@@ -218,10 +280,12 @@ struct OperatorPatch {
     patch,
     path = "/admin/support/tickets/{id}",
     tag = "admin",
-    params(("id" = String, Path, description = "Ticket id (`tkt_…`)")),
+    params(("id" = String, Path, description = "Ticket id (`tkt_…`)"), IfMatch),
     request_body = OperatorPatch,
     responses(
-        (status = 200, description = "The ticket (without messages)", body = TicketOut),
+        (status = 200, description = "The ticket (without messages)", body = TicketOut, headers(("ETag" = String, description = "The ticket's new `version`, quoted"))),
+        (status = 400, description = "`validation_failed`: a field is invalid (`assignee_id`: not an active operator; `tags`: too many or a bad tag)", body = ErrorBody),
+        (status = 412, description = "`precondition_failed`: `If-Match` names an older version (the current one in `detail`); nothing changed", body = ErrorBody),
         (status = 404, description = "`not_found`: no such ticket", body = ErrorBody),
         (status = 409, description = "`ticket_closed`: a closed ticket is final; `concurrent_update`: retry", body = ErrorBody),
     ),
@@ -230,6 +294,7 @@ struct OperatorPatch {
 )]
 
 async fn update_ticket(
+    req: HttpRequest,
     state: web::Data<AppState>,
     Staff(operator): Staff,
     path: web::Path<String>,
@@ -246,22 +311,39 @@ async fn update_ticket(
         .as_deref()
         .map(str::parse::<Priority>)
         .transpose()?;
-    if status.is_none() && priority.is_none() {
+    let assignee = patch
+        .assignee_id
+        .map(|a| {
+            a.map(|raw| {
+                raw.parse::<uuid::Uuid>().map_err(|_| {
+                    ApiError::validation("assignee_id", "`assignee_id` must be an operator's id")
+                })
+            })
+            .transpose()
+        })
+        .transpose()?;
+    let tags = patch.tags.as_deref().map(Tags::parse).transpose()?;
+    if status.is_none() && priority.is_none() && assignee.is_none() && tags.is_none() {
         return Err(ApiError::validation(
             "status",
-            "Send `status` and/or `priority`",
+            "Send `status`, `priority`, `assignee_id` and/or `tags`",
         ));
     }
+    let if_match = if_match(&req)?;
     let ticket = ops::find(&state.db, id, None).await?;
     let msg = UpdateTicket(TicketChange {
         ticket_id: id,
         actor: Author::Operator(operator.name),
         status,
         priority,
+        assignee,
+        tags,
+        if_match,
     });
     let ticket = state.tenants.send(ticket.tenant_id, msg).await??;
-    let tenant_id = ticket.tenant_id;
-    Ok(HttpResponse::Ok().json(TicketOut::summary(ticket, Utc::now()).for_operator(tenant_id)))
+    let (tenant_id, version) = (ticket.tenant_id, ticket.version);
+    Ok(etag(&mut HttpResponse::Ok(), version)
+        .json(TicketOut::summary(ticket, Utc::now()).for_operator(tenant_id)))
 }
 
 /// An awarded bounty.
@@ -298,9 +380,84 @@ async fn confirm_bounty(
         operator: operator.name,
     };
     let (ticket, entry) = state.tenants.send(ticket.tenant_id, msg).await??;
-    let tenant_id = ticket.tenant_id;
-    Ok(HttpResponse::Ok().json(BountyAwarded {
+    let (tenant_id, version) = (ticket.tenant_id, ticket.version);
+    Ok(etag(&mut HttpResponse::Ok(), version).json(BountyAwarded {
         ticket: TicketOut::summary(ticket, Utc::now()).for_operator(tenant_id),
         ledger_entry: LedgerEntryOut::from(entry),
+    }))
+}
+
+/// Which ticket to merge into.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"into": "tkt_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b"}))]
+struct MergeIn {
+    /// Another open ticket of the same tenant.
+    #[schema(value_type = String, required = true)]
+    into: Option<String>,
+}
+
+/// Both tickets after a merge.
+#[derive(Serialize, ToSchema)]
+struct MergedOut {
+    /// The source, now `closed` with `merged_into`.
+    ticket: TicketOut,
+    /// The target, its thread grown by the copies.
+    into: TicketOut,
+    /// How many public messages were copied.
+    messages_copied: usize,
+}
+
+/// Merge a ticket into another
+///
+/// The source's public messages are copied into the target's thread (author and time kept,
+/// marked `merged_from`); the source is closed with `merged_into`; both tickets record a
+/// `merged` event and `support.ticket_merged` is emitted. No fee is refunded. Replies to the
+/// source then answer `409 ticket_closed` naming the target.
+#[utoipa::path(
+    post,
+    path = "/admin/support/tickets/{id}/merge",
+    tag = "admin",
+    params(("id" = String, Path, description = "The ticket to merge (`tkt_…`)"), IfMatch),
+    request_body = MergeIn,
+    responses(
+        (status = 200, description = "Merged", body = MergedOut, headers(("ETag" = String, description = "The source's new `version`, quoted"))),
+        (status = 400, description = "`validation_failed` (detail `into`): `into` is missing, the same ticket, or not a ticket of the same tenant", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such ticket", body = ErrorBody),
+        (status = 409, description = "`ticket_closed`: either ticket is closed (a merged one: `detail` names where it went); `concurrent_update`: retry", body = ErrorBody),
+        (status = 412, description = "`precondition_failed`: `If-Match` names an older version of the source; nothing changed", body = ErrorBody),
+    ),
+    security(("staff_token" = [])),
+)]
+async fn merge(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Staff(operator): Staff,
+    path: web::Path<String>,
+    JsonBody(input): JsonBody<MergeIn>,
+) -> ApiResult<HttpResponse> {
+    let into = input
+        .into
+        .as_deref()
+        .ok_or_else(|| ApiError::validation("into", "`into` is required"))?
+        .parse::<TicketId>()
+        .map_err(|_| ApiError::validation("into", "`into` must be a ticket id (`tkt_…`)"))?;
+    let id = ticket_id(&path)?;
+    let if_match = if_match(&req)?;
+    let ticket = ops::find(&state.db, id, None).await?;
+    let msg = MergeTickets(Merge {
+        source: id,
+        into: into.uuid(),
+        actor: Author::Operator(operator.name),
+        if_match,
+    });
+    let merged = state.tenants.send(ticket.tenant_id, msg).await??;
+    let now = Utc::now();
+    let tenant_id = merged.source.tenant_id;
+    let version = merged.source.version;
+    Ok(etag(&mut HttpResponse::Ok(), version).json(MergedOut {
+        ticket: TicketOut::summary(merged.source, now).for_operator(tenant_id),
+        into: TicketOut::summary(merged.target, now).for_operator(tenant_id),
+        messages_copied: merged.copied,
     }))
 }
