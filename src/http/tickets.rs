@@ -205,7 +205,7 @@ struct TicketCreated {
                 "email": {"status": "queued", "reason": null},
                 "message_count": 1,
                 "created_at": "2026-03-02T09:00:00Z", "updated_at": "2026-03-02T09:00:00Z",
-                "resolved_at": null, "closed_at": null,
+                "resolved_at": null, "closed_at": null, "merged_into": null, "version": 1,
                 "messages": [{"id": "msg_0193a0b4c5d67e8f9a0b1c2d3e4f5a6c", "object": "support_message",
                               "ticket_id": "tkt_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b", "author": "customer",
                               "author_name": null,

@@ -80,6 +80,8 @@ struct MacroList {
 }
 
 /// List macros
+///
+/// Every saved reply, ordered by name.
 #[utoipa::path(
     get,
     path = "/admin/macros",
@@ -97,6 +99,8 @@ async fn list_macros(state: web::Data<AppState>, _: Staff) -> ApiResult<HttpResp
 }
 
 /// Create a macro
+///
+/// Saves a reply operators can send with `macro_id`; its variables are checked here.
 #[utoipa::path(
     post,
     path = "/admin/macros",
@@ -133,6 +137,8 @@ async fn create_macro(
 }
 
 /// Get a macro
+///
+/// One saved reply with its body, status and tags.
 #[utoipa::path(
     get,
     path = "/admin/macros/{id}",
@@ -183,6 +189,8 @@ async fn update_macro(
 }
 
 /// Delete a macro
+///
+/// Removes the saved reply; messages already sent with it keep their text.
 #[utoipa::path(
     delete,
     path = "/admin/macros/{id}",
