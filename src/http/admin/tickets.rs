@@ -62,6 +62,42 @@ struct Inbox {
     limit: u64,
 }
 
+/// The inbox's filters from the query string (the console's inbox reads the same ones);
+/// `operator` is who `assignee=me` means (`None` for the bootstrap token).
+pub fn inbox_filter(q: &QueryMap, operator: Option<uuid::Uuid>) -> ApiResult<TicketFilter> {
+    Ok(TicketFilter {
+        tenant_id: q
+            .get("tenant_id")
+            .map(|raw| {
+                raw.parse::<uuid::Uuid>().map_err(|_| {
+                    ApiError::validation("tenant_id", "`tenant_id` must be a tenant UUID")
+                })
+            })
+            .transpose()?,
+        breached: q.parse("breached")?,
+        assignee: q
+            .get("assignee")
+            .map(|raw| match raw {
+                "none" => Ok(Assignee::Nobody),
+                "me" => operator.map(Assignee::Operator).ok_or_else(|| {
+                    ApiError::validation(
+                        "assignee",
+                        "`assignee=me` needs a staff token; the bootstrap token is no operator",
+                    )
+                }),
+                id => id.parse().map(Assignee::Operator).map_err(|_| {
+                    ApiError::validation(
+                        "assignee",
+                        "`assignee` must be `me`, `none` or an operator's id",
+                    )
+                }),
+            })
+            .transpose()?,
+        tag: q.get("tag").map(|t| parse_tag(t, "tag")).transpose()?,
+        ..crate::http::tickets::ticket_filter(q)?
+    })
+}
+
 /// The operator inbox
 ///
 /// Every tenant's tickets: priority-queue tickets first, then `urgent` > `high` > `normal` >
@@ -84,37 +120,7 @@ async fn inbox(
 ) -> ApiResult<HttpResponse> {
     let q = QueryMap::from_request(&req)?;
     let page = q.page()?;
-    let filter = TicketFilter {
-        tenant_id: q
-            .get("tenant_id")
-            .map(|raw| {
-                raw.parse::<uuid::Uuid>().map_err(|_| {
-                    ApiError::validation("tenant_id", "`tenant_id` must be a tenant UUID")
-                })
-            })
-            .transpose()?,
-        breached: q.parse("breached")?,
-        assignee: q
-            .get("assignee")
-            .map(|raw| match raw {
-                "none" => Ok(Assignee::Nobody),
-                "me" => operator.id.map(Assignee::Operator).ok_or_else(|| {
-                    ApiError::validation(
-                        "assignee",
-                        "`assignee=me` needs a staff token; the bootstrap token is no operator",
-                    )
-                }),
-                id => id.parse().map(Assignee::Operator).map_err(|_| {
-                    ApiError::validation(
-                        "assignee",
-                        "`assignee` must be `me`, `none` or an operator's id",
-                    )
-                }),
-            })
-            .transpose()?,
-        tag: q.get("tag").map(|t| parse_tag(t, "tag")).transpose()?,
-        ..crate::http::tickets::ticket_filter(&q)?
-    };
+    let filter = inbox_filter(&q, operator.id)?;
     let now = Utc::now();
     let listed = query::inbox(&state.db, &filter, page, now).await?;
     let data: Vec<TicketOut> = listed
