@@ -614,3 +614,340 @@ fn describe(data: &serde_json::Value) -> Option<String> {
 pub fn age(seconds: Option<i64>) -> String {
     seconds.map_or_else(|| "—".to_string(), span)
 }
+
+/// The tenants page: newest first, or the matches of a search.
+pub struct TenantsPage<'a> {
+    pub tenants: &'a [crate::tenants::TenantOut],
+    pub q: &'a str,
+    pub total: Option<u64>,
+    pub previous: Option<String>,
+    pub next: Option<String>,
+}
+
+fn limits_text(t: &crate::tenants::TenantOut) -> String {
+    match (&t.limits, t.limits_source) {
+        (serde_json::Value::String(s), _) if s == "unlimited" => "Unlimited (override)".to_string(),
+        (serde_json::Value::Object(m), source) => {
+            let rpm = m
+                .get("requests_per_minute")
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            let burst = m.get("burst").map(|v| v.to_string()).unwrap_or_default();
+            let from = if source == "plan" { "plan" } else { "override" };
+            format!("{rpm}/min, burst {burst} ({from})")
+        }
+        (other, _) => other.to_string(),
+    }
+}
+
+pub fn tenants(viewer: &Viewer<'_>, p: &TenantsPage<'_>) -> Markup {
+    shell(
+        viewer,
+        Section::Tenants,
+        "Tenants",
+        "tenants",
+        html! {
+            div.page-head {
+                h1 { "Tenants" }
+                @if let Some(total) = p.total { p.muted { (total) " in all" } }
+            }
+            form.search method="get" action="/console/tenants" role="search" {
+                label.visually-hidden for="tenant-q" { "Search tenants" }
+                input #tenant-q type="text" name="q" value=(p.q) placeholder="Name, email or id";
+                button type="submit" { "Search" }
+                @if !p.q.is_empty() { a href="/console/tenants" { "Clear" } }
+            }
+            @if p.tenants.is_empty() {
+                p.empty { "No tenants match." }
+            } @else {
+                table {
+                    caption.visually-hidden { "Tenants" }
+                    thead { tr {
+                        th scope="col" { "Tenant" } th scope="col" { "Plan" }
+                        th scope="col" class="num" { "Balance" } th scope="col" { "Rate limit" }
+                        th scope="col" { "Since" }
+                    } }
+                    tbody {
+                        @for t in p.tenants {
+                            tr {
+                                td {
+                                    a.subject href={ "/console/tenants/" (t.id) } { (t.name) }
+                                    div.meta { (t.email) }
+                                }
+                                td { span.badge { (humanize(&t.plan)) } }
+                                td.num { (money(t.balance_cents)) }
+                                td { (limits_text(t)) }
+                                td { (timestamp(t.created_at)) }
+                            }
+                        }
+                    }
+                }
+            }
+            nav.pager aria-label="Pages" {
+                @if let Some(prev) = &p.previous { a rel="prev" href=(prev) { "← Previous" } }
+                @if let Some(next) = &p.next { a rel="next" href=(next) { "Next →" } }
+            }
+        },
+    )
+}
+
+/// One tenant, with the forms that change it.
+pub struct TenantPage<'a> {
+    pub tenant: &'a crate::tenants::TenantOut,
+    pub flash: Option<(NoticeKind, String)>,
+    pub open_tickets_href: String,
+}
+
+pub fn tenant(viewer: &Viewer<'_>, p: &TenantPage<'_>) -> Markup {
+    let t = p.tenant;
+    let csrf = &viewer.session.csrf_token;
+    let base = format!("/console/tenants/{}", t.id);
+    let plans: Vec<(String, String)> = crate::domain::plan::Plan::ALL
+        .iter()
+        .map(|p| (p.as_str().to_string(), humanize(p.as_str())))
+        .collect();
+    let mode = match (&t.limits, t.limits_source) {
+        (_, "plan") => "plan",
+        (serde_json::Value::String(_), _) => "unlimited",
+        _ => "custom",
+    };
+    let (rpm, burst) = match &t.limits {
+        serde_json::Value::Object(m) if mode == "custom" => (
+            m.get("requests_per_minute")
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+            m.get("burst").map(|v| v.to_string()).unwrap_or_default(),
+        ),
+        _ => (String::new(), String::new()),
+    };
+    let modes = [
+        ("plan".to_string(), "The plan's limits".to_string()),
+        ("unlimited".to_string(), "Unlimited".to_string()),
+        ("custom".to_string(), "Custom (below)".to_string()),
+    ];
+    shell(
+        viewer,
+        Section::Tenants,
+        &t.name,
+        "tenant",
+        html! {
+            p.crumbs { a href="/console/tenants" { "← Tenants" } }
+            div.page-head {
+                h1 { (t.name) }
+                p.meta { (t.email) " · " code { (t.id) } " · since " (timestamp(t.created_at)) }
+                p { a href=(p.open_tickets_href) { "This tenant's tickets in the inbox" } }
+            }
+            @if let Some((kind, text)) = &p.flash { (notice(*kind, text)) }
+            div.stats {
+                div.stat { div.value #balance { (money(t.balance_cents)) } div.label { "Balance" } }
+                div.stat { div.value { (humanize(&t.plan)) } div.label { "Plan" } }
+                div.stat { div.value { (limits_text(t)) } div.label { "Rate limit in force" } }
+            }
+            div.two-col {
+                section.card aria-labelledby="plan-title" {
+                    h2 #plan-title { "Plan and limits" }
+                    form method="post" action={ (base) "/update" } {
+                        (csrf_field(csrf))
+                        (select("tenant-plan", "plan", "Plan", &t.plan, &plans))
+                        (select("tenant-limits", "limits", "Rate limit", mode, &modes))
+                        div.field {
+                            label for="rpm" { "Requests per minute (custom)" }
+                            input #rpm type="number" name="requests_per_minute" min="1" value=(rpm);
+                        }
+                        div.field {
+                            label for="burst" { "Burst (custom)" }
+                            input #burst type="number" name="burst" min="1" value=(burst);
+                        }
+                        button.primary type="submit" { "Save" }
+                    }
+                }
+                section.card aria-labelledby="credit-title" {
+                    h2 #credit-title { "Add credits" }
+                    form method="post" action={ (base) "/credits" } {
+                        (csrf_field(csrf))
+                        div.field {
+                            label for="amount" { "Amount in cents" }
+                            input #amount type="number" name="amount_cents" min="1" required;
+                            p.hint { "5000 = $50.00. Recorded as a top-up in the tenant's ledger." }
+                        }
+                        div.field {
+                            label for="note" { "Note (optional)" }
+                            input #note type="text" name="note" maxlength="200" placeholder="Goodwill credit";
+                        }
+                        button.primary type="submit" { "Add credits" }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// What one queue holds, as the queues page shows it.
+pub struct QueueLine {
+    pub name: &'static str,
+    pub pending: u64,
+    pub scheduled: u64,
+    pub running: u64,
+    pub failed: u64,
+    pub dead: u64,
+    pub oldest_pending_age_seconds: Option<i64>,
+}
+
+/// One job out of attempts.
+pub struct DeadJob {
+    pub queue: &'static str,
+    pub id: String,
+    pub tenant_id: String,
+    pub attempts: i64,
+    pub last_error: String,
+    pub created_at: String,
+}
+
+pub struct QueuesPage<'a> {
+    pub backend: &'static str,
+    pub queues: &'a [QueueLine],
+    pub dead: &'a [DeadJob],
+    pub outbox_lag_seconds: Option<i64>,
+    pub flash: Option<(NoticeKind, String)>,
+}
+
+pub fn queues(viewer: &Viewer<'_>, p: &QueuesPage<'_>) -> Markup {
+    let csrf = &viewer.session.csrf_token;
+    shell(
+        viewer,
+        Section::Queues,
+        "Queues",
+        "queues",
+        html! {
+            div.page-head {
+                h1 { "Queues" }
+                p.muted { "Backend: " (p.backend) " · refreshes every few seconds" }
+            }
+            @if let Some((kind, text)) = &p.flash { (notice(*kind, text)) }
+            div #queues {
+                div.stats {
+                    div.stat {
+                        div.value { (age(p.outbox_lag_seconds)) }
+                        div.label { "Outbox lag (oldest due row not yet queued)" }
+                    }
+                    @for q in p.queues {
+                        div.stat {
+                            div.value { (q.pending) }
+                            div.label { (humanize(q.name)) " pending" }
+                        }
+                    }
+                }
+                table {
+                    caption.visually-hidden { "Queue depths" }
+                    thead { tr {
+                        th scope="col" { "Queue" } th.num scope="col" { "Pending" }
+                        th.num scope="col" { "Scheduled" } th.num scope="col" { "Running" }
+                        th.num scope="col" { "Retrying" } th.num scope="col" { "Dead" }
+                        th.num scope="col" { "Oldest pending" }
+                    } }
+                    tbody {
+                        @for q in p.queues {
+                            tr {
+                                th scope="row" { (humanize(q.name)) }
+                                td.num { (q.pending) } td.num { (q.scheduled) } td.num { (q.running) }
+                                td.num { (q.failed) }
+                                td.num {
+                                    @if q.dead > 0 { span.badge.priority-urgent { (q.dead) " dead" } } @else { "0" }
+                                }
+                                td.num { (age(q.oldest_pending_age_seconds)) }
+                            }
+                        }
+                    }
+                }
+            }
+            section #dead-jobs aria-labelledby="dead-title" {
+                h2 #dead-title { "Dead jobs" }
+                @if p.dead.is_empty() {
+                    p.empty { "No dead jobs." }
+                } @else {
+                    table {
+                        thead { tr {
+                            th scope="col" { "Job" } th scope="col" { "Tenant" } th.num scope="col" { "Attempts" }
+                            th scope="col" { "Last error" } th scope="col" { "Created" } th scope="col" { span.visually-hidden { "Action" } }
+                        } }
+                        tbody {
+                            @for j in p.dead {
+                                tr {
+                                    td { (humanize(j.queue)) div.meta { code { (j.id) } } }
+                                    td { a href={ "/console/tenants/" (j.tenant_id) } { code { (j.tenant_id) } } }
+                                    td.num { (j.attempts) }
+                                    td.error-text { (j.last_error) }
+                                    td { (j.created_at) }
+                                    td {
+                                        form method="post" action={ "/console/queues/" (j.queue) "/jobs/" (j.id) "/retry" } {
+                                            (csrf_field(csrf))
+                                            button type="submit" { "Retry" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub fn banner(
+    viewer: &Viewer<'_>,
+    b: &crate::banner::Banner,
+    flash: Option<(NoticeKind, String)>,
+) -> Markup {
+    let csrf = &viewer.session.csrf_token;
+    let levels: Vec<(String, String)> = [
+        crate::banner::Level::Operational,
+        crate::banner::Level::Degraded,
+        crate::banner::Level::Outage,
+    ]
+    .iter()
+    .map(|l| (l.as_str().to_string(), humanize(l.as_str())))
+    .collect();
+    let kind = match b.status.as_str() {
+        "operational" => NoticeKind::Success,
+        "degraded" => NoticeKind::Warning,
+        _ => NoticeKind::Error,
+    };
+    shell(
+        viewer,
+        Section::Status,
+        "Status banner",
+        "status",
+        html! {
+            div.page-head {
+                h1 { "Status banner" }
+                p.muted { "Every tenant reads this at GET /v1/support/status." }
+            }
+            @if let Some((k, text)) = &flash { (notice(*k, text)) }
+            section.card aria-labelledby="current-title" {
+                h2 #current-title { "Shown now" }
+                div #banner-now {
+                    (notice(kind, &format!("{} — {}", humanize(&b.status), b.message)))
+                }
+                p.muted {
+                    @match b.updated_at {
+                        Some(at) => { "Set " (timestamp(at)) }
+                        None => { "Never set: the default is shown." }
+                    }
+                }
+            }
+            section.card aria-labelledby="set-title" {
+                h2 #set-title { "Change it" }
+                form.narrow-form method="post" action="/console/status" {
+                    (csrf_field(csrf))
+                    (select("banner-status", "status", "Status", &b.status, &levels))
+                    div.field {
+                        label for="banner-message" { "Message" }
+                        textarea #banner-message name="message" rows="3" maxlength="500" { (b.message) }
+                    }
+                    button.primary #save-banner type="submit" { "Publish" }
+                }
+            }
+        },
+    )
+}

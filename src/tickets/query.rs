@@ -114,7 +114,8 @@ impl TicketFilter {
     }
 }
 
-fn escape_like(s: &str) -> String {
+/// `s` with LIKE's wildcards and escape character escaped (for `ESCAPE '\\'`).
+pub fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")

@@ -502,14 +502,26 @@ async fn console_main_flow(backend: Backend) {
         "the inbox reloaded"
     );
 
-    // Open it, reply.
-    let link = b
-        .wait_for(
-            &format!("tr[data-ticket='{second_id}'] a.subject"),
-            "the second ticket's link",
-        )
+    // Open it by keyboard: `j` twice selects the second row, Enter opens it.
+    b.wait_for(&format!("tr[data-ticket='{second_id}']"), "the second row")
         .await;
-    link.click().await.expect("open ticket");
+    let page = b.wait_for("body", "the page").await;
+    page.send_keys("j").await.expect("j");
+    let focused = b.wait_for("tr.selected", "the selected row").await;
+    page.send_keys("j").await.expect("j");
+    b.wait_for(
+        &format!("tr.selected[data-ticket='{second_id}']"),
+        "the second row selected",
+    )
+    .await;
+    drop(focused);
+    b.client
+        .active_element()
+        .await
+        .expect("focus")
+        .send_keys("\u{E007}")
+        .await
+        .expect("enter");
     b.wait_for_text("h1", "Webhook retries pile up", "the ticket page")
         .await;
     b.screenshot(&format!("{shots}-ticket")).await;
@@ -604,6 +616,62 @@ async fn console_main_flow(backend: Backend) {
         .await
         .expect("value");
     assert_eq!(draft.as_deref(), Some("Any news on your side?"));
+
+    // Tenants: find the tenant, add credits.
+    b.click("a[href='/console/tenants']", "the Tenants link")
+        .await;
+    b.wait_for_text("table", "Acme", "the tenant list").await;
+    b.screenshot(&format!("{shots}-tenants")).await;
+    b.click(
+        &format!("a[href='/console/tenants/{}']", tenant.id),
+        "the tenant",
+    )
+    .await;
+    b.wait_for("#amount", "the credit form")
+        .await
+        .send_keys("5000")
+        .await
+        .expect("amount");
+    b.click("form[action$='/credits'] button", "Add credits")
+        .await;
+    b.wait_for_text(".notice-success", "Credits added", "the credited notice")
+        .await;
+    b.screenshot(&format!("{shots}-tenant")).await;
+    let res = app.get("/v1/billing/balance", &tenant.key).await;
+    let balance = expect_status(res, StatusCode::OK).await;
+    assert!(balance.to_string().contains("5998"), "{balance}");
+
+    // Queues and the status banner.
+    b.click("a[href='/console/queues']", "the Queues link")
+        .await;
+    b.wait_for_text("h1", "Queues", "the queues page").await;
+    b.wait_for_text("#queues", "Outbox lag", "the queue stats")
+        .await;
+    b.screenshot(&format!("{shots}-queues")).await;
+    b.click("a[href='/console/status']", "the Status link")
+        .await;
+    b.wait_for("#banner-status", "the banner form")
+        .await
+        .select_by_value("degraded")
+        .await
+        .expect("level");
+    let message = b.wait_for("#banner-message", "the message box").await;
+    message.clear().await.expect("clear");
+    message
+        .send_keys("Webhook deliveries are delayed.")
+        .await
+        .expect("message");
+    b.click("#save-banner", "Publish").await;
+    b.wait_for_text(
+        "#banner-now",
+        "Webhook deliveries are delayed.",
+        "the new banner",
+    )
+    .await;
+    b.screenshot(&format!("{shots}-status")).await;
+    let res = app.get("/v1/support/status", &tenant.key).await;
+    let status = expect_status(res, StatusCode::OK).await;
+    assert_eq!(status["status"], "degraded", "{status}");
 
     // A script's POST without the CSRF token is refused.
     let status = b

@@ -53,7 +53,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/console/tickets/{id}/reply").route(web::post().to(reply)))
         .service(web::resource("/console/tickets/{id}/update").route(web::post().to(update)))
         .service(web::resource("/console/tickets/{id}/bounty").route(web::post().to(bounty)))
-        .service(web::resource("/console/tickets/{id}/merge").route(web::post().to(merge)));
+        .service(web::resource("/console/tickets/{id}/merge").route(web::post().to(merge)))
+        .service(web::resource("/console/tenants").route(web::get().to(tenants)))
+        .service(web::resource("/console/tenants/{id}").route(web::get().to(tenant)))
+        .service(web::resource("/console/tenants/{id}/update").route(web::post().to(update_tenant)))
+        .service(
+            web::resource("/console/tenants/{id}/credits").route(web::post().to(credit_tenant)),
+        )
+        .service(web::resource("/console/queues").route(web::get().to(queues)))
+        .service(
+            web::resource("/console/queues/{queue}/jobs/{id}/retry")
+                .route(web::post().to(retry_job)),
+        )
+        .service(
+            web::resource("/console/status")
+                .route(web::get().to(banner))
+                .route(web::post().to(set_banner)),
+        );
 }
 
 /// A signed-in operator.
@@ -664,4 +680,285 @@ async fn merge(
         "merged",
     )
     .await
+}
+
+const TENANTS_PAGE: u64 = 50;
+
+fn flash_of(req: &HttpRequest, known: &[(&str, &str)]) -> Option<(NoticeKind, String)> {
+    known
+        .iter()
+        .find(|(key, _)| req.query_string() == format!("{key}=1"))
+        .map(|(_, text)| (NoticeKind::Success, text.to_string()))
+}
+
+async fn tenants(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpResponse> {
+    let op = operator(&req, &state).await?;
+    let q = QueryMap::from_request(&req).map_err(api(&req))?;
+    let text = q.get("q").unwrap_or_default().to_string();
+    let internal = |e: sea_orm::DbErr| WebError::internal(&req, e);
+    let (rows, total, previous, next) = if text.is_empty() {
+        let page = q.page().map_err(api(&req))?;
+        let page = Page {
+            limit: page.limit.min(TENANTS_PAGE),
+            ..page
+        };
+        let (rows, total) = crate::tenants::list(&state.db, page)
+            .await
+            .map_err(internal)?;
+        let link = |offset: u64| format!("/console/tenants?offset={offset}");
+        let previous = (page.offset > 0).then(|| link(page.offset.saturating_sub(page.limit)));
+        let next = (page.offset + page.limit < total).then(|| link(page.offset + page.limit));
+        (rows, Some(total), previous, next)
+    } else {
+        let rows = crate::tenants::search(&state.db, &text, TENANTS_PAGE)
+            .await
+            .map_err(internal)?;
+        (rows, None, None, None)
+    };
+    let rows: Vec<crate::tenants::TenantOut> = rows.into_iter().map(Into::into).collect();
+    Ok(html(views::tenants(
+        &op.viewer(),
+        &views::TenantsPage {
+            tenants: &rows,
+            q: &text,
+            total,
+            previous,
+            next,
+        },
+    )))
+}
+
+async fn tenant_page(
+    req: &HttpRequest,
+    state: &AppState,
+    op: &Operator,
+    raw_id: &str,
+    status: StatusCode,
+    flash: Option<(NoticeKind, String)>,
+) -> WebResult<HttpResponse> {
+    let found = crate::http::admin::tenants::find_tenant(state, raw_id)
+        .await
+        .map_err(api(req))?;
+    let out = crate::tenants::TenantOut::from(found);
+    let open_tickets_href = format!("{}?tenant_id={}", views::HOME, out.id);
+    let markup = views::tenant(
+        &op.viewer(),
+        &views::TenantPage {
+            tenant: &out,
+            flash,
+            open_tickets_href,
+        },
+    );
+    Ok(super::page(status, markup, &FrameAncestors::None))
+}
+
+async fn tenant(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> WebResult<HttpResponse> {
+    let op = operator(&req, &state).await?;
+    let flash = flash_of(&req, &[("saved", "Saved."), ("credited", "Credits added.")]);
+    tenant_page(&req, &state, &op, &path, StatusCode::OK, flash).await
+}
+
+async fn update_tenant(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> WebResult<HttpResponse> {
+    let (op, form) = operator_posting(&req, &state, &body).await?;
+    let number = |name: &str| -> Result<u32, ApiError> {
+        form.get(name)
+            .and_then(|v| v.parse::<u32>().ok())
+            .ok_or_else(|| {
+                ApiError::validation(name, "Custom limits need whole numbers of at least 1")
+            })
+    };
+    let parsed = (|| -> Result<crate::tenants::TenantChange, ApiError> {
+        let limits = match form.get("limits") {
+            None => None,
+            Some("plan") => Some(crate::tenants::LimitsChange::Plan),
+            Some("unlimited") => Some(crate::tenants::LimitsChange::Unlimited),
+            Some("custom") => Some(crate::http::admin::tenants::custom_limits(
+                number("requests_per_minute")?,
+                number("burst")?,
+            )?),
+            Some(_) => {
+                return Err(ApiError::validation(
+                    "limits",
+                    "Pick a rate limit from the list",
+                ));
+            }
+        };
+        Ok(crate::tenants::TenantChange {
+            plan: form.get("plan").map(str::parse).transpose()?,
+            limits,
+            ..Default::default()
+        })
+    })();
+    let outcome = match parsed {
+        Ok(change) => {
+            let found = crate::http::admin::tenants::find_tenant(&state, &path)
+                .await
+                .map_err(api(&req))?;
+            crate::http::admin::tenants::apply_change(&state, found, change)
+                .await
+                .map(|_| ())
+        }
+        Err(e) => Err(e),
+    };
+    tenant_done(&req, &state, &op, &path, outcome, "saved").await
+}
+
+async fn credit_tenant(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> WebResult<HttpResponse> {
+    let (op, form) = operator_posting(&req, &state, &body).await?;
+    let found = crate::http::admin::tenants::find_tenant(&state, &path)
+        .await
+        .map_err(api(&req))?;
+    let outcome = match form.get("amount_cents").map(str::parse::<i64>) {
+        Some(Ok(cents)) => {
+            crate::http::admin::tenants::credit(&state, found.id, cents, form.get("note"))
+                .await
+                .map(|_| ())
+        }
+        _ => Err(ApiError::validation(
+            "amount_cents",
+            "Enter the amount in whole cents (at least 1)",
+        )),
+    };
+    tenant_done(&req, &state, &op, &path, outcome, "credited").await
+}
+
+async fn tenant_done(
+    req: &HttpRequest,
+    state: &AppState,
+    op: &Operator,
+    raw_id: &str,
+    outcome: Result<(), ApiError>,
+    what: &str,
+) -> WebResult<HttpResponse> {
+    match outcome {
+        Ok(()) => Ok(see_other(&format!("/console/tenants/{raw_id}?{what}=1"))),
+        Err(e) => {
+            let flash = Some((NoticeKind::Error, e.message.to_string()));
+            tenant_page(req, state, op, raw_id, e.status, flash).await
+        }
+    }
+}
+
+/// The dead jobs the queues page lists per queue.
+const DEAD_SHOWN: u64 = 20;
+
+async fn queues(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpResponse> {
+    let op = operator(&req, &state).await?;
+    let now = Utc::now();
+    let mut lines = Vec::new();
+    let mut dead = Vec::new();
+    for queue in workers::jobs::Queue::ALL {
+        let stats = crate::http::admin::queues::stats(&state, queue, now)
+            .await
+            .map_err(api(&req))?;
+        if stats.dead > 0 {
+            let page = Page {
+                limit: DEAD_SHOWN,
+                offset: 0,
+            };
+            let (jobs, _) = crate::http::admin::queues::jobs(&state, queue, "dead", page)
+                .await
+                .map_err(api(&req))?;
+            let text =
+                |j: &serde_json::Value, k: &str| j[k].as_str().unwrap_or_default().to_string();
+            dead.extend(jobs.iter().map(|j| views::DeadJob {
+                queue: queue.as_str(),
+                id: text(j, "id"),
+                tenant_id: text(j, "tenant_id"),
+                attempts: j["attempts"].as_i64().unwrap_or_default(),
+                last_error: text(j, "last_error"),
+                created_at: text(j, "created_at"),
+            }));
+        }
+        lines.push(views::QueueLine {
+            name: stats.name,
+            pending: stats.pending,
+            scheduled: stats.scheduled,
+            running: stats.running,
+            failed: stats.failed,
+            dead: stats.dead,
+            oldest_pending_age_seconds: stats.oldest_pending_age_seconds,
+        });
+    }
+    let lag = workers::outbox::oldest_unsent_age(&state.db, now)
+        .await
+        .map_err(|e| WebError::internal(&req, e))?
+        .map(|d| d.num_seconds());
+    let flash = flash_of(&req, &[("retried", "The job is pending again.")]);
+    Ok(html(views::queues(
+        &op.viewer(),
+        &views::QueuesPage {
+            backend: state.jobs.transport.kind(),
+            queues: &lines,
+            dead: &dead,
+            outbox_lag_seconds: lag,
+            flash,
+        },
+    )))
+}
+
+async fn retry_job(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> WebResult<HttpResponse> {
+    operator_posting(&req, &state, &body).await?;
+    let (queue, id) = path.into_inner();
+    let queue = crate::http::admin::queues::parse_queue(&queue).map_err(api(&req))?;
+    crate::http::admin::queues::retry(&state, queue, &id)
+        .await
+        .map_err(api(&req))?;
+    Ok(see_other("/console/queues?retried=1"))
+}
+
+async fn banner(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpResponse> {
+    let op = operator(&req, &state).await?;
+    let current = state
+        .banner
+        .get(&state.db)
+        .await
+        .map_err(|e| WebError::internal(&req, e))?;
+    let flash = flash_of(&req, &[("published", "Published.")]);
+    Ok(html(views::banner(&op.viewer(), &current, flash)))
+}
+
+async fn set_banner(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> WebResult<HttpResponse> {
+    let (op, form) = operator_posting(&req, &state, &body).await?;
+    match crate::http::admin::banner::set_banner(&state, form.get("status"), form.get("message"))
+        .await
+    {
+        Ok(_) => Ok(see_other("/console/status?published=1")),
+        Err(e) => {
+            let current = state
+                .banner
+                .get(&state.db)
+                .await
+                .map_err(|e| WebError::internal(&req, e))?;
+            let flash = Some((NoticeKind::Error, e.message.to_string()));
+            Ok(super::page(
+                e.status,
+                views::banner(&op.viewer(), &current, flash),
+                &FrameAncestors::None,
+            ))
+        }
+    }
 }
