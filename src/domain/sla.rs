@@ -493,4 +493,24 @@ mod tests {
         assert!(!breached(due, Some(at(MON, 12, 0)), at(SAT, 0, 0)));
         assert!(breached(due, Some(at(MON, 13, 0)), at(MON, 13, 0)));
     }
+
+    #[test]
+    fn standing_turns_amber_at_80_percent_and_red_past_due() {
+        let created = at(MON, 9, 0);
+        let due = at(MON, 19, 0);
+        assert_eq!(warning_at(created, due), at(MON, 17, 0));
+        let s = |now, answered| standing(created, Some(due), answered, now);
+        assert_eq!(s(at(MON, 16, 59), None), SlaStanding::OnTrack);
+        assert_eq!(s(at(MON, 17, 0), None), SlaStanding::DueSoon);
+        assert_eq!(s(at(MON, 19, 1), None), SlaStanding::Breached);
+        assert_eq!(s(at(TUE, 9, 0), Some(at(MON, 18, 0))), SlaStanding::Met);
+        assert_eq!(
+            s(at(TUE, 9, 0), Some(at(MON, 20, 0))),
+            SlaStanding::Breached
+        );
+        assert_eq!(
+            standing(created, None, None, at(TUE, 9, 0)),
+            SlaStanding::NoTarget
+        );
+    }
 }

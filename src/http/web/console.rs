@@ -399,16 +399,15 @@ async fn ticket(
 ) -> WebResult<HttpResponse> {
     let op = operator(&req, &state).await?;
     let id = path_ticket(&req, &path)?;
-    let flash = match req.query_string() {
-        "sent=1" => Some((NoticeKind::Success, "Reply sent.".to_string())),
-        "saved=1" => Some((NoticeKind::Success, "Changes saved.".to_string())),
-        "bounty=1" => Some((
-            NoticeKind::Success,
-            "Bounty confirmed and credited.".to_string(),
-        )),
-        "merged=1" => Some((NoticeKind::Success, "Merged.".to_string())),
-        _ => None,
-    };
+    let flash = flash_of(
+        &req,
+        &[
+            ("sent", "Reply sent."),
+            ("saved", "Changes saved."),
+            ("bounty", "Bounty confirmed and credited."),
+            ("merged", "Merged."),
+        ],
+    );
     ticket_page(&req, &state, &op, id, StatusCode::OK, None, flash).await
 }
 

@@ -335,3 +335,63 @@ impl ResponseError for WebError {
 }
 
 pub type WebResult<T> = Result<T, WebError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_ancestors_relax_only_when_origins_are_named() {
+        let none = content_security_policy(&FrameAncestors::None);
+        assert!(none.ends_with("frame-ancestors 'none'"), "{none}");
+        let framed = FrameAncestors::Origins(vec!["https://acme.example".into()]);
+        let csp = content_security_policy(&framed);
+        assert!(
+            csp.ends_with("frame-ancestors https://acme.example"),
+            "{csp}"
+        );
+        assert!(
+            csp.starts_with("default-src 'none'; script-src 'self'"),
+            "{csp}"
+        );
+        let res = page(StatusCode::OK, maud::html! { p { "x" } }, &framed);
+        assert!(res.headers().get(header::X_FRAME_OPTIONS).is_none());
+        let res = page(
+            StatusCode::OK,
+            maud::html! { p { "x" } },
+            &FrameAncestors::None,
+        );
+        assert_eq!(
+            res.headers()
+                .get(header::X_FRAME_OPTIONS)
+                .and_then(|v| v.to_str().ok()),
+            Some("DENY")
+        );
+        let empty = FrameAncestors::Origins(Vec::new());
+        assert!(content_security_policy(&empty).ends_with("frame-ancestors 'none'"));
+    }
+
+    #[test]
+    fn forwarded_proto_is_read_from_the_nearest_proxy() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (k, v) in pairs {
+                map.insert(
+                    header::HeaderName::from_static(k),
+                    header::HeaderValue::from_static(v),
+                );
+            }
+            map
+        };
+        assert!(forwarded_https(&headers(&[("x-forwarded-proto", "https")])));
+        assert!(!forwarded_https(&headers(&[(
+            "x-forwarded-proto",
+            "https, http"
+        )])));
+        assert!(forwarded_https(&headers(&[(
+            "forwarded",
+            "for=1.2.3.4;proto=https"
+        )])));
+        assert!(!forwarded_https(&headers(&[])));
+    }
+}
