@@ -50,8 +50,7 @@ where
         .expr(Expr::cust("COUNT(*)"))
         .from_subquery(inner, Alias::new("capped"))
         .to_owned();
-    let backend = conn.get_database_backend();
-    let n: i64 = match conn.query_one(backend.build(&count)).await? {
+    let n: i64 = match conn.query_one(&count).await? {
         Some(row) => row.try_get_by_index(0)?,
         None => 0,
     };

@@ -9,8 +9,8 @@
 //!
 //! The tag `''` row of a count is the ticket itself; a ticket with tags also counts once
 //! under each tag. An unassigned ticket counts under the nil UUID.
-use sea_orm_migration::sea_orm::DatabaseBackend;
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::DatabaseBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -43,7 +43,7 @@ const COMMON: &[&str] = &[
 ];
 
 const INDEXES: &[&str] = &[
-    "CREATE INDEX idx_tickets_inbox ON tickets (status, inbox_rank, inbox_due, id)",
+    "CREATE INDEX idx_tickets_inbox_status ON tickets (status, inbox_rank, inbox_due, id)",
     "CREATE INDEX idx_tickets_inbox_all ON tickets (inbox_rank, inbox_due, id)",
     "CREATE INDEX idx_tickets_tenant_status ON tickets (tenant_id, status, id)",
     "CREATE INDEX idx_tickets_tenant_status_priority ON tickets (tenant_id, status, priority, id)",
@@ -206,9 +206,7 @@ fn postgres() -> Vec<String> {
          EXECUTE FUNCTION helpline_message_search_update()"
             .into(),
     );
-    sql.push(
-        "CREATE INDEX idx_tickets_search_public ON tickets USING gin (search_public)".into(),
-    );
+    sql.push("CREATE INDEX idx_tickets_search_public ON tickets USING gin (search_public)".into());
     sql.push(
         "CREATE INDEX idx_tickets_search_all ON tickets USING gin ((search_public || search_internal))"
             .into(),
@@ -263,7 +261,8 @@ fn sqlite_bump(row: &str, delta: i32) -> String {
 }
 
 /// The public and internal documents of ticket `t` (a `tickets` alias in scope).
-const SQLITE_PUBLIC_DOC: &str = "t.subject || ' ' || t.description || COALESCE((SELECT ' ' || group_concat(m.body, ' ')
+const SQLITE_PUBLIC_DOC: &str =
+    "t.subject || ' ' || t.description || COALESCE((SELECT ' ' || group_concat(m.body, ' ')
      FROM messages m WHERE m.ticket_id = t.id AND m.internal = 0
      AND NOT (m.merged_from IS NULL AND m.body = t.description)), '')";
 const SQLITE_INTERNAL_DOC: &str = "COALESCE((SELECT group_concat(m.body, ' ') FROM messages m
@@ -439,7 +438,7 @@ impl MigrationTrait for Migration {
             statements.push("DROP TABLE IF EXISTS ticket_search_rows".into());
         }
         for index in [
-            "idx_tickets_inbox",
+            "idx_tickets_inbox_status",
             "idx_tickets_inbox_all",
             "idx_tickets_tenant_status",
             "idx_tickets_tenant_status_priority",
@@ -449,7 +448,12 @@ impl MigrationTrait for Migration {
             statements.push(format!("DROP INDEX IF EXISTS {index}"));
         }
         let columns: &[&str] = if postgres {
-            &["search_internal", "search_public", "inbox_due", "inbox_rank"]
+            &[
+                "search_internal",
+                "search_public",
+                "inbox_due",
+                "inbox_rank",
+            ]
         } else {
             &["inbox_due", "inbox_rank"]
         };

@@ -4,7 +4,7 @@
 //! `m20261201_000010_scale`), so a list's `total` reads a few rows instead of counting
 //! tickets. This module reads them, and recounts from the tickets for checks and repairs.
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement};
-use sea_orm::{ConnectionTrait, DbErr, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
 use uuid::Uuid;
 
 use crate::tickets::query::{Assignee, TicketFilter};
@@ -15,7 +15,10 @@ fn col(name: &str) -> Expr {
 
 /// The kept count of the tickets matching `filter`, or `None` when the filter also needs
 /// text or time (`q`, `breached`), which no count keeps.
-pub async fn kept<C: ConnectionTrait>(conn: &C, filter: &TicketFilter) -> Result<Option<u64>, DbErr> {
+pub async fn kept<C: ConnectionTrait>(
+    conn: &C,
+    filter: &TicketFilter,
+) -> Result<Option<u64>, DbErr> {
     if filter.q.is_some() || filter.breached.is_some() {
         return Ok(None);
     }
@@ -32,8 +35,7 @@ pub async fn kept<C: ConnectionTrait>(conn: &C, filter: &TicketFilter) -> Result
         }
     }
     narrow(&mut query, filter);
-    let backend = conn.get_database_backend();
-    let row = conn.query_one(backend.build(&query)).await?;
+    let row = conn.query_one(&query).await?;
     let n: i64 = match row {
         Some(row) => row.try_get_by_index(0)?,
         None => 0,
@@ -74,16 +76,18 @@ pub struct Drift {
 
 /// Compares every kept bucket with a recount from `tickets` (in one snapshot) and returns
 /// the buckets that differ: empty when the counts are right. Costs a scan of every ticket.
-pub async fn verify<C: TransactionTrait>(db: &C) -> Result<Vec<Drift>, DbErr> {
+pub async fn verify(db: &DatabaseConnection) -> Result<Vec<Drift>, DbErr> {
     let txn = db.begin().await?;
     let backend = txn.get_database_backend();
-    let split = match backend {
-        sea_orm::DatabaseBackend::Postgres => {
-            "CROSS JOIN LATERAL unnest(array_prepend('', string_to_array(trim(both ',' from tickets.tags), ','))) AS t(tag)"
-        }
-        _ => {
-            "CROSS JOIN (SELECT j.value AS tag FROM json_each('[\"\"' || CASE WHEN trim(tickets.tags, ',') = '' THEN '' ELSE ',\"' || replace(trim(tickets.tags, ','), ',', '\",\"') || '\"' END || ']') j) t"
-        }
+    let (split, tag) = match backend {
+        sea_orm::DatabaseBackend::Postgres => (
+            "CROSS JOIN LATERAL unnest(array_prepend('', string_to_array(trim(both ',' from tickets.tags), ','))) AS t(tag)",
+            "t.tag",
+        ),
+        _ => (
+            ", json_each('[\"\"' || CASE WHEN trim(tickets.tags, ',') = '' THEN '' ELSE ',\"' || replace(trim(tickets.tags, ','), ',', '\",\"') || '\"' END || ']') AS t",
+            "t.value",
+        ),
     };
     let nil = match backend {
         sea_orm::DatabaseBackend::Postgres => "'00000000-0000-0000-0000-000000000000'::uuid",
@@ -91,7 +95,7 @@ pub async fn verify<C: TransactionTrait>(db: &C) -> Result<Vec<Drift>, DbErr> {
     };
     // Per tenant, then across tenants; each side's buckets that the other lacks count too.
     let counted = format!(
-        "SELECT tickets.tenant_id AS tenant_id, t.tag AS tag, status, category, priority,
+        "SELECT tickets.tenant_id AS tenant_id, {tag} AS tag, status, category, priority,
                 COALESCE(assignee_id, {nil}) AS assignee_id, COUNT(*) AS n
          FROM tickets {split} GROUP BY 1, 2, 3, 4, 5, 6"
     );
@@ -122,7 +126,7 @@ pub async fn verify<C: TransactionTrait>(db: &C) -> Result<Vec<Drift>, DbErr> {
     );
     let mut drift = Vec::new();
     for row in txn
-        .query_all(sea_orm::Statement::from_string(backend, per_tenant))
+        .query_all_raw(sea_orm::Statement::from_string(backend, per_tenant))
         .await?
     {
         drift.push(Drift {
@@ -133,7 +137,7 @@ pub async fn verify<C: TransactionTrait>(db: &C) -> Result<Vec<Drift>, DbErr> {
         });
     }
     for row in txn
-        .query_all(sea_orm::Statement::from_string(backend, across))
+        .query_all_raw(sea_orm::Statement::from_string(backend, across))
         .await?
     {
         drift.push(Drift {

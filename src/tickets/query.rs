@@ -9,7 +9,7 @@ use entities::{messages, ticket_events, tickets};
 use sea_orm::sea_query::{Expr, LikeExpr, SimpleExpr};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
-    EntityTrait, ExprTrait, Order, QueryFilter, QueryOrder, QuerySelect, Select,
+    EntityTrait, ExprTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
 };
 use uuid::Uuid;
 
@@ -99,7 +99,11 @@ fn matches(
 
 fn fts5_query(words: &[String], tenant_id: Option<Uuid>, internal: bool) -> String {
     let terms: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
-    let columns = if internal { "{public internal}" } else { "{public}" };
+    let columns = if internal {
+        "{public internal}"
+    } else {
+        "{public}"
+    };
     let text = format!("{columns} : ({})", terms.join(" AND "));
     match tenant_id {
         Some(id) => format!("tenant : \"t{}\" AND {text}", id.simple()),
@@ -271,12 +275,7 @@ pub async fn list(
             next_cursor: None,
         });
     }
-    let mut query = base.order_by_desc(tickets::Column::Id);
-    query = match cursor {
-        Some(after) => query.filter(tickets::Column::Id.lt(after)),
-        None => query.offset(page.offset),
-    };
-    let rows = query.limit(page.limit + 1).all(db).await?;
+    let rows = newest_first(base, page, cursor).all(db).await?;
     let (rows, next_cursor) = keyset_page(rows, page, |t| t.id);
     Ok(Listed {
         rows,
@@ -284,6 +283,20 @@ pub async fn list(
         total_is_exact,
         next_cursor,
     })
+}
+
+/// Newest first from the `(tenant_id, id)` index: `limit + 1` rows after `cursor`.
+fn newest_first(
+    base: Select<tickets::Entity>,
+    page: Page,
+    cursor: Option<Uuid>,
+) -> Select<tickets::Entity> {
+    let query = base.order_by_desc(tickets::Column::Id);
+    match cursor {
+        Some(after) => query.filter(tickets::Column::Id.lt(after)),
+        None => query.offset(page.offset),
+    }
+    .limit(page.limit + 1)
 }
 
 /// Where an inbox walk stands: the last ticket's place in the inbox order.
@@ -332,8 +345,8 @@ impl InboxCursor {
         let (due, rest) = match flag {
             1 => {
                 let (micros, rest) = rest.split_first_chunk::<8>().ok_or_else(bad)?;
-                let due = DateTime::from_timestamp_micros(i64::from_be_bytes(*micros))
-                    .ok_or_else(bad)?;
+                let due =
+                    DateTime::from_timestamp_micros(i64::from_be_bytes(*micros)).ok_or_else(bad)?;
                 (Some(due), rest)
             }
             0 => (None, rest),
@@ -371,7 +384,7 @@ impl InboxCursor {
 
 /// The operator inbox: priority-queue tickets first, then `urgent` > … > `low`, then the
 /// earliest first-response due time (none last), then the oldest; read in that order from
-/// `idx_tickets_inbox` (with a status) or `idx_tickets_inbox_all`. With `cursor`, continues
+/// `idx_tickets_inbox_status` (with a status) or `idx_tickets_inbox_all`. With `cursor`, continues
 /// after that ticket (offset is ignored).
 pub async fn inbox(
     db: &DatabaseConnection,
@@ -383,15 +396,7 @@ pub async fn inbox(
     let backend = db.get_database_backend();
     let base = filter.apply(backend, tickets::Entity::find(), now);
     let (total, total_is_exact) = filter.total(db, base.clone()).await?;
-    let mut query = base
-        .order_by_asc(Expr::cust("inbox_rank"))
-        .order_by_asc(Expr::cust("inbox_due"))
-        .order_by_asc(tickets::Column::Id);
-    query = match cursor {
-        Some(after) => query.filter(after.condition(backend)),
-        None => query.offset(page.offset),
-    };
-    let mut rows = query.limit(page.limit + 1).all(db).await?;
+    let mut rows = inbox_order(backend, base, page, cursor).all(db).await?;
     let more = rows.len() as u64 > page.limit;
     rows.truncate(page.limit as usize);
     let next_cursor = if more {
@@ -405,6 +410,102 @@ pub async fn inbox(
         total_is_exact,
         next_cursor,
     })
+}
+
+/// The inbox order: `limit + 1` rows after `cursor`.
+fn inbox_order(
+    backend: DatabaseBackend,
+    base: Select<tickets::Entity>,
+    page: Page,
+    cursor: Option<InboxCursor>,
+) -> Select<tickets::Entity> {
+    let query = base
+        .order_by_asc(Expr::cust("inbox_rank"))
+        .order_by_asc(Expr::cust("inbox_due"))
+        .order_by_asc(tickets::Column::Id);
+    match cursor {
+        Some(after) => query.filter(after.condition(backend)),
+        None => query.offset(page.offset),
+    }
+    .limit(page.limit + 1)
+}
+
+/// The statements behind the lists, with the index each must read in order (no sort), for
+/// the plan checks in the tests and `helpline-bench`.
+pub fn plan_samples(
+    backend: DatabaseBackend,
+    tenant_id: Uuid,
+) -> Vec<(&'static str, String, &'static str)> {
+    use sea_orm::QueryTrait;
+    let now = Utc::now();
+    let page = Page {
+        limit: 50,
+        offset: 0,
+    };
+    let tenant = TicketFilter {
+        tenant_id: Some(tenant_id),
+        ..TicketFilter::default()
+    };
+    let open = TicketFilter {
+        status: Some(TicketStatus::Open),
+        ..TicketFilter::default()
+    };
+    let cursor = InboxCursor {
+        rank: 5,
+        due: Some(now),
+        id: Uuid::now_v7(),
+    };
+    let list = |filter: &TicketFilter, cursor: Option<Uuid>| {
+        let base = filter.apply(backend, tickets::Entity::find(), now);
+        newest_first(base, page, cursor).build(backend).to_string()
+    };
+    let inbox = |filter: &TicketFilter, cursor: Option<InboxCursor>| {
+        let base = filter.apply(backend, tickets::Entity::find(), now);
+        inbox_order(backend, base, page, cursor)
+            .build(backend)
+            .to_string()
+    };
+    let status = TicketFilter {
+        status: Some(TicketStatus::Open),
+        ..tenant.clone()
+    };
+    let status_priority = TicketFilter {
+        priority: Some(Priority::High),
+        ..status.clone()
+    };
+    vec![
+        ("list", list(&tenant, None), "idx_tickets_tenant_id"),
+        (
+            "list after a cursor",
+            list(&tenant, Some(Uuid::now_v7())),
+            "idx_tickets_tenant_id",
+        ),
+        (
+            "list by status",
+            list(&status, None),
+            "idx_tickets_tenant_status",
+        ),
+        (
+            "list by status and priority",
+            list(&status_priority, None),
+            "idx_tickets_tenant_status_priority",
+        ),
+        (
+            "inbox, open",
+            inbox(&open, None),
+            "idx_tickets_inbox_status",
+        ),
+        (
+            "inbox, open, after a cursor",
+            inbox(&open, Some(cursor)),
+            "idx_tickets_inbox_status",
+        ),
+        (
+            "inbox, everything",
+            inbox(&TicketFilter::default(), Some(cursor)),
+            "idx_tickets_inbox_all",
+        ),
+    ]
 }
 
 fn thread_query(ticket_id: Uuid, include_internal: bool) -> Select<messages::Entity> {
