@@ -257,7 +257,8 @@ pub struct TicketFilterParams {
     #[param(max_length = 200)]
     pub q: Option<String>,
     /// `newest` (default) or, with `q`, `relevance`: best match first (paged by `offset`
-    /// only; `next_cursor` is `null`).
+    /// only; `next_cursor` is `null`). The operator inbox keeps its own order.
+    #[param(inline)]
     pub sort: Option<Sort>,
 }
 
