@@ -17,6 +17,7 @@ mod openapi;
 mod ops;
 mod ratelimit;
 mod readme;
+mod scale;
 mod sse;
 mod tenants;
 mod tickets;
