@@ -143,6 +143,8 @@ impl InboxFilters {
 pub struct InboxPage<'a> {
     pub tickets: Vec<TicketOut>,
     pub total: u64,
+    /// False when `total` stopped counting (a `breached` filter past 10,000).
+    pub total_is_exact: bool,
     pub filters: &'a InboxFilters,
     pub staff: &'a [staff::Model],
     pub tenant_names: &'a HashMap<Uuid, String>,
@@ -265,7 +267,8 @@ pub fn inbox(viewer: &Viewer<'_>, p: &InboxPage<'_>) -> Markup {
             div.page-head {
                 h1 { "Inbox" }
                 p.muted #inbox-count aria-live="polite" {
-                    (p.total) @if p.total == 1 { " ticket" } @else { " tickets" }
+                    (p.total) @if !p.total_is_exact { "+" }
+                    @if p.total == 1 { " ticket" } @else { " tickets" }
                 }
                 p.live-note #live-note role="status" hidden { }
             }
@@ -343,7 +346,7 @@ pub fn inbox(viewer: &Viewer<'_>, p: &InboxPage<'_>) -> Markup {
                 }
             }
             nav.pager aria-label="Pages" {
-                @if let Some(prev) = &p.previous { a rel="prev" href=(prev) { "← Previous" } }
+                @if let Some(first) = &p.previous { a href=(first) { "← First page" } }
                 @if let Some(next) = &p.next { a rel="next" href=(next) { "Next →" } }
             }
             (help_dialog())

@@ -16,6 +16,7 @@ on_both_backends!(
     the_session_is_stored_hashed_and_sign_out_ends_it,
     posts_without_the_csrf_token_are_refused,
     idle_sessions_expire,
+    the_inbox_pages_by_cursor_and_keeps_filters,
 );
 
 pub struct Operator {
@@ -704,4 +705,64 @@ async fn console_main_flow(backend: Backend) {
         .expect("old cookie");
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     b.close().await;
+}
+
+async fn the_inbox_pages_by_cursor_and_keeps_filters(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let op = operator(&app, "erin").await;
+    let tenant = app.create_tenant("enterprise", 1000).await;
+    for subject in ["Paging one", "Paging two", "Paging three"] {
+        open_ticket(&app, &tenant, subject).await;
+    }
+    let client = no_redirects();
+    let (_, pair) = sign_in(&app, &client, &op.token).await;
+    let get = |path: String| {
+        let client = client.clone();
+        let pair = pair.clone();
+        let url = app.url(&path);
+        async move {
+            let res = client
+                .get(url)
+                .header("cookie", pair)
+                .send()
+                .await
+                .expect("inbox");
+            (res.status(), res.text().await.expect("html"))
+        }
+    };
+    let (status, first) = get(format!(
+        "/console?status=open&tenant_id={}&limit=2",
+        tenant.id
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        first.contains("Paging one")
+            && first.contains("Paging two")
+            && !first.contains("Paging three"),
+        "{first}"
+    );
+    assert!(first.contains("3 tickets"), "{first}");
+    let at = first.find("rel=\"next\" href=\"").expect("a next link") + 17;
+    let next = first[at..]
+        .split('"')
+        .next()
+        .expect("href")
+        .replace("&amp;", "&");
+    assert!(
+        next.contains("status=open") && next.contains("cursor="),
+        "{next}"
+    );
+    let (status, second) = get(format!("{next}&limit=2")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        second.contains("Paging three") && !second.contains("Paging one"),
+        "{second}"
+    );
+    assert!(second.contains("First page"), "{second}");
+
+    // A bad filter is a readable message on the page, not an error page.
+    let (status, bad) = get("/console?assignee=someone".to_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(bad.contains("must be `me`, `none` or an operator"), "{bad}");
 }

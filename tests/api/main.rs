@@ -19,6 +19,7 @@ mod openapi;
 mod ops;
 mod ratelimit;
 mod readme;
+mod scale;
 mod sse;
 mod tenants;
 mod tickets;

@@ -246,12 +246,17 @@ async fn events(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpR
 
 const INBOX_PAGE: u64 = 50;
 
-/// The inbox's paging, in one place: where the previous and next pages are.
-fn inbox_pages(filters: &InboxFilters, page: Page, total: u64) -> (Option<String>, Option<String>) {
-    let link = |offset: u64| {
+/// The inbox's paging, in one place: the inbox's own keyset cursor (each page links to the
+/// next by `cursor`), and a link back to the first page once past it.
+fn inbox_pages(
+    filters: &InboxFilters,
+    paged: bool,
+    next_cursor: Option<&str>,
+) -> (Option<String>, Option<String>) {
+    let link = |cursor: Option<&str>| {
         let mut query = filters.query();
-        if offset > 0 {
-            query.push(("offset", offset.to_string()));
+        if let Some(cursor) = cursor {
+            query.push(("cursor", cursor.to_string()));
         }
         let qs = serde_urlencoded::to_string(&query).unwrap_or_default();
         if qs.is_empty() {
@@ -260,9 +265,9 @@ fn inbox_pages(filters: &InboxFilters, page: Page, total: u64) -> (Option<String
             format!("{}?{qs}", views::HOME)
         }
     };
-    let previous = (page.offset > 0).then(|| link(page.offset.saturating_sub(page.limit)));
-    let next = (page.offset + page.limit < total).then(|| link(page.offset + page.limit));
-    (previous, next)
+    let first = paged.then(|| link(None));
+    let next = next_cursor.map(|c| link(Some(c)));
+    (first, next)
 }
 
 async fn inbox(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpResponse> {
@@ -282,31 +287,32 @@ async fn inbox(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpRe
         .await
         .map_err(|e| WebError::internal(&req, e))?;
     let parsed = inbox_filter(&q, op.staff.id).and_then(|f| {
-        let page = q.page()?;
-        Ok((
-            f,
-            Page {
-                limit: page.limit.min(INBOX_PAGE),
-                ..page
-            },
-        ))
+        let page = q.keyset_page()?;
+        let cursor = q
+            .get("cursor")
+            .map(query::InboxCursor::decode)
+            .transpose()?;
+        let page = Page {
+            limit: page.limit.min(INBOX_PAGE),
+            offset: 0,
+        };
+        Ok((f, page, cursor))
     });
-    let (tickets, total, page, error) = match parsed {
-        Ok((filter, page)) => {
-            let listed = query::inbox(&state.db, &filter, page, now)
+    let paged = q.get("cursor").is_some();
+    let (tickets, total, total_is_exact, next_cursor, error) = match parsed {
+        Ok((filter, page, cursor)) => {
+            let listed = query::inbox(&state.db, &filter, page, cursor, now)
                 .await
                 .map_err(|e| WebError::internal(&req, e))?;
-            (listed.rows, listed.total, page, None)
+            (
+                listed.rows,
+                listed.total,
+                listed.total_is_exact,
+                listed.next_cursor,
+                None,
+            )
         }
-        Err(e) => (
-            Vec::new(),
-            0,
-            Page {
-                limit: INBOX_PAGE,
-                offset: 0,
-            },
-            Some(e.message.to_string()),
-        ),
+        Err(e) => (Vec::new(), 0, true, None, Some(e.message.to_string())),
     };
     let names = crate::console::tenant_names(&state.db, tickets.iter().map(|t| t.tenant_id))
         .await
@@ -318,7 +324,7 @@ async fn inbox(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpRe
             TicketOut::summary(t, now).for_operator(tenant_id)
         })
         .collect();
-    let (previous, next) = inbox_pages(&filters, page, total);
+    let (previous, next) = inbox_pages(&filters, paged, next_cursor.as_deref());
     let status = if error.is_some() {
         StatusCode::BAD_REQUEST
     } else {
@@ -329,6 +335,7 @@ async fn inbox(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpRe
         &InboxPage {
             tickets,
             total,
+            total_is_exact,
             filters: &filters,
             staff: &staff,
             tenant_names: &names,
