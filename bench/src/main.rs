@@ -811,6 +811,12 @@ async fn seed_tenants(ctx: &Ctx, tag: &str, n: usize) -> Result<Vec<String>> {
         sql.push_str(&keys);
         sql.push_str("COMMIT;\n");
     }
+    run_seed(cmd, &sql).await?;
+    Ok(tokens)
+}
+
+/// Pipes `sql` into the `--seed-cmd` shell command.
+async fn run_seed(cmd: &str, sql: &str) -> Result<()> {
     let mut child = tokio::process::Command::new("sh")
         .arg("-c")
         .arg(cmd)
@@ -825,7 +831,7 @@ async fn seed_tenants(ctx: &Ctx, tag: &str, n: usize) -> Result<Vec<String>> {
     if !status.success() {
         bail!("--seed-cmd failed: {status}");
     }
-    Ok(tokens)
+    Ok(())
 }
 
 /// `YYYY-MM-DDTHH:MM:SS+00:00`: RFC 3339, as sqlx writes a `DateTime<Utc>` (less the fraction).

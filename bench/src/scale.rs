@@ -17,7 +17,6 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
 
 use crate::{Ctx, MakeRequest, Outcome};
 
@@ -193,24 +192,6 @@ fn fill_sql(pg: bool, tenant: uuid::Uuid, from: u64, to: u64) -> String {
     sql
 }
 
-async fn run_sql(cmd: &str, sql: String) -> Result<()> {
-    let mut child = tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .context("starting --seed-cmd")?;
-    let mut stdin = child.stdin.take().context("stdin")?;
-    stdin.write_all(sql.as_bytes()).await?;
-    drop(stdin);
-    let status = child.wait().await?;
-    if !status.success() {
-        bail!("--seed-cmd failed: {status}");
-    }
-    Ok(())
-}
-
 /// The statements one read sends (the secret key is cached by the server, so no key lookup),
 /// as a pgbench script.
 fn pgbench_script(read: &str, tenant: uuid::Uuid) -> String {
@@ -323,18 +304,17 @@ pub async fn scenario_scale(ctx: &mut Ctx) -> Result<Vec<Outcome>> {
             let mut from = filled;
             while from < size {
                 let to = (from + 100_000).min(size);
-                run_sql(&seed, fill_sql(pg, tenant, from, to - 1)).await?;
+                crate::run_seed(&seed, &fill_sql(pg, tenant, from, to - 1)).await?;
                 from = to;
             }
             if pg {
-                run_sql(
+                crate::run_seed(
                     &seed,
-                    "VACUUM ANALYZE tickets; ANALYZE ticket_counts; ANALYZE ticket_counts_all;\n"
-                        .into(),
+                    "VACUUM ANALYZE tickets; ANALYZE ticket_counts; ANALYZE ticket_counts_all;\n",
                 )
                 .await?;
             } else {
-                run_sql(&seed, ".timeout 60000\nANALYZE;\n".into()).await?;
+                crate::run_seed(&seed, ".timeout 60000\nANALYZE;\n").await?;
             }
             eprintln!(
                 "[bench] scale: filled to {size} tickets in {:.0} s",

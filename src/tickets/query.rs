@@ -72,6 +72,15 @@ pub fn search_words(q: &str) -> Vec<String> {
         .collect()
 }
 
+/// The PostgreSQL document a search reads: public text, or (operators) with the notes too.
+fn pg_document(internal: bool) -> &'static str {
+    if internal {
+        "(search_public || search_internal)"
+    } else {
+        "search_public"
+    }
+}
+
 /// The search condition for `words` on `backend`.
 fn matches(
     backend: DatabaseBackend,
@@ -80,15 +89,10 @@ fn matches(
     internal: bool,
 ) -> SimpleExpr {
     match backend {
-        DatabaseBackend::Postgres => {
-            let query = words.join(" & ");
-            let sql = if internal {
-                "(search_public || search_internal) @@ to_tsquery('simple', $1)"
-            } else {
-                "search_public @@ to_tsquery('simple', $1)"
-            };
-            Expr::cust_with_values(sql, [query])
-        }
+        DatabaseBackend::Postgres => Expr::cust_with_values(
+            format!("{} @@ to_tsquery('simple', $1)", pg_document(internal)),
+            [words.join(" & ")],
+        ),
         _ => Expr::cust_with_values(
             "tickets.id IN (SELECT r.ticket_id FROM ticket_search_rows r WHERE r.rowid IN \
              (SELECT rowid FROM ticket_search WHERE ticket_search MATCH ?))",
@@ -119,14 +123,13 @@ fn relevance(
     internal: bool,
 ) -> SimpleExpr {
     match backend {
-        DatabaseBackend::Postgres => {
-            let sql = if internal {
-                "-ts_rank(search_public || search_internal, to_tsquery('simple', $1))"
-            } else {
-                "-ts_rank(search_public, to_tsquery('simple', $1))"
-            };
-            Expr::cust_with_values(sql, [words.join(" & ")])
-        }
+        DatabaseBackend::Postgres => Expr::cust_with_values(
+            format!(
+                "-ts_rank({}, to_tsquery('simple', $1))",
+                pg_document(internal)
+            ),
+            [words.join(" & ")],
+        ),
         _ => Expr::cust_with_values(
             "(SELECT bm25(ticket_search) FROM ticket_search WHERE ticket_search MATCH ? AND \
              rowid = (SELECT rowid FROM ticket_search_rows WHERE ticket_id = tickets.id))",

@@ -34,6 +34,25 @@ fn body(subject: &str, description: &str, category: &str, priority: &str) -> Val
     json!({"subject": subject, "description": description, "category": category, "priority": priority})
 }
 
+/// Asks for the tenant's erasure and waits until the privacy job is done.
+async fn erase(app: &TestApp, tenant: &TestTenant) {
+    let res = app
+        .request(Method::POST, "/v1/account/erasure", Some(&tenant.key))
+        .send()
+        .await
+        .expect("send");
+    expect_status(res, StatusCode::ACCEPTED).await;
+    eventually("erasure done", Duration::from_secs(20), || async {
+        let e = expect_status(
+            app.get("/v1/account/erasure", &tenant.key).await,
+            StatusCode::OK,
+        )
+        .await;
+        (e["status"] == "done").then_some(())
+    })
+    .await;
+}
+
 async fn assert_no_drift(app: &TestApp) {
     let drift = helpline::tickets::counts::verify(&app.state.db)
         .await
@@ -82,7 +101,7 @@ async fn kept_counts_match_count_star_after_mixed_changes(backend: Backend) {
     let categories = ["billing", "bug", "api_sdk", "telephony"];
     let priorities = ["low", "normal", "high", "urgent"];
     let mut ids: Vec<(String, &TestTenant)> = Vec::new();
-    let app = &app;
+    let shared = &app;
     let creates = (0..24).map(|i| {
         let tenant = if i % 3 == 0 { &b } else { &a };
         let ticket = body(
@@ -91,10 +110,10 @@ async fn kept_counts_match_count_star_after_mixed_changes(backend: Backend) {
             categories[i % 4],
             priorities[(i / 4) % 4],
         );
-        async move { (create(app, tenant, ticket).await, tenant) }
+        async move { (create(shared, tenant, ticket).await, tenant) }
     });
     ids.extend(futures_util::future::join_all(creates).await);
-    assert_no_drift(app).await;
+    assert_no_drift(&app).await;
 
     for (i, (id, tenant)) in ids.iter().enumerate() {
         let path = format!("/admin/support/tickets/{id}");
@@ -149,7 +168,7 @@ async fn kept_counts_match_count_star_after_mixed_changes(backend: Backend) {
         )
         .await;
     expect_status(res, StatusCode::OK).await;
-    assert_no_drift(app).await;
+    assert_no_drift(&app).await;
 
     // The totals the API answers equal a walk of the same list.
     for filter in [
@@ -160,8 +179,8 @@ async fn kept_counts_match_count_star_after_mixed_changes(backend: Backend) {
         "priority=low",
     ] {
         let path = format!("/v1/support/tickets?{filter}");
-        let counted = walk(app, &path, &a.key).await.len() as u64;
-        assert_eq!(total(app, &path, &a.key).await, counted, "{filter}");
+        let counted = walk(&app, &path, &a.key).await.len() as u64;
+        assert_eq!(total(&app, &path, &a.key).await, counted, "{filter}");
     }
     for filter in [
         "",
@@ -173,23 +192,13 @@ async fn kept_counts_match_count_star_after_mixed_changes(backend: Backend) {
         &format!("tenant_id={}&priority=urgent", b.id),
     ] {
         let path = format!("/admin/support/tickets?{filter}");
-        let counted = walk(app, &path, &admin).await.len() as u64;
-        assert_eq!(total(app, &path, &admin).await, counted, "{filter}");
+        let counted = walk(&app, &path, &admin).await.len() as u64;
+        assert_eq!(total(&app, &path, &admin).await, counted, "{filter}");
     }
 
     // Erasure rewrites every ticket of a tenant; its counts stay right.
-    let res = app
-        .request(Method::POST, "/v1/account/erasure", Some(&b.key))
-        .send()
-        .await
-        .expect("send");
-    expect_status(res, StatusCode::ACCEPTED).await;
-    eventually("erasure done", Duration::from_secs(20), || async {
-        let e = expect_status(app.get("/v1/account/erasure", &b.key).await, StatusCode::OK).await;
-        (e["status"] == "done").then_some(())
-    })
-    .await;
-    assert_no_drift(app).await;
+    erase(&app, &b).await;
+    assert_no_drift(&app).await;
 }
 
 async fn exact_totals_under_concurrent_creates_and_status_changes(backend: Backend) {
@@ -208,12 +217,12 @@ async fn exact_totals_under_concurrent_creates_and_status_changes(backend: Backe
     }))
     .await;
     // Creates and status changes at once, on both tenants.
-    let app = &app;
+    let shared = &app;
     let creates = (0..16).map(|i| {
         let t = &tenants[i % 2];
         async move {
             create(
-                app,
+                shared,
                 t,
                 body("Second wave", "More creates.", "billing", "normal"),
             )
@@ -224,7 +233,7 @@ async fn exact_totals_under_concurrent_creates_and_status_changes(backend: Backe
         let t = &tenants[i % 2];
         async move {
             let status = if i % 4 == 0 { "closed" } else { "resolved" };
-            let res = app
+            let res = shared
                 .patch(
                     &format!("/v1/support/tickets/{id}"),
                     &t.key,
@@ -240,20 +249,20 @@ async fn exact_totals_under_concurrent_creates_and_status_changes(backend: Backe
     )
     .await;
     for t in &tenants {
-        assert_eq!(total(app, "/v1/support/tickets", &t.key).await, 13);
+        assert_eq!(total(&app, "/v1/support/tickets", &t.key).await, 13);
         assert_eq!(
-            total(app, "/v1/support/tickets?status=open", &t.key).await,
+            total(&app, "/v1/support/tickets?status=open", &t.key).await,
             8
         );
-        let resolved = total(app, "/v1/support/tickets?status=resolved", &t.key).await;
-        let closed = total(app, "/v1/support/tickets?status=closed", &t.key).await;
+        let resolved = total(&app, "/v1/support/tickets?status=resolved", &t.key).await;
+        let closed = total(&app, "/v1/support/tickets?status=closed", &t.key).await;
         assert_eq!(resolved + closed, 5);
     }
     assert_eq!(
-        total(app, "/admin/support/tickets?status=open", &app.admin_token).await,
+        total(&app, "/admin/support/tickets?status=open", &app.admin_token).await,
         16
     );
-    assert_no_drift(app).await;
+    assert_no_drift(&app).await;
 }
 
 async fn search(app: &TestApp, path: &str, token: &str) -> Vec<String> {
@@ -423,21 +432,7 @@ async fn search_forgets_erased_text(backend: Backend) {
         search(&app, "/v1/support/tickets?q=quinceberry", &tenant.key).await,
         std::slice::from_ref(&id)
     );
-    let res = app
-        .request(Method::POST, "/v1/account/erasure", Some(&tenant.key))
-        .send()
-        .await
-        .expect("send");
-    expect_status(res, StatusCode::ACCEPTED).await;
-    eventually("erasure done", Duration::from_secs(20), || async {
-        let e = expect_status(
-            app.get("/v1/account/erasure", &tenant.key).await,
-            StatusCode::OK,
-        )
-        .await;
-        (e["status"] == "done").then_some(())
-    })
-    .await;
+    erase(&app, &tenant).await;
     for word in ["persimmon", "quinceberry", "0199"] {
         let path = format!("/v1/support/tickets?q={word}");
         assert!(search(&app, &path, &tenant.key).await.is_empty(), "{word}");
