@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod numbers;
 pub mod pagination;
+pub mod portal;
 pub mod ratelimit;
 pub mod staff;
 pub mod tenants;

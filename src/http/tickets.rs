@@ -176,6 +176,14 @@ struct TicketCreated {
 /// transaction that saves the ticket. The ticket copies the tenant's SLA, and an email to the
 /// support inbox is queued (best effort: the ticket is saved whatever happens to email).
 /// Accepts a secret or a publishable key.
+///
+/// From a browser: this operation answers CORS preflights (`OPTIONS`, for any origin, since
+/// a preflight carries no key) and, with a publishable key or no key, its answers carry
+/// `Access-Control-Allow-Origin` echoing the page's `Origin` (`Vary: Origin`; exposed:
+/// `X-Request-Id`, `Idempotent-Replayed`, `RateLimit-*`, `Retry-After`, `ETag`). A publishable
+/// key with `allowed_origins` used by a page on another origin answers
+/// `403 origin_not_allowed` (detail: that origin) and opens nothing. A secret key never gets
+/// CORS headers: browsers keep its answers from the page.
 #[utoipa::path(
     post,
     path = "/v1/support/tickets",
@@ -189,6 +197,10 @@ struct TicketCreated {
     })),
     responses(
         (status = 200, description = "The ticket was opened and charged", body = TicketCreated,
+         headers(
+            ("Access-Control-Allow-Origin" = String, description = "The request's `Origin`, when it carries one and a publishable key (never for a secret key)"),
+            ("Vary" = String, description = "`Origin`"),
+         ),
          example = json!({
             "ticket": {
                 "id": "tkt_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b", "object": "support_ticket",
@@ -216,6 +228,8 @@ struct TicketCreated {
             "email_reason": null
         })),
         (status = 402, description = "`insufficient_credits` (detail `tenant_balance_exhausted`): the balance cannot pay the fee; nothing was saved", body = ErrorBody),
+        (status = 403, description = "`origin_not_allowed` (detail: the origin): a publishable key used by a web page on an origin its `allowed_origins` do not list; `forbidden`: an operator token", body = ErrorBody,
+         example = json!({"error": "This publishable key may not be used from this website's origin; add it to the key's allowed_origins", "code": "origin_not_allowed", "detail": "https://evil.example"})),
     ),
     security(("secret_key" = []), ("publishable_key" = [])),
 )]

@@ -15,6 +15,7 @@ mod jobs;
 mod numbers;
 mod openapi;
 mod ops;
+mod portal;
 mod ratelimit;
 mod readme;
 mod sse;

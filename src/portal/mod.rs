@@ -1,0 +1,23 @@
+//! The tenant's Support tab (`/portal`): the single-use links a tenant's platform creates
+//! with its secret key (`POST /v1/portal/sessions`) and that open the tab in a browser.
+//! The pages themselves call the same ticket, billing, notification and banner features as
+//! the `/v1` API.
+pub mod links;
+
+use sea_orm::DbErr;
+
+/// What opening a portal link can refuse.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PortalError {
+    /// No link has this token (mistyped, or from another deployment).
+    #[error("no such portal link")]
+    UnknownLink,
+    /// The link was opened before: a link opens once.
+    #[error("the portal link was already used")]
+    LinkUsed,
+    /// The link is older than its 5 minutes.
+    #[error("the portal link has expired")]
+    LinkExpired,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
