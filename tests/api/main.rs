@@ -18,6 +18,7 @@ mod ops;
 mod portal;
 mod ratelimit;
 mod readme;
+mod scale;
 mod sse;
 mod tenants;
 mod tickets;
