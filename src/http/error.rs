@@ -350,12 +350,12 @@ impl From<PortalError> for ApiError {
                 "portal_link_unknown",
                 "This Support link is not valid; ask for a new one",
             ),
-            PortalError::LinkUsed => ApiError::new(
+            PortalError::LinkUsed { .. } => ApiError::new(
                 StatusCode::GONE,
                 "portal_link_used",
                 "This Support link was already used; ask for a new one",
             ),
-            PortalError::LinkExpired => ApiError::new(
+            PortalError::LinkExpired { .. } => ApiError::new(
                 StatusCode::GONE,
                 "portal_link_expired",
                 "This Support link has expired (links last 5 minutes); ask for a new one",

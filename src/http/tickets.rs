@@ -94,27 +94,27 @@ pub struct IfMatch {
     "call_id": "call_8f2c1a",
     "contact_email": "engineer@acme.com"
 }))]
-struct TicketIn {
+pub struct TicketIn {
     #[schema(value_type = String, required = true, min_length = 3, max_length = 200)]
-    subject: Option<String>,
+    pub subject: Option<String>,
     #[schema(value_type = Category, required = true)]
-    category: Option<String>,
+    pub category: Option<String>,
     /// Becomes the thread's first message.
     #[schema(value_type = String, required = true, min_length = 10, max_length = 5000)]
-    description: Option<String>,
+    pub description: Option<String>,
     /// Alias of `description` (used when `description` is absent).
     #[schema(value_type = String, required = false, min_length = 10, max_length = 5000)]
-    body: Option<String>,
+    pub body: Option<String>,
     /// Default `normal`.
     #[schema(value_type = Option<Priority>)]
-    priority: Option<String>,
+    pub priority: Option<String>,
     #[schema(max_length = 128)]
-    call_id: Option<String>,
+    pub call_id: Option<String>,
     #[schema(max_length = 128)]
-    source_session_id: Option<String>,
+    pub source_session_id: Option<String>,
     /// Defaults to the tenant's account email.
     #[schema(format = Email, max_length = 254)]
-    contact_email: Option<String>,
+    pub contact_email: Option<String>,
 }
 
 fn required<'a>(value: &'a Option<String>, field: &str) -> ApiResult<&'a str> {
@@ -124,7 +124,8 @@ fn required<'a>(value: &'a Option<String>, field: &str) -> ApiResult<&'a str> {
 }
 
 impl TicketIn {
-    fn parse(self) -> ApiResult<NewTicket> {
+    /// The API's rules for a new ticket (the Support tab's form goes through them too).
+    pub fn parse(self) -> ApiResult<NewTicket> {
         let (description, field) = match (&self.description, &self.body) {
             (Some(d), _) => (d.as_str(), "description"),
             (None, Some(b)) => (b.as_str(), "body"),

@@ -100,10 +100,11 @@ pub async fn open<C: ConnectionTrait>(
         });
     }
     // Already used wins over expired: a used link was fine when it was opened.
+    let tenant_id = link.tenant_id;
     Err(if link.used_at.is_some() {
-        PortalError::LinkUsed
+        PortalError::LinkUsed { tenant_id }
     } else {
-        PortalError::LinkExpired
+        PortalError::LinkExpired { tenant_id }
     })
 }
 

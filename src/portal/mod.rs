@@ -5,6 +5,7 @@
 pub mod links;
 
 use sea_orm::DbErr;
+use uuid::Uuid;
 
 /// What opening a portal link can refuse.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -14,10 +15,20 @@ pub enum PortalError {
     UnknownLink,
     /// The link was opened before: a link opens once.
     #[error("the portal link was already used")]
-    LinkUsed,
+    LinkUsed { tenant_id: Uuid },
     /// The link is older than its 5 minutes.
     #[error("the portal link has expired")]
-    LinkExpired,
+    LinkExpired { tenant_id: Uuid },
     #[error(transparent)]
     Db(#[from] DbErr),
+}
+
+impl PortalError {
+    /// The tenant whose link was refused, when the link is known.
+    pub fn tenant_id(&self) -> Option<Uuid> {
+        match self {
+            Self::LinkUsed { tenant_id } | Self::LinkExpired { tenant_id } => Some(*tenant_id),
+            Self::UnknownLink | Self::Db(_) => None,
+        }
+    }
 }

@@ -700,13 +700,13 @@ async fn portal_links_open_once_within_five_minutes(backend: Backend) {
         results
             .iter()
             .filter_map(|r| r.as_ref().err())
-            .all(|e| matches!(e, PortalError::LinkUsed)),
+            .all(|e| matches!(e, PortalError::LinkUsed { .. })),
         "{results:?}"
     );
     // And later too.
     assert!(matches!(
         links::open(db, &token, now()).await,
-        Err(PortalError::LinkUsed)
+        Err(PortalError::LinkUsed { .. })
     ));
 
     // Past its five minutes a link no longer opens, and stays unused.
@@ -714,7 +714,7 @@ async fn portal_links_open_once_within_five_minutes(backend: Backend) {
     let later = now() + chrono::Duration::seconds(301);
     assert!(matches!(
         links::open(db, &token, later).await,
-        Err(PortalError::LinkExpired)
+        Err(PortalError::LinkExpired { .. })
     ));
     let just_in_time = now() + chrono::Duration::seconds(295);
     assert!(links::open(db, &token, just_in_time).await.is_ok());
