@@ -70,6 +70,8 @@ pub struct Config {
     pub event_retention: Duration,
     /// Event streams one tenant may hold open on one node.
     pub streams_per_tenant: usize,
+    /// A browser session unused this long is over (`HELPLINE_SESSION_IDLE`, default 12 h).
+    pub session_idle: Duration,
     /// The base of links this service hands out (`HELPLINE_PUBLIC_URL`, e.g. the Support
     /// tab's portal links); unset: the address this process listens on
     /// ([`local_url`] of the bound socket).
@@ -242,6 +244,15 @@ impl Config {
                 })
             })?,
             streams_per_tenant: parse_or(&get, "HELPLINE_STREAMS_PER_TENANT", "20", concurrency)?,
+            session_idle: parse_or(&get, "HELPLINE_SESSION_IDLE", "12h", |v| {
+                parse_duration(v).and_then(|d| {
+                    if d.is_zero() {
+                        Err("a session must last some time".to_string())
+                    } else {
+                        Ok(d)
+                    }
+                })
+            })?,
             public_url,
             db_pool_size: get("HELPLINE_DB_POOL_SIZE")
                 .map(|v| match v.trim().parse::<u32>() {

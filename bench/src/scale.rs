@@ -25,12 +25,56 @@ use crate::{Ctx, MakeRequest, Outcome};
 pub const RARE_WORD: &str = "zirconium";
 
 const WORDS: &[&str] = &[
-    "call", "agent", "number", "webhook", "timeout", "latency", "billing", "invoice", "sdk",
-    "node", "python", "outbound", "inbound", "transfer", "voicemail", "recording", "transcript",
-    "dashboard", "login", "password", "token", "retry", "error", "dropped", "echo", "jitter",
-    "carrier", "sip", "trunk", "routing", "queue", "hold", "music", "ivr", "menu", "keypad",
-    "language", "voice", "accent", "speech", "silence", "interrupt", "prompt", "greeting",
-    "schedule", "holiday", "escalation", "refund", "charge", "balance",
+    "call",
+    "agent",
+    "number",
+    "webhook",
+    "timeout",
+    "latency",
+    "billing",
+    "invoice",
+    "sdk",
+    "node",
+    "python",
+    "outbound",
+    "inbound",
+    "transfer",
+    "voicemail",
+    "recording",
+    "transcript",
+    "dashboard",
+    "login",
+    "password",
+    "token",
+    "retry",
+    "error",
+    "dropped",
+    "echo",
+    "jitter",
+    "carrier",
+    "sip",
+    "trunk",
+    "routing",
+    "queue",
+    "hold",
+    "music",
+    "ivr",
+    "menu",
+    "keypad",
+    "language",
+    "voice",
+    "accent",
+    "speech",
+    "silence",
+    "interrupt",
+    "prompt",
+    "greeting",
+    "schedule",
+    "holiday",
+    "escalation",
+    "refund",
+    "charge",
+    "balance",
 ];
 
 /// The ticket columns the API reads (not the search documents).
@@ -42,19 +86,48 @@ fn pick(i: u64, k: u64) -> &'static str {
 
 /// The fill of tickets `from..to` (1-based numbers; ids grow with the number).
 fn fill_sql(pg: bool, tenant: uuid::Uuid, from: u64, to: u64) -> String {
-    let categories = ["billing", "voice_quality", "telephony", "agent_publishing", "api_sdk", "account", "bug", "other"];
+    let categories = [
+        "billing",
+        "voice_quality",
+        "telephony",
+        "agent_publishing",
+        "api_sdk",
+        "account",
+        "bug",
+        "other",
+    ];
     let priorities = ["low", "normal", "normal", "normal", "high", "urgent"];
-    let statuses = ["closed", "closed", "resolved", "resolved", "closed", "open", "awaiting_user", "in_progress", "closed", "open"];
+    let statuses = [
+        "closed",
+        "closed",
+        "resolved",
+        "resolved",
+        "closed",
+        "open",
+        "awaiting_user",
+        "in_progress",
+        "closed",
+        "open",
+    ];
     if pg {
         let arr = |items: &[&str]| {
             format!(
                 "(ARRAY[{}])",
-                items.iter().map(|w| format!("'{w}'")).collect::<Vec<_>>().join(",")
+                items
+                    .iter()
+                    .map(|w| format!("'{w}'"))
+                    .collect::<Vec<_>>()
+                    .join(",")
             )
         };
         let words = arr(WORDS);
         let n = WORDS.len();
-        let w = |k: u64| format!("{words}[1 + ((g * 2654435761 + {}) % {n})::int]", k * 40_503);
+        let w = |k: u64| {
+            format!(
+                "{words}[1 + ((g * 2654435761 + {}) % {n})::int]",
+                k * 40_503
+            )
+        };
         let cat = arr(&categories);
         let pri = arr(&priorities);
         let st = arr(&statuses);
@@ -99,7 +172,11 @@ fn fill_sql(pg: bool, tenant: uuid::Uuid, from: u64, to: u64) -> String {
                     "high" => 2,
                     _ => 3,
                 };
-                let rare = if i % 100 == 0 { format!(" {RARE_WORD}") } else { String::new() };
+                let rare = if i % 100 == 0 {
+                    format!(" {RARE_WORD}")
+                } else {
+                    String::new()
+                };
                 let sep = if i + 1 == chunk_end { ";\n" } else { ",\n" };
                 sql.push_str(&format!(
                     "(X'{id}', {tenant_blob}, '{} {} {} issue', '{}', '{priority}', {rank}, '{}', 'Since {} the {} {} fails with {} and {}{rare}; we tried {} {}.', 'bench@bench.test', 'enterprise', 'enterprise', '4 hours, 24/7 for urgent issues', 1, '{due}', 0, 'none', 'none', 0, 'skipped', 1, '{at}', '{at}', 1, ''){sep}",
@@ -138,7 +215,9 @@ async fn run_sql(cmd: &str, sql: String) -> Result<()> {
 /// as a pgbench script.
 fn pgbench_script(read: &str, tenant: uuid::Uuid) -> String {
     let count = |filter: &str| {
-        format!("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM ticket_counts WHERE tenant_id = '{tenant}' AND tag = ''{filter};")
+        format!(
+            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM ticket_counts WHERE tenant_id = '{tenant}' AND tag = ''{filter};"
+        )
     };
     match read {
         "list" => format!(
@@ -163,7 +242,16 @@ async fn pgbench(url: &str, script: &str, concurrency: usize, seconds: f64) -> R
     let path = std::env::temp_dir().join(format!("helpline-scale-{}.sql", crate::run_tag()));
     std::fs::write(&path, script)?;
     let out = tokio::process::Command::new("pgbench")
-        .args(["-n", "-M", "prepared", "-c", &concurrency.to_string(), "-j", "2", "-T"])
+        .args([
+            "-n",
+            "-M",
+            "prepared",
+            "-c",
+            &concurrency.to_string(),
+            "-j",
+            "2",
+            "-T",
+        ])
         .arg(format!("{}", seconds.ceil() as u64))
         .arg("-f")
         .arg(&path)
@@ -177,7 +265,12 @@ async fn pgbench(url: &str, script: &str, concurrency: usize, seconds: f64) -> R
         .find_map(|l| l.strip_prefix("tps = "))
         .and_then(|l| l.split_whitespace().next())
         .and_then(|v| v.parse().ok())
-        .with_context(|| format!("pgbench printed no tps: {text} {}", String::from_utf8_lossy(&out.stderr)))
+        .with_context(|| {
+            format!(
+                "pgbench printed no tps: {text} {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -198,8 +291,14 @@ pub async fn scenario_scale(ctx: &mut Ctx) -> Result<Vec<Outcome>> {
         .send()
         .await?;
     let body: Value = resp.json().await?;
-    let key = body["secret_key"].as_str().context("secret_key")?.to_string();
-    let tenant: uuid::Uuid = body["tenant"]["id"].as_str().context("tenant id")?.parse()?;
+    let key = body["secret_key"]
+        .as_str()
+        .context("secret_key")?
+        .to_string();
+    let tenant: uuid::Uuid = body["tenant"]["id"]
+        .as_str()
+        .context("tenant id")?
+        .parse()?;
     // The ticket "get one" reads: created through the API, so it has its thread.
     let created: Value = ctx
         .client
@@ -210,7 +309,10 @@ pub async fn scenario_scale(ctx: &mut Ctx) -> Result<Vec<Outcome>> {
         .await?
         .json()
         .await?;
-    let one = created["ticket"]["id"].as_str().context("ticket id")?.to_string();
+    let one = created["ticket"]["id"]
+        .as_str()
+        .context("ticket id")?
+        .to_string();
 
     let mut rows = Vec::new();
     let mut filled = 1u64;
@@ -225,33 +327,59 @@ pub async fn scenario_scale(ctx: &mut Ctx) -> Result<Vec<Outcome>> {
                 from = to;
             }
             if pg {
-                run_sql(&seed, "VACUUM ANALYZE tickets; ANALYZE ticket_counts; ANALYZE ticket_counts_all;\n".into()).await?;
+                run_sql(
+                    &seed,
+                    "VACUUM ANALYZE tickets; ANALYZE ticket_counts; ANALYZE ticket_counts_all;\n"
+                        .into(),
+                )
+                .await?;
             } else {
                 run_sql(&seed, ".timeout 60000\nANALYZE;\n".into()).await?;
             }
-            eprintln!("[bench] scale: filled to {size} tickets in {:.0} s", start.elapsed().as_secs_f64());
+            eprintln!(
+                "[bench] scale: filled to {size} tickets in {:.0} s",
+                start.elapsed().as_secs_f64()
+            );
             filled = size;
         }
         let base = ctx.base.clone();
         let reads: Vec<(&str, String)> = vec![
             ("list", "/v1/support/tickets?limit=50".into()),
-            ("filtered", "/v1/support/tickets?limit=50&status=open&priority=high".into()),
-            ("search", format!("/v1/support/tickets?limit=50&q={RARE_WORD}")),
-            ("inbox", "/admin/support/tickets?limit=50&status=open".into()),
+            (
+                "filtered",
+                "/v1/support/tickets?limit=50&status=open&priority=high".into(),
+            ),
+            (
+                "search",
+                format!("/v1/support/tickets?limit=50&q={RARE_WORD}"),
+            ),
+            (
+                "inbox",
+                "/admin/support/tickets?limit=50&status=open".into(),
+            ),
             ("get", format!("/v1/support/tickets/{one}")),
         ];
         for (read, path) in reads {
-            let token = if read == "inbox" { ctx.args.admin_token.clone() } else { key.clone() };
+            let token = if read == "inbox" {
+                ctx.args.admin_token.clone()
+            } else {
+                key.clone()
+            };
             let url = format!("{base}{path}");
             let make: MakeRequest = Arc::new(move |c, _| c.get(&url).bearer_auth(&token));
             let mut runs = Vec::new();
             let mut baselines = Vec::new();
             for _ in 0..ctx.args.scale_repeats.max(1) {
-                runs.push(ctx.timed(None, make.clone(), 200, &format!("scale {read} @{size}")).await);
+                runs.push(
+                    ctx.timed(None, make.clone(), 200, &format!("scale {read} @{size}"))
+                        .await,
+                );
                 if let Some(url) = &ctx.args.pgbench_url {
                     let script = pgbench_script(read, tenant);
                     if !script.is_empty() {
-                        baselines.push(pgbench(url, &script, ctx.args.concurrency, ctx.args.duration).await?);
+                        baselines.push(
+                            pgbench(url, &script, ctx.args.concurrency, ctx.args.duration).await?,
+                        );
                     }
                 }
             }
@@ -266,8 +394,14 @@ pub async fn scenario_scale(ctx: &mut Ctx) -> Result<Vec<Outcome>> {
             let mut extra = BTreeMap::new();
             extra.insert("tickets".into(), json!(size));
             extra.insert("read".into(), json!(read));
-            extra.insert("runs_rps".into(), json!(runs.iter().map(|o| o.rps).collect::<Vec<_>>()));
-            extra.insert("runs_p99_ms".into(), json!(runs.iter().map(|o| o.p99_ms).collect::<Vec<_>>()));
+            extra.insert(
+                "runs_rps".into(),
+                json!(runs.iter().map(|o| o.rps).collect::<Vec<_>>()),
+            );
+            extra.insert(
+                "runs_p99_ms".into(),
+                json!(runs.iter().map(|o| o.p99_ms).collect::<Vec<_>>()),
+            );
             if !baselines.is_empty() {
                 let tps = median(baselines.clone());
                 extra.insert("pgbench_tps".into(), json!(tps));

@@ -23,4 +23,5 @@ pub mod precondition;
 pub mod query;
 pub mod service;
 pub mod tickets;
+pub mod web;
 pub mod webhooks;

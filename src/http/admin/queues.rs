@@ -51,7 +51,7 @@ pub struct QueueStats {
     pub oldest_pending_age_seconds: Option<i64>,
 }
 
-fn parse_queue(raw: &str) -> ApiResult<Queue> {
+pub fn parse_queue(raw: &str) -> ApiResult<Queue> {
     Queue::parse(raw).ok_or_else(ApiError::not_found)
 }
 
@@ -290,36 +290,14 @@ fn job_json(
     json!({"id": id, "tenant_id": tenant_id, "status": status, "attempts": attempts, "last_error": last_error, "created_at": created_at})
 }
 
-/// List a queue's jobs
-///
-/// Newest first; `state=dead` (default) lists the jobs out of attempts.
-#[utoipa::path(
-    get,
-    path = "/admin/queues/{queue}/jobs",
-    tag = "admin",
-    params(("queue" = inline(QueueName), Path, description = "The queue"), JobStateParams, PageParams),
-    responses(
-        (status = 200, description = "A page of jobs", body = JobList,
-         links(("RetryJob" = (
-             operation_id = "retry_job",
-             parameters(("queue" = "$request.path.queue"), ("id" = "$response.body#/data/0/id")),
-             description = "Retry the newest job listed",
-         )))),
-        (status = 400, description = "`validation_failed`: `state`, `limit` or `offset` is invalid", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such queue", body = ErrorBody),
-    ),
-    security(("staff_token" = [])),
-)]
-async fn list_jobs(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    _: Staff,
-    path: web::Path<String>,
-) -> ApiResult<HttpResponse> {
-    let queue = parse_queue(&path)?;
-    let q = QueryMap::from_request(&req)?;
-    let page = q.page()?;
-    let state_filter = q.get("state").unwrap_or("dead");
+/// A page of `queue`'s jobs in `state_filter` (`dead`, `failed`, `pending`, `done`), newest
+/// first, and how many there are (the console's queue page lists the same).
+pub async fn jobs(
+    state: &AppState,
+    queue: Queue,
+    state_filter: &str,
+    page: crate::pagination::Page,
+) -> ApiResult<(Vec<Value>, u64)> {
     let (status, retrying) = match state_filter {
         "dead" => ("failed", false),
         "failed" => ("pending", true),
@@ -332,7 +310,7 @@ async fn list_jobs(
             ));
         }
     };
-    let (data, total): (Vec<Value>, u64) = match queue {
+    let listed: (Vec<Value>, u64) = match queue {
         Queue::Email => {
             let status = if status == "done" {
                 "delivered"
@@ -459,6 +437,39 @@ async fn list_jobs(
             (data, total)
         }
     };
+    Ok(listed)
+}
+
+/// List a queue's jobs
+///
+/// Newest first; `state=dead` (default) lists the jobs out of attempts.
+#[utoipa::path(
+    get,
+    path = "/admin/queues/{queue}/jobs",
+    tag = "admin",
+    params(("queue" = inline(QueueName), Path, description = "The queue"), JobStateParams, PageParams),
+    responses(
+        (status = 200, description = "A page of jobs", body = JobList,
+         links(("RetryJob" = (
+             operation_id = "retry_job",
+             parameters(("queue" = "$request.path.queue"), ("id" = "$response.body#/data/0/id")),
+             description = "Retry the newest job listed",
+         )))),
+        (status = 400, description = "`validation_failed`: `state`, `limit` or `offset` is invalid", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such queue", body = ErrorBody),
+    ),
+    security(("staff_token" = [])),
+)]
+async fn list_jobs(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    _: Staff,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let queue = parse_queue(&path)?;
+    let q = QueryMap::from_request(&req)?;
+    let page = q.page()?;
+    let (data, total) = jobs(&state, queue, q.get("state").unwrap_or("dead"), page).await?;
     Ok(HttpResponse::Ok().json(JobList {
         data,
         total,
@@ -481,6 +492,74 @@ struct JobRetried {
     id: String,
     #[schema(example = "pending")]
     status: &'static str,
+}
+
+/// Replays one job of `queue` (`id_raw` as listed): back to pending, due now.
+pub async fn retry(state: &AppState, queue: Queue, id_raw: &str) -> ApiResult<()> {
+    let now = Utc::now();
+    let txn = crate::db::begin_write(&state.db).await?;
+    let job = match queue {
+        Queue::Webhook => {
+            let id: DeliveryId = path_id(id_raw)?;
+            if !reset_delivery(&txn, id.uuid(), now).await? {
+                return Err(ApiError::not_found());
+            }
+            Job::Webhook(WebhookJob {
+                delivery_id: id.uuid(),
+            })
+        }
+        Queue::Email => {
+            let id = prefixed_uuid(id_raw, "eml_")?;
+            let reset = emails::Entity::update_many()
+                .col_expr(emails::Column::Status, Expr::value("pending"))
+                .col_expr(emails::Column::Attempts, Expr::value(0))
+                .col_expr(emails::Column::NextAttemptAt, Expr::value(now))
+                .col_expr(
+                    emails::Column::InFlightUntil,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .filter(emails::Column::Id.eq(id))
+                .filter(emails::Column::Status.ne("delivered"))
+                .exec(&txn)
+                .await?;
+            if reset.rows_affected == 0 {
+                return Err(ApiError::not_found());
+            }
+            Job::Email(EmailJob { email_id: id })
+        }
+        Queue::Billing => {
+            let id = prefixed_uuid(id_raw, "led_")?;
+            let reset = ledger::Entity::update_many()
+                .col_expr(ledger::Column::Status, Expr::value("pending"))
+                .col_expr(ledger::Column::SettleAttempts, Expr::value(0))
+                .col_expr(ledger::Column::NextAttemptAt, Expr::value(now))
+                .filter(ledger::Column::Id.eq(id))
+                .filter(ledger::Column::Status.ne("settled"))
+                .exec(&txn)
+                .await?;
+            if reset.rows_affected == 0 {
+                return Err(ApiError::not_found());
+            }
+            Job::Billing(BillingJob { entry_id: id })
+        }
+        Queue::Privacy => {
+            let tenant_id: Uuid = path_id(id_raw)?;
+            let reset = erasures::Entity::update_many()
+                .col_expr(erasures::Column::Status, Expr::value("pending"))
+                .filter(erasures::Column::TenantId.eq(tenant_id))
+                .filter(erasures::Column::Status.ne("pending"))
+                .exec(&txn)
+                .await?;
+            if reset.rows_affected == 0 {
+                return Err(ApiError::not_found());
+            }
+            Job::Privacy(PrivacyJob { tenant_id })
+        }
+    };
+    workers::outbox::enqueue(&txn, job, now, now).await?;
+    txn.commit().await?;
+    state.jobs.nudge.nudge();
+    Ok(())
 }
 
 /// Retry a job
@@ -507,69 +586,7 @@ async fn retry_job(
 ) -> ApiResult<HttpResponse> {
     let (queue_raw, id_raw) = path.into_inner();
     let queue = parse_queue(&queue_raw)?;
-    let now = Utc::now();
-    let txn = crate::db::begin_write(&state.db).await?;
-    let job = match queue {
-        Queue::Webhook => {
-            let id: DeliveryId = path_id(&id_raw)?;
-            if !reset_delivery(&txn, id.uuid(), now).await? {
-                return Err(ApiError::not_found());
-            }
-            Job::Webhook(WebhookJob {
-                delivery_id: id.uuid(),
-            })
-        }
-        Queue::Email => {
-            let id = prefixed_uuid(&id_raw, "eml_")?;
-            let reset = emails::Entity::update_many()
-                .col_expr(emails::Column::Status, Expr::value("pending"))
-                .col_expr(emails::Column::Attempts, Expr::value(0))
-                .col_expr(emails::Column::NextAttemptAt, Expr::value(now))
-                .col_expr(
-                    emails::Column::InFlightUntil,
-                    Expr::value(Option::<DateTime<Utc>>::None),
-                )
-                .filter(emails::Column::Id.eq(id))
-                .filter(emails::Column::Status.ne("delivered"))
-                .exec(&txn)
-                .await?;
-            if reset.rows_affected == 0 {
-                return Err(ApiError::not_found());
-            }
-            Job::Email(EmailJob { email_id: id })
-        }
-        Queue::Billing => {
-            let id = prefixed_uuid(&id_raw, "led_")?;
-            let reset = ledger::Entity::update_many()
-                .col_expr(ledger::Column::Status, Expr::value("pending"))
-                .col_expr(ledger::Column::SettleAttempts, Expr::value(0))
-                .col_expr(ledger::Column::NextAttemptAt, Expr::value(now))
-                .filter(ledger::Column::Id.eq(id))
-                .filter(ledger::Column::Status.ne("settled"))
-                .exec(&txn)
-                .await?;
-            if reset.rows_affected == 0 {
-                return Err(ApiError::not_found());
-            }
-            Job::Billing(BillingJob { entry_id: id })
-        }
-        Queue::Privacy => {
-            let tenant_id: Uuid = path_id(&id_raw)?;
-            let reset = erasures::Entity::update_many()
-                .col_expr(erasures::Column::Status, Expr::value("pending"))
-                .filter(erasures::Column::TenantId.eq(tenant_id))
-                .filter(erasures::Column::Status.ne("pending"))
-                .exec(&txn)
-                .await?;
-            if reset.rows_affected == 0 {
-                return Err(ApiError::not_found());
-            }
-            Job::Privacy(PrivacyJob { tenant_id })
-        }
-    };
-    workers::outbox::enqueue(&txn, job, now, now).await?;
-    txn.commit().await?;
-    state.jobs.nudge.nudge();
+    retry(&state, queue, &id_raw).await?;
     Ok(HttpResponse::Accepted().json(JobRetried {
         queue: queue.as_str(),
         id: id_raw,
