@@ -78,6 +78,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     http::metrics::routes(cfg);
     http::web::assets::routes(cfg);
     http::web::console::routes(cfg);
+    http::portal::pages::routes(cfg);
     cfg.service(
         web::scope("/v1")
             .configure(http::keys::routes)

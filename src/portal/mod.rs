@@ -3,6 +3,7 @@
 //! The pages themselves call the same ticket, billing, notification and banner features as
 //! the `/v1` API.
 pub mod links;
+pub mod views;
 
 use sea_orm::DbErr;
 use uuid::Uuid;

@@ -18,6 +18,8 @@ mod numbers;
 mod openapi;
 mod ops;
 mod portal;
+mod portal_browser;
+mod portal_pages;
 mod ratelimit;
 mod readme;
 mod scale;
