@@ -150,14 +150,7 @@ async fn visitor_posting(
     state: &AppState,
     body: &[u8],
 ) -> WebResult<(Visitor, Form)> {
-    let form = Form::parse(body).ok_or_else(|| {
-        WebError::new(
-            req,
-            StatusCode::BAD_REQUEST,
-            "invalid_form",
-            "The form could not be read.",
-        )
-    })?;
+    let form = Form::read(req, body)?;
     let v = visitor(req, state).await?;
     check_csrf(req, &v.session, Some(&form))?;
     Ok((v, form))
