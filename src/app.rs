@@ -28,6 +28,9 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// This node's event-feed reader and its open streams.
     pub feed: Arc<crate::feed::hub::Hub>,
+    /// The base of the links this service hands out: `HELPLINE_PUBLIC_URL`, else the address
+    /// the server bound (set by [`http_server`]).
+    public_url: std::sync::OnceLock<String>,
 }
 
 impl AppState {
@@ -54,6 +57,17 @@ impl AppState {
             jobs,
             metrics: Default::default(),
             feed,
+            public_url: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The base of the links this service hands out, without a trailing slash.
+    pub fn public_url(&self) -> &str {
+        self.public_url.get_or_init(|| {
+            self.config
+                .public_url
+                .clone()
+                .unwrap_or_else(|| crate::config::local_url(self.config.listen))
         })
     }
 }
@@ -64,6 +78,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     http::metrics::routes(cfg);
     http::web::assets::routes(cfg);
     http::web::console::routes(cfg);
+    http::portal::pages::routes(cfg);
     cfg.service(
         web::scope("/v1")
             .configure(http::keys::routes)
@@ -77,6 +92,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(http::webhooks::routes)
             .configure(http::erasure::routes)
             .configure(http::events::routes)
+            .configure(http::portal::sessions::routes)
             .default_service(web::to(not_found)),
     );
     cfg.service(
@@ -106,11 +122,18 @@ pub fn http_server(
     state: web::Data<AppState>,
     listener: std::net::TcpListener,
 ) -> std::io::Result<Server> {
+    let public_url = match &state.config.public_url {
+        Some(url) => url.clone(),
+        None => crate::config::local_url(listener.local_addr()?),
+    };
+    // A second server on the same state keeps the first one's URL.
+    let _ = state.public_url.set(public_url);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .wrap(from_fn(http::idempotency::idempotency))
             .wrap(from_fn(http::auth::middleware::authenticate))
+            .wrap(from_fn(http::cors::cors))
             .wrap(from_fn(http::context::request_context))
             .configure(configure)
             .default_service(web::to(not_found))
@@ -148,6 +171,10 @@ pub fn spawn_housekeeping(state: web::Data<AppState>) {
             }
             if let Err(e) = workers::outbox::purge_sent(&state.db, SENT_OUTBOX_KEPT).await {
                 tracing::warn!(error = %e, "could not purge sent outbox rows");
+            }
+            if let Err(e) = crate::portal::links::purge_expired(&state.db, chrono::Utc::now()).await
+            {
+                tracing::warn!(error = %e, "could not purge expired portal links");
             }
             let retention = state.config.event_retention;
             if let Err(e) = crate::feed::store::trim(&state.db, retention, chrono::Utc::now()).await

@@ -241,9 +241,9 @@ async fn serve(config: Config, args: RunArgs, all_in_one: bool) -> Result<(), Fa
     let listener = std::net::TcpListener::bind(config.listen)
         .map_err(|e| Failure::runtime(format!("cannot listen on {}: {e}", config.listen)))?;
     let bound = listener.local_addr().unwrap_or(config.listen);
-    tracing::info!(listen = %bound, console = %format!("{}/console", base_url(bound)), "helpline listening");
+    tracing::info!(listen = %bound, console = %format!("{}/console", crate::config::local_url(bound)), "helpline listening");
     if all_in_one {
-        bootstrap_admin(&conn, &base_url(bound)).await?;
+        bootstrap_admin(&conn, &crate::config::local_url(bound)).await?;
     }
     let state = web::Data::new(
         AppState::new(config, conn)
@@ -315,18 +315,6 @@ async fn bootstrap_admin(conn: &DatabaseConnection, base_url: &str) -> Result<()
         token.token
     );
     Ok(())
-}
-
-/// The URL this process answers on, for a person on this machine: a wildcard bind is
-/// reached through loopback.
-fn base_url(bound: std::net::SocketAddr) -> String {
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-    let ip = match bound.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    format!("http://{}", SocketAddr::new(ip, bound.port()))
 }
 
 pub async fn shutdown_signal() {

@@ -72,6 +72,10 @@ pub struct Config {
     pub streams_per_tenant: usize,
     /// A browser session unused this long is over (`HELPLINE_SESSION_IDLE`, default 12 h).
     pub session_idle: Duration,
+    /// The base of links this service hands out (`HELPLINE_PUBLIC_URL`, e.g. the Support
+    /// tab's portal links); unset: the address this process listens on
+    /// ([`local_url`] of the bound socket).
+    pub public_url: Option<String>,
 }
 
 /// One bad setting: `invalid <VAR>: <why>`.
@@ -135,6 +139,9 @@ impl Config {
             .map(|v| http_url(&v).map_err(|m| ConfigError::new("HELPLINE_OPS_WEBHOOK_URL", m)))
             .transpose()?;
         let ops_webhook_secret = get("HELPLINE_OPS_WEBHOOK_SECRET");
+        let public_url = get("HELPLINE_PUBLIC_URL")
+            .map(|v| public_base(&v).map_err(|m| ConfigError::new("HELPLINE_PUBLIC_URL", m)))
+            .transpose()?;
         if ops_webhook_url.is_some() && ops_webhook_secret.is_none() {
             return Err(ConfigError::new(
                 "HELPLINE_OPS_WEBHOOK_SECRET",
@@ -246,6 +253,7 @@ impl Config {
                     }
                 })
             })?,
+            public_url,
             db_pool_size: get("HELPLINE_DB_POOL_SIZE")
                 .map(|v| match v.trim().parse::<u32>() {
                     Ok(n) if (1..=1000).contains(&n) => Ok(n),
@@ -322,6 +330,28 @@ fn http_url(v: &str) -> Result<String, String> {
     Ok(v.trim_end_matches('/').to_string())
 }
 
+/// A base URL links are built on: `http(s)://host[:port][/prefix]`, no query or fragment.
+fn public_base(v: &str) -> Result<String, String> {
+    let base = http_url(v.trim())?;
+    let url = url::Url::parse(&base).map_err(|e| format!("not a URL ({e})"))?;
+    if url.host().is_none() || url.query().is_some() || url.fragment().is_some() {
+        return Err("expected a base URL like https://support.example.com".into());
+    }
+    Ok(base)
+}
+
+/// The URL a process listening on `bound` answers on, for a person on this machine: a
+/// wildcard bind is reached through loopback.
+pub fn local_url(bound: SocketAddr) -> String {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    let ip = match bound.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, bound.port()))
+}
+
 fn parse_bool(v: &str) -> Result<bool, String> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" => Ok(true),
@@ -393,6 +423,21 @@ mod tests {
         assert!(!c.allow_private_targets);
         assert_eq!(c.event_retention, Duration::from_secs(7 * 86_400));
         assert_eq!(c.streams_per_tenant, 20);
+        assert_eq!(c.public_url, None);
+    }
+
+    #[test]
+    fn the_public_url_is_a_base_without_trailing_slash() {
+        let c = config(&[("HELPLINE_PUBLIC_URL", "https://support.example.com/")]).expect("ok");
+        assert_eq!(c.public_url.as_deref(), Some("https://support.example.com"));
+        assert_eq!(
+            local_url("0.0.0.0:8080".parse().expect("addr")),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            local_url("[::]:80".parse().expect("addr")),
+            "http://[::1]:80"
+        );
     }
 
     #[test]
@@ -408,6 +453,8 @@ mod tests {
             ("HELPLINE_RATE_LIMIT_BACKEND", "memcached"),
             ("HELPLINE_BUSINESS_HOURS", "Mon-Fri 17:00-09:00 UTC"),
             ("RESEND_BASE_URL", "ftp://x"),
+            ("HELPLINE_PUBLIC_URL", "support.example.com"),
+            ("HELPLINE_PUBLIC_URL", "https://support.example.com/?x=1"),
         ] {
             let err = config(&[(var, value)]).expect_err(var);
             assert_eq!(err.var, var);

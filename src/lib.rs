@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod numbers;
 pub mod pagination;
+pub mod portal;
 pub mod ratelimit;
 pub mod sessions;
 pub mod staff;

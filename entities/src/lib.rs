@@ -14,6 +14,7 @@ pub mod notification_preferences;
 pub mod notifications;
 pub mod numbers;
 pub mod outbox;
+pub mod portal_links;
 pub mod staff;
 pub mod system_status;
 pub mod tenants;

@@ -12,6 +12,7 @@ use crate::auth::KeyKind;
 use crate::auth::keys::MintedToken;
 use crate::caps;
 use crate::db::begin_write;
+use crate::domain::web::AllowedOrigins;
 use crate::pagination::Page;
 use crate::tenants::provision;
 
@@ -69,11 +70,19 @@ pub async fn create_publishable(
     db: &DatabaseConnection,
     tenant_id: Uuid,
     label: Option<String>,
+    allowed_origins: Option<&AllowedOrigins>,
 ) -> Result<(api_keys::Model, MintedToken), caps::Error> {
     caps::PUBLISHABLE_KEYS
         .ensure_room(db, live_publishable(tenant_id))
         .await?;
-    let minted = provision::insert_key(db, tenant_id, KeyKind::Publishable, label).await?;
+    let minted = provision::insert_key_for_origins(
+        db,
+        tenant_id,
+        KeyKind::Publishable,
+        label,
+        allowed_origins,
+    )
+    .await?;
     let stored = api_keys::Entity::find()
         .filter(api_keys::Column::KeyHash.eq(&minted.hash))
         .one(db)
@@ -102,4 +111,32 @@ pub async fn revoke_publishable(
     revoke.revoked_at = Set(Some(now));
     api_keys::Entity::update(revoke).exec(db).await?;
     Ok(Some(hash))
+}
+
+/// Every origin any of the tenant's live publishable keys is restricted to (the pages that
+/// may frame its Support tab). Keys without a list add nothing: "any origin" is for calling
+/// the API, not for framing.
+pub async fn publishable_origins(
+    db: &DatabaseConnection,
+    tenant_id: Uuid,
+) -> Result<Vec<String>, DbErr> {
+    let stored: Vec<Option<String>> = live_publishable(tenant_id)
+        .select_only()
+        .column(api_keys::Column::AllowedOrigins)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut origins: Vec<String> = stored
+        .iter()
+        .flatten()
+        .flat_map(|s| {
+            AllowedOrigins::from_stored(s)
+                .iter()
+                .map(|o| o.as_str().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    origins.sort();
+    origins.dedup();
+    Ok(origins)
 }

@@ -8,6 +8,7 @@ use subtle::ConstantTimeEq;
 
 use super::keys::{self, KeyKind};
 use super::{Principal, StaffPrincipal, TenantPrincipal};
+use crate::domain::web::AllowedOrigins;
 use entities::{api_keys, staff, tenants};
 
 pub const CACHE_TTL: Duration = Duration::from_secs(5);
@@ -147,6 +148,10 @@ impl AuthCache {
                 prefix: key.prefix,
                 key_hash: key.key_hash,
                 limits: crate::tenants::rate_spec(&tenant),
+                allowed_origins: key
+                    .allowed_origins
+                    .as_deref()
+                    .map(|stored| std::sync::Arc::new(AllowedOrigins::from_stored(stored))),
             })
         }))
     }

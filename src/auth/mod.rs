@@ -17,6 +17,18 @@ pub struct TenantPrincipal {
     pub key_hash: String,
     /// The tenant's effective rate limit when the key was loaded.
     pub limits: crate::ratelimit::RateSpec,
+    /// A publishable key's origin restriction; `None`: any origin (and always for secret keys).
+    pub allowed_origins: Option<std::sync::Arc<crate::domain::web::AllowedOrigins>>,
+}
+
+impl TenantPrincipal {
+    /// Whether a browser request from `origin` may use this key: a secret key is never
+    /// judged by origin (it gets no CORS at all), a publishable key by its list if it has one.
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        self.allowed_origins
+            .as_ref()
+            .is_none_or(|list| list.permits(origin))
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -14,7 +14,10 @@ use crate::sessions::Session;
 use crate::tickets::view::{EventOut, MessageOut, TicketOut};
 use crate::ui::assets::CONSOLE_SCRIPT;
 use crate::ui::format::{iso, money, relative, span, timestamp};
-use crate::ui::{Layout, NavLink, NoticeKind, SignedIn, csrf_field, notice, page};
+use crate::ui::{
+    Layout, NavLink, NoticeKind, SignedIn, csrf_field, humanize, notice, page, priority_badge,
+    select, status_badge,
+};
 
 pub const PRODUCT: &str = "Helpline console";
 pub const HOME: &str = "/console";
@@ -161,23 +164,6 @@ fn staff_name(staff: &[staff::Model], id: Uuid) -> String {
         .map_or_else(|| "(former operator)".to_string(), |s| s.name.clone())
 }
 
-fn humanize(s: &str) -> String {
-    let s = s.replace('_', " ");
-    let mut chars = s.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
-        .unwrap_or_default()
-}
-
-fn status_badge(status: &str) -> Markup {
-    html! { span class={ "badge status-" (status) } { (humanize(status)) } }
-}
-
-fn priority_badge(priority: &str) -> Markup {
-    html! { span class={ "badge priority-" (priority) } { (humanize(priority)) } }
-}
-
 /// The SLA cell: a countdown the script keeps ticking, amber from the warning, red once
 /// breached, always with a word saying which.
 fn sla_badge(t: &TicketOut, now: DateTime<Utc>) -> Markup {
@@ -201,25 +187,6 @@ fn sla_badge(t: &TicketOut, now: DateTime<Utc>) -> Markup {
                 }
             }
             _ => { span class={ "sla sla-" (class) } { span.sla-label { (label) } } }
-        }
-    }
-}
-
-fn select(
-    id: &str,
-    name: &str,
-    label: &str,
-    current: &str,
-    options: &[(String, String)],
-) -> Markup {
-    html! {
-        div.field {
-            label for=(id) { (label) }
-            select id=(id) name=(name) {
-                @for (value, text) in options {
-                    option value=(value) selected[current == value] { (text) }
-                }
-            }
         }
     }
 }

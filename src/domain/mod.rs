@@ -9,6 +9,7 @@ pub mod tags;
 pub mod template;
 pub mod ticket;
 pub mod validate;
+pub mod web;
 
 use std::fmt;
 

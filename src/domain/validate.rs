@@ -32,6 +32,8 @@ macro_rules! string_newtype {
     };
 }
 
+pub(super) use string_newtype;
+
 /// Characters that render as nothing: zero-width spaces and joiners, direction marks and
 /// overrides, word joiners, the byte-order mark, soft hyphen, Hangul fillers, variation
 /// selectors and tag characters. Text made of these alone would look empty.

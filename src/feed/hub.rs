@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use entities::{api_keys, feed_events, staff};
+use entities::{api_keys, feed_events, staff, web_sessions};
 use sea_orm::{
     ColumnTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
 };
@@ -60,6 +60,8 @@ pub enum Holder {
     Staff(Uuid),
     /// `HELPLINE_ADMIN_TOKEN`, which only configuration revokes.
     Bootstrap,
+    /// A browser session (the Support tab's), which signing out or expiry ends.
+    Session(Uuid),
 }
 
 struct Sub {
@@ -334,11 +336,12 @@ impl Hub {
                 .map(|s| s.holder)
                 .collect()
         };
-        let (mut keys, mut members) = (Vec::new(), Vec::new());
+        let (mut keys, mut members, mut sessions) = (Vec::new(), Vec::new(), Vec::new());
         for holder in &holders {
             match holder {
                 Holder::Key(id) => keys.push(*id),
                 Holder::Staff(id) => members.push(*id),
+                Holder::Session(id) => sessions.push(*id),
                 Holder::Bootstrap => {}
             }
         }
@@ -364,6 +367,16 @@ impl Hub {
                 .all(&self.db)
                 .await?;
             live.extend(ids.into_iter().map(Holder::Staff));
+        }
+        for chunk in sessions.chunks(REVOCATION_CHUNK) {
+            let ids: Vec<Uuid> = web_sessions::Entity::find()
+                .select_only()
+                .column(web_sessions::Column::Id)
+                .filter(web_sessions::Column::Id.is_in(chunk.iter().copied()))
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            live.extend(ids.into_iter().map(Holder::Session));
         }
         // Only credentials checked above: a stream opened meanwhile waits for the next sweep.
         let revoked: HashSet<Holder> = holders.difference(&live).copied().collect();

@@ -13,6 +13,7 @@ use crate::domain::FieldError;
 use crate::feed::FeedError;
 use crate::macros::MacroError;
 use crate::numbers::NumberError;
+use crate::portal::PortalError;
 use crate::ratelimit::Verdict;
 use crate::tenants::registry::TenantBusy;
 use crate::tickets::error::TicketError;
@@ -337,6 +338,29 @@ impl From<FeedError> for ApiError {
             )
             .with_detail("after"),
             FeedError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<PortalError> for ApiError {
+    fn from(e: PortalError) -> Self {
+        match e {
+            PortalError::UnknownLink => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "portal_link_unknown",
+                "This Support link is not valid; ask for a new one",
+            ),
+            PortalError::LinkUsed { .. } => ApiError::new(
+                StatusCode::GONE,
+                "portal_link_used",
+                "This Support link was already used; ask for a new one",
+            ),
+            PortalError::LinkExpired { .. } => ApiError::new(
+                StatusCode::GONE,
+                "portal_link_expired",
+                "This Support link has expired (links last 5 minutes); ask for a new one",
+            ),
+            PortalError::Db(e) => e.into(),
         }
     }
 }

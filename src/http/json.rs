@@ -51,6 +51,14 @@ pub fn payload_too_large() -> ApiError {
     )
 }
 
+fn unsupported_media_type() -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "Request bodies must be JSON (Content-Type: application/json)",
+    )
+}
+
 fn is_json_content_type(req: &HttpRequest) -> bool {
     req.headers()
         .get(CONTENT_TYPE)
@@ -73,15 +81,42 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
         let payload = payload.take();
         Box::pin(async move {
             if !json {
-                return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    "Request bodies must be JSON (Content-Type: application/json)",
-                ));
+                return Err(unsupported_media_type());
             }
             let body = read_body(payload).await?;
             parse_json(&body).map(JsonBody)
         })
+    }
+}
+
+/// A JSON body whose every field is optional, so the body itself may be left out: a request
+/// without a body (no `Content-Type`, nothing sent) reads as `T::default()`; anything sent
+/// is read exactly as [`JsonBody`] reads it.
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + Default + 'static> FromRequest for OptionalJsonBody<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let declared_empty = !req.headers().contains_key(CONTENT_TYPE)
+            && req
+                .headers()
+                .get(actix_web::http::header::CONTENT_LENGTH)
+                .is_none_or(|v| v.as_bytes() == b"0");
+        if declared_empty {
+            let payload = payload.take();
+            return Box::pin(async move {
+                let body = read_body(payload).await?;
+                if body.is_empty() {
+                    Ok(OptionalJsonBody(T::default()))
+                } else {
+                    Err(unsupported_media_type())
+                }
+            });
+        }
+        let json = JsonBody::<T>::from_request(req, payload);
+        Box::pin(async move { json.await.map(|JsonBody(v)| OptionalJsonBody(v)) })
     }
 }
 

@@ -10,6 +10,7 @@ use crate::app::AppState;
 use crate::auth::keys::KeyKind;
 use crate::domain::ids::PublishableKeyId;
 use crate::domain::validate::Name;
+use crate::domain::web::AllowedOrigins;
 use crate::http::auth::SecretKey;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
@@ -135,6 +136,10 @@ struct PublishableKeyOut {
     label: Option<String>,
     #[schema(example = "hl_pk_AbCd1234")]
     prefix: String,
+    /// The web origins browsers may use the key from (`403 origin_not_allowed` for any other);
+    /// `null`: any origin.
+    #[schema(example = json!(["https://acme.example"]))]
+    allowed_origins: Option<Vec<String>>,
     created_at: DateTime<Utc>,
     /// The full key: only in the answer to its creation.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -149,6 +154,12 @@ impl From<api_keys::Model> for PublishableKeyOut {
             object: "publishable_key",
             label: k.label,
             prefix: k.prefix,
+            allowed_origins: k.allowed_origins.as_deref().map(|stored| {
+                AllowedOrigins::from_stored(stored)
+                    .iter()
+                    .map(|o| o.as_str().to_string())
+                    .collect()
+            }),
             created_at: k.created_at,
             key: None,
         }
@@ -197,17 +208,25 @@ async fn list_publishable_keys(
 /// A new publishable key.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"label": "Help-center widget"}))]
+#[schema(example = json!({"label": "Help-center widget", "allowed_origins": ["https://acme.example"]}))]
 struct PublishableKeyIn {
     /// 1–200 characters.
     #[schema(min_length = 1, max_length = 200)]
     label: Option<String>,
+    /// 1–20 web origins (`scheme://host[:port]`: `http` or `https`, no path) browsers may use
+    /// the key from; a browser request from any other origin answers `403 origin_not_allowed`.
+    /// Left out or `null`: any origin.
+    #[schema(min_items = 1, max_items = 20, example = json!(["https://acme.example"]))]
+    allowed_origins: Option<Vec<String>>,
 }
 
 /// Create a publishable key
 ///
-/// A frontend-safe key that may only open tickets and read the status banner. The full key
-/// is shown once, here.
+/// A frontend-safe key that may only open tickets and read the status banner, from a
+/// browser too (those two operations answer CORS preflights). `allowed_origins` restricts
+/// the websites that may use it: a browser request whose `Origin` is not listed answers
+/// `403 origin_not_allowed`; requests without `Origin` (servers) are not restricted. The
+/// full key is shown once, here.
 #[utoipa::path(
     post,
     path = "/v1/keys/publishable",
@@ -215,6 +234,7 @@ struct PublishableKeyIn {
     request_body = PublishableKeyIn,
     responses(
         (status = 201, description = "The new key, with `key` shown once", body = PublishableKeyOut),
+        (status = 400, description = "`validation_failed` (detail `label` or `allowed_origins`): e.g. an origin with a path, a wildcard, or more than 20 origins", body = ErrorBody),
         (status = 409, description = "`limit_reached` (detail `publishable_keys`): the account has 20 live publishable keys", body = ErrorBody),
     ),
     security(("secret_key" = [])),
@@ -230,8 +250,13 @@ async fn create_publishable_key(
         .map(|l| Name::parse(&l, "label"))
         .transpose()?
         .map(Name::into_inner);
+    let allowed_origins = body
+        .allowed_origins
+        .map(|list| AllowedOrigins::parse(&list, "allowed_origins"))
+        .transpose()?;
     let (stored, minted) =
-        account_keys::create_publishable(&state.db, key.tenant_id, label).await?;
+        account_keys::create_publishable(&state.db, key.tenant_id, label, allowed_origins.as_ref())
+            .await?;
     let mut out = PublishableKeyOut::from(stored);
     out.key = Some(minted.token);
     Ok(HttpResponse::Created().json(out))

@@ -94,27 +94,27 @@ pub struct IfMatch {
     "call_id": "call_8f2c1a",
     "contact_email": "engineer@acme.com"
 }))]
-struct TicketIn {
+pub struct TicketIn {
     #[schema(value_type = String, required = true, min_length = 3, max_length = 200)]
-    subject: Option<String>,
+    pub subject: Option<String>,
     #[schema(value_type = Category, required = true)]
-    category: Option<String>,
+    pub category: Option<String>,
     /// Becomes the thread's first message.
     #[schema(value_type = String, required = true, min_length = 10, max_length = 5000)]
-    description: Option<String>,
+    pub description: Option<String>,
     /// Alias of `description` (used when `description` is absent).
     #[schema(value_type = String, required = false, min_length = 10, max_length = 5000)]
-    body: Option<String>,
+    pub body: Option<String>,
     /// Default `normal`.
     #[schema(value_type = Option<Priority>)]
-    priority: Option<String>,
+    pub priority: Option<String>,
     #[schema(max_length = 128)]
-    call_id: Option<String>,
+    pub call_id: Option<String>,
     #[schema(max_length = 128)]
-    source_session_id: Option<String>,
+    pub source_session_id: Option<String>,
     /// Defaults to the tenant's account email.
     #[schema(format = Email, max_length = 254)]
-    contact_email: Option<String>,
+    pub contact_email: Option<String>,
 }
 
 fn required<'a>(value: &'a Option<String>, field: &str) -> ApiResult<&'a str> {
@@ -124,7 +124,8 @@ fn required<'a>(value: &'a Option<String>, field: &str) -> ApiResult<&'a str> {
 }
 
 impl TicketIn {
-    fn parse(self) -> ApiResult<NewTicket> {
+    /// The API's rules for a new ticket (the Support tab's form goes through them too).
+    pub fn parse(self) -> ApiResult<NewTicket> {
         let (description, field) = match (&self.description, &self.body) {
             (Some(d), _) => (d.as_str(), "description"),
             (None, Some(b)) => (b.as_str(), "body"),
@@ -177,6 +178,14 @@ struct TicketCreated {
 /// transaction that saves the ticket. The ticket copies the tenant's SLA, and an email to the
 /// support inbox is queued (best effort: the ticket is saved whatever happens to email).
 /// Accepts a secret or a publishable key.
+///
+/// From a browser: this operation answers CORS preflights (`OPTIONS`, for any origin, since
+/// a preflight carries no key) and, with a publishable key or no key, its answers carry
+/// `Access-Control-Allow-Origin` echoing the page's `Origin` (`Vary: Origin`; exposed:
+/// `X-Request-Id`, `Idempotent-Replayed`, `RateLimit-*`, `Retry-After`, `ETag`). A publishable
+/// key with `allowed_origins` used by a page on another origin answers
+/// `403 origin_not_allowed` (detail: that origin) and opens nothing. A secret key never gets
+/// CORS headers: browsers keep its answers from the page.
 #[utoipa::path(
     post,
     path = "/v1/support/tickets",
@@ -190,6 +199,10 @@ struct TicketCreated {
     })),
     responses(
         (status = 200, description = "The ticket was opened and charged", body = TicketCreated,
+         headers(
+            ("Access-Control-Allow-Origin" = String, description = "The request's `Origin`, when it carries one and a publishable key (never for a secret key)"),
+            ("Vary" = String, description = "`Origin`"),
+         ),
          example = json!({
             "ticket": {
                 "id": "tkt_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b", "object": "support_ticket",
@@ -217,6 +230,8 @@ struct TicketCreated {
             "email_reason": null
         })),
         (status = 402, description = "`insufficient_credits` (detail `tenant_balance_exhausted`): the balance cannot pay the fee; nothing was saved", body = ErrorBody),
+        (status = 403, description = "`origin_not_allowed` (detail: the origin): a publishable key used by a web page on an origin its `allowed_origins` do not list; `forbidden`: an operator token", body = ErrorBody,
+         example = json!({"error": "This publishable key may not be used from this website's origin; add it to the key's allowed_origins", "code": "origin_not_allowed", "detail": "https://evil.example"})),
     ),
     security(("secret_key" = []), ("publishable_key" = [])),
 )]

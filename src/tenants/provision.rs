@@ -8,6 +8,7 @@ use crate::auth::keys::{self, KeyKind, MintedToken};
 use crate::billing::ledger::{self, ApplyError, Change, LedgerKind};
 use crate::domain::plan::Plan;
 use crate::domain::validate::{Email, Name};
+use crate::domain::web::AllowedOrigins;
 
 pub struct NewTenant {
     pub name: Name,
@@ -69,6 +70,17 @@ pub async fn insert_key<C: sea_orm::ConnectionTrait>(
     kind: KeyKind,
     label: Option<String>,
 ) -> Result<MintedToken, DbErr> {
+    insert_key_for_origins(conn, tenant_id, kind, label, None).await
+}
+
+/// [`insert_key`] for a publishable key restricted to `allowed_origins` (`None`: any origin).
+pub async fn insert_key_for_origins<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    tenant_id: Uuid,
+    kind: KeyKind,
+    label: Option<String>,
+    allowed_origins: Option<&AllowedOrigins>,
+) -> Result<MintedToken, DbErr> {
     let minted = keys::mint_key(kind);
     api_keys::Entity::insert(api_keys::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -79,6 +91,7 @@ pub async fn insert_key<C: sea_orm::ConnectionTrait>(
         label: Set(label),
         created_at: Set(Utc::now()),
         revoked_at: Set(None),
+        allowed_origins: Set(allowed_origins.map(AllowedOrigins::to_stored)),
     })
     .exec(conn)
     .await?;

@@ -5,6 +5,7 @@ use sha2::{Digest, Sha256};
 
 pub const STYLESHEET: &str = "/assets/app.css";
 pub const CONSOLE_SCRIPT: &str = "/assets/console.js";
+pub const PORTAL_SCRIPT: &str = "/assets/portal.js";
 
 /// A file the binary serves under `/assets/`.
 pub struct Asset {
@@ -23,6 +24,11 @@ pub const ASSETS: &[Asset] = &[
         path: CONSOLE_SCRIPT,
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../assets/console.js"),
+    },
+    Asset {
+        path: PORTAL_SCRIPT,
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../assets/portal.js"),
     },
 ];
 

@@ -158,3 +158,43 @@ pub fn refusal(product: &str, home: &str, title: &str, message: &str) -> Markup 
         },
     )
 }
+
+/// `in_progress` → `In progress`: an enum value as words.
+pub fn humanize(s: &str) -> String {
+    let s = s.replace('_', " ");
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
+        .unwrap_or_default()
+}
+
+/// A ticket status as a coloured badge that also says it in words.
+pub fn status_badge(status: &str) -> Markup {
+    html! { span class={ "badge status-" (status) } { (humanize(status)) } }
+}
+
+/// A priority as a coloured badge that also says it in words.
+pub fn priority_badge(priority: &str) -> Markup {
+    html! { span class={ "badge priority-" (priority) } { (humanize(priority)) } }
+}
+
+/// A labelled `<select>`; `current` is the selected value.
+pub fn select(
+    id: &str,
+    name: &str,
+    label: &str,
+    current: &str,
+    options: &[(String, String)],
+) -> Markup {
+    html! {
+        div.field {
+            label for=(id) { (label) }
+            select id=(id) name=(name) {
+                @for (value, text) in options {
+                    option value=(value) selected[current == value] { (text) }
+                }
+            }
+        }
+    }
+}

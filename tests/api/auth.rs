@@ -241,6 +241,7 @@ async fn legacy_key(app: &TestApp, tenant_id: &str) -> String {
         label: Set(None),
         created_at: Set(chrono::Utc::now()),
         revoked_at: Set(None),
+        allowed_origins: Set(None),
     })
     .exec(&app.state.db)
     .await

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, ORIGIN};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, ResponseError, web};
 
@@ -184,6 +184,15 @@ pub async fn authenticate(
         && !crate::auth::publishable_may_call(req.method().as_str(), req.match_pattern().as_deref())
     {
         return Ok(reject(req, super::insufficient_scope()));
+    }
+    // A browser request (it has an `Origin`) from an origin the publishable key does not
+    // list. Requests without `Origin` (servers, scripts) are not browsers' and pass.
+    if let Principal::Tenant(t) = &principal
+        && let Some(origin) = req.headers().get(ORIGIN)
+        && !origin.to_str().is_ok_and(|o| t.origin_allowed(o))
+    {
+        let origin = String::from_utf8_lossy(origin.as_bytes()).into_owned();
+        return Ok(reject(req, super::origin_not_allowed(origin)));
     }
     req.extensions_mut().insert(principal);
     let _admitted = state.refusal_pacing.admit();

@@ -32,6 +32,15 @@ pub fn insufficient_scope() -> ApiError {
     )
 }
 
+/// A publishable key used by a page on an origin the key does not list.
+pub fn origin_not_allowed(origin: String) -> ApiError {
+    ApiError::forbidden(
+        "origin_not_allowed",
+        "This publishable key may not be used from this website's origin; add it to the key's allowed_origins",
+    )
+    .with_detail(origin)
+}
+
 /// A tenant's secret key: full access to its own resources.
 pub struct SecretKey(pub TenantPrincipal);
 

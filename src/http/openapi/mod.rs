@@ -26,7 +26,7 @@ use conventions::Conventions;
 use crate::http::error::ErrorBody;
 use crate::http::{
     account, admin, agents, banner, billing, erasure, events, keys, metrics, notifications,
-    numbers, service, tickets, webhooks,
+    numbers, portal, service, tickets, webhooks,
 };
 
 /// Security scheme names, as the handlers' `security(...)` attributes use them.
@@ -38,7 +38,7 @@ const INTRO: &str = r#"Helpline is a multi-tenant support desk for API platforms
 
 Conventions:
 - Base path `/v1` for tenants, `/admin` for operators. JSON in and out, UTF-8, timestamps RFC 3339 UTC, money as integer cents.
-- Authentication: `Authorization: Bearer <token>`. A secret key (`hl_sk_…`) has full access to the tenant's own resources; a publishable key (`hl_pk_…`) may only open tickets (and read the public status banner); an operator token (`hl_staff_…` or `HELPLINE_ADMIN_TOKEN`) is accepted on `/admin` only.
+- Authentication: `Authorization: Bearer <token>`. A secret key (`hl_sk_…`) has full access to the tenant's own resources; a publishable key (`hl_pk_…`) may only open tickets (and read the public status banner), also from web pages on other origins (CORS on those two operations only, restricted by the key's `allowed_origins`); an operator token (`hl_staff_…` or `HELPLINE_ADMIN_TOKEN`) is accepted on `/admin` only.
 - Errors are always `{"error", "code", "detail"}`; `detail` names the field of a `validation_failed` or `unknown_field` error.
 - Lists take `limit` (default 50, clamped to 200) and `offset`; ticket and ledger lists also take an opaque `cursor` and return `next_cursor`.
 - Every `POST` under `/v1` honours `Idempotency-Key` (24 h, per API key): the same key, method, path and body from the same API key replay the stored answer with `Idempotent-Replayed: true`; another API key never sees it.
@@ -99,6 +99,7 @@ Conventions:
         erasure::request_erasure,
         events::feed_stream,
         events::feed_page,
+        portal::sessions::create_portal_session,
         admin::tickets::inbox,
         admin::tickets::transcript,
         admin::tickets::update_ticket,
@@ -140,6 +141,7 @@ Conventions:
         (name = "numbers", description = "Bring-your-own-carrier numbers and the agents they attach to"),
         (name = "keys", description = "Who am I, secret-key rotation, publishable keys"),
         (name = "events", description = "The ordered, resumable event feed: Server-Sent Events and JSON pages"),
+        (name = "portal", description = "The tenant's Support tab: single-use links that sign a browser into it"),
         (name = "account", description = "Account export and erasure of personal data"),
         (name = "admin", description = "Operators: inbox, tenants, status banner, queues (operator token)"),
         (name = "operations", description = "Health, readiness and this document (no key needed)"),

@@ -114,14 +114,7 @@ async fn operator_posting(
     state: &AppState,
     body: &[u8],
 ) -> WebResult<(Operator, Form)> {
-    let form = Form::parse(body).ok_or_else(|| {
-        WebError::new(
-            req,
-            StatusCode::BAD_REQUEST,
-            "invalid_form",
-            "The form could not be read.",
-        )
-    })?;
+    let form = Form::read(req, body)?;
     let op = operator(req, state).await?;
     check_csrf(req, &op.session, Some(&form))?;
     Ok((op, form))

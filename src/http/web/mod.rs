@@ -173,6 +173,18 @@ impl Form {
             .map(Self)
     }
 
+    /// A posted form, or the readable `400 invalid_form` refusal.
+    pub fn read(req: &HttpRequest, body: &[u8]) -> WebResult<Self> {
+        Self::parse(body).ok_or_else(|| {
+            WebError::new(
+                req,
+                StatusCode::BAD_REQUEST,
+                "invalid_form",
+                "The form could not be read.",
+            )
+        })
+    }
+
     /// The last non-empty value of `name`, trimmed.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
