@@ -10,6 +10,7 @@ mod m20261201_000006_leases;
 mod m20261201_000007_feed;
 mod m20261201_000008_idempotency_owner;
 mod m20261201_000009_workflow;
+mod m20261201_000011_sla_bots;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_feed::Migration),
             Box::new(m20261201_000008_idempotency_owner::Migration),
             Box::new(m20261201_000009_workflow::Migration),
+            Box::new(m20261201_000011_sla_bots::Migration),
         ]
     }
 }

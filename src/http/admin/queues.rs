@@ -4,7 +4,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use entities::{
-    emails, erasure_requests as erasures, ledger_entries as ledger, outbox,
+    emails, erasure_requests as erasures, ledger_entries as ledger, outbox, sla_alerts,
     webhook_deliveries as deliveries,
 };
 use sea_orm::sea_query::Expr;
@@ -19,7 +19,7 @@ use uuid::Uuid;
 use workers::jobs::{BillingJob, EmailJob, Job, PrivacyJob, Queue, WebhookJob};
 
 use crate::app::AppState;
-use crate::domain::ids::{DeliveryId, LedgerId};
+use crate::domain::ids::{DeliveryId, LedgerId, TicketId};
 use crate::http::auth::Staff;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::path::path_id;
@@ -35,7 +35,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// What one queue holds.
 #[derive(Debug, Default, Serialize, ToSchema)]
 pub struct QueueStats {
-    /// `email`, `webhook`, `billing` or `privacy`.
+    /// `email`, `webhook`, `billing`, `privacy` or `sla`.
     #[schema(example = "email")]
     pub name: &'static str,
     /// Due now: waiting in the outbox or in the queue backend.
@@ -161,6 +161,9 @@ async fn outcome_counts(
                 0,
             ])
         }
+        // An SLA job that runs either fires its alert (a row) or finds it no longer applies;
+        // a failed run schedules itself again in the outbox.
+        Queue::Sla => Ok([0, sla_alerts::Entity::find().count(db).await?, 0, 0]),
     }
 }
 
@@ -228,13 +231,15 @@ enum QueueName {
     Webhook,
     Billing,
     Privacy,
+    Sla,
 }
 
 /// One job as ops see it.
 #[derive(ToSchema)]
 #[allow(dead_code)] // describes `job_json`
 struct JobOut {
-    /// `eml_…`, `dlv_…`, `led_…`, or the tenant id for `privacy`.
+    /// `eml_…`, `dlv_…`, `led_…`, the tenant id for `privacy`, `tkt_…:warning` or
+    /// `tkt_…:breached` for `sla`.
     id: String,
     tenant_id: Uuid,
     status: String,
@@ -458,6 +463,25 @@ async fn list_jobs(
                 .collect();
             (data, total)
         }
+        // Only fired alerts are recorded; scheduled ones wait in the outbox (`scheduled`).
+        Queue::Sla if state_filter == "done" => {
+            let total = sla_alerts::Entity::find().count(&state.db).await?;
+            let rows = sla_alerts::Entity::find()
+                .order_by_desc(sla_alerts::Column::FiredAt)
+                .offset(page.offset)
+                .limit(page.limit)
+                .all(&state.db)
+                .await?;
+            let data = rows
+                .into_iter()
+                .map(|r| {
+                    let id = format!("{}:{}", TicketId::from_uuid(r.ticket_id), r.kind);
+                    job_json(id, r.tenant_id, "done", 1, None, r.fired_at)
+                })
+                .collect();
+            (data, total)
+        }
+        Queue::Sla => (Vec::new(), 0),
     };
     Ok(HttpResponse::Ok().json(JobList {
         data,
@@ -566,6 +590,8 @@ async fn retry_job(
             }
             Job::Privacy(PrivacyJob { tenant_id })
         }
+        // SLA jobs never go dead: nothing to retry.
+        Queue::Sla => return Err(ApiError::not_found()),
     };
     workers::outbox::enqueue(&txn, job, now, now).await?;
     txn.commit().await?;

@@ -12,7 +12,7 @@ use crate::domain::status::TicketStatus;
 use crate::domain::tags::{Tags, parse_tag};
 use crate::domain::ticket::Priority;
 use crate::domain::validate::MessageBody;
-use crate::http::auth::Staff;
+use crate::http::auth::{Responder, Staff, StaffOrBot};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
 use crate::http::precondition::{etag, if_match};
@@ -80,8 +80,12 @@ struct Inbox {
 async fn inbox(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Staff(operator): Staff,
+    StaffOrBot(caller): StaffOrBot,
 ) -> ApiResult<HttpResponse> {
+    let me = match &caller {
+        Responder::Operator(operator) => operator.id,
+        Responder::Bot(_) => None,
+    };
     let q = QueryMap::from_request(&req)?;
     let page = q.page()?;
     let filter = TicketFilter {
@@ -98,10 +102,10 @@ async fn inbox(
             .get("assignee")
             .map(|raw| match raw {
                 "none" => Ok(Assignee::Nobody),
-                "me" => operator.id.map(Assignee::Operator).ok_or_else(|| {
+                "me" => me.map(Assignee::Operator).ok_or_else(|| {
                     ApiError::validation(
                         "assignee",
-                        "`assignee=me` needs a staff token; the bootstrap token is no operator",
+                        "`assignee=me` needs a staff token; neither the bootstrap token nor a bot is an operator",
                     )
                 }),
                 id => id.parse().map(Assignee::Operator).map_err(|_| {
@@ -150,7 +154,7 @@ async fn inbox(
 )]
 async fn transcript(
     state: web::Data<AppState>,
-    _: Staff,
+    _: StaffOrBot,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let ticket = ops::find(&state.db, ticket_id(&path)?, None).await?;
@@ -211,10 +215,20 @@ struct ReplyIn {
 async fn reply(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Staff(operator): Staff,
+    StaffOrBot(caller): StaffOrBot,
     path: web::Path<String>,
     JsonBody(input): JsonBody<ReplyIn>,
 ) -> ApiResult<HttpResponse> {
+    let actor = match caller {
+        Responder::Operator(operator) => Author::Operator(operator.name),
+        Responder::Bot(_) if input.macro_id.is_some() || input.status.is_some() => {
+            return Err(ApiError::forbidden(
+                "forbidden",
+                "A bot may only send `body` and `internal`: macros and statuses are for operators",
+            ));
+        }
+        Responder::Bot(bot) => Author::Bot(bot.name),
+    };
     let id = ticket_id(&path)?;
     let body = match (input.body.as_deref(), input.macro_id.as_deref()) {
         (Some(_), Some(_)) => {
@@ -239,7 +253,7 @@ async fn reply(
     let ticket = ops::find(&state.db, id, None).await?;
     let msg = AddMessage(NewMessage {
         ticket_id: id,
-        actor: Author::Operator(operator.name),
+        actor,
         body,
         internal: input.internal,
         status,

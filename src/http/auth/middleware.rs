@@ -172,6 +172,8 @@ pub async fn authenticate(
 
     let verdict = match &principal {
         Principal::Tenant(t) => limit_tenant(&state, t, ip).await,
+        // A bot has a budget of its own, counted like a tenant's.
+        Principal::Bot(b) => state.limits.check_tenant(b.id, BOT_RATE, None).await,
         Principal::Staff(_) => None,
     };
     if let Some(v) = verdict
@@ -186,6 +188,11 @@ pub async fn authenticate(
     {
         return Ok(reject(req, super::insufficient_scope()));
     }
+    if let Principal::Bot(_) = &principal
+        && !crate::auth::bot_may_call(req.method().as_str(), req.match_pattern().as_deref())
+    {
+        return Ok(reject(req, super::bot_out_of_scope()));
+    }
     req.extensions_mut().insert(principal);
     let _admitted = state.refusal_pacing.admit();
     let mut res = next.call(req).await?.map_into_boxed_body();
@@ -197,6 +204,12 @@ pub async fn authenticate(
     }
     Ok(res)
 }
+
+/// A bot's rate limit: the `base` plan's (docs/RATE_LIMITS.md).
+const BOT_RATE: crate::ratelimit::RateSpec = crate::ratelimit::RateSpec::Limited {
+    per_minute: 300,
+    burst: 25,
+};
 
 /// Charges a tenant request to its limits (for a publishable key: its client IP, the key,
 /// then the tenant) and returns the refusal or the tightest verdict; `None` if unlimited.
