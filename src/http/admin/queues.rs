@@ -590,7 +590,7 @@ async fn retry_job(
             }
             Job::Privacy(PrivacyJob { tenant_id })
         }
-        // SLA jobs never go dead: nothing to retry.
+        // A failed SLA run schedules itself again: there are no dead SLA jobs to retry.
         Queue::Sla => return Err(ApiError::not_found()),
     };
     workers::outbox::enqueue(&txn, job, now, now).await?;

@@ -65,7 +65,8 @@ struct Inbox {
 /// The operator inbox
 ///
 /// Every tenant's tickets: priority-queue tickets first, then `urgent` > `high` > `normal` >
-/// `low`, then the earliest `first_response_due_at`, then the oldest.
+/// `low`, then the earliest `first_response_due_at`, then the oldest. Operators and bots may
+/// read it.
 #[utoipa::path(
     get,
     path = "/admin/support/tickets",
@@ -75,7 +76,7 @@ struct Inbox {
         (status = 200, description = "A page of the inbox", body = Inbox),
         (status = 400, description = "`validation_failed`: a filter, `limit` or `offset` is invalid (`assignee=me` needs a staff token, not the bootstrap token)", body = ErrorBody),
     ),
-    security(("staff_token" = [])),
+    security(("staff_token" = []), ("bot_token" = [])),
 )]
 async fn inbox(
     req: HttpRequest,
@@ -149,7 +150,7 @@ async fn inbox(
         (status = 200, description = "The transcript", body = TicketWithEvents, headers(("ETag" = String, description = "The ticket's `version`, quoted"))),
         (status = 404, description = "`not_found`: no such ticket", body = ErrorBody),
     ),
-    security(("staff_token" = [])),
+    security(("staff_token" = []), ("bot_token" = [])),
     operation_id = "admin_get_ticket",
 )]
 async fn transcript(
@@ -197,6 +198,10 @@ struct ReplyIn {
 ///
 /// The operator's name becomes the message's `author_name`. A public reply emails the
 /// contact (if the tenant's preferences allow) and notifies the tenant.
+///
+/// A bot token may send `body` and `internal` only: the message's `author` is `triage_bot`
+/// and its `author_name` the bot's name; it never counts as the first response, changes no
+/// status, emails nobody and notifies nobody.
 #[utoipa::path(
     post,
     path = "/admin/support/tickets/{id}/reply",
@@ -205,11 +210,12 @@ struct ReplyIn {
     request_body = ReplyIn,
     responses(
         (status = 201, description = "The message was added", body = MessageCreated, headers(("ETag" = String, description = "The ticket's new `version`, quoted"))),
+        (status = 403, description = "`forbidden`: a bot sent `macro_id` or `status`; nothing changed", body = ErrorBody),
         (status = 404, description = "`not_found`: no such ticket", body = ErrorBody),
         (status = 409, description = "`ticket_closed`: a closed ticket is final; `concurrent_update`: retry", body = ErrorBody),
         (status = 412, description = "`precondition_failed`: `If-Match` names an older version (the current one in `detail`); nothing changed", body = ErrorBody),
     ),
-    security(("staff_token" = [])),
+    security(("staff_token" = []), ("bot_token" = [])),
 )]
 
 async fn reply(
