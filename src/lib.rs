@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod numbers;
 pub mod pagination;
+pub mod queues;
 pub mod ratelimit;
 pub mod sla;
 pub mod staff;

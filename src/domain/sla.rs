@@ -457,6 +457,39 @@ mod tests {
     }
 
     #[test]
+    fn the_warning_comes_at_80_percent_of_the_window_on_the_same_clock() {
+        let hours = default_hours();
+        let created = at(FRI, 16, 0);
+        // Pilot: 4 business hours, so the warning is 3 h 12 min of business time in.
+        assert_eq!(
+            first_response_warning(Plan::Pilot, Priority::Normal, created, &hours),
+            Some(at(NEXT_MON, 11, 12))
+        );
+        assert_eq!(
+            first_response_warning(Plan::Enterprise, Priority::Urgent, created, &hours),
+            Some(at(FRI, 19, 12))
+        );
+        assert_eq!(
+            first_response_warning(Plan::Free, Priority::Urgent, created, &hours),
+            None
+        );
+    }
+
+    #[test]
+    fn a_shorter_sla_hour_shrinks_every_window() {
+        let hours: BusinessHours = "Mon-Sun 00:00-24:00 UTC".parse().unwrap();
+        let hours = hours.with_hour(std::time::Duration::from_secs(1));
+        let created = at(MON, 10, 0);
+        let due = first_response_due(Plan::Pilot, Priority::Normal, created, &hours);
+        assert_eq!(due, Some(created + Duration::seconds(4)));
+        let warning = first_response_warning(Plan::Pilot, Priority::Normal, created, &hours);
+        assert_eq!(warning, Some(created + Duration::milliseconds(3200)));
+        // A zero hour is refused (the setting's parser also refuses it).
+        let unchanged = default_hours().with_hour(std::time::Duration::ZERO);
+        assert_eq!(unchanged, default_hours());
+    }
+
+    #[test]
     fn snapshot_copies_plan_terms() {
         let snap = SlaSnapshot::for_ticket(
             Plan::Enterprise,

@@ -112,6 +112,35 @@ async fn warning_then_breach_fire_once_each_everywhere(backend: Backend) {
     );
     assert_eq!(seen[1]["data"]["ticket"]["sla"]["breached"], true);
 
+    // Ops see the fired alerts in the `sla` queue.
+    let queues = expect_status(
+        app.get("/admin/queues", &app.admin_token).await,
+        StatusCode::OK,
+    )
+    .await;
+    let sla = queues["queues"]
+        .as_array()
+        .expect("queues")
+        .iter()
+        .find(|q| q["name"] == "sla")
+        .expect("the sla queue")
+        .clone();
+    assert_eq!(sla["done"], 2, "{sla}");
+    let done = expect_status(
+        app.get("/admin/queues/sla/jobs?state=done", &app.admin_token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let mut ids: Vec<&str> = done["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|j| j["id"].as_str())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, [format!("{id}:breached"), format!("{id}:warning")]);
+
     // The subscribed endpoint gets exactly the two alerts; the ops webhook gets them too.
     let delivered = receiver.wait_for(2, WAIT).await;
     let mut types: Vec<String> = delivered
