@@ -3,7 +3,6 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use workers::jobs::Queue;
@@ -12,6 +11,7 @@ use crate::app::AppState;
 use crate::http::auth::Staff;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::query::{PageParams, QueryMap};
+use crate::pagination::PageOut;
 use crate::queues::{self, JobState, QueueStats};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -86,15 +86,11 @@ struct JobOut {
     endpoint_id: Option<String>,
 }
 
-/// A page of jobs.
+/// A page of jobs: the one list envelope, documented with each job's fields (a job is
+/// built as JSON, its shape differing per queue).
 #[derive(Serialize, ToSchema)]
-struct JobList {
-    #[schema(value_type = Vec<JobOut>)]
-    data: Vec<Value>,
-    total: u64,
-    limit: u64,
-    offset: u64,
-}
+#[schema(value_type = PageOut<JobOut>)]
+struct JobList(PageOut<serde_json::Value>);
 
 /// The job list's filter.
 #[derive(IntoParams)]
@@ -141,12 +137,7 @@ async fn list_jobs(
         )
     })?;
     let (data, total) = queues::jobs(&state.db, queue, job_state, page).await?;
-    Ok(HttpResponse::Ok().json(JobList {
-        data,
-        total,
-        limit: page.limit,
-        offset: page.offset,
-    }))
+    Ok(HttpResponse::Ok().json(JobList(PageOut::new(data, total, page))))
 }
 
 /// A replayed job.
