@@ -13,7 +13,9 @@
 #
 # Knobs (environment): RUNS=3 CONCURRENCY=16 DURATION=10 WARMUP=1 TENANTS_N=100000
 # WEBHOOK_N=5000 BACKENDS="postgres sqlite" ACTOR_IDLE=10s RATE_LIMIT_BACKEND=redis (PostgreSQL
-# runs; SQLite runs use local) SCENARIOS=… SKIP_BUILD=1 OUT=dir PORT=18080.
+# runs; SQLite runs use local) SCENARIOS=… SKIP_BUILD=1 OUT=dir PORT=18080
+# SCALE_SIZES=1000,1000000 SCALE_REPEATS=3 (`scale`: issue 15's reads at each size, each beside
+# a pgbench run of its own SQL; e.g. SCENARIOS=healthz,scale WEBHOOK_N=0 RUNS=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -28,6 +30,8 @@ BACKENDS=${BACKENDS:-postgres sqlite}
 ACTOR_IDLE=${ACTOR_IDLE:-10s}
 PORT=${PORT:-18080}
 SCENARIOS=${SCENARIOS:-healthz,create,read,reply,reject,mixed,tenants}
+SCALE_SIZES=${SCALE_SIZES:-1000,1000000}
+SCALE_REPEATS=${SCALE_REPEATS:-3}
 STAMP=$(date -u +%Y%m%d%H%M%S)
 OUT=${OUT:-$ROOT/bench/results/$STAMP}
 PG_ADMIN="postgres://postgres@127.0.0.1:5432/postgres"
@@ -154,6 +158,8 @@ run_backend() {
     --concurrency "$C" --duration "$D" --warmup "$WARMUP" --label "$label" \
     ${pg_tps:+--pgbench-tps "$pg_tps"} ${pg_tps1:+--pgbench-serial-tps "$pg_tps1"} --server-pid "$SERVER_PID" \
     --tenants-n "$TENANTS_N" --seed-cmd "$seed" --seed-dialect "$backend" \
+    --scale-sizes "$SCALE_SIZES" --scale-repeats "$SCALE_REPEATS" \
+    ${pg_tps:+--pgbench-url "$DATABASE_URL"} \
     --idle-wait "$(idle_secs)" --json "$json" | tee "$OUT/$backend-$i.txt" | grep -v '^{' >&2
   stop_server
 

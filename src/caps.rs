@@ -11,6 +11,8 @@ use sea_orm::{ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, Select};
 pub struct Cap {
     pub what: &'static str,
     pub limit: u64,
+    /// What the limit is counted over, as the refusal words it.
+    pub per: &'static str,
 }
 
 /// Webhook endpoints per tenant: every event is delivered to each, so this bounds what one
@@ -18,26 +20,38 @@ pub struct Cap {
 pub const WEBHOOK_ENDPOINTS: Cap = Cap {
     what: "webhook_endpoints",
     limit: 20,
+    per: "per account",
 };
 /// Live (unrevoked) publishable keys per tenant.
 pub const PUBLISHABLE_KEYS: Cap = Cap {
     what: "publishable_keys",
     limit: 20,
+    per: "per account",
 };
 /// Agents per tenant.
 pub const AGENTS: Cap = Cap {
     what: "agents",
     limit: 500,
+    per: "per account",
 };
 /// Phone numbers per tenant.
 pub const NUMBERS: Cap = Cap {
     what: "numbers",
     limit: 1_000,
+    per: "per account",
+};
+/// Idempotency records a tenant may claim per UTC day. They are kept 24 h and each holds a
+/// sealed response, so this bounds what one tenant can make the database hold; 100,000 a day
+/// is over an hour of a `pilot` tenant's whole rate limit, every request carrying a key.
+pub const IDEMPOTENCY_KEYS: Cap = Cap {
+    what: "idempotency_keys",
+    limit: 100_000,
+    per: "per account per UTC day",
 };
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("at most {} {} per account", .0.limit, .0.what.replace('_', " "))]
+    #[error("at most {} {} {}", .0.limit, .0.what.replace('_', " "), .0.per)]
     Reached(Cap),
     #[error(transparent)]
     Db(#[from] DbErr),

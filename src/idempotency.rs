@@ -14,12 +14,17 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Duration, Utc};
 use entities::idempotency_keys as keys;
+use entities::idempotency_usage as usage;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait, QueryFilter,
+};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
+
+use crate::caps::{self, Cap};
 
 /// How long a key is remembered.
 pub const RETENTION: Duration = Duration::hours(24);
@@ -128,6 +133,8 @@ pub enum Claim {
     Mismatch,
     /// Same key while the first request still runs.
     InProgress,
+    /// A new key past the tenant's daily cap (`caps::IDEMPOTENCY_KEYS`); nothing was stored.
+    CapReached(Cap),
 }
 
 pub async fn claim(
@@ -157,7 +164,11 @@ pub async fn claim(
         .exec_without_returning(db)
         .await?;
         if inserted == 1 {
-            return Ok(Claim::Fresh);
+            if take_daily_slot(db, caller.tenant_id, now).await? {
+                return Ok(Claim::Fresh);
+            }
+            release(db, caller, key).await?;
+            return Ok(Claim::CapReached(caps::IDEMPOTENCY_KEYS));
         }
         let Some(existing) = keys::Entity::find_by_id((caller.key_id, key.to_string()))
             .one(db)
@@ -215,6 +226,31 @@ pub async fn complete(
     Ok(())
 }
 
+/// Counts one new record against the tenant's day, unless the day is full: one conditional
+/// upsert, exact on both backends however many requests race.
+async fn take_daily_slot(
+    db: &DatabaseConnection,
+    tenant_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let cap = i64::try_from(caps::IDEMPOTENCY_KEYS.limit).unwrap_or(i64::MAX);
+    let claimed = Expr::col((usage::Entity, usage::Column::Claimed));
+    let taken = usage::Entity::insert(usage::ActiveModel {
+        tenant_id: Set(tenant_id),
+        day: Set(now.date_naive()),
+        claimed: Set(1),
+    })
+    .on_conflict(
+        OnConflict::columns([usage::Column::TenantId, usage::Column::Day])
+            .value(usage::Column::Claimed, claimed.clone().add(1))
+            .action_and_where(claimed.lt(cap))
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(taken == 1)
+}
+
 /// Forgets a claim whose request failed on our side, so the client may retry it.
 pub async fn release(db: &DatabaseConnection, caller: &Caller, key: &str) -> Result<(), DbErr> {
     keys::Entity::delete_many()
@@ -226,8 +262,12 @@ pub async fn release(db: &DatabaseConnection, caller: &Caller, key: &str) -> Res
     Ok(())
 }
 
-/// Deletes keys past retention.
+/// Deletes keys past retention, and the daily counts of days before yesterday.
 pub async fn purge_expired(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<u64, DbErr> {
+    usage::Entity::delete_many()
+        .filter(usage::Column::Day.lt((now - Duration::days(1)).date_naive()))
+        .exec(db)
+        .await?;
     Ok(keys::Entity::delete_many()
         .filter(keys::Column::CreatedAt.lt(now - RETENTION))
         .exec(db)

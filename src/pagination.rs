@@ -18,12 +18,18 @@ pub struct Page {
     pub offset: u64,
 }
 
+/// The deepest `offset` a keyset list serves; past it, `400 use_cursor`.
+pub const MAX_DEEP_OFFSET: u64 = 10_000;
+/// A `total` that is counted row by row (text search, SLA breaches) stops at this many.
+pub const COUNT_CAP: u64 = 10_000;
+
 /// One page of rows, how many rows match in all, and (for keyset lists) where the next page
-/// starts.
+/// starts. `total_is_exact` is false when `total` stopped at [`COUNT_CAP`].
 #[derive(Debug)]
 pub struct Listed<T> {
     pub rows: Vec<T>,
     pub total: u64,
+    pub total_is_exact: bool,
     pub next_cursor: Option<String>,
 }
 
@@ -46,6 +52,31 @@ impl<T> PageOut<T> {
             offset: page.offset,
         }
     }
+}
+
+/// Counts the rows of `query`, stopping at [`COUNT_CAP`]: `(total, exact)`.
+pub async fn capped_count<E, C>(
+    conn: &C,
+    query: sea_orm::Select<E>,
+) -> Result<(u64, bool), sea_orm::DbErr>
+where
+    E: sea_orm::EntityTrait,
+    C: sea_orm::ConnectionTrait,
+{
+    use sea_orm::QueryTrait;
+    use sea_orm::sea_query::{Alias, Expr, Query};
+    let mut inner = query.into_query();
+    inner.clear_order_by().limit(COUNT_CAP + 1);
+    let count = Query::select()
+        .expr(Expr::cust("COUNT(*)"))
+        .from_subquery(inner, Alias::new("capped"))
+        .to_owned();
+    let n: i64 = match conn.query_one(&count).await? {
+        Some(row) => row.try_get_by_index(0)?,
+        None => 0,
+    };
+    let n = u64::try_from(n).unwrap_or(0);
+    Ok((n.min(COUNT_CAP), n <= COUNT_CAP))
 }
 
 /// An opaque keyset cursor: the last id seen (ids are UUIDv7, so they sort by creation).

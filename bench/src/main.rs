@@ -16,6 +16,7 @@ use tokio::sync::Mutex;
 
 mod receiver;
 mod report;
+mod scale;
 mod stream;
 
 #[derive(Parser)]
@@ -49,7 +50,7 @@ struct RunArgs {
     /// Operator token (`HELPLINE_ADMIN_TOKEN` or `hl_staff_…`).
     #[arg(long, env = "HELPLINE_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: String,
-    /// Comma-separated: healthz,create,read,reply,reject,mixed,webhook-drain,tenants,stream
+    /// Comma-separated: healthz,create,read,reply,reject,mixed,webhook-drain,tenants,stream,scale
     #[arg(
         long,
         value_delimiter = ',',
@@ -112,6 +113,16 @@ struct RunArgs {
     /// creates (its actor runs them one at a time) can reach at best.
     #[arg(long)]
     pgbench_serial_tps: Option<f64>,
+    /// `scale`: the ticket counts to fill one tenant to, in order (each read is measured at
+    /// each).
+    #[arg(long, value_delimiter = ',', default_value = "1000,1000000")]
+    scale_sizes: Vec<u64>,
+    /// `scale`: measurements per read and size; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    scale_repeats: usize,
+    /// `scale` on PostgreSQL: the database URL pgbench runs each read's SQL against.
+    #[arg(long)]
+    pgbench_url: Option<String>,
     /// Free-form label stored in the JSON (backend, run number).
     #[arg(long, default_value = "")]
     label: String,
@@ -957,6 +968,7 @@ async fn run(args: RunArgs) -> Result<()> {
             }
             "webhook-drain" => scenario_webhook_drain(&mut ctx).await.map(|o| vec![o]),
             "tenants" => scenario_tenants(&mut ctx).await.map(|o| vec![o]),
+            "scale" => scale::scenario_scale(&mut ctx).await,
             "stream" => {
                 let create = rows.iter().find(|r| r.scenario == "create").map(|r| r.rps);
                 stream::scenario_stream(&mut ctx, create)

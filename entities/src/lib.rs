@@ -7,6 +7,7 @@ pub mod erasure_requests;
 pub mod feed_events;
 pub mod feed_state;
 pub mod idempotency_keys;
+pub mod idempotency_usage;
 pub mod ledger_entries;
 pub mod macros;
 pub mod messages;

@@ -10,7 +10,9 @@ mod m20261201_000006_leases;
 mod m20261201_000007_feed;
 mod m20261201_000008_idempotency_owner;
 mod m20261201_000009_workflow;
+mod m20261201_000010_scale;
 mod m20261201_000011_sla_bots;
+mod m20261201_000014_idempotency_usage;
 
 pub struct Migrator;
 
@@ -27,7 +29,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_feed::Migration),
             Box::new(m20261201_000008_idempotency_owner::Migration),
             Box::new(m20261201_000009_workflow::Migration),
+            Box::new(m20261201_000010_scale::Migration),
             Box::new(m20261201_000011_sla_bots::Migration),
+            Box::new(m20261201_000014_idempotency_usage::Migration),
         ]
     }
 }

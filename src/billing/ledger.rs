@@ -245,10 +245,10 @@ pub async fn page(
     page: crate::pagination::Page,
     after: Option<Uuid>,
 ) -> Result<crate::pagination::Listed<ledger_entries::Model>, DbErr> {
-    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
     let base =
         ledger_entries::Entity::find().filter(ledger_entries::Column::TenantId.eq(tenant_id));
-    let total = base.clone().count(db).await?;
+    let (total, total_is_exact) = crate::pagination::capped_count(db, base.clone()).await?;
     let query = base.order_by_desc(ledger_entries::Column::Id);
     let query = match after {
         Some(after) => query.filter(ledger_entries::Column::Id.lt(after)),
@@ -259,6 +259,7 @@ pub async fn page(
     Ok(crate::pagination::Listed {
         rows,
         total,
+        total_is_exact,
         next_cursor,
     })
 }

@@ -59,7 +59,10 @@ async fn balance(state: web::Data<AppState>, SecretKey(key): SecretKey) -> ApiRe
 #[derive(Serialize, ToSchema)]
 struct LedgerList {
     data: Vec<LedgerEntryOut>,
+    /// Counted up to 10,000.
     total: u64,
+    /// False when `total` stopped counting at 10,000.
+    total_is_exact: bool,
     /// 0 when paging by `cursor`.
     offset: u64,
     limit: u64,
@@ -77,7 +80,7 @@ struct LedgerList {
     params(PageParams, CursorParams),
     responses(
         (status = 200, description = "A page of ledger entries", body = LedgerList),
-        (status = 400, description = "`validation_failed`: `limit`, `offset` or `cursor` is invalid", body = ErrorBody),
+        (status = 400, description = "`validation_failed`: `limit`, `offset` or `cursor` is invalid; `use_cursor`: `offset` past 10,000 (detail: `cursor`)", body = ErrorBody),
     ),
     security(("secret_key" = [])),
 )]
@@ -87,13 +90,14 @@ async fn list_ledger(
     SecretKey(key): SecretKey,
 ) -> ApiResult<HttpResponse> {
     let q = QueryMap::from_request(&req)?;
-    let page = q.page()?;
+    let page = q.keyset_page()?;
     let cursor = q.cursor()?;
     let listed = ledger::page(&state.db, key.tenant_id, page, cursor).await?;
     let data: Vec<LedgerEntryOut> = listed.rows.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(LedgerList {
         data,
         total: listed.total,
+        total_is_exact: listed.total_is_exact,
         offset: if cursor.is_some() { 0 } else { page.offset },
         limit: page.limit,
         next_cursor: listed.next_cursor,

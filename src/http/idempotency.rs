@@ -13,6 +13,7 @@ use chrono::Utc;
 
 use crate::app::AppState;
 use crate::auth::Principal;
+use crate::caps;
 use crate::domain::validate::IdempotencyKey;
 use crate::http::auth::middleware::bearer_token;
 use crate::http::error::ApiError;
@@ -86,6 +87,9 @@ pub async fn idempotency(
                 "A request with this Idempotency-Key is still running; retry shortly",
             );
             return Ok(reject(req, err));
+        }
+        Ok(Claim::CapReached(cap)) => {
+            return Ok(reject(req, caps::Error::Reached(cap).into()));
         }
         Ok(Claim::Replay { status, body }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);

@@ -5,7 +5,9 @@ use std::str::FromStr;
 use actix_web::HttpRequest;
 
 use crate::http::error::ApiError;
-use crate::pagination::{DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, Page, decode_cursor};
+use crate::pagination::{
+    DEFAULT_LIMIT, MAX_DEEP_OFFSET, MAX_LIMIT, MAX_OFFSET, Page, decode_cursor,
+};
 
 /// The raw query string as a map; a repeated key keeps its last value.
 pub struct QueryMap(HashMap<String, String>);
@@ -61,6 +63,24 @@ impl QueryMap {
             limit: number("limit", DEFAULT_LIMIT)?.min(MAX_LIMIT),
             offset,
         })
+    }
+}
+
+impl QueryMap {
+    /// The page of a list that also pages by `cursor`: an `offset` past
+    /// [`MAX_DEEP_OFFSET`] is `400 use_cursor` (detail `cursor`).
+    pub fn keyset_page(&self) -> Result<Page, ApiError> {
+        let page = self.page()?;
+        if page.offset > MAX_DEEP_OFFSET && self.get("cursor").is_none() {
+            return Err(ApiError::bad_request(
+                "use_cursor",
+                format!(
+                    "`offset` goes up to {MAX_DEEP_OFFSET}; walk further with `cursor` (each page's `next_cursor`)"
+                ),
+            )
+            .with_detail("cursor"));
+        }
+        Ok(page)
     }
 }
 

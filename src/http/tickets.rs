@@ -17,7 +17,7 @@ use crate::http::precondition::{etag, if_match};
 use crate::http::query::{CursorParams, PageParams, QueryMap};
 use crate::tenants::actor::{AddMessage, CreateTicket, UpdateTicket};
 use crate::tickets::ops::{self, Author, Compose, NewMessage, NewTicket, TicketChange};
-use crate::tickets::query::{self, TicketFilter};
+use crate::tickets::query::{self, Sort, TicketFilter};
 use crate::tickets::view::{EventOut, MessageOut, TicketOut};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -64,6 +64,7 @@ pub fn ticket_filter(q: &QueryMap) -> ApiResult<TicketFilter> {
         category: q.parse("category")?,
         priority: q.parse("priority")?,
         q: q_text,
+        search_internal: false,
         tenant_id: None,
         breached: None,
         assignee: None,
@@ -250,9 +251,15 @@ pub struct TicketFilterParams {
     pub status: Option<TicketStatus>,
     pub category: Option<Category>,
     pub priority: Option<Priority>,
-    /// Text search in subject and description.
+    /// Full-text search: tickets whose subject, description or public messages (operators:
+    /// also internal notes) hold every word of `q` (whole words, any case). `total` counts
+    /// at most 10,000 matches (`total_is_exact: false` past that).
     #[param(max_length = 200)]
     pub q: Option<String>,
+    /// `newest` (default) or, with `q`, `relevance`: best match first (paged by `offset`
+    /// only; `next_cursor` is `null`). The operator inbox keeps its own order.
+    #[param(inline)]
+    pub sort: Option<Sort>,
 }
 
 /// A page of tickets, newest first.
@@ -261,6 +268,8 @@ struct TicketList {
     /// Tickets without `messages`.
     data: Vec<TicketOut>,
     total: u64,
+    /// False when `total` stopped counting at 10,000 (`q` searches).
+    total_is_exact: bool,
     /// 0 when paging by `cursor`.
     offset: u64,
     limit: u64,
@@ -278,7 +287,7 @@ struct TicketList {
     params(TicketFilterParams, PageParams, CursorParams),
     responses(
         (status = 200, description = "A page of tickets", body = TicketList),
-        (status = 400, description = "`validation_failed`: a filter, `limit`, `offset` or `cursor` is invalid (detail: the parameter)", body = ErrorBody),
+        (status = 400, description = "`validation_failed`: a filter, `limit`, `offset` or `cursor` is invalid (detail: the parameter); `use_cursor`: `offset` past 10,000 (detail: `cursor`)", body = ErrorBody),
     ),
     security(("secret_key" = [])),
 )]
@@ -288,14 +297,15 @@ async fn list_tickets(
     SecretKey(key): SecretKey,
 ) -> ApiResult<HttpResponse> {
     let q = QueryMap::from_request(&req)?;
-    let page = q.page()?;
+    let page = q.keyset_page()?;
     let cursor = q.cursor()?;
     let filter = TicketFilter {
         tenant_id: Some(key.tenant_id),
         ..ticket_filter(&q)?
     };
+    let sort = q.parse::<Sort>("sort")?.unwrap_or_default();
     let now = Utc::now();
-    let listed = query::list(&state.db, &filter, page, cursor, now).await?;
+    let listed = query::list(&state.db, &filter, page, cursor, sort, now).await?;
     let data: Vec<TicketOut> = listed
         .rows
         .into_iter()
@@ -304,6 +314,7 @@ async fn list_tickets(
     Ok(HttpResponse::Ok().json(TicketList {
         data,
         total: listed.total,
+        total_is_exact: listed.total_is_exact,
         offset: if cursor.is_some() { 0 } else { page.offset },
         limit: page.limit,
         next_cursor: listed.next_cursor,
@@ -346,8 +357,11 @@ async fn get_ticket(
 struct MessageList {
     data: Vec<MessageOut>,
     total: u64,
+    /// 0 when paging by `cursor`.
     offset: u64,
     limit: u64,
+    /// Pass as `cursor` for the next page; `null` at the end.
+    next_cursor: Option<String>,
 }
 
 /// List a ticket's messages
@@ -357,10 +371,10 @@ struct MessageList {
     get,
     path = "/v1/support/tickets/{id}/messages",
     tag = "tickets",
-    params(("id" = String, Path, description = "Ticket id (`tkt_…`)"), PageParams),
+    params(("id" = String, Path, description = "Ticket id (`tkt_…`)"), PageParams, CursorParams),
     responses(
         (status = 200, description = "A page of messages", body = MessageList),
-        (status = 400, description = "`validation_failed`: `limit` or `offset` is invalid", body = ErrorBody),
+        (status = 400, description = "`validation_failed`: `limit`, `offset` or `cursor` is invalid; `use_cursor`: `offset` past 10,000 (detail: `cursor`)", body = ErrorBody),
         (status = 404, description = "`not_found`: no such ticket of this tenant", body = ErrorBody),
     ),
     security(("secret_key" = [])),
@@ -371,15 +385,18 @@ async fn list_messages(
     SecretKey(key): SecretKey,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let page = QueryMap::from_request(&req)?.page()?;
+    let q = QueryMap::from_request(&req)?;
+    let page = q.keyset_page()?;
+    let cursor = q.cursor()?;
     let ticket = ops::find(&state.db, ticket_id(&path)?, Some(key.tenant_id)).await?;
-    let (rows, total) = query::thread_page(&state.db, ticket.id, page).await?;
-    let data: Vec<MessageOut> = rows.into_iter().map(Into::into).collect();
+    let listed = query::thread_page(&state.db, &ticket, page, cursor).await?;
+    let data: Vec<MessageOut> = listed.rows.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(MessageList {
         data,
-        total,
-        offset: page.offset,
+        total: listed.total,
+        offset: if cursor.is_some() { 0 } else { page.offset },
         limit: page.limit,
+        next_cursor: listed.next_cursor,
     }))
 }
 

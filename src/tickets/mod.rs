@@ -1,4 +1,5 @@
 //! Support tickets: mutations (run by the tenant's actor), reads, and their API shapes.
+pub mod counts;
 pub mod error;
 pub mod merge;
 pub mod ops;

@@ -1,16 +1,23 @@
-//! Ticket reads: they go straight to the database, never through the actor.
+//! Ticket reads: they go straight to the database, never through the actor. Totals of lists
+//! filtered by kept fields come from `tickets::counts`; text search uses the index the
+//! triggers keep (`tsvector` on PostgreSQL, FTS5 on SQLite); every list pages by an index in
+//! its own order (docs/ARCHITECTURE.md, "Reads at scale").
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use entities::{messages, ticket_events, tickets};
-use sea_orm::sea_query::{Expr, Func, LikeExpr};
+use sea_orm::sea_query::{Expr, LikeExpr, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, ExprTrait, Order,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
+    EntityTrait, ExprTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
 };
 use uuid::Uuid;
 
+use crate::domain::FieldError;
 use crate::domain::status::TicketStatus;
 use crate::domain::ticket::{Category, Priority};
-use crate::pagination::{Listed, Page, keyset_page};
+use crate::pagination::{Listed, Page, capped_count, keyset_page};
+use crate::tickets::counts;
 
 /// Filters shared by the tenant's list and the operator inbox.
 #[derive(Debug, Default, Clone)]
@@ -19,6 +26,8 @@ pub struct TicketFilter {
     pub category: Option<Category>,
     pub priority: Option<Priority>,
     pub q: Option<String>,
+    /// `q` also searches internal notes (operators).
+    pub search_internal: bool,
     pub tenant_id: Option<Uuid>,
     pub breached: Option<bool>,
     pub assignee: Option<Assignee>,
@@ -33,9 +42,103 @@ pub enum Assignee {
     Operator(Uuid),
 }
 
+/// The order of a ticket list: newest first, or best match first (with `q`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    #[default]
+    Newest,
+    Relevance,
+}
+
+impl std::str::FromStr for Sort {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "newest" => Ok(Sort::Newest),
+            "relevance" => Ok(Sort::Relevance),
+            _ => Err(()),
+        }
+    }
+}
+
+/// The words of a search: letters and digits, lower-cased; everything else separates words.
+/// A ticket matches when it holds every word (whole words, any order).
+pub fn search_words(q: &str) -> Vec<String> {
+    q.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .take(16)
+        .collect()
+}
+
+/// The search condition for `words` on `backend`.
+fn matches(
+    backend: DatabaseBackend,
+    words: &[String],
+    tenant_id: Option<Uuid>,
+    internal: bool,
+) -> SimpleExpr {
+    match backend {
+        DatabaseBackend::Postgres => {
+            let query = words.join(" & ");
+            let sql = if internal {
+                "(search_public || search_internal) @@ to_tsquery('simple', $1)"
+            } else {
+                "search_public @@ to_tsquery('simple', $1)"
+            };
+            Expr::cust_with_values(sql, [query])
+        }
+        _ => Expr::cust_with_values(
+            "tickets.id IN (SELECT r.ticket_id FROM ticket_search_rows r WHERE r.rowid IN \
+             (SELECT rowid FROM ticket_search WHERE ticket_search MATCH ?))",
+            [fts5_query(words, tenant_id, internal)],
+        ),
+    }
+}
+
+fn fts5_query(words: &[String], tenant_id: Option<Uuid>, internal: bool) -> String {
+    let terms: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
+    let columns = if internal {
+        "{public internal}"
+    } else {
+        "{public}"
+    };
+    let text = format!("{columns} : ({})", terms.join(" AND "));
+    match tenant_id {
+        Some(id) => format!("tenant : \"t{}\" AND {text}", id.simple()),
+        None => text,
+    }
+}
+
+/// Best match first (then newest): `ts_rank` on PostgreSQL, `bm25` on SQLite.
+fn relevance(
+    backend: DatabaseBackend,
+    words: &[String],
+    tenant_id: Option<Uuid>,
+    internal: bool,
+) -> SimpleExpr {
+    match backend {
+        DatabaseBackend::Postgres => {
+            let sql = if internal {
+                "-ts_rank(search_public || search_internal, to_tsquery('simple', $1))"
+            } else {
+                "-ts_rank(search_public, to_tsquery('simple', $1))"
+            };
+            Expr::cust_with_values(sql, [words.join(" & ")])
+        }
+        _ => Expr::cust_with_values(
+            "(SELECT bm25(ticket_search) FROM ticket_search WHERE ticket_search MATCH ? AND \
+             rowid = (SELECT rowid FROM ticket_search_rows WHERE ticket_id = tickets.id))",
+            [fts5_query(words, tenant_id, internal)],
+        ),
+    }
+}
+
 impl TicketFilter {
     fn apply(
         &self,
+        backend: DatabaseBackend,
         mut query: Select<tickets::Entity>,
         now: DateTime<Utc>,
     ) -> Select<tickets::Entity> {
@@ -52,16 +155,18 @@ impl TicketFilter {
             query = query.filter(tickets::Column::Priority.eq(priority.as_str()));
         }
         if let Some(text) = &self.q {
-            let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
-            let like = |col: tickets::Column| {
-                Expr::expr(Func::lower(Expr::col(col)))
-                    .like(LikeExpr::new(pattern.clone()).escape('\\'))
+            let words = search_words(text);
+            query = if words.is_empty() {
+                // Nothing searchable (only punctuation): nothing matches.
+                query.filter(Expr::cust("1 = 0"))
+            } else {
+                query.filter(matches(
+                    backend,
+                    &words,
+                    self.tenant_id,
+                    self.search_internal,
+                ))
             };
-            query = query.filter(
-                Condition::any()
-                    .add(like(tickets::Column::Subject))
-                    .add(like(tickets::Column::Description)),
-            );
         }
         match self.assignee {
             Some(Assignee::Nobody) => query = query.filter(tickets::Column::AssigneeId.is_null()),
@@ -71,46 +176,64 @@ impl TicketFilter {
             None => {}
         }
         if let Some(tag) = &self.tag {
-            // Tags may hold `_`, a LIKE wildcard: escaped like the text search.
+            // Tags may hold `_`, a LIKE wildcard: escaped.
             let pattern = format!("%,{},%", escape_like(tag));
             query = query
                 .filter(Expr::col(tickets::Column::Tags).like(LikeExpr::new(pattern).escape('\\')));
         }
         if let Some(breached) = self.breached {
-            // Spelled out both ways: `NOT (…)` over NULL columns would drop rows.
-            let due = || Expr::col(tickets::Column::FirstResponseDueAt);
-            let answered = || tickets::Column::FirstResponseAt.is_not_null();
-            let unanswered = || tickets::Column::FirstResponseAt.is_null();
-            let late = Condition::all()
-                .add(tickets::Column::FirstResponseDueAt.is_not_null())
-                .add(
-                    Condition::any()
-                        .add(
-                            Condition::all()
-                                .add(answered())
-                                .add(Expr::col(tickets::Column::FirstResponseAt).gt(due())),
-                        )
-                        .add(
-                            Condition::all()
-                                .add(unanswered())
-                                .add(tickets::Column::FirstResponseDueAt.lt(now)),
-                        ),
-                );
-            let on_time = Condition::any()
-                .add(tickets::Column::FirstResponseDueAt.is_null())
-                .add(
-                    Condition::all()
-                        .add(answered())
-                        .add(Expr::col(tickets::Column::FirstResponseAt).lte(due())),
-                )
-                .add(
-                    Condition::all()
-                        .add(unanswered())
-                        .add(tickets::Column::FirstResponseDueAt.gte(now)),
-                );
-            query = query.filter(if breached { late } else { on_time });
+            query = query.filter(breached_condition(breached, now));
         }
         query
+    }
+
+    /// The total of a page: kept counts when the filter allows, else counted up to the cap.
+    async fn total<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        base: Select<tickets::Entity>,
+    ) -> Result<(u64, bool), DbErr> {
+        match counts::kept(conn, self).await? {
+            Some(n) => Ok((n, true)),
+            None => capped_count(conn, base).await,
+        }
+    }
+}
+
+fn breached_condition(breached: bool, now: DateTime<Utc>) -> Condition {
+    // Spelled out both ways: `NOT (…)` over NULL columns would drop rows.
+    let due = || Expr::col(tickets::Column::FirstResponseDueAt);
+    let answered = || tickets::Column::FirstResponseAt.is_not_null();
+    let unanswered = || tickets::Column::FirstResponseAt.is_null();
+    if breached {
+        Condition::all()
+            .add(tickets::Column::FirstResponseDueAt.is_not_null())
+            .add(
+                Condition::any()
+                    .add(
+                        Condition::all()
+                            .add(answered())
+                            .add(Expr::col(tickets::Column::FirstResponseAt).gt(due())),
+                    )
+                    .add(
+                        Condition::all()
+                            .add(unanswered())
+                            .add(tickets::Column::FirstResponseDueAt.lt(now)),
+                    ),
+            )
+    } else {
+        Condition::any()
+            .add(tickets::Column::FirstResponseDueAt.is_null())
+            .add(
+                Condition::all()
+                    .add(answered())
+                    .add(Expr::col(tickets::Column::FirstResponseAt).lte(due())),
+            )
+            .add(
+                Condition::all()
+                    .add(unanswered())
+                    .add(tickets::Column::FirstResponseDueAt.gte(now)),
+            )
     }
 }
 
@@ -120,60 +243,269 @@ fn escape_like(s: &str) -> String {
         .replace('_', "\\_")
 }
 
-/// Newest first. With `cursor`, continues after that row (offset is ignored); either way
-/// `next_cursor` points past the last row returned when more remain.
+/// Newest first (the `(tenant_id, id)` index, no sort), or with `q` and
+/// [`Sort::Relevance`] best match first (offset paging only). With `cursor`, continues after
+/// that row (offset is ignored); either way `next_cursor` points past the last row returned
+/// when more remain.
 pub async fn list(
     db: &DatabaseConnection,
     filter: &TicketFilter,
     page: Page,
     cursor: Option<Uuid>,
+    sort: Sort,
     now: DateTime<Utc>,
 ) -> Result<Listed<tickets::Model>, DbErr> {
-    let base = filter.apply(tickets::Entity::find(), now);
-    let total = base.clone().count(db).await?;
-    let mut query = base.order_by_desc(tickets::Column::Id);
-    query = match cursor {
-        Some(after) => query.filter(tickets::Column::Id.lt(after)),
-        None => query.offset(page.offset),
-    };
-    let rows = query.limit(page.limit + 1).all(db).await?;
+    let backend = db.get_database_backend();
+    let base = filter.apply(backend, tickets::Entity::find(), now);
+    let (total, total_is_exact) = filter.total(db, base.clone()).await?;
+    let words = filter.q.as_deref().map(search_words).unwrap_or_default();
+    if sort == Sort::Relevance && !words.is_empty() {
+        let rank = relevance(backend, &words, filter.tenant_id, filter.search_internal);
+        let rows = base
+            .order_by(rank, Order::Asc)
+            .order_by_desc(tickets::Column::Id)
+            .offset(page.offset)
+            .limit(page.limit)
+            .all(db)
+            .await?;
+        return Ok(Listed {
+            rows,
+            total,
+            total_is_exact,
+            next_cursor: None,
+        });
+    }
+    let rows = newest_first(base, page, cursor).all(db).await?;
     let (rows, next_cursor) = keyset_page(rows, page, |t| t.id);
     Ok(Listed {
         rows,
         total,
+        total_is_exact,
         next_cursor,
     })
 }
 
+/// Newest first from the `(tenant_id, id)` index: `limit + 1` rows after `cursor`.
+fn newest_first(
+    base: Select<tickets::Entity>,
+    page: Page,
+    cursor: Option<Uuid>,
+) -> Select<tickets::Entity> {
+    let query = base.order_by_desc(tickets::Column::Id);
+    match cursor {
+        Some(after) => query.filter(tickets::Column::Id.lt(after)),
+        None => query.offset(page.offset),
+    }
+    .limit(page.limit + 1)
+}
+
+/// Where an inbox walk stands: the last ticket's place in the inbox order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InboxCursor {
+    rank: i16,
+    due: Option<DateTime<Utc>>,
+    id: Uuid,
+}
+
+/// The inbox order as one number, smallest first: priority-queue tickets, then `urgent` >
+/// `high` > `normal` > `low`. The same formula as the `inbox_rank` column.
+fn inbox_rank(ticket: &tickets::Model) -> i16 {
+    (if ticket.sla_priority_queue { 0 } else { 4 }) + 3 - ticket.priority_rank
+}
+
+impl InboxCursor {
+    fn after(ticket: &tickets::Model) -> Self {
+        Self {
+            rank: inbox_rank(ticket),
+            due: ticket.first_response_due_at,
+            id: ticket.id,
+        }
+    }
+
+    /// Opaque: rank, due time in microseconds (or none), id.
+    pub fn encode(&self) -> String {
+        let mut bytes = Vec::with_capacity(27);
+        bytes.extend_from_slice(&self.rank.to_be_bytes());
+        match self.due {
+            Some(due) => {
+                bytes.push(1);
+                bytes.extend_from_slice(&due.timestamp_micros().to_be_bytes());
+            }
+            None => bytes.push(0),
+        }
+        bytes.extend_from_slice(self.id.as_bytes());
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    pub fn decode(raw: &str) -> Result<Self, FieldError> {
+        let bad = || FieldError::new("cursor", "`cursor` is not a cursor this API returned");
+        let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
+        let (rank, rest) = bytes.split_first_chunk::<2>().ok_or_else(bad)?;
+        let (flag, rest) = rest.split_first().ok_or_else(bad)?;
+        let (due, rest) = match flag {
+            1 => {
+                let (micros, rest) = rest.split_first_chunk::<8>().ok_or_else(bad)?;
+                let due =
+                    DateTime::from_timestamp_micros(i64::from_be_bytes(*micros)).ok_or_else(bad)?;
+                (Some(due), rest)
+            }
+            0 => (None, rest),
+            _ => return Err(bad()),
+        };
+        let id = Uuid::from_slice(rest).map_err(|_| bad())?;
+        Ok(Self {
+            rank: i16::from_be_bytes(*rank),
+            due,
+            id,
+        })
+    }
+
+    fn condition(&self, backend: DatabaseBackend) -> SimpleExpr {
+        match backend {
+            DatabaseBackend::Postgres => Expr::cust_with_values(
+                "(inbox_rank, inbox_due, id) > ($1, COALESCE($2, 'infinity'::timestamptz), $3)",
+                [
+                    sea_orm::Value::from(self.rank),
+                    sea_orm::Value::from(self.due),
+                    sea_orm::Value::from(self.id),
+                ],
+            ),
+            _ => Expr::cust_with_values(
+                "(inbox_rank, inbox_due, tickets.id) > (?, COALESCE(?, '9999-12-31T23:59:59Z'), ?)",
+                [
+                    sea_orm::Value::from(self.rank),
+                    sea_orm::Value::from(self.due),
+                    sea_orm::Value::from(self.id),
+                ],
+            ),
+        }
+    }
+}
+
 /// The operator inbox: priority-queue tickets first, then `urgent` > … > `low`, then the
-/// earliest first-response due time, then the oldest.
+/// earliest first-response due time (none last), then the oldest; read in that order from
+/// `idx_tickets_inbox_status` (with a status) or `idx_tickets_inbox_all`. With `cursor`, continues
+/// after that ticket (offset is ignored).
 pub async fn inbox(
     db: &DatabaseConnection,
     filter: &TicketFilter,
     page: Page,
+    cursor: Option<InboxCursor>,
     now: DateTime<Utc>,
 ) -> Result<Listed<tickets::Model>, DbErr> {
-    let base = filter.apply(tickets::Entity::find(), now);
-    let total = base.clone().count(db).await?;
-    let rows = base
-        .order_by_desc(tickets::Column::SlaPriorityQueue)
-        .order_by_desc(tickets::Column::PriorityRank)
-        .order_by_with_nulls(
-            tickets::Column::FirstResponseDueAt,
-            Order::Asc,
-            sea_orm::sea_query::NullOrdering::Last,
-        )
-        .order_by_asc(tickets::Column::CreatedAt)
-        .order_by_asc(tickets::Column::Id)
-        .offset(page.offset)
-        .limit(page.limit)
-        .all(db)
-        .await?;
+    let backend = db.get_database_backend();
+    let base = filter.apply(backend, tickets::Entity::find(), now);
+    let (total, total_is_exact) = filter.total(db, base.clone()).await?;
+    let mut rows = inbox_order(backend, base, page, cursor).all(db).await?;
+    let more = rows.len() as u64 > page.limit;
+    rows.truncate(page.limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|t| InboxCursor::after(t).encode())
+    } else {
+        None
+    };
     Ok(Listed {
         rows,
         total,
-        next_cursor: None,
+        total_is_exact,
+        next_cursor,
     })
+}
+
+/// The inbox order: `limit + 1` rows after `cursor`.
+fn inbox_order(
+    backend: DatabaseBackend,
+    base: Select<tickets::Entity>,
+    page: Page,
+    cursor: Option<InboxCursor>,
+) -> Select<tickets::Entity> {
+    let query = base
+        .order_by_asc(Expr::cust("inbox_rank"))
+        .order_by_asc(Expr::cust("inbox_due"))
+        .order_by_asc(tickets::Column::Id);
+    match cursor {
+        Some(after) => query.filter(after.condition(backend)),
+        None => query.offset(page.offset),
+    }
+    .limit(page.limit + 1)
+}
+
+/// The statements behind the lists, with the index each must read in order (no sort), for
+/// the plan checks in the tests and `helpline-bench`.
+pub fn plan_samples(
+    backend: DatabaseBackend,
+    tenant_id: Uuid,
+) -> Vec<(&'static str, String, &'static str)> {
+    use sea_orm::QueryTrait;
+    let now = Utc::now();
+    let page = Page {
+        limit: 50,
+        offset: 0,
+    };
+    let tenant = TicketFilter {
+        tenant_id: Some(tenant_id),
+        ..TicketFilter::default()
+    };
+    let open = TicketFilter {
+        status: Some(TicketStatus::Open),
+        ..TicketFilter::default()
+    };
+    let cursor = InboxCursor {
+        rank: 5,
+        due: Some(now),
+        id: Uuid::now_v7(),
+    };
+    let list = |filter: &TicketFilter, cursor: Option<Uuid>| {
+        let base = filter.apply(backend, tickets::Entity::find(), now);
+        newest_first(base, page, cursor).build(backend).to_string()
+    };
+    let inbox = |filter: &TicketFilter, cursor: Option<InboxCursor>| {
+        let base = filter.apply(backend, tickets::Entity::find(), now);
+        inbox_order(backend, base, page, cursor)
+            .build(backend)
+            .to_string()
+    };
+    let status = TicketFilter {
+        status: Some(TicketStatus::Open),
+        ..tenant.clone()
+    };
+    let status_priority = TicketFilter {
+        priority: Some(Priority::High),
+        ..status.clone()
+    };
+    vec![
+        ("list", list(&tenant, None), "idx_tickets_tenant_id"),
+        (
+            "list after a cursor",
+            list(&tenant, Some(Uuid::now_v7())),
+            "idx_tickets_tenant_id",
+        ),
+        (
+            "list by status",
+            list(&status, None),
+            "idx_tickets_tenant_status",
+        ),
+        (
+            "list by status and priority",
+            list(&status_priority, None),
+            "idx_tickets_tenant_status_priority",
+        ),
+        (
+            "inbox, open",
+            inbox(&open, None),
+            "idx_tickets_inbox_status",
+        ),
+        (
+            "inbox, open, after a cursor",
+            inbox(&open, Some(cursor)),
+            "idx_tickets_inbox_status",
+        ),
+        (
+            "inbox, everything",
+            inbox(&TicketFilter::default(), Some(cursor)),
+            "idx_tickets_inbox_all",
+        ),
+    ]
 }
 
 fn thread_query(ticket_id: Uuid, include_internal: bool) -> Select<messages::Entity> {
@@ -233,21 +565,28 @@ pub async fn all_messages(
         .await
 }
 
-/// One page of the public thread, oldest first.
+/// One page of the public thread, oldest first, from the `(ticket_id, id)` index; with
+/// `cursor`, continues after that message (offset is ignored). `total` is the ticket's kept
+/// `message_count` (its public messages).
 pub async fn thread_page(
     db: &DatabaseConnection,
-    ticket_id: Uuid,
+    ticket: &tickets::Model,
     page: Page,
-) -> Result<(Vec<messages::Model>, u64), DbErr> {
-    let query = thread_query(ticket_id, false);
-    let total = query.clone().count(db).await?;
-    let rows = query
-        .order_by_asc(messages::Column::Id)
-        .offset(page.offset)
-        .limit(page.limit)
-        .all(db)
-        .await?;
-    Ok((rows, total))
+    cursor: Option<Uuid>,
+) -> Result<Listed<messages::Model>, DbErr> {
+    let query = thread_query(ticket.id, false).order_by_asc(messages::Column::Id);
+    let query = match cursor {
+        Some(after) => query.filter(messages::Column::Id.gt(after)),
+        None => query.offset(page.offset),
+    };
+    let rows = query.limit(page.limit + 1).all(db).await?;
+    let (rows, next_cursor) = keyset_page(rows, page, |m| m.id);
+    Ok(Listed {
+        rows,
+        total: u64::try_from(ticket.message_count).unwrap_or(0),
+        total_is_exact: true,
+        next_cursor,
+    })
 }
 
 fn events_query(ticket_id: Uuid, include_internal: bool) -> Select<ticket_events::Entity> {

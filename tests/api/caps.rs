@@ -1,7 +1,7 @@
 //! Every per-tenant cap answers `409 limit_reached` naming the cap, and frees up when one
 //! is removed.
 use chrono::Utc;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde_json::json;
 use uuid::Uuid;
@@ -11,7 +11,8 @@ use crate::on_both_backends;
 
 on_both_backends!(
     webhook_endpoints_and_publishable_keys_are_capped,
-    agents_and_numbers_are_capped
+    agents_and_numbers_are_capped,
+    idempotency_keys_are_capped_per_day
 );
 
 async fn webhook_endpoints_and_publishable_keys_are_capped(backend: Backend) {
@@ -139,4 +140,85 @@ async fn agents_and_numbers_are_capped(backend: Backend) {
         )
         .await;
     expect_status(res, StatusCode::OK).await;
+}
+
+async fn idempotency_keys_are_capped_per_day(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.create_tenant("enterprise", 100).await;
+    let other = app.create_tenant("enterprise", 100).await;
+    let tenant_id: Uuid = tenant.id.parse().expect("uuid");
+    // One below today's cap; yesterday's full day does not count.
+    let today = Utc::now().date_naive();
+    let days = [(today, 99_999), (today - chrono::Days::new(1), 100_000)];
+    for (day, claimed) in days {
+        entities::idempotency_usage::Entity::insert(entities::idempotency_usage::ActiveModel {
+            tenant_id: Set(tenant_id),
+            day: Set(day),
+            claimed: Set(claimed),
+        })
+        .exec(&app.state.db)
+        .await
+        .expect("usage");
+    }
+    let create = |token: &str, key: Option<&str>, name: &str| {
+        let mut req = app
+            .request(Method::POST, "/v1/agents", Some(token))
+            .json(&json!({"name": name}));
+        if let Some(key) = key {
+            req = req.header("Idempotency-Key", key);
+        }
+        req.send()
+    };
+
+    let res = create(&tenant.key, Some("last-of-the-day"), "kept")
+        .await
+        .expect("send");
+    expect_status(res, StatusCode::CREATED).await;
+    let res = create(&tenant.key, Some("one-too-many"), "refused")
+        .await
+        .expect("send");
+    expect_error(
+        res,
+        StatusCode::CONFLICT,
+        "limit_reached",
+        Some("idempotency_keys"),
+    )
+    .await;
+    // The refused request ran nothing and stored nothing: the same key is still refused.
+    let res = create(&tenant.key, Some("one-too-many"), "refused")
+        .await
+        .expect("send");
+    expect_error(
+        res,
+        StatusCode::CONFLICT,
+        "limit_reached",
+        Some("idempotency_keys"),
+    )
+    .await;
+    let listed = expect_status(app.get("/v1/agents", &tenant.key).await, StatusCode::OK).await;
+    let names: Vec<&str> = listed["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert_eq!(names, ["kept"]);
+
+    // Keys already claimed still replay; requests without a key and other tenants go on.
+    let res = create(&tenant.key, Some("last-of-the-day"), "kept")
+        .await
+        .expect("send");
+    assert_eq!(
+        res.headers()
+            .get("idempotent-replayed")
+            .map(|v| v.as_bytes()),
+        Some(&b"true"[..])
+    );
+    expect_status(res, StatusCode::CREATED).await;
+    let res = create(&tenant.key, None, "no key").await.expect("send");
+    expect_status(res, StatusCode::CREATED).await;
+    let res = create(&other.key, Some("one-too-many"), "elsewhere")
+        .await
+        .expect("send");
+    expect_status(res, StatusCode::CREATED).await;
 }

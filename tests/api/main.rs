@@ -18,6 +18,7 @@ mod openapi;
 mod ops;
 mod ratelimit;
 mod readme;
+mod scale;
 mod sla;
 mod sse;
 mod tenants;

@@ -16,7 +16,7 @@ use crate::http::auth::{Responder, Staff, StaffOrBot};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
 use crate::http::precondition::{etag, if_match};
-use crate::http::query::{PageParams, QueryMap};
+use crate::http::query::{CursorParams, PageParams, QueryMap};
 use crate::http::tickets::{IfMatch, MessageCreated, TicketFilterParams, ticket_id};
 use crate::tenants::actor::{AddMessage, AwardBounty, MergeTickets, UpdateTicket};
 use crate::tickets::merge::Merge;
@@ -58,23 +58,30 @@ struct Inbox {
     /// Tickets without `messages`, with `tenant_id`.
     data: Vec<TicketOut>,
     total: u64,
+    /// False when `total` stopped counting at 10,000 (`q`, `breached`).
+    total_is_exact: bool,
+    /// 0 when paging by `cursor`.
     offset: u64,
     limit: u64,
+    /// Pass as `cursor` for the next page, in the inbox's order; `null` at the end.
+    next_cursor: Option<String>,
 }
 
 /// The operator inbox
 ///
 /// Every tenant's tickets: priority-queue tickets first, then `urgent` > `high` > `normal` >
-/// `low`, then the earliest `first_response_due_at`, then the oldest. Operators and bots may
-/// read it.
+/// `low`, then the earliest `first_response_due_at`, then the oldest. Page by `offset` (up to
+/// 10,000) or walk with `cursor` (each page's `next_cursor`), which sees every ticket once
+/// even while tickets are created or re-prioritised. `q` also searches internal notes.
+/// Operators and bots may read it.
 #[utoipa::path(
     get,
     path = "/admin/support/tickets",
     tag = "admin",
-    params(TicketFilterParams, InboxParams, PageParams),
+    params(TicketFilterParams, InboxParams, PageParams, CursorParams),
     responses(
         (status = 200, description = "A page of the inbox", body = Inbox),
-        (status = 400, description = "`validation_failed`: a filter, `limit` or `offset` is invalid (`assignee=me` needs a staff token, not the bootstrap token)", body = ErrorBody),
+        (status = 400, description = "`validation_failed`: a filter, `limit`, `offset` or `cursor` is invalid (`assignee=me` needs a staff token, not the bootstrap token); `use_cursor`: `offset` past 10,000 (detail: `cursor`)", body = ErrorBody),
     ),
     security(("staff_token" = []), ("bot_token" = [])),
 )]
@@ -88,8 +95,13 @@ async fn inbox(
         Responder::Bot(_) => None,
     };
     let q = QueryMap::from_request(&req)?;
-    let page = q.page()?;
+    let page = q.keyset_page()?;
+    let cursor = q
+        .get("cursor")
+        .map(query::InboxCursor::decode)
+        .transpose()?;
     let filter = TicketFilter {
+        search_internal: true,
         tenant_id: q
             .get("tenant_id")
             .map(|raw| {
@@ -121,7 +133,7 @@ async fn inbox(
         ..crate::http::tickets::ticket_filter(&q)?
     };
     let now = Utc::now();
-    let listed = query::inbox(&state.db, &filter, page, now).await?;
+    let listed = query::inbox(&state.db, &filter, page, cursor, now).await?;
     let data: Vec<TicketOut> = listed
         .rows
         .into_iter()
@@ -133,8 +145,10 @@ async fn inbox(
     Ok(HttpResponse::Ok().json(Inbox {
         data,
         total: listed.total,
-        offset: page.offset,
+        total_is_exact: listed.total_is_exact,
+        offset: if cursor.is_some() { 0 } else { page.offset },
         limit: page.limit,
+        next_cursor: listed.next_cursor,
     }))
 }
 

@@ -59,7 +59,8 @@ const IDEMPOTENCY_CONFLICT: Shared = Shared {
     name: "IdempotencyConflict",
     status: "409",
     description: "`idempotency_key_reused`: the `Idempotency-Key` was used with another request; \
-        `idempotency_in_progress`: its first request is still running",
+        `idempotency_in_progress`: its first request is still running; \
+        `limit_reached` (detail `idempotency_keys`): a new key past the tenant's 100,000 a UTC day",
     example: (
         "idempotency_key_reused",
         "This Idempotency-Key was used with a different request",
