@@ -94,7 +94,7 @@ fn postgres() -> Vec<String> {
     let cols = "tenant_id, status, category, priority, assignee_id, tags";
     let inserted = format!("SELECT {cols}, 1::bigint AS delta FROM new_rows");
     let deleted = format!("SELECT {cols}, -1::bigint AS delta FROM old_rows");
-    let updated = format!(
+    let updated = String::from(
         "SELECT n.tenant_id, n.status, n.category, n.priority, n.assignee_id, n.tags, 1::bigint AS delta
          FROM new_rows n JOIN old_rows o ON o.id = n.id
          WHERE (o.tenant_id, o.status, o.category, o.priority, o.assignee_id, o.tags)
