@@ -21,6 +21,8 @@ mod readme;
 mod scale;
 mod sla;
 mod sse;
+#[path = "../support/mod.rs"]
+mod support;
 mod tenants;
 mod tickets;
 mod workflow;
