@@ -62,6 +62,8 @@ impl AppState {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     http::service::routes(cfg);
     http::metrics::routes(cfg);
+    http::web::assets::routes(cfg);
+    http::web::console::routes(cfg);
     cfg.service(
         web::scope("/v1")
             .configure(http::keys::routes)
@@ -135,6 +137,12 @@ pub fn spawn_housekeeping(state: web::Data<AppState>) {
             // Database clean-ups are cheap but need not run often.
             if round % 30 != 0 {
                 continue;
+            }
+            let idle = state.config.session_idle;
+            if let Err(e) =
+                crate::sessions::purge_expired(&state.db, idle, chrono::Utc::now()).await
+            {
+                tracing::warn!(error = %e, "could not purge expired browser sessions");
             }
             if let Err(e) = crate::idempotency::purge_expired(&state.db, chrono::Utc::now()).await {
                 tracing::warn!(error = %e, "could not purge expired idempotency keys");

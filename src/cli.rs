@@ -251,7 +251,7 @@ async fn serve(config: Config, args: RunArgs, all_in_one: bool) -> Result<(), Fa
     let listener = std::net::TcpListener::bind(config.listen)
         .map_err(|e| Failure::runtime(format!("cannot listen on {}: {e}", config.listen)))?;
     let bound = listener.local_addr().unwrap_or(config.listen);
-    tracing::info!(listen = %bound, "helpline listening");
+    tracing::info!(listen = %bound, console = %format!("{}/console", base_url(bound)), "helpline listening");
     if all_in_one {
         bootstrap_admin(&conn, &base_url(bound)).await?;
     }
@@ -319,6 +319,7 @@ async fn bootstrap_admin(conn: &DatabaseConnection, base_url: &str) -> Result<()
         "Created operator `admin`. Its token is shown only this once:\n\n    {}\n",
         token.token
     );
+    println!("Open the operator console at {base_url}/console and sign in with it.\n");
     println!(
         "Create a tenant with:\n    curl -s -X POST {base_url}/admin/tenants -H 'Authorization: Bearer {}' \\\n      -H 'Content-Type: application/json' -d '{{\"name\": \"Acme\", \"email\": \"dev@acme.test\"}}'\n",
         token.token

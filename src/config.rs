@@ -70,6 +70,8 @@ pub struct Config {
     pub event_retention: Duration,
     /// Event streams one tenant may hold open on one node.
     pub streams_per_tenant: usize,
+    /// A browser session unused this long is over (`HELPLINE_SESSION_IDLE`, default 12 h).
+    pub session_idle: Duration,
 }
 
 /// One bad setting: `invalid <VAR>: <why>`.
@@ -244,6 +246,15 @@ impl Config {
                 })
             })?,
             streams_per_tenant: parse_or(&get, "HELPLINE_STREAMS_PER_TENANT", "20", concurrency)?,
+            session_idle: parse_or(&get, "HELPLINE_SESSION_IDLE", "12h", |v| {
+                parse_duration(v).and_then(|d| {
+                    if d.is_zero() {
+                        Err("a session must last some time".to_string())
+                    } else {
+                        Ok(d)
+                    }
+                })
+            })?,
             db_pool_size: get("HELPLINE_DB_POOL_SIZE")
                 .map(|v| match v.trim().parse::<u32>() {
                     Ok(n) if (1..=1000).contains(&n) => Ok(n),

@@ -21,6 +21,7 @@ pub mod system_status;
 pub mod tenants;
 pub mod ticket_events;
 pub mod tickets;
+pub mod web_sessions;
 pub mod webhook_deliveries;
 pub mod webhook_endpoints;
 pub mod webhook_events;

@@ -104,7 +104,8 @@ fn postgres() -> Vec<String> {
          FROM new_rows n JOIN old_rows o ON o.id = n.id
          WHERE (o.tenant_id, o.status, o.category, o.priority, o.assignee_id, o.tags)
                IS DISTINCT FROM (n.tenant_id, n.status, n.category, n.priority, n.assignee_id, n.tags)"
-    );
+    )
+    .to_string();
     for (name, source, event, referencing) in [
         ("insert", inserted, "INSERT", "NEW TABLE AS new_rows"),
         ("delete", deleted, "DELETE", "OLD TABLE AS old_rows"),

@@ -276,6 +276,44 @@ pub fn breached(
     due.is_some_and(|due| first_response_at.unwrap_or(now) > due)
 }
 
+/// When an unanswered ticket reaches 80 % of its first-response window (the warning).
+pub fn warning_at(created_at: DateTime<Utc>, due: DateTime<Utc>) -> DateTime<Utc> {
+    created_at + (due - created_at) * 4 / 5
+}
+
+/// Where a ticket stands against its first-response target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlaStanding {
+    /// Best-effort support: no due time.
+    NoTarget,
+    /// Answered in time.
+    Met,
+    /// Unanswered, before the warning.
+    OnTrack,
+    /// Unanswered, past 80 % of the window.
+    DueSoon,
+    /// Answered late, or unanswered past the due time.
+    Breached,
+}
+
+pub fn standing(
+    created_at: DateTime<Utc>,
+    due: Option<DateTime<Utc>>,
+    first_response_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> SlaStanding {
+    let Some(due) = due else {
+        return SlaStanding::NoTarget;
+    };
+    match first_response_at {
+        Some(at) if at <= due => SlaStanding::Met,
+        Some(_) => SlaStanding::Breached,
+        None if now > due => SlaStanding::Breached,
+        None if now >= warning_at(created_at, due) => SlaStanding::DueSoon,
+        None => SlaStanding::OnTrack,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -531,5 +569,25 @@ mod tests {
         assert!(!breached(due, Some(at(MON, 11, 59)), at(SAT, 0, 0)));
         assert!(!breached(due, Some(at(MON, 12, 0)), at(SAT, 0, 0)));
         assert!(breached(due, Some(at(MON, 13, 0)), at(MON, 13, 0)));
+    }
+
+    #[test]
+    fn standing_turns_amber_at_80_percent_and_red_past_due() {
+        let created = at(MON, 9, 0);
+        let due = at(MON, 19, 0);
+        assert_eq!(warning_at(created, due), at(MON, 17, 0));
+        let s = |now, answered| standing(created, Some(due), answered, now);
+        assert_eq!(s(at(MON, 16, 59), None), SlaStanding::OnTrack);
+        assert_eq!(s(at(MON, 17, 0), None), SlaStanding::DueSoon);
+        assert_eq!(s(at(MON, 19, 1), None), SlaStanding::Breached);
+        assert_eq!(s(at(TUE, 9, 0), Some(at(MON, 18, 0))), SlaStanding::Met);
+        assert_eq!(
+            s(at(TUE, 9, 0), Some(at(MON, 20, 0))),
+            SlaStanding::Breached
+        );
+        assert_eq!(
+            standing(created, None, None, at(TUE, 9, 0)),
+            SlaStanding::NoTarget
+        );
     }
 }

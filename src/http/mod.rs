@@ -21,4 +21,5 @@ pub mod precondition;
 pub mod query;
 pub mod service;
 pub mod tickets;
+pub mod web;
 pub mod webhooks;

@@ -42,6 +42,42 @@ pub async fn list(
     Ok((rows, total))
 }
 
+/// Tenants whose id is `q`, or whose name or email contains it (case-insensitive), newest
+/// first, at most `limit`.
+pub async fn search(
+    db: &sea_orm::DatabaseConnection,
+    q: &str,
+    limit: u64,
+) -> Result<Vec<tenants::Model>, sea_orm::DbErr> {
+    use sea_orm::sea_query::{Expr, Func, LikeExpr};
+    use sea_orm::{
+        ColumnTrait, Condition, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect,
+    };
+    let mut query = tenants::Entity::find();
+    query = match q.trim().parse::<uuid::Uuid>() {
+        Ok(id) => query.filter(tenants::Column::Id.eq(id)),
+        Err(_) => {
+            let escaped = crate::tickets::query::escape_like(&q.trim().to_lowercase());
+            let pattern = format!("%{escaped}%");
+            let like = |col: tenants::Column| {
+                Expr::expr(Func::lower(Expr::col(col)))
+                    .like(LikeExpr::new(pattern.clone()).escape('\\'))
+            };
+            query.filter(
+                Condition::any()
+                    .add(like(tenants::Column::Name))
+                    .add(like(tenants::Column::Email)),
+            )
+        }
+    };
+    query
+        .order_by_desc(tenants::Column::CreatedAt)
+        .order_by_desc(tenants::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
 /// An operator's limits for a tenant.
 #[derive(Debug, Clone, Copy)]
 pub enum LimitsChange {

@@ -237,7 +237,8 @@ fn breached_condition(breached: bool, now: DateTime<Utc>) -> Condition {
     }
 }
 
-fn escape_like(s: &str) -> String {
+/// `s` with LIKE's wildcards and escape character escaped (for `ESCAPE '\\'`).
+pub fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")

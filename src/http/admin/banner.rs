@@ -45,22 +45,28 @@ async fn put_status(
     _: Staff,
     JsonBody(input): JsonBody<StatusIn>,
 ) -> ApiResult<HttpResponse> {
-    let level = input
-        .status
-        .as_deref()
-        .and_then(Level::parse)
-        .ok_or_else(|| {
-            ApiError::validation(
-                "status",
-                "`status` must be one of operational, degraded, outage",
-            )
-        })?;
-    let message = input.message.unwrap_or_default().trim().to_string();
+    let banner = set_banner(&state, input.status.as_deref(), input.message.as_deref()).await?;
+    Ok(HttpResponse::Ok().json(banner))
+}
+
+/// Parses and stores a banner (the console's banner page posts the same fields).
+pub async fn set_banner(
+    state: &AppState,
+    status: Option<&str>,
+    message: Option<&str>,
+) -> ApiResult<Banner> {
+    let level = status.and_then(Level::parse).ok_or_else(|| {
+        ApiError::validation(
+            "status",
+            "`status` must be one of operational, degraded, outage",
+        )
+    })?;
+    let message = message.unwrap_or_default().trim().to_string();
     if message.chars().count() > MAX_MESSAGE_CHARS {
         return Err(ApiError::validation(
             "message",
             format!("`message` must be at most {MAX_MESSAGE_CHARS} characters"),
         ));
     }
-    Ok(HttpResponse::Ok().json(state.banner.set(&state.db, level, message).await?))
+    Ok(state.banner.set(&state.db, level, message).await?)
 }

@@ -20,7 +20,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/queues/{queue}/jobs/{id}/retry").route(web::post().to(retry_job)));
 }
 
-fn parse_queue(raw: &str) -> ApiResult<Queue> {
+pub fn parse_queue(raw: &str) -> ApiResult<Queue> {
     Queue::parse(raw).ok_or_else(ApiError::not_found)
 }
 

@@ -138,7 +138,7 @@ async fn list_tenants(
     Ok(HttpResponse::Ok().json(PageOut::new(data, total, page)))
 }
 
-async fn find_tenant(state: &AppState, raw_id: &str) -> ApiResult<entities::tenants::Model> {
+pub async fn find_tenant(state: &AppState, raw_id: &str) -> ApiResult<entities::tenants::Model> {
     let id: Uuid = path_id(raw_id)?;
     tenants::find(&state.db, id)
         .await?
@@ -264,50 +264,60 @@ async fn update_tenant(
         .map(|e| Email::parse(e, "email"))
         .transpose()?;
     let plan: Option<Plan> = patch.plan.as_deref().map(str::parse).transpose()?;
-    if let Some(LimitsIn::Custom {
-        requests_per_minute,
-        burst,
-    }) = &patch.limits
-    {
-        let max = i32::MAX.unsigned_abs();
-        if *requests_per_minute == 0 || *requests_per_minute > max {
-            return Err(ApiError::validation(
-                "limits.requests_per_minute",
-                "`limits.requests_per_minute` must be at least 1",
-            ));
-        }
-        if *burst == 0 || *burst > max {
-            return Err(ApiError::validation(
-                "limits.burst",
-                "`limits.burst` must be at least 1",
-            ));
-        }
-    }
-
+    let limits = patch
+        .limits
+        .map(|limits| match limits {
+            LimitsIn::Plan => Ok(LimitsChange::Plan),
+            LimitsIn::Unlimited => Ok(LimitsChange::Unlimited),
+            LimitsIn::Custom {
+                requests_per_minute,
+                burst,
+            } => custom_limits(requests_per_minute, burst),
+        })
+        .transpose()?;
     let tenant = find_tenant(&state, &path).await?;
-    let tenant_id = tenant.id;
-    let limits = patch.limits.map(|limits| match limits {
-        LimitsIn::Plan => LimitsChange::Plan,
-        LimitsIn::Unlimited => LimitsChange::Unlimited,
-        LimitsIn::Custom {
-            requests_per_minute,
-            burst,
-        } => LimitsChange::Custom {
-            per_minute: requests_per_minute,
-            burst,
-        },
-    });
     let change = TenantChange {
         name,
         email,
         plan,
         limits,
     };
+    let updated = apply_change(&state, tenant, change).await?;
+    Ok(HttpResponse::Ok().json(TenantOut::from(updated)))
+}
+
+/// An operator's own limits for a tenant, both at least 1.
+pub fn custom_limits(requests_per_minute: u32, burst: u32) -> ApiResult<LimitsChange> {
+    let max = i32::MAX.unsigned_abs();
+    if requests_per_minute == 0 || requests_per_minute > max {
+        return Err(ApiError::validation(
+            "limits.requests_per_minute",
+            "`limits.requests_per_minute` must be at least 1",
+        ));
+    }
+    if burst == 0 || burst > max {
+        return Err(ApiError::validation(
+            "limits.burst",
+            "`limits.burst` must be at least 1",
+        ));
+    }
+    Ok(LimitsChange::Custom {
+        per_minute: requests_per_minute,
+        burst,
+    })
+}
+
+/// Stores a change to a tenant; its next request reloads its key, and with it the limits.
+pub async fn apply_change(
+    state: &AppState,
+    tenant: entities::tenants::Model,
+    change: TenantChange,
+) -> ApiResult<entities::tenants::Model> {
+    let tenant_id = tenant.id;
     let updated = tenants::update(&state.db, tenant, change, Utc::now()).await?;
-    // The next request of this tenant reloads its key, and with it the new limits.
     state.auth.forget_tenant(tenant_id);
     state.limits.reset_tenant(tenant_id);
-    Ok(HttpResponse::Ok().json(TenantOut::from(updated)))
+    Ok(updated)
 }
 
 /// A top-up.
@@ -322,6 +332,24 @@ struct CreditIn {
 }
 
 /// A credited balance.
+/// Credits a tenant (a `top_up` ledger entry) through its actor.
+pub async fn credit(
+    state: &AppState,
+    tenant_id: uuid::Uuid,
+    amount_cents: i64,
+    note: Option<&str>,
+) -> ApiResult<entities::ledger_entries::Model> {
+    let amount_cents = cents_in_range("amount_cents", amount_cents, 1)?;
+    let note = note
+        .map(|n| Name::parse(n, "note"))
+        .transpose()?
+        .map(Name::into_inner);
+    Ok(state
+        .tenants
+        .send(tenant_id, Credit { amount_cents, note })
+        .await??)
+}
+
 #[derive(Serialize, ToSchema)]
 struct Credited {
     entry: LedgerEntryOut,
@@ -350,18 +378,8 @@ async fn credit_tenant(
     path: web::Path<String>,
     JsonBody(body): JsonBody<CreditIn>,
 ) -> ApiResult<HttpResponse> {
-    let amount_cents = cents_in_range("amount_cents", body.amount_cents, 1)?;
-    let note = body
-        .note
-        .as_deref()
-        .map(|n| Name::parse(n, "note"))
-        .transpose()?
-        .map(Name::into_inner);
     let tenant = find_tenant(&state, &path).await?;
-    let entry = state
-        .tenants
-        .send(tenant.id, Credit { amount_cents, note })
-        .await??;
+    let entry = credit(&state, tenant.id, body.amount_cents, body.note.as_deref()).await?;
     Ok(HttpResponse::Created().json(Credited {
         balance_cents: entry.balance_after_cents,
         entry: LedgerEntryOut::from(entry),

@@ -67,6 +67,43 @@ struct Inbox {
     next_cursor: Option<String>,
 }
 
+/// The inbox's filters from the query string (the console's inbox reads the same ones);
+/// `operator` is who `assignee=me` means (`None` for the bootstrap token).
+pub fn inbox_filter(q: &QueryMap, operator: Option<uuid::Uuid>) -> ApiResult<TicketFilter> {
+    Ok(TicketFilter {
+        search_internal: true,
+        tenant_id: q
+            .get("tenant_id")
+            .map(|raw| {
+                raw.parse::<uuid::Uuid>().map_err(|_| {
+                    ApiError::validation("tenant_id", "`tenant_id` must be a tenant UUID")
+                })
+            })
+            .transpose()?,
+        breached: q.parse("breached")?,
+        assignee: q
+            .get("assignee")
+            .map(|raw| match raw {
+                "none" => Ok(Assignee::Nobody),
+                "me" => operator.map(Assignee::Operator).ok_or_else(|| {
+                    ApiError::validation(
+                        "assignee",
+                        "`assignee=me` needs a staff token; neither the bootstrap token nor a bot is an operator",
+                    )
+                }),
+                id => id.parse().map(Assignee::Operator).map_err(|_| {
+                    ApiError::validation(
+                        "assignee",
+                        "`assignee` must be `me`, `none` or an operator's id",
+                    )
+                }),
+            })
+            .transpose()?,
+        tag: q.get("tag").map(|t| parse_tag(t, "tag")).transpose()?,
+        ..crate::http::tickets::ticket_filter(q)?
+    })
+}
+
 /// The operator inbox
 ///
 /// Every tenant's tickets: priority-queue tickets first, then `urgent` > `high` > `normal` >
@@ -100,38 +137,7 @@ async fn inbox(
         .get("cursor")
         .map(query::InboxCursor::decode)
         .transpose()?;
-    let filter = TicketFilter {
-        search_internal: true,
-        tenant_id: q
-            .get("tenant_id")
-            .map(|raw| {
-                raw.parse::<uuid::Uuid>().map_err(|_| {
-                    ApiError::validation("tenant_id", "`tenant_id` must be a tenant UUID")
-                })
-            })
-            .transpose()?,
-        breached: q.parse("breached")?,
-        assignee: q
-            .get("assignee")
-            .map(|raw| match raw {
-                "none" => Ok(Assignee::Nobody),
-                "me" => me.map(Assignee::Operator).ok_or_else(|| {
-                    ApiError::validation(
-                        "assignee",
-                        "`assignee=me` needs a staff token; neither the bootstrap token nor a bot is an operator",
-                    )
-                }),
-                id => id.parse().map(Assignee::Operator).map_err(|_| {
-                    ApiError::validation(
-                        "assignee",
-                        "`assignee` must be `me`, `none` or an operator's id",
-                    )
-                }),
-            })
-            .transpose()?,
-        tag: q.get("tag").map(|t| parse_tag(t, "tag")).transpose()?,
-        ..crate::http::tickets::ticket_filter(&q)?
-    };
+    let filter = inbox_filter(&q, me)?;
     let now = Utc::now();
     let listed = query::inbox(&state.db, &filter, page, cursor, now).await?;
     let data: Vec<TicketOut> = listed

@@ -51,18 +51,17 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 /// is not an address at all ends the walk (the peer is used), so nothing a client wrote
 /// before it can win.
 pub fn client_ip(req: &ServiceRequest, trusted: &[IpAddr]) -> IpAddr {
-    let peer = req
-        .peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    client_ip_of(req.peer_addr().map(|a| a.ip()), req.headers(), trusted)
+}
+
+/// [`client_ip`] from the socket peer and the headers (for handlers, which hold an
+/// `HttpRequest`).
+pub fn client_ip_of(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    let peer = peer.unwrap_or(IpAddr::from([127, 0, 0, 1]));
     if !trusted.contains(&peer) {
         return peer;
     }
-    let Some(hops) = req
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(hops) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) else {
         return peer;
     };
     for hop in hops.rsplit(',') {
