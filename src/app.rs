@@ -105,6 +105,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(http::admin::events::routes)
             .configure(http::admin::staff::routes)
             .configure(http::admin::macros::routes)
+            .configure(http::admin::bots::routes)
             .default_service(web::to(not_found)),
     );
 }

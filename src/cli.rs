@@ -14,6 +14,7 @@ use crate::domain::validate::{Email, Name};
 use crate::jobs::Jobs;
 use crate::tenants::TenantOut;
 use crate::tenants::provision::{self, NewTenant};
+use crate::tenants::registry::Registry;
 use crate::{db, domain};
 use workers::lease::Instance;
 
@@ -215,7 +216,16 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             let conn = open(&config, !args.no_migrate).await?;
             let instance = register(&conn, &config, "worker").await?;
             let jobs = Jobs::connect(&config).await.map_err(Failure::runtime)?;
-            let handle = jobs.start(conn, &config).map_err(Failure::runtime)?;
+            // SLA alerts run in tenant actors, as on an API node.
+            let tenants = Registry::new(
+                conn.clone(),
+                std::sync::Arc::new(config.clone()),
+                jobs.nudge.clone(),
+                1,
+            );
+            let handle = jobs
+                .start(conn, &config, tenants)
+                .map_err(Failure::runtime)?;
             tracing::info!(queue = jobs.transport.kind(), "worker started");
             shutdown_signal().await;
             tracing::info!("stopping: finishing running jobs");
@@ -254,7 +264,7 @@ async fn serve(config: Config, args: RunArgs, all_in_one: bool) -> Result<(), Fa
         Some(
             state
                 .jobs
-                .start(state.db.clone(), &state.config)
+                .start(state.db.clone(), &state.config, state.tenants.clone())
                 .map_err(Failure::runtime)?,
         )
     } else {

@@ -214,7 +214,16 @@ impl Config {
                 "HELPLINE_BUSINESS_HOURS",
                 "Mon-Fri 09:00-17:00 UTC",
                 |v| v.parse::<BusinessHours>(),
-            )?,
+            )?
+            .with_hour(parse_or(&get, "HELPLINE_SLA_HOUR", "1h", |v| {
+                parse_duration(v).and_then(|d| {
+                    if d.is_zero() {
+                        Err("must be longer than 0s".to_string())
+                    } else {
+                        Ok(d)
+                    }
+                })
+            })?),
             log_format,
             trusted_proxies,
             actor_idle: parse_or(&get, "HELPLINE_ACTOR_IDLE", "60s", parse_duration)?,

@@ -1,5 +1,6 @@
 //! Wiring the job system into a process: which queue backend, the outbox relay, the
 //! workers, and a clean stop that lets running jobs finish.
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
@@ -9,6 +10,7 @@ use workers::outbox::{Nudge, Relay};
 use workers::transport::{Concurrency, Transport};
 
 use crate::config::Config;
+use crate::tenants::registry::Registry;
 
 pub struct Jobs {
     pub transport: Transport,
@@ -68,6 +70,7 @@ impl Jobs {
         &self,
         db: DatabaseConnection,
         config: &Config,
+        tenants: Arc<Registry>,
     ) -> Result<tokio::task::JoinHandle<()>, String> {
         let relay = Relay {
             db: db.clone(),
@@ -79,8 +82,9 @@ impl Jobs {
         };
         let relay_stop = self.stopped();
         let relay = tokio::spawn(relay.run(relay_stop));
-        let deps =
-            Deps::new(db, settings(config), self.nudge.clone()).map_err(|e| e.to_string())?;
+        let alerts = crate::sla::Alerts::new(db.clone(), tenants);
+        let deps = Deps::new(db, settings(config), self.nudge.clone(), alerts)
+            .map_err(|e| e.to_string())?;
         let workers = self.transport.clone().run_workers(
             deps,
             Concurrency {

@@ -33,6 +33,27 @@ pub struct Listed<T> {
     pub next_cursor: Option<String>,
 }
 
+/// One page of an offset-paged list as the API answers it: the rows, how many match in all,
+/// and the page that was asked for (docs/API.md §2).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PageOut<T> {
+    pub data: Vec<T>,
+    pub total: u64,
+    pub limit: u64,
+    pub offset: u64,
+}
+
+impl<T> PageOut<T> {
+    pub fn new(data: Vec<T>, total: u64, page: Page) -> Self {
+        Self {
+            data,
+            total,
+            limit: page.limit,
+            offset: page.offset,
+        }
+    }
+}
+
 /// Counts the rows of `query`, stopping at [`COUNT_CAP`]: `(total, exact)`.
 pub async fn capped_count<E, C>(
     conn: &C,

@@ -1,6 +1,7 @@
 //! sea-orm entities, one module per table.
 pub mod agents;
 pub mod api_keys;
+pub mod bots;
 pub mod emails;
 pub mod erasure_requests;
 pub mod feed_events;
@@ -15,6 +16,7 @@ pub mod notifications;
 pub mod numbers;
 pub mod outbox;
 pub mod portal_links;
+pub mod sla_alerts;
 pub mod staff;
 pub mod system_status;
 pub mod tenants;

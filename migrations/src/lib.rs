@@ -11,6 +11,7 @@ mod m20261201_000007_feed;
 mod m20261201_000008_idempotency_owner;
 mod m20261201_000009_workflow;
 mod m20261201_000010_scale;
+mod m20261201_000011_sla_bots;
 mod m20261201_000012_web_sessions;
 mod m20261201_000013_portal;
 mod m20261201_000014_idempotency_usage;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_idempotency_owner::Migration),
             Box::new(m20261201_000009_workflow::Migration),
             Box::new(m20261201_000010_scale::Migration),
+            Box::new(m20261201_000011_sla_bots::Migration),
             Box::new(m20261201_000012_web_sessions::Migration),
             Box::new(m20261201_000013_portal::Migration),
             Box::new(m20261201_000014_idempotency_usage::Migration),

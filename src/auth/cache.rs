@@ -7,9 +7,9 @@ use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use subtle::ConstantTimeEq;
 
 use super::keys::{self, KeyKind};
-use super::{Principal, StaffPrincipal, TenantPrincipal};
+use super::{BotPrincipal, Principal, StaffPrincipal, TenantPrincipal};
 use crate::domain::web::AllowedOrigins;
-use entities::{api_keys, staff, tenants};
+use entities::{api_keys, bots, staff, tenants};
 
 pub const CACHE_TTL: Duration = Duration::from_secs(5);
 /// How long a token that authenticated is remembered as "was valid" (its hash only), so a
@@ -77,6 +77,8 @@ impl AuthCache {
         }
         let found = if token.starts_with(keys::STAFF_TOKEN_PREFIX) {
             self.load_staff(&hash).await?
+        } else if token.starts_with(keys::BOT_TOKEN_PREFIX) {
+            self.load_bot(&hash).await?
         } else if token.starts_with(keys::SECRET_KEY_PREFIX)
             || token.starts_with(keys::PUBLISHABLE_KEY_PREFIX)
         {
@@ -152,6 +154,21 @@ impl AuthCache {
                     .allowed_origins
                     .as_deref()
                     .map(|stored| std::sync::Arc::new(AllowedOrigins::from_stored(stored))),
+            })
+        }))
+    }
+
+    async fn load_bot(&self, hash: &str) -> Result<Option<Principal>, DbErr> {
+        let bot = bots::Entity::find()
+            .filter(bots::Column::TokenHash.eq(hash))
+            .filter(bots::Column::RevokedAt.is_null())
+            .one(&self.db)
+            .await?;
+        Ok(bot.map(|b| {
+            Principal::Bot(BotPrincipal {
+                id: b.id,
+                name: b.name,
+                token_hash: b.token_hash,
             })
         }))
     }

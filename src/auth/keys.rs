@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 pub const SECRET_KEY_PREFIX: &str = "hl_sk_";
 pub const PUBLISHABLE_KEY_PREFIX: &str = "hl_pk_";
 pub const STAFF_TOKEN_PREFIX: &str = "hl_staff_";
+pub const BOT_TOKEN_PREFIX: &str = "hl_bot_";
 
 /// Random characters after the type prefix.
 const RANDOM_LEN: usize = 40;
@@ -70,6 +71,10 @@ pub fn mint_staff_token() -> MintedToken {
     mint(STAFF_TOKEN_PREFIX)
 }
 
+pub fn mint_bot_token() -> MintedToken {
+    mint(BOT_TOKEN_PREFIX)
+}
+
 fn mint(type_prefix: &str) -> MintedToken {
     let random: String = rand::rng()
         .sample_iter(&Alphanumeric)
@@ -119,6 +124,7 @@ pub fn shape(token: &str) -> Shape {
         SECRET_KEY_PREFIX,
         PUBLISHABLE_KEY_PREFIX,
         STAFF_TOKEN_PREFIX,
+        BOT_TOKEN_PREFIX,
     ]
     .iter()
     .find_map(|p| token.strip_prefix(p)) else {
@@ -156,6 +162,7 @@ mod tests {
         assert_ne!(k.token, mint_key(KeyKind::Secret).token);
         assert!(mint_key(KeyKind::Publishable).token.starts_with("hl_pk_"));
         assert!(mint_staff_token().token.starts_with("hl_staff_"));
+        assert!(mint_bot_token().token.starts_with("hl_bot_"));
     }
 
     #[test]
@@ -164,6 +171,7 @@ mod tests {
             mint_key(KeyKind::Secret).token,
             mint_key(KeyKind::Publishable).token,
             mint_staff_token().token,
+            mint_bot_token().token,
         ] {
             assert_eq!(shape(&token), Shape::Checked, "{token}");
             // One character changed anywhere breaks it (checked for a few positions).

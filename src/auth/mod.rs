@@ -1,4 +1,4 @@
-//! Who is calling: API keys and staff tokens, the cached lookup that resolves a bearer
+//! Who is calling: API keys, staff and bot tokens, the cached lookup that resolves a bearer
 //! token, and the principal it resolves to. The HTTP side (`src/http/auth/`) reads the
 //! header and enforces each route's scope.
 pub mod cache;
@@ -38,10 +38,36 @@ pub struct StaffPrincipal {
     pub name: String,
 }
 
+/// An automated replier (`hl_bot_…`): reads tickets and posts replies, nothing else.
+#[derive(Debug, Clone)]
+pub struct BotPrincipal {
+    pub id: Uuid,
+    pub name: String,
+    pub token_hash: String,
+}
+
 #[derive(Debug, Clone)]
 pub enum Principal {
     Tenant(TenantPrincipal),
     Staff(StaffPrincipal),
+    Bot(BotPrincipal),
+}
+
+/// The only operations (method, route pattern) a bot token may call; every other route
+/// answers `403` before the idempotency layer or a handler runs.
+pub const BOT_OPERATIONS: &[(&str, &str)] = &[
+    ("GET", "/admin/support/tickets"),
+    ("GET", "/admin/support/tickets/{id}"),
+    ("POST", "/admin/support/tickets/{id}/reply"),
+];
+
+/// Whether a bot may call this route. No route (`None`) answers `404` anyway.
+pub fn bot_may_call(method: &str, pattern: Option<&str>) -> bool {
+    pattern.is_none_or(|pattern| {
+        BOT_OPERATIONS
+            .iter()
+            .any(|(m, p)| *m == method && *p == pattern)
+    })
 }
 
 /// The only operations (method, route pattern) a publishable key may call; every other

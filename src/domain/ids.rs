@@ -96,6 +96,7 @@ prefixed_id!(NotificationId, "ntf_");
 prefixed_id!(LedgerId, "led_");
 prefixed_id!(PublishableKeyId, "pk_");
 prefixed_id!(MacroId, "mac_");
+prefixed_id!(BotId, "bot_");
 
 #[cfg(test)]
 mod tests {

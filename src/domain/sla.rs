@@ -23,6 +23,9 @@ pub struct BusinessHours {
     start: u32,
     end: u32,
     offset: FixedOffset,
+    /// How long one SLA hour lasts: an hour, unless `HELPLINE_SLA_HOUR` shortens it to demo
+    /// or test SLA alerts.
+    hour: Duration,
 }
 
 impl Default for BusinessHours {
@@ -32,6 +35,7 @@ impl Default for BusinessHours {
             start: 9 * 60,
             end: 17 * 60,
             offset: Utc.fix(),
+            hour: Duration::hours(1),
         }
     }
 }
@@ -54,6 +58,7 @@ impl FromStr for BusinessHours {
             start,
             end,
             offset,
+            hour: Duration::hours(1),
         })
     }
 }
@@ -126,12 +131,27 @@ fn parse_offset(s: &str) -> Result<FixedOffset, String> {
 }
 
 impl BusinessHours {
+    /// The same calendar with SLA hours of `hour` (positive) instead of an hour.
+    pub fn with_hour(self, hour: std::time::Duration) -> Self {
+        match Duration::from_std(hour) {
+            Ok(hour) if hour > Duration::zero() => Self { hour, ..self },
+            _ => self,
+        }
+    }
+
+    /// `hours` SLA hours (see `with_hour`), saturating.
+    fn hours(&self, hours: u32) -> Duration {
+        self.hour
+            .checked_mul(i32::try_from(hours).unwrap_or(i32::MAX))
+            .unwrap_or(Duration::MAX)
+    }
+
     /// The instant `hours` business hours after `start`. Only time inside a
     /// business window counts; from outside one, the clock starts at the next
     /// opening. A deadline landing exactly on a window's end is that end
     /// (e.g. 8 h from Monday 09:00 is Monday 17:00, not Tuesday 09:00).
     pub fn add_business_hours(&self, start: DateTime<Utc>, hours: u32) -> DateTime<Utc> {
-        self.add_business_time(start, Duration::hours(i64::from(hours)))
+        self.add_business_time(start, self.hours(hours))
             .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
@@ -184,16 +204,40 @@ pub fn first_response_due(
     created_at: DateTime<Utc>,
     hours: &BusinessHours,
 ) -> Option<DateTime<Utc>> {
+    into_window(plan, priority, created_at, hours, 1, 1)
+}
+
+/// When a still unanswered ticket gets its SLA warning: at 80 % of the first-response
+/// window, on the same clock as the due time.
+pub fn first_response_warning(
+    plan: Plan,
+    priority: Priority,
+    created_at: DateTime<Utc>,
+    hours: &BusinessHours,
+) -> Option<DateTime<Utc>> {
+    into_window(plan, priority, created_at, hours, 4, 5)
+}
+
+/// The instant `numerator / denominator` of the first-response window after `created_at`.
+fn into_window(
+    plan: Plan,
+    priority: Priority,
+    created_at: DateTime<Utc>,
+    hours: &BusinessHours,
+    numerator: i32,
+    denominator: i32,
+) -> Option<DateTime<Utc>> {
     let target = plan.spec().target_hours?;
-    if plan == Plan::Enterprise && priority == Priority::Urgent {
-        Some(
-            created_at
-                .checked_add_signed(Duration::hours(i64::from(target)))
-                .unwrap_or(DateTime::<Utc>::MAX_UTC),
-        )
+    let window = hours.hours(target);
+    let part = window
+        .checked_mul(numerator)
+        .map_or(window, |w| w / denominator);
+    let at = if plan == Plan::Enterprise && priority == Priority::Urgent {
+        created_at.checked_add_signed(part)
     } else {
-        Some(hours.add_business_hours(created_at, target))
-    }
+        hours.add_business_time(created_at, part)
+    };
+    Some(at.unwrap_or(DateTime::<Utc>::MAX_UTC))
 }
 
 /// The SLA a ticket copies from its tenant's plan at creation; a later plan
@@ -448,6 +492,39 @@ mod tests {
             first_response_due(Plan::Enterprise, Priority::High, created, &hours),
             Some(at(NEXT_MON, 12, 0))
         );
+    }
+
+    #[test]
+    fn the_warning_comes_at_80_percent_of_the_window_on_the_same_clock() {
+        let hours = default_hours();
+        let created = at(FRI, 16, 0);
+        // Pilot: 4 business hours, so the warning is 3 h 12 min of business time in.
+        assert_eq!(
+            first_response_warning(Plan::Pilot, Priority::Normal, created, &hours),
+            Some(at(NEXT_MON, 11, 12))
+        );
+        assert_eq!(
+            first_response_warning(Plan::Enterprise, Priority::Urgent, created, &hours),
+            Some(at(FRI, 19, 12))
+        );
+        assert_eq!(
+            first_response_warning(Plan::Free, Priority::Urgent, created, &hours),
+            None
+        );
+    }
+
+    #[test]
+    fn a_shorter_sla_hour_shrinks_every_window() {
+        let hours: BusinessHours = "Mon-Sun 00:00-24:00 UTC".parse().unwrap();
+        let hours = hours.with_hour(std::time::Duration::from_secs(1));
+        let created = at(MON, 10, 0);
+        let due = first_response_due(Plan::Pilot, Priority::Normal, created, &hours);
+        assert_eq!(due, Some(created + Duration::seconds(4)));
+        let warning = first_response_warning(Plan::Pilot, Priority::Normal, created, &hours);
+        assert_eq!(warning, Some(created + Duration::milliseconds(3200)));
+        // A zero hour is refused (the setting's parser also refuses it).
+        let unchanged = default_hours().with_hour(std::time::Duration::ZERO);
+        assert_eq!(unchanged, default_hours());
     }
 
     #[test]

@@ -118,6 +118,14 @@ pub fn customer_reply(from: TicketStatus) -> Result<TicketStatus, TransitionErro
     }
 }
 
+/// A bot's message never moves the ticket; only a closed ticket refuses it.
+pub fn bot_reply(from: TicketStatus) -> Result<TicketStatus, TransitionError> {
+    match from {
+        Closed => Err(TransitionError::Closed),
+        _ => Ok(from),
+    }
+}
+
 /// An operator's reply. An explicitly requested status wins (even on an
 /// internal note); otherwise an internal note changes nothing and a public
 /// reply hands the ticket to the tenant (`open`/`in_progress` → `awaiting_user`).
@@ -248,6 +256,14 @@ mod tests {
             operator_reply(Closed, true, None),
             Err(TransitionError::Closed)
         );
+    }
+
+    #[test]
+    fn bot_reply_keeps_the_status() {
+        for from in [Open, AwaitingUser, InProgress, Resolved] {
+            assert_eq!(bot_reply(from), Ok(from));
+        }
+        assert_eq!(bot_reply(Closed), Err(TransitionError::Closed));
     }
 
     #[test]

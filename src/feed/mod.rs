@@ -123,6 +123,10 @@ pub async fn record_one<C: ConnectionTrait>(
 pub struct EventBody {
     #[schema(example = "evt_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b")]
     pub id: String,
+    /// `support.ticket_created`, `support.message_created`, `support.ticket_status_changed`,
+    /// `support.bounty_awarded`, `support.ticket_merged`, `support.ticket_updated`,
+    /// `support.sla_warning`, `support.sla_breached` or `notification.created`
+    /// (docs/EVENTS.md).
     #[serde(rename = "type")]
     #[schema(example = "support.ticket_created")]
     pub kind: String,

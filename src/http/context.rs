@@ -71,6 +71,7 @@ pub async fn request_context(
     let tenant = match res.request().extensions().get::<Principal>() {
         Some(Principal::Tenant(t)) => t.tenant_id.to_string(),
         Some(Principal::Staff(s)) => format!("staff:{}", s.name),
+        Some(Principal::Bot(b)) => format!("bot:{}", b.name),
         None => String::new(),
     };
     let route = res

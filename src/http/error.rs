@@ -211,6 +211,15 @@ fn is_unstorable_text(e: &DbErr) -> bool {
 
 // One mapping per feature: the feature's refusal in its own words → status, code, message.
 
+impl From<crate::queues::QueueError> for ApiError {
+    fn from(e: crate::queues::QueueError) -> Self {
+        match e {
+            crate::queues::QueueError::NotFound => ApiError::not_found(),
+            crate::queues::QueueError::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<MacroError> for ApiError {
     fn from(e: MacroError) -> Self {
         match e {

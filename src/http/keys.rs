@@ -16,6 +16,7 @@ use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
 use crate::http::path::path_id;
 use crate::http::query::{PageParams, QueryMap};
+use crate::pagination::PageOut;
 use crate::tenants::{self, RateLimits, TenantOut};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -166,15 +167,6 @@ impl From<api_keys::Model> for PublishableKeyOut {
     }
 }
 
-/// A page of live publishable keys, newest first.
-#[derive(Serialize, ToSchema)]
-struct PublishableKeyList {
-    data: Vec<PublishableKeyOut>,
-    total: u64,
-    limit: u64,
-    offset: u64,
-}
-
 /// List publishable keys
 ///
 /// The tenant's live publishable keys, with their visible prefix and label; the full key is shown only when created.
@@ -184,7 +176,7 @@ struct PublishableKeyList {
     tag = "keys",
     params(PageParams),
     responses(
-        (status = 200, description = "Live publishable keys, newest first", body = PublishableKeyList),
+        (status = 200, description = "Live publishable keys, newest first", body = PageOut<PublishableKeyOut>),
         (status = 400, description = "`validation_failed`: `limit` or `offset` is invalid", body = ErrorBody),
     ),
     security(("secret_key" = [])),
@@ -197,12 +189,7 @@ async fn list_publishable_keys(
     let page = QueryMap::from_request(&req)?.page()?;
     let (keys, total) = account_keys::list_publishable(&state.db, key.tenant_id, page).await?;
     let data: Vec<PublishableKeyOut> = keys.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(PublishableKeyList {
-        data,
-        total,
-        limit: page.limit,
-        offset: page.offset,
-    }))
+    Ok(HttpResponse::Ok().json(PageOut::new(data, total, page)))
 }
 
 /// A new publishable key.

@@ -6,7 +6,6 @@ use sea_orm::DatabaseBackend;
 use workers::jobs::Queue;
 
 use crate::app::AppState;
-use crate::http::admin::queues;
 use crate::http::auth::Staff;
 use crate::http::error::ApiResult;
 use crate::metrics::{counter, gauge};
@@ -64,7 +63,7 @@ pub(crate) async fn metrics(state: web::Data<AppState>, _: Staff) -> ApiResult<H
     let now = Utc::now();
     let mut depths = Vec::new();
     for queue in Queue::ALL {
-        let s = queues::stats(&state, queue, now).await?;
+        let s = crate::queues::stats(&state.db, &state.jobs.transport, queue, now).await?;
         for (name, value) in [
             ("pending", s.pending),
             ("scheduled", s.scheduled),

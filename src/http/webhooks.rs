@@ -17,6 +17,7 @@ use crate::http::json::JsonBody;
 use crate::http::keys::Deleted;
 use crate::http::path::path_id;
 use crate::http::query::{PageParams, QueryMap};
+use crate::pagination::PageOut;
 use crate::webhooks::deliveries as webhook_deliveries;
 use crate::webhooks::endpoints::{self as webhook_endpoints, EndpointChange, NewEndpoint};
 use crate::webhooks::events::{self, Audience};
@@ -216,15 +217,6 @@ async fn create_endpoint(
     Ok(HttpResponse::Created().json(out))
 }
 
-/// A page of webhook endpoints, newest first.
-#[derive(Serialize, ToSchema)]
-struct EndpointList {
-    data: Vec<EndpointOut>,
-    total: u64,
-    limit: u64,
-    offset: u64,
-}
-
 /// List webhook endpoints
 ///
 /// The tenant's webhook endpoints, newest first, without their signing secrets.
@@ -234,7 +226,7 @@ struct EndpointList {
     tag = "webhooks",
     params(PageParams),
     responses(
-        (status = 200, description = "A page of endpoints, newest first", body = EndpointList),
+        (status = 200, description = "A page of endpoints, newest first", body = PageOut<EndpointOut>),
         (status = 400, description = "`validation_failed`: `limit` or `offset` is invalid", body = ErrorBody),
     ),
     security(("secret_key" = [])),
@@ -247,12 +239,7 @@ async fn list_endpoints(
     let page = QueryMap::from_request(&req)?.page()?;
     let (rows, total) = webhook_endpoints::list(&state.db, key.tenant_id, page).await?;
     let data: Vec<EndpointOut> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(EndpointList {
-        data,
-        total,
-        limit: page.limit,
-        offset: page.offset,
-    }))
+    Ok(HttpResponse::Ok().json(PageOut::new(data, total, page)))
 }
 
 /// Get a webhook endpoint
@@ -425,15 +412,6 @@ async fn send_test(
     }))
 }
 
-/// A page of deliveries, newest first.
-#[derive(Serialize, ToSchema)]
-struct DeliveryList {
-    data: Vec<DeliveryOut>,
-    total: u64,
-    limit: u64,
-    offset: u64,
-}
-
 /// List an endpoint's deliveries
 ///
 /// Newest first, with their attempts and outcome.
@@ -443,7 +421,7 @@ struct DeliveryList {
     tag = "webhooks",
     params(("id" = String, Path, description = "Endpoint id (`whk_…`)"), PageParams),
     responses(
-        (status = 200, description = "A page of deliveries", body = DeliveryList,
+        (status = 200, description = "A page of deliveries", body = PageOut<DeliveryOut>,
          links(("RetryDelivery" = (
              operation_id = "retry_delivery",
              parameters(("id" = "$request.path.id"), ("delivery" = "$response.body#/data/0/id")),
@@ -464,12 +442,7 @@ async fn list_deliveries(
     let endpoint = find_endpoint(&state, key.tenant_id, &path).await?;
     let (rows, total) = webhook_deliveries::list(&state.db, endpoint.id, page).await?;
     let data: Vec<DeliveryOut> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(DeliveryList {
-        data,
-        total,
-        limit: page.limit,
-        offset: page.offset,
-    }))
+    Ok(HttpResponse::Ok().json(PageOut::new(data, total, page)))
 }
 
 /// Retry a delivery

@@ -253,6 +253,23 @@ impl Handler<AwardBounty> for TenantActor {
     }
 }
 
+/// Fires one SLA alert of a ticket of this tenant, if it still applies (see `crate::sla`).
+#[derive(Clone)]
+pub struct FireSla(pub workers::jobs::SlaJob);
+
+impl Message for FireSla {
+    type Result = Result<Vec<workers::jobs::SlaAlert>, sea_orm::DbErr>;
+}
+
+impl Handler<FireSla> for TenantActor {
+    type Result = Reply<Vec<workers::jobs::SlaAlert>, sea_orm::DbErr>;
+
+    fn handle(&mut self, m: FireSla, _: &mut Context<Self>) -> Self::Result {
+        let (db, config) = (self.db.clone(), self.config.clone());
+        self.serialized(async move { crate::sla::fire(&db, &config, m.0, Utc::now()).await })
+    }
+}
+
 /// Merges a ticket of this tenant into another of its tickets.
 #[derive(Clone)]
 pub struct MergeTickets(pub Merge);

@@ -56,6 +56,8 @@ pub struct NewTicket {
 pub enum Author {
     Customer,
     Operator(String),
+    /// An automated replier: its messages are `triage_bot`'s, never an operator's answer.
+    Bot(String),
     System,
 }
 
@@ -64,6 +66,7 @@ impl Author {
         match self {
             Author::Customer => "customer".into(),
             Author::Operator(name) => format!("operator:{name}"),
+            Author::Bot(name) => format!("bot:{name}"),
             Author::System => "system".into(),
         }
     }
@@ -88,7 +91,7 @@ where
     Err(TicketError::ConcurrentUpdate)
 }
 
-pub(super) fn event(
+pub(crate) fn event(
     ticket: &tickets::Model,
     kind: &str,
     actor: &Author,
@@ -251,6 +254,7 @@ pub async fn create_batch(
     )
     .exec_without_returning(&txn)
     .await?;
+    crate::sla::schedule(&txn, config, created.iter().map(|c| &c.ticket), now).await?;
     messages::Entity::insert_many(
         created
             .iter()
@@ -396,6 +400,7 @@ fn message_row(
     let (author, author_name) = match actor {
         Author::Customer => ("customer", None),
         Author::Operator(name) => ("operator", Some(name.clone())),
+        Author::Bot(name) => ("triage_bot", Some(name.clone())),
         Author::System => ("system", None),
     };
     messages::Model {
@@ -571,6 +576,7 @@ pub async fn reply(
             let new_tags = tags.filter(|t| t.to_stored() != ticket.tags);
             let to = match &actor {
                 Author::Customer => status::customer_reply(from),
+                Author::Bot(_) => status::bot_reply(from),
                 _ => status::operator_reply(from, internal, requested),
             }
             ?;
@@ -942,7 +948,7 @@ async fn announce_reply(
                 emails::queue(txn, config, ticket, draft, now).await?;
             }
         }
-        Author::System => {}
+        Author::Bot(_) | Author::System => {}
     }
     if to != from {
         status_webhook(txn, config, ticket, actor, from, to, now).await?;

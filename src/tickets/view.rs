@@ -68,10 +68,10 @@ pub struct MessageOut {
     pub object: &'static str,
     #[schema(example = "tkt_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b")]
     pub ticket_id: String,
-    /// `customer` or `operator`.
+    /// `customer`, `operator`, `triage_bot` (a bot) or `system`.
     #[schema(example = "customer")]
     pub author: String,
-    /// The operator's name on operator messages.
+    /// The operator's (or bot's) name on their messages.
     pub author_name: Option<String>,
     pub body: String,
     /// Internal notes are visible to operators only.
@@ -259,11 +259,12 @@ pub struct EventOut {
     pub object: &'static str,
     pub ticket_id: String,
     /// `created`, `message_added`, `status_changed`, `priority_changed`, `bounty_awarded`,
-    /// `merged`, `erased`; operators also see `assigned` and `tags_changed`.
+    /// `merged`, `erased`; operators also see `assigned`, `tags_changed`, `sla_warning` and
+    /// `sla_breached`.
     #[serde(rename = "type")]
     #[schema(example = "status_changed")]
     pub kind: String,
-    /// `customer`, `operator:<name>` or `system`.
+    /// `customer`, `operator:<name>`, `bot:<name>` or `system`.
     #[schema(example = "customer")]
     pub actor: String,
     /// Event details (e.g. `from`/`to` of a status change); `null` when there are none.

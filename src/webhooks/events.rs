@@ -20,15 +20,19 @@ pub const MESSAGE_CREATED: &str = "support.message_created";
 pub const STATUS_CHANGED: &str = "support.ticket_status_changed";
 pub const BOUNTY_AWARDED: &str = "support.bounty_awarded";
 pub const TICKET_MERGED: &str = "support.ticket_merged";
+pub const SLA_WARNING: &str = "support.sla_warning";
+pub const SLA_BREACHED: &str = "support.sla_breached";
 pub const TEST: &str = "webhook.test";
 
 /// The event types a tenant may subscribe to.
-pub const SUBSCRIBABLE: [&str; 5] = [
+pub const SUBSCRIBABLE: [&str; 7] = [
     TICKET_CREATED,
     MESSAGE_CREATED,
     STATUS_CHANGED,
     BOUNTY_AWARDED,
     TICKET_MERGED,
+    SLA_WARNING,
+    SLA_BREACHED,
 ];
 
 fn subscribed(endpoint: &endpoints::Model, kind: &str) -> bool {

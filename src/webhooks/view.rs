@@ -45,6 +45,10 @@ pub enum WebhookEventType {
     BountyAwarded,
     #[schema(rename = "support.ticket_merged")]
     TicketMerged,
+    #[schema(rename = "support.sla_warning")]
+    SlaWarning,
+    #[schema(rename = "support.sla_breached")]
+    SlaBreached,
 }
 
 impl From<endpoints::Model> for EndpointOut {

@@ -158,6 +158,26 @@ impl TestApp {
         node
     }
 
+    /// Stops this node (server, relay and workers) and closes its pool; the database and the
+    /// other nodes stay, so a node started afterwards is this one after a restart.
+    pub async fn stop(&self) {
+        let mine = STARTED.with(|s| {
+            let mut started = s.borrow_mut();
+            let at = started.iter().position(|(_, state)| {
+                std::sync::Arc::ptr_eq(
+                    &state.clone().into_inner(),
+                    &self.state.clone().into_inner(),
+                )
+            });
+            at.map(|at| started.remove(at))
+        });
+        let (handle, state) = mine.expect("a running node");
+        state.feed.close();
+        handle.stop(false).await;
+        state.jobs.stop();
+        state.db.clone().close().await.ok();
+    }
+
     /// Logs go to the test output when `RUST_LOG` is set.
     fn init_logs() {
         if std::env::var_os("RUST_LOG").is_some() {
@@ -179,7 +199,7 @@ impl TestApp {
         let state = web::Data::new(AppState::new(config, db).await.expect("queue backend"));
         state
             .jobs
-            .start(state.db.clone(), &state.config)
+            .start(state.db.clone(), &state.config, state.tenants.clone())
             .expect("job workers");
         let server = app::http_server(state.clone(), listener).expect("server");
         STARTED.with(|s| s.borrow_mut().push((server.handle(), state.clone())));

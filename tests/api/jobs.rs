@@ -806,7 +806,15 @@ async fn a_backlog_beyond_the_redis_script_limit_still_drains() {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let config = crate::helpers::test_config(&url, "hl_staff_unused", dir.path(), &[]);
     let settings = helpline::jobs::settings(&config);
-    let deps = workers::deps::Deps::new(db.clone(), settings, Nudge::default()).expect("deps");
+    let tenants = helpline::tenants::registry::Registry::new(
+        db.clone(),
+        std::sync::Arc::new(config.clone()),
+        Nudge::default(),
+        1,
+    );
+    let alerts = helpline::sla::Alerts::new(db.clone(), tenants);
+    let deps =
+        workers::deps::Deps::new(db.clone(), settings, Nudge::default(), alerts).expect("deps");
     let concurrency = Concurrency {
         webhook: config.webhook_concurrency,
         other: config.worker_concurrency,

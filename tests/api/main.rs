@@ -3,6 +3,7 @@ mod account;
 mod agents;
 mod auth;
 mod billing;
+mod bots;
 mod browser;
 mod caps;
 mod cli;
@@ -23,7 +24,10 @@ mod portal_pages;
 mod ratelimit;
 mod readme;
 mod scale;
+mod sla;
 mod sse;
+#[path = "../support/mod.rs"]
+mod support;
 mod tenants;
 mod tickets;
 mod workflow;

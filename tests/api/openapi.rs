@@ -56,6 +56,9 @@ const SPEC_ROUTES: &[(&str, &str)] = &[
     ("GET", "/admin/macros/{id}"),
     ("PATCH", "/admin/macros/{id}"),
     ("DELETE", "/admin/macros/{id}"),
+    ("GET", "/admin/bots"),
+    ("POST", "/admin/bots"),
+    ("DELETE", "/admin/bots/{id}"),
     ("POST", "/admin/tenants"),
     ("GET", "/admin/tenants"),
     ("GET", "/admin/tenants/{id}"),
@@ -164,7 +167,7 @@ async fn document_is_openapi_3_1_and_covers_the_spec() {
             .is_some_and(|v| !v.is_empty())
     );
     let schemes = &doc["components"]["securitySchemes"];
-    for name in ["secret_key", "publishable_key", "staff_token"] {
+    for name in ["secret_key", "publishable_key", "staff_token", "bot_token"] {
         assert_eq!(schemes[name]["type"], "http", "{name}");
         assert_eq!(schemes[name]["scheme"], "bearer", "{name}");
     }
@@ -490,5 +493,31 @@ fn publishable_scope_matches_the_document() {
     assert!(helpline::auth::publishable_may_call(
         "GET",
         Some("/admin/tenants")
+    ));
+}
+
+/// The operations the authentication layer lets a bot token call are exactly those the
+/// document says accept one.
+#[test]
+fn bot_scope_matches_the_document() {
+    let doc: Value =
+        serde_json::from_str(&helpline::http::openapi::json()).expect("document is JSON");
+    let accepting: BTreeSet<(String, String)> = documented(&doc)
+        .into_iter()
+        .filter(|(method, path)| {
+            doc["paths"][path][method.to_lowercase()]["security"]
+                .as_array()
+                .is_some_and(|reqs| reqs.iter().any(|r| r.get("bot_token").is_some()))
+        })
+        .collect();
+    let allowed: BTreeSet<(String, String)> = helpline::auth::BOT_OPERATIONS
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(allowed, accepting);
+    assert!(!helpline::auth::bot_may_call("GET", Some("/admin/bots")));
+    assert!(!helpline::auth::bot_may_call(
+        "GET",
+        Some("/v1/support/tickets")
     ));
 }

@@ -16,14 +16,7 @@ on_both_backends!(
     sla_snapshot_per_plan,
 );
 
-pub fn ticket_body(subject: &str) -> Value {
-    json!({
-        "subject": subject,
-        "category": "api_sdk",
-        "description": "The SDK times out when creating calls.",
-        "priority": "high",
-    })
-}
+pub use crate::support::ticket_body;
 
 pub async fn open_ticket(app: &TestApp, tenant: &TestTenant, subject: &str) -> Value {
     let res = app

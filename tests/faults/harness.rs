@@ -593,14 +593,7 @@ impl Drop for Node {
     }
 }
 
-pub fn ticket_body(subject: &str) -> Value {
-    json!({
-        "subject": subject,
-        "category": "api_sdk",
-        "description": "The SDK times out when creating calls.",
-        "priority": "high",
-    })
-}
+pub use crate::support::{eventually, ticket_body};
 
 pub fn ticket_id(created: &Value) -> String {
     created["ticket"]["id"]
@@ -849,25 +842,6 @@ where
                 .cloned()
                 .collect::<Vec<_>>()
                 .join(", ")
-        );
-        sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Polls `check` until it returns `Some`, failing after `limit`.
-pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
         );
         sleep(Duration::from_millis(100)).await;
     }

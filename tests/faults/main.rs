@@ -20,4 +20,6 @@ mod redis_outage;
 mod shutdown;
 #[path = "../api/sse.rs"]
 mod sse;
+#[path = "../support/mod.rs"]
+mod support;
 mod worker_nodes;

@@ -5,6 +5,7 @@ use std::time::Duration;
 use sea_orm::DatabaseConnection;
 
 use crate::outbox::Nudge;
+use crate::sla::SlaHandler;
 use crate::{billing, webhook};
 
 #[derive(Debug, Clone)]
@@ -39,6 +40,8 @@ pub struct Deps {
     pub nudge: Nudge,
     pub webhooks: webhook::Batches,
     pub settlements: billing::Settlements,
+    /// Fires SLA alerts (the application's event feed and tenant serialization).
+    pub sla: SlaHandler,
 }
 
 /// Email delivery attempts before an email is `failed`.
@@ -54,6 +57,7 @@ impl Deps {
         db: DatabaseConnection,
         settings: JobSettings,
         nudge: Nudge,
+        sla: SlaHandler,
     ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(WEBHOOK_TIMEOUT)
@@ -73,6 +77,7 @@ impl Deps {
             webhook_http,
             settings: Arc::new(settings),
             nudge,
+            sla,
         })
     }
 }

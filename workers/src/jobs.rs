@@ -1,4 +1,4 @@
-//! The jobs on the four queues. A job carries ids only: what it works on is read from the
+//! The jobs on the five queues. A job carries ids only: what it works on is read from the
 //! database when it runs, so an erased tenant's personal data never sits in a queue.
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -10,10 +10,17 @@ pub enum Queue {
     Webhook,
     Billing,
     Privacy,
+    Sla,
 }
 
 impl Queue {
-    pub const ALL: [Queue; 4] = [Queue::Email, Queue::Webhook, Queue::Billing, Queue::Privacy];
+    pub const ALL: [Queue; 5] = [
+        Queue::Email,
+        Queue::Webhook,
+        Queue::Billing,
+        Queue::Privacy,
+        Queue::Sla,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -21,6 +28,7 @@ impl Queue {
             Queue::Webhook => "webhook",
             Queue::Billing => "billing",
             Queue::Privacy => "privacy",
+            Queue::Sla => "sla",
         }
     }
 
@@ -53,12 +61,42 @@ pub struct PrivacyJob {
     pub tenant_id: Uuid,
 }
 
+/// The SLA alerts of a ticket's first-response window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlaAlert {
+    /// 80 % of the window has passed.
+    Warning,
+    /// The first response is due now.
+    Breached,
+}
+
+impl SlaAlert {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlaAlert::Warning => "warning",
+            SlaAlert::Breached => "breached",
+        }
+    }
+}
+
+/// Fire one SLA alert of a ticket, if it still applies when the job runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaJob {
+    pub ticket_id: Uuid,
+    pub alert: SlaAlert,
+    /// Runs that failed before this one (the job reschedules itself after a failure).
+    #[serde(default)]
+    pub failures: u32,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Job {
     Email(EmailJob),
     Webhook(WebhookJob),
     Billing(BillingJob),
     Privacy(PrivacyJob),
+    Sla(SlaJob),
 }
 
 impl Job {
@@ -68,6 +106,7 @@ impl Job {
             Job::Webhook(_) => Queue::Webhook,
             Job::Billing(_) => Queue::Billing,
             Job::Privacy(_) => Queue::Privacy,
+            Job::Sla(_) => Queue::Sla,
         }
     }
 
@@ -77,6 +116,7 @@ impl Job {
             Job::Webhook(j) => serde_json::to_value(j),
             Job::Billing(j) => serde_json::to_value(j),
             Job::Privacy(j) => serde_json::to_value(j),
+            Job::Sla(j) => serde_json::to_value(j),
         };
         value.unwrap_or(serde_json::Value::Null)
     }
@@ -87,6 +127,7 @@ impl Job {
             Queue::Webhook => Job::Webhook(serde_json::from_value(payload).ok()?),
             Queue::Billing => Job::Billing(serde_json::from_value(payload).ok()?),
             Queue::Privacy => Job::Privacy(serde_json::from_value(payload).ok()?),
+            Queue::Sla => Job::Sla(serde_json::from_value(payload).ok()?),
         })
     }
 }
@@ -103,6 +144,11 @@ mod tests {
             Job::Webhook(WebhookJob { delivery_id: id }),
             Job::Billing(BillingJob { entry_id: id }),
             Job::Privacy(PrivacyJob { tenant_id: id }),
+            Job::Sla(SlaJob {
+                ticket_id: id,
+                alert: SlaAlert::Breached,
+                failures: 2,
+            }),
         ] {
             assert_eq!(
                 Job::from_parts(job.queue().as_str(), job.payload()),

@@ -1,4 +1,4 @@
-//! Background jobs (apalis): email, webhook, billing and privacy queues, the outbox that
+//! Background jobs (apalis): email, webhook, billing, privacy and SLA queues, the outbox that
 //! feeds them, and the pieces they share (signing, SSRF checks).
 pub mod batch;
 pub mod billing;
@@ -11,6 +11,7 @@ pub mod poll;
 pub mod privacy;
 pub mod recovery;
 pub mod signing;
+pub mod sla;
 pub mod ssrf;
 pub mod transport;
 pub mod webhook;

@@ -10,9 +10,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::deps::Deps;
-use crate::jobs::{BillingJob, EmailJob, Job, PrivacyJob, Queue, WebhookJob};
+use crate::jobs::{BillingJob, EmailJob, Job, PrivacyJob, Queue, SlaJob, WebhookJob};
 use crate::poll::SteadyInterval;
-use crate::{billing, email, privacy, webhook};
+use crate::{billing, email, privacy, sla, webhook};
 use apalis_core::error::WorkerError;
 use tokio::sync::watch;
 
@@ -165,19 +165,22 @@ impl Transport {
     /// Pushes `jobs` with one backend call per queue among them. Jobs of one queue are
     /// queued all or none; give jobs of a single queue to know exactly which were sent.
     pub async fn push_all(&self, jobs: Vec<Job>) -> Result<(), String> {
-        let (mut email, mut webhook, mut billing, mut privacy) = (vec![], vec![], vec![], vec![]);
+        let (mut email, mut webhook, mut billing, mut privacy, mut sla) =
+            (vec![], vec![], vec![], vec![], vec![]);
         for job in jobs {
             match job {
                 Job::Email(j) => email.push(j),
                 Job::Webhook(j) => webhook.push(j),
                 Job::Billing(j) => billing.push(j),
                 Job::Privacy(j) => privacy.push(j),
+                Job::Sla(j) => sla.push(j),
             }
         }
         self.push_typed(Queue::Email, email).await?;
         self.push_typed(Queue::Webhook, webhook).await?;
         self.push_typed(Queue::Billing, billing).await?;
-        self.push_typed(Queue::Privacy, privacy).await
+        self.push_typed(Queue::Privacy, privacy).await?;
+        self.push_typed(Queue::Sla, sla).await
     }
 
     /// How many more jobs `queue` may take now; `None` when the backend has no limit.
@@ -310,6 +313,7 @@ impl Transport {
                         Queue::Privacy,
                         privacy::job
                     ),
+                    supervised!(redis_storage, conn, SlaJob, Queue::Sla, sla::job),
                 );
             }
             Transport::Sqlite { pool, .. } => {
@@ -336,6 +340,7 @@ impl Transport {
                         Queue::Privacy,
                         privacy::job
                     ),
+                    supervised!(sqlite_storage, pool, SlaJob, Queue::Sla, sla::job),
                 );
             }
         }
@@ -354,7 +359,7 @@ impl Concurrency {
     pub fn of(self, queue: Queue) -> usize {
         match queue {
             Queue::Webhook => self.webhook,
-            Queue::Email | Queue::Billing | Queue::Privacy => self.other,
+            Queue::Email | Queue::Billing | Queue::Privacy | Queue::Sla => self.other,
         }
     }
 }

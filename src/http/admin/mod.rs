@@ -1,5 +1,6 @@
 //! Operator routes: everything under `/admin`.
 pub mod banner;
+pub mod bots;
 pub mod erasure;
 pub mod events;
 pub mod macros;

@@ -1,30 +1,18 @@
 //! `/admin/queues`: what every queue holds, its dead jobs, and replaying them (docs/API.md §7).
-//! Counts come from our own tables (the source of truth for each job's fate) plus the
-//! backend's pending tasks, read from its keys and tables directly.
+//! The work is `crate::queues`'.
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
-use entities::{
-    emails, erasure_requests as erasures, ledger_entries as ledger, outbox,
-    webhook_deliveries as deliveries,
-};
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
 use serde::Serialize;
-use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-use workers::jobs::{BillingJob, EmailJob, Job, PrivacyJob, Queue, WebhookJob};
+use workers::jobs::Queue;
 
 use crate::app::AppState;
-use crate::domain::ids::{DeliveryId, LedgerId};
 use crate::http::auth::Staff;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::path::path_id;
 use crate::http::query::{PageParams, QueryMap};
-use crate::webhooks::deliveries::reset as reset_delivery;
+use crate::pagination::PageOut;
+use crate::queues::{self, JobState, QueueStats};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/queues").route(web::get().to(overview)))
@@ -32,160 +20,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/queues/{queue}/jobs/{id}/retry").route(web::post().to(retry_job)));
 }
 
-/// What one queue holds.
-#[derive(Debug, Default, Serialize, ToSchema)]
-pub struct QueueStats {
-    /// `email`, `webhook`, `billing` or `privacy`.
-    #[schema(example = "email")]
-    pub name: &'static str,
-    /// Due now: waiting in the outbox or in the queue backend.
-    pub pending: u64,
-    /// Retries and delayed jobs not due yet.
-    pub scheduled: u64,
-    pub running: u64,
-    pub done: u64,
-    /// Failed at least once and will be retried.
-    pub failed: u64,
-    /// Out of attempts; replay with `POST /admin/queues/{queue}/jobs/{id}/retry`.
-    pub dead: u64,
-    pub oldest_pending_age_seconds: Option<i64>,
-}
-
 pub fn parse_queue(raw: &str) -> ApiResult<Queue> {
     Queue::parse(raw).ok_or_else(ApiError::not_found)
-}
-
-async fn outbox_counts(
-    db: &DatabaseConnection,
-    queue: Queue,
-    now: DateTime<Utc>,
-) -> Result<(u64, u64, Option<i64>), DbErr> {
-    let unsent = outbox::Entity::find()
-        .filter(outbox::Column::Queue.eq(queue.as_str()))
-        .filter(outbox::Column::SentAt.is_null());
-    let due = unsent.clone().filter(outbox::Column::AvailableAt.lte(now));
-    let pending = due.clone().count(db).await?;
-    let scheduled = unsent
-        .filter(outbox::Column::AvailableAt.gt(now))
-        .count(db)
-        .await?;
-    let oldest = due
-        .order_by_asc(outbox::Column::AvailableAt)
-        .one(db)
-        .await?;
-    Ok((
-        pending,
-        scheduled,
-        oldest.map(|row| (now - row.available_at).num_seconds()),
-    ))
-}
-
-/// The columns of a table that records each job's outcome (`emails`, `webhook_deliveries`,
-/// `ledger_entries`), and its word for a finished job.
-struct OutcomeTable<E: EntityTrait> {
-    status: E::Column,
-    last_error: E::Column,
-    /// Tables whose jobs claim their row while they run.
-    in_flight_until: Option<E::Column>,
-    done: &'static str,
-}
-
-impl<E> OutcomeTable<E>
-where
-    E: EntityTrait,
-    E::Model: Sync,
-{
-    /// `(running, done, failed, dead)`: failed means pending after an error (will retry).
-    async fn counts(&self, db: &DatabaseConnection, now: DateTime<Utc>) -> Result<[u64; 4], DbErr> {
-        let with_status = |status: &str| E::find().filter(self.status.eq(status));
-        let running = match self.in_flight_until {
-            Some(col) => with_status("pending").filter(col.gt(now)).count(db).await?,
-            None => 0,
-        };
-        Ok([
-            running,
-            with_status(self.done).count(db).await?,
-            with_status("pending")
-                .filter(self.last_error.is_not_null())
-                .count(db)
-                .await?,
-            with_status("failed").count(db).await?,
-        ])
-    }
-}
-
-/// `(running, done, failed, dead)` from the table that records each job's outcome.
-async fn outcome_counts(
-    db: &DatabaseConnection,
-    queue: Queue,
-    now: DateTime<Utc>,
-) -> Result<[u64; 4], DbErr> {
-    match queue {
-        Queue::Email => {
-            OutcomeTable::<emails::Entity> {
-                status: emails::Column::Status,
-                last_error: emails::Column::LastError,
-                in_flight_until: Some(emails::Column::InFlightUntil),
-                done: "delivered",
-            }
-            .counts(db, now)
-            .await
-        }
-        Queue::Webhook => {
-            OutcomeTable::<deliveries::Entity> {
-                status: deliveries::Column::Status,
-                last_error: deliveries::Column::LastError,
-                in_flight_until: Some(deliveries::Column::InFlightUntil),
-                done: "delivered",
-            }
-            .counts(db, now)
-            .await
-        }
-        Queue::Billing => {
-            OutcomeTable::<ledger::Entity> {
-                status: ledger::Column::Status,
-                last_error: ledger::Column::LastError,
-                in_flight_until: None,
-                done: "settled",
-            }
-            .counts(db, now)
-            .await
-        }
-        Queue::Privacy => {
-            let with_status =
-                |status: &str| erasures::Entity::find().filter(erasures::Column::Status.eq(status));
-            Ok([
-                with_status("running").count(db).await?,
-                with_status("done").count(db).await?,
-                0,
-                0,
-            ])
-        }
-    }
-}
-
-pub async fn stats(state: &AppState, queue: Queue, now: DateTime<Utc>) -> ApiResult<QueueStats> {
-    let (outbox_pending, scheduled, oldest) = outbox_counts(&state.db, queue, now).await?;
-    let backend = state
-        .jobs
-        .transport
-        .counts(queue)
-        .await
-        .unwrap_or_else(|e| {
-            tracing::warn!(error = %e, queue = queue.as_str(), "queue backend counts unavailable");
-            Default::default()
-        });
-    let [running, done, failed, dead] = outcome_counts(&state.db, queue, now).await?;
-    Ok(QueueStats {
-        name: queue.as_str(),
-        pending: outbox_pending + backend.pending,
-        scheduled,
-        running: running.max(backend.running),
-        done,
-        failed,
-        dead,
-        oldest_pending_age_seconds: oldest,
-    })
 }
 
 /// Every queue.
@@ -211,7 +47,7 @@ async fn overview(state: web::Data<AppState>, _: Staff) -> ApiResult<HttpRespons
     let now = Utc::now();
     let mut queues = Vec::new();
     for queue in Queue::ALL {
-        queues.push(stats(&state, queue, now).await?);
+        queues.push(queues::stats(&state.db, &state.jobs.transport, queue, now).await?);
     }
     Ok(HttpResponse::Ok().json(QueuesOut {
         backend: state.jobs.transport.kind(),
@@ -228,13 +64,15 @@ enum QueueName {
     Webhook,
     Billing,
     Privacy,
+    Sla,
 }
 
 /// One job as ops see it.
 #[derive(ToSchema)]
 #[allow(dead_code)] // describes `job_json`
 struct JobOut {
-    /// `eml_…`, `dlv_…`, `led_…`, or the tenant id for `privacy`.
+    /// `eml_…`, `dlv_…`, `led_…`, the tenant id for `privacy`, `tkt_…:warning` or
+    /// `tkt_…:breached` for `sla`.
     id: String,
     tenant_id: Uuid,
     status: String,
@@ -248,15 +86,11 @@ struct JobOut {
     endpoint_id: Option<String>,
 }
 
-/// A page of jobs.
+/// A page of jobs: the one list envelope, documented with each job's fields (a job is
+/// built as JSON, its shape differing per queue).
 #[derive(Serialize, ToSchema)]
-struct JobList {
-    #[schema(value_type = Vec<JobOut>)]
-    data: Vec<Value>,
-    total: u64,
-    limit: u64,
-    offset: u64,
-}
+#[schema(value_type = PageOut<JobOut>)]
+struct JobList(PageOut<serde_json::Value>);
 
 /// The job list's filter.
 #[derive(IntoParams)]
@@ -265,179 +99,6 @@ pub struct JobStateParams {
     /// Default `dead`.
     #[param(inline, value_type = Option<JobState>)]
     pub state: Option<String>,
-}
-
-/// Which jobs to list.
-#[derive(ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
-enum JobState {
-    Dead,
-    Failed,
-    Pending,
-    Done,
-}
-
-/// One job as ops see it.
-fn job_json(
-    id: String,
-    tenant_id: Uuid,
-    status: &str,
-    attempts: i32,
-    last_error: Option<String>,
-    created_at: DateTime<Utc>,
-) -> Value {
-    json!({"id": id, "tenant_id": tenant_id, "status": status, "attempts": attempts, "last_error": last_error, "created_at": created_at})
-}
-
-/// A page of `queue`'s jobs in `state_filter` (`dead`, `failed`, `pending`, `done`), newest
-/// first, and how many there are (the console's queue page lists the same).
-pub async fn jobs(
-    state: &AppState,
-    queue: Queue,
-    state_filter: &str,
-    page: crate::pagination::Page,
-) -> ApiResult<(Vec<Value>, u64)> {
-    let (status, retrying) = match state_filter {
-        "dead" => ("failed", false),
-        "failed" => ("pending", true),
-        "pending" => ("pending", false),
-        "done" => ("done", false),
-        _ => {
-            return Err(ApiError::validation(
-                "state",
-                "`state` must be one of dead, failed, pending, done",
-            ));
-        }
-    };
-    let listed: (Vec<Value>, u64) = match queue {
-        Queue::Email => {
-            let status = if status == "done" {
-                "delivered"
-            } else {
-                status
-            };
-            let mut query = emails::Entity::find().filter(emails::Column::Status.eq(status));
-            if retrying {
-                query = query.filter(emails::Column::LastError.is_not_null());
-            }
-            let total = query.clone().count(&state.db).await?;
-            let rows = query
-                .order_by_desc(emails::Column::Id)
-                .offset(page.offset)
-                .limit(page.limit)
-                .all(&state.db)
-                .await?;
-            let data = rows
-                .into_iter()
-                .map(|e| {
-                    job_json(
-                        workers::email::idempotency_key(e.id),
-                        e.tenant_id,
-                        &e.status,
-                        e.attempts,
-                        e.last_error,
-                        e.created_at,
-                    )
-                })
-                .collect();
-            (data, total)
-        }
-        Queue::Webhook => {
-            let status = if status == "done" {
-                "delivered"
-            } else {
-                status
-            };
-            let mut query =
-                deliveries::Entity::find().filter(deliveries::Column::Status.eq(status));
-            if retrying {
-                query = query.filter(deliveries::Column::LastError.is_not_null());
-            }
-            let total = query.clone().count(&state.db).await?;
-            let rows = query
-                .order_by_desc(deliveries::Column::Id)
-                .offset(page.offset)
-                .limit(page.limit)
-                .all(&state.db)
-                .await?;
-            let data = rows
-                .into_iter()
-                .map(|d| {
-                    let mut job = job_json(
-                        DeliveryId::from_uuid(d.id).to_string(),
-                        d.tenant_id,
-                        &d.status,
-                        d.attempts,
-                        d.last_error,
-                        d.created_at,
-                    );
-                    job["event_type"] = json!(d.event_type);
-                    job["endpoint_id"] =
-                        json!(d.endpoint_id.map(crate::webhooks::events::endpoint_id));
-                    job
-                })
-                .collect();
-            (data, total)
-        }
-        Queue::Billing => {
-            let status = if status == "done" { "settled" } else { status };
-            let mut query = ledger::Entity::find().filter(ledger::Column::Status.eq(status));
-            if retrying {
-                query = query.filter(ledger::Column::LastError.is_not_null());
-            }
-            let total = query.clone().count(&state.db).await?;
-            let rows = query
-                .order_by_desc(ledger::Column::Id)
-                .offset(page.offset)
-                .limit(page.limit)
-                .all(&state.db)
-                .await?;
-            let data = rows
-                .into_iter()
-                .map(|e| {
-                    job_json(
-                        LedgerId::from_uuid(e.id).to_string(),
-                        e.tenant_id,
-                        &e.status,
-                        e.settle_attempts,
-                        e.last_error,
-                        e.created_at,
-                    )
-                })
-                .collect();
-            (data, total)
-        }
-        Queue::Privacy => {
-            let status = match status {
-                "done" => "done",
-                "failed" => "running",
-                other => other,
-            };
-            let query = erasures::Entity::find().filter(erasures::Column::Status.eq(status));
-            let total = query.clone().count(&state.db).await?;
-            let rows = query
-                .offset(page.offset)
-                .limit(page.limit)
-                .all(&state.db)
-                .await?;
-            let data = rows
-                .into_iter()
-                .map(|r| {
-                    job_json(
-                        r.tenant_id.to_string(),
-                        r.tenant_id,
-                        &r.status,
-                        0,
-                        None,
-                        r.requested_at,
-                    )
-                })
-                .collect();
-            (data, total)
-        }
-    };
-    Ok(listed)
 }
 
 /// List a queue's jobs
@@ -469,19 +130,14 @@ async fn list_jobs(
     let queue = parse_queue(&path)?;
     let q = QueryMap::from_request(&req)?;
     let page = q.page()?;
-    let (data, total) = jobs(&state, queue, q.get("state").unwrap_or("dead"), page).await?;
-    Ok(HttpResponse::Ok().json(JobList {
-        data,
-        total,
-        limit: page.limit,
-        offset: page.offset,
-    }))
-}
-
-fn prefixed_uuid(raw: &str, prefix: &str) -> ApiResult<Uuid> {
-    raw.strip_prefix(prefix)
-        .and_then(|hex| Uuid::try_parse(hex).ok())
-        .ok_or_else(ApiError::not_found)
+    let job_state = JobState::parse(q.get("state").unwrap_or("dead")).ok_or_else(|| {
+        ApiError::validation(
+            "state",
+            "`state` must be one of dead, failed, pending, done",
+        )
+    })?;
+    let (data, total) = queues::jobs(&state.db, queue, job_state, page).await?;
+    Ok(HttpResponse::Ok().json(JobList(PageOut::new(data, total, page))))
 }
 
 /// A replayed job.
@@ -492,74 +148,6 @@ struct JobRetried {
     id: String,
     #[schema(example = "pending")]
     status: &'static str,
-}
-
-/// Replays one job of `queue` (`id_raw` as listed): back to pending, due now.
-pub async fn retry(state: &AppState, queue: Queue, id_raw: &str) -> ApiResult<()> {
-    let now = Utc::now();
-    let txn = crate::db::begin_write(&state.db).await?;
-    let job = match queue {
-        Queue::Webhook => {
-            let id: DeliveryId = path_id(id_raw)?;
-            if !reset_delivery(&txn, id.uuid(), now).await? {
-                return Err(ApiError::not_found());
-            }
-            Job::Webhook(WebhookJob {
-                delivery_id: id.uuid(),
-            })
-        }
-        Queue::Email => {
-            let id = prefixed_uuid(id_raw, "eml_")?;
-            let reset = emails::Entity::update_many()
-                .col_expr(emails::Column::Status, Expr::value("pending"))
-                .col_expr(emails::Column::Attempts, Expr::value(0))
-                .col_expr(emails::Column::NextAttemptAt, Expr::value(now))
-                .col_expr(
-                    emails::Column::InFlightUntil,
-                    Expr::value(Option::<DateTime<Utc>>::None),
-                )
-                .filter(emails::Column::Id.eq(id))
-                .filter(emails::Column::Status.ne("delivered"))
-                .exec(&txn)
-                .await?;
-            if reset.rows_affected == 0 {
-                return Err(ApiError::not_found());
-            }
-            Job::Email(EmailJob { email_id: id })
-        }
-        Queue::Billing => {
-            let id = prefixed_uuid(id_raw, "led_")?;
-            let reset = ledger::Entity::update_many()
-                .col_expr(ledger::Column::Status, Expr::value("pending"))
-                .col_expr(ledger::Column::SettleAttempts, Expr::value(0))
-                .col_expr(ledger::Column::NextAttemptAt, Expr::value(now))
-                .filter(ledger::Column::Id.eq(id))
-                .filter(ledger::Column::Status.ne("settled"))
-                .exec(&txn)
-                .await?;
-            if reset.rows_affected == 0 {
-                return Err(ApiError::not_found());
-            }
-            Job::Billing(BillingJob { entry_id: id })
-        }
-        Queue::Privacy => {
-            let tenant_id: Uuid = path_id(id_raw)?;
-            let reset = erasures::Entity::update_many()
-                .col_expr(erasures::Column::Status, Expr::value("pending"))
-                .filter(erasures::Column::TenantId.eq(tenant_id))
-                .filter(erasures::Column::Status.ne("pending"))
-                .exec(&txn)
-                .await?;
-            if reset.rows_affected == 0 {
-                return Err(ApiError::not_found());
-            }
-            Job::Privacy(PrivacyJob { tenant_id })
-        }
-    };
-    workers::outbox::enqueue(&txn, job, now, now).await?;
-    txn.commit().await?;
-    state.jobs.nudge.nudge();
-    Ok(())
 }
 
 /// Retry a job
@@ -586,7 +174,8 @@ async fn retry_job(
 ) -> ApiResult<HttpResponse> {
     let (queue_raw, id_raw) = path.into_inner();
     let queue = parse_queue(&queue_raw)?;
-    retry(&state, queue, &id_raw).await?;
+    queues::retry(&state.db, queue, &id_raw, Utc::now()).await?;
+    state.jobs.nudge.nudge();
     Ok(HttpResponse::Accepted().json(JobRetried {
         queue: queue.as_str(),
         id: id_raw,

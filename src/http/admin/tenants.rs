@@ -15,6 +15,7 @@ use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
 use crate::http::path::path_id;
 use crate::http::query::{PageParams, QueryMap};
+use crate::pagination::PageOut;
 use crate::tenants::actor::Credit;
 use crate::tenants::provision::{self, NewTenant};
 use crate::tenants::{self, LimitsChange, RateLimits, TenantChange, TenantOut};
@@ -112,15 +113,6 @@ async fn create_tenant(
     }))
 }
 
-/// A page of tenants, newest first.
-#[derive(Serialize, ToSchema)]
-struct TenantList {
-    data: Vec<TenantOut>,
-    total: u64,
-    limit: u64,
-    offset: u64,
-}
-
 /// List tenants
 ///
 /// Every tenant account, newest first, with plan, balance and limits.
@@ -130,7 +122,7 @@ struct TenantList {
     tag = "admin",
     params(PageParams),
     responses(
-        (status = 200, description = "A page of tenants, newest first", body = TenantList),
+        (status = 200, description = "A page of tenants, newest first", body = PageOut<TenantOut>),
         (status = 400, description = "`validation_failed`: `limit` or `offset` is invalid", body = ErrorBody),
     ),
     security(("staff_token" = [])),
@@ -143,12 +135,7 @@ async fn list_tenants(
     let page = QueryMap::from_request(&req)?.page()?;
     let (rows, total) = tenants::list(&state.db, page).await?;
     let data: Vec<TenantOut> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(TenantList {
-        data,
-        total,
-        limit: page.limit,
-        offset: page.offset,
-    }))
+    Ok(HttpResponse::Ok().json(PageOut::new(data, total, page)))
 }
 
 pub async fn find_tenant(state: &AppState, raw_id: &str) -> ApiResult<entities::tenants::Model> {

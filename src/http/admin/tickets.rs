@@ -12,7 +12,7 @@ use crate::domain::status::TicketStatus;
 use crate::domain::tags::{Tags, parse_tag};
 use crate::domain::ticket::Priority;
 use crate::domain::validate::MessageBody;
-use crate::http::auth::Staff;
+use crate::http::auth::{Responder, Staff, StaffOrBot};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
 use crate::http::precondition::{etag, if_match};
@@ -88,7 +88,7 @@ pub fn inbox_filter(q: &QueryMap, operator: Option<uuid::Uuid>) -> ApiResult<Tic
                 "me" => operator.map(Assignee::Operator).ok_or_else(|| {
                     ApiError::validation(
                         "assignee",
-                        "`assignee=me` needs a staff token; the bootstrap token is no operator",
+                        "`assignee=me` needs a staff token; neither the bootstrap token nor a bot is an operator",
                     )
                 }),
                 id => id.parse().map(Assignee::Operator).map_err(|_| {
@@ -110,6 +110,7 @@ pub fn inbox_filter(q: &QueryMap, operator: Option<uuid::Uuid>) -> ApiResult<Tic
 /// `low`, then the earliest `first_response_due_at`, then the oldest. Page by `offset` (up to
 /// 10,000) or walk with `cursor` (each page's `next_cursor`), which sees every ticket once
 /// even while tickets are created or re-prioritised. `q` also searches internal notes.
+/// Operators and bots may read it.
 #[utoipa::path(
     get,
     path = "/admin/support/tickets",
@@ -119,20 +120,24 @@ pub fn inbox_filter(q: &QueryMap, operator: Option<uuid::Uuid>) -> ApiResult<Tic
         (status = 200, description = "A page of the inbox", body = Inbox),
         (status = 400, description = "`validation_failed`: a filter, `limit`, `offset` or `cursor` is invalid (`assignee=me` needs a staff token, not the bootstrap token); `use_cursor`: `offset` past 10,000 (detail: `cursor`)", body = ErrorBody),
     ),
-    security(("staff_token" = [])),
+    security(("staff_token" = []), ("bot_token" = [])),
 )]
 async fn inbox(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Staff(operator): Staff,
+    StaffOrBot(caller): StaffOrBot,
 ) -> ApiResult<HttpResponse> {
+    let me = match &caller {
+        Responder::Operator(operator) => operator.id,
+        Responder::Bot(_) => None,
+    };
     let q = QueryMap::from_request(&req)?;
     let page = q.keyset_page()?;
     let cursor = q
         .get("cursor")
         .map(query::InboxCursor::decode)
         .transpose()?;
-    let filter = inbox_filter(&q, operator.id)?;
+    let filter = inbox_filter(&q, me)?;
     let now = Utc::now();
     let listed = query::inbox(&state.db, &filter, page, cursor, now).await?;
     let data: Vec<TicketOut> = listed
@@ -165,12 +170,12 @@ async fn inbox(
         (status = 200, description = "The transcript", body = TicketWithEvents, headers(("ETag" = String, description = "The ticket's `version`, quoted"))),
         (status = 404, description = "`not_found`: no such ticket", body = ErrorBody),
     ),
-    security(("staff_token" = [])),
+    security(("staff_token" = []), ("bot_token" = [])),
     operation_id = "admin_get_ticket",
 )]
 async fn transcript(
     state: web::Data<AppState>,
-    _: Staff,
+    _: StaffOrBot,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let ticket = ops::find(&state.db, ticket_id(&path)?, None).await?;
@@ -213,6 +218,10 @@ struct ReplyIn {
 ///
 /// The operator's name becomes the message's `author_name`. A public reply emails the
 /// contact (if the tenant's preferences allow) and notifies the tenant.
+///
+/// A bot token may send `body` and `internal` only: the message's `author` is `triage_bot`
+/// and its `author_name` the bot's name; it never counts as the first response, changes no
+/// status, emails nobody and notifies nobody.
 #[utoipa::path(
     post,
     path = "/admin/support/tickets/{id}/reply",
@@ -221,20 +230,31 @@ struct ReplyIn {
     request_body = ReplyIn,
     responses(
         (status = 201, description = "The message was added", body = MessageCreated, headers(("ETag" = String, description = "The ticket's new `version`, quoted"))),
+        (status = 403, description = "`forbidden`: a bot sent `macro_id` or `status`; nothing changed", body = ErrorBody),
         (status = 404, description = "`not_found`: no such ticket", body = ErrorBody),
         (status = 409, description = "`ticket_closed`: a closed ticket is final; `concurrent_update`: retry", body = ErrorBody),
         (status = 412, description = "`precondition_failed`: `If-Match` names an older version (the current one in `detail`); nothing changed", body = ErrorBody),
     ),
-    security(("staff_token" = [])),
+    security(("staff_token" = []), ("bot_token" = [])),
 )]
 
 async fn reply(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Staff(operator): Staff,
+    StaffOrBot(caller): StaffOrBot,
     path: web::Path<String>,
     JsonBody(input): JsonBody<ReplyIn>,
 ) -> ApiResult<HttpResponse> {
+    let actor = match caller {
+        Responder::Operator(operator) => Author::Operator(operator.name),
+        Responder::Bot(_) if input.macro_id.is_some() || input.status.is_some() => {
+            return Err(ApiError::forbidden(
+                "forbidden",
+                "A bot may only send `body` and `internal`: macros and statuses are for operators",
+            ));
+        }
+        Responder::Bot(bot) => Author::Bot(bot.name),
+    };
     let id = ticket_id(&path)?;
     let body = match (input.body.as_deref(), input.macro_id.as_deref()) {
         (Some(_), Some(_)) => {
@@ -259,7 +279,7 @@ async fn reply(
     let ticket = ops::find(&state.db, id, None).await?;
     let msg = AddMessage(NewMessage {
         ticket_id: id,
-        actor: Author::Operator(operator.name),
+        actor,
         body,
         internal: input.internal,
         status,

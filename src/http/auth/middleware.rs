@@ -171,6 +171,8 @@ pub async fn authenticate(
 
     let verdict = match &principal {
         Principal::Tenant(t) => limit_tenant(&state, t, ip).await,
+        // A bot has a budget of its own, counted like a tenant's.
+        Principal::Bot(b) => state.limits.check_tenant(b.id, BOT_RATE, None).await,
         Principal::Staff(_) => None,
     };
     if let Some(v) = verdict
@@ -194,6 +196,11 @@ pub async fn authenticate(
         let origin = String::from_utf8_lossy(origin.as_bytes()).into_owned();
         return Ok(reject(req, super::origin_not_allowed(origin)));
     }
+    if let Principal::Bot(_) = &principal
+        && !crate::auth::bot_may_call(req.method().as_str(), req.match_pattern().as_deref())
+    {
+        return Ok(reject(req, super::bot_out_of_scope()));
+    }
     req.extensions_mut().insert(principal);
     let _admitted = state.refusal_pacing.admit();
     let mut res = next.call(req).await?.map_into_boxed_body();
@@ -205,6 +212,12 @@ pub async fn authenticate(
     }
     Ok(res)
 }
+
+/// A bot's rate limit: the `base` plan's (docs/RATE_LIMITS.md).
+const BOT_RATE: crate::ratelimit::RateSpec = crate::ratelimit::RateSpec::Limited {
+    per_minute: 300,
+    burst: 25,
+};
 
 /// Charges a tenant request to its limits (for a publishable key: its client IP, the key,
 /// then the tenant) and returns the refusal or the tightest verdict; `None` if unlimited.

@@ -6,7 +6,7 @@ use std::future::{Ready, ready};
 
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload};
 
-use crate::auth::{KeyKind, Principal, StaffPrincipal, TenantPrincipal};
+use crate::auth::{BotPrincipal, KeyKind, Principal, StaffPrincipal, TenantPrincipal};
 use crate::http::error::ApiError;
 
 fn principal(req: &HttpRequest) -> Option<Principal> {
@@ -41,6 +41,22 @@ pub fn origin_not_allowed(origin: String) -> ApiError {
     .with_detail(origin)
 }
 
+/// A bot token on a route bots may not call.
+pub fn bot_out_of_scope() -> ApiError {
+    ApiError::forbidden(
+        "forbidden",
+        "Bot tokens may only read tickets and reply to them",
+    )
+}
+
+fn tenant_on_admin_side() -> ApiError {
+    ApiError::forbidden("forbidden", "Tenant keys are not accepted on /admin")
+}
+
+fn missing_operator_token() -> ApiError {
+    ApiError::unauthorized("Missing operator token: send Authorization: Bearer <token>")
+}
+
 /// A tenant's secret key: full access to its own resources.
 pub struct SecretKey(pub TenantPrincipal);
 
@@ -53,6 +69,7 @@ impl FromRequest for SecretKey {
             Some(Principal::Tenant(t)) if t.kind == KeyKind::Secret => Ok(SecretKey(t)),
             Some(Principal::Tenant(_)) => Err(insufficient_scope()),
             Some(Principal::Staff(_)) => Err(staff_on_tenant_side()),
+            Some(Principal::Bot(_)) => Err(bot_out_of_scope()),
             None => Err(missing_key()),
         })
     }
@@ -69,6 +86,7 @@ impl FromRequest for AnyTenantKey {
         ready(match principal(req) {
             Some(Principal::Tenant(t)) => Ok(AnyTenantKey(t)),
             Some(Principal::Staff(_)) => Err(staff_on_tenant_side()),
+            Some(Principal::Bot(_)) => Err(bot_out_of_scope()),
             None => Err(missing_key()),
         })
     }
@@ -84,13 +102,33 @@ impl FromRequest for Staff {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(match principal(req) {
             Some(Principal::Staff(s)) => Ok(Staff(s)),
-            Some(Principal::Tenant(_)) => Err(ApiError::forbidden(
-                "forbidden",
-                "Tenant keys are not accepted on /admin",
-            )),
-            None => Err(ApiError::unauthorized(
-                "Missing operator token: send Authorization: Bearer <token>",
-            )),
+            Some(Principal::Bot(_)) => Err(bot_out_of_scope()),
+            Some(Principal::Tenant(_)) => Err(tenant_on_admin_side()),
+            None => Err(missing_operator_token()),
+        })
+    }
+}
+
+/// Who reads and answers tickets on `/admin`: an operator or a bot.
+#[derive(Debug, Clone)]
+pub enum Responder {
+    Operator(StaffPrincipal),
+    Bot(BotPrincipal),
+}
+
+/// An operator or a bot (the ticket routes bots may call).
+pub struct StaffOrBot(pub Responder);
+
+impl FromRequest for StaffOrBot {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(match principal(req) {
+            Some(Principal::Staff(s)) => Ok(StaffOrBot(Responder::Operator(s))),
+            Some(Principal::Bot(b)) => Ok(StaffOrBot(Responder::Bot(b))),
+            Some(Principal::Tenant(_)) => Err(tenant_on_admin_side()),
+            None => Err(missing_operator_token()),
         })
     }
 }

@@ -9,7 +9,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr, Required, Response};
 use utoipa::{Modify, ToSchema};
 
-use super::{PUBLISHABLE_KEY, SECRET_KEY, STAFF_TOKEN};
+use super::{BOT_TOKEN, PUBLISHABLE_KEY, SECRET_KEY, STAFF_TOKEN};
 use crate::http::error::ErrorBody;
 
 /// The conventions every route shares (see the module docs).
@@ -47,7 +47,8 @@ const FORBIDDEN: Shared = Shared {
     name: "Forbidden",
     status: "403",
     description: "`insufficient_scope`: a publishable key on a route that needs the secret key; \
-        `forbidden`: an operator token on `/v1` or a tenant key on `/admin`",
+        `forbidden`: an operator token on `/v1`, a tenant key on `/admin`, or a bot token \
+        anywhere but reading tickets and replying",
     example: (
         "insufficient_scope",
         "Publishable keys may only create tickets and read the status banner",
@@ -218,6 +219,13 @@ impl Modify for Conventions {
             bearer(
                 "hl_staff_…",
                 "An operator token (`helpline staff create`) or `HELPLINE_ADMIN_TOKEN`: `/admin` only.",
+            ),
+        );
+        components.add_security_scheme(
+            BOT_TOKEN,
+            bearer(
+                "hl_bot_…",
+                "A bot token (`POST /admin/bots`): may only list and read tickets and reply to them.",
             ),
         );
         for shared in ALL_SHARED {

@@ -33,6 +33,7 @@ use crate::http::{
 pub const SECRET_KEY: &str = "secret_key";
 pub const PUBLISHABLE_KEY: &str = "publishable_key";
 pub const STAFF_TOKEN: &str = "staff_token";
+pub const BOT_TOKEN: &str = "bot_token";
 
 const INTRO: &str = r#"Helpline is a multi-tenant support desk for API platforms: tenants open support tickets, exchange a message thread with the platform's operators, and track status and SLA.
 
@@ -124,6 +125,9 @@ Conventions:
         admin::macros::get_macro,
         admin::macros::update_macro,
         admin::macros::delete_macro,
+        admin::bots::list_bots,
+        admin::bots::create_bot,
+        admin::bots::revoke_bot,
         metrics::metrics,
         service::healthz,
         service::readyz,
@@ -143,7 +147,7 @@ Conventions:
         (name = "events", description = "The ordered, resumable event feed: Server-Sent Events and JSON pages"),
         (name = "portal", description = "The tenant's Support tab: single-use links that sign a browser into it"),
         (name = "account", description = "Account export and erasure of personal data"),
-        (name = "admin", description = "Operators: inbox, tenants, status banner, queues (operator token)"),
+        (name = "admin", description = "Operators: inbox, tenants, status banner, queues, macros, bots (operator token; a bot token may read tickets and reply)"),
         (name = "operations", description = "Health, readiness and this document (no key needed)"),
     ),
 )]
@@ -222,7 +226,7 @@ mod tests {
                 .is_some_and(|v| v.starts_with("3.1"))
         );
         let schemes = &doc["components"]["securitySchemes"];
-        for name in [SECRET_KEY, PUBLISHABLE_KEY, STAFF_TOKEN] {
+        for name in [SECRET_KEY, PUBLISHABLE_KEY, STAFF_TOKEN, BOT_TOKEN] {
             assert_eq!(schemes[name]["scheme"], "bearer", "{name}");
         }
         let create = &doc["paths"]["/v1/support/tickets"]["post"];

@@ -187,6 +187,12 @@ async fn sign_in(
                 "That is a tenant's API key; the console needs an operator token (hl_staff_…).",
             ));
         }
+        Some(Principal::Bot(_)) => {
+            return Ok(refuse(
+                StatusCode::FORBIDDEN,
+                "That is a bot token; the console needs an operator token (hl_staff_…).",
+            ));
+        }
         None => {
             state.limits.check_failed_auth(ip).await;
             return Ok(refuse(
@@ -861,17 +867,18 @@ async fn queues(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpR
     let mut lines = Vec::new();
     let mut dead = Vec::new();
     for queue in workers::jobs::Queue::ALL {
-        let stats = crate::http::admin::queues::stats(&state, queue, now)
+        let stats = crate::queues::stats(&state.db, &state.jobs.transport, queue, now)
             .await
-            .map_err(api(&req))?;
+            .map_err(|e| api(&req)(e.into()))?;
         if stats.dead > 0 {
             let page = Page {
                 limit: DEAD_SHOWN,
                 offset: 0,
             };
-            let (jobs, _) = crate::http::admin::queues::jobs(&state, queue, "dead", page)
-                .await
-                .map_err(api(&req))?;
+            let (jobs, _) =
+                crate::queues::jobs(&state.db, queue, crate::queues::JobState::Dead, page)
+                    .await
+                    .map_err(|e| api(&req)(e.into()))?;
             let text =
                 |j: &serde_json::Value, k: &str| j[k].as_str().unwrap_or_default().to_string();
             dead.extend(jobs.iter().map(|j| views::DeadJob {
@@ -919,9 +926,10 @@ async fn retry_job(
     operator_posting(&req, &state, &body).await?;
     let (queue, id) = path.into_inner();
     let queue = crate::http::admin::queues::parse_queue(&queue).map_err(api(&req))?;
-    crate::http::admin::queues::retry(&state, queue, &id)
+    crate::queues::retry(&state.db, queue, &id, Utc::now())
         .await
-        .map_err(api(&req))?;
+        .map_err(|e| api(&req)(e.into()))?;
+    state.jobs.nudge.nudge();
     Ok(see_other("/console/queues?retried=1"))
 }
 
