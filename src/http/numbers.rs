@@ -1,5 +1,5 @@
-//! `/v1/numbers`: bring-your-own-carrier number registrations (docs/API.md §8,
-//! `seeds/004_bbdcd3283d2d2059.txt`). There is no carrier inventory search or purchase.
+//! `/v1/numbers`: bring-your-own-carrier number registrations (docs/API.md §8). There is no
+//! carrier inventory search or purchase.
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};

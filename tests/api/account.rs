@@ -1,4 +1,4 @@
-//! SPEC §9 account export: one streamed JSON document with everything the tenant owns,
+//! docs/API.md §9 account export: one streamed JSON document with everything the tenant owns,
 //! public data only, nothing of another tenant's.
 use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};

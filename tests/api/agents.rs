@@ -1,4 +1,4 @@
-//! SPEC §8 agents: CRUD, validation, deleting detaches numbers, tenant isolation.
+//! docs/API.md §8 agents: CRUD, validation, deleting detaches numbers, tenant isolation.
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

@@ -1,4 +1,4 @@
-//! SPEC §2 auth: missing, unknown, revoked keys; publishable scope; staff vs tenant sides.
+//! docs/API.md §2 auth: missing, unknown, revoked keys; publishable scope; staff vs tenant sides.
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};

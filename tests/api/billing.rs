@@ -1,4 +1,4 @@
-//! SPEC §4 billing and bounty, §6 notifications, §7 inbox and status banner.
+//! docs/API.md §4 billing and bounty, §6 notifications, §7 inbox and status banner.
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;

@@ -1,4 +1,4 @@
-//! SPEC §2 error shapes: every error is JSON with a code.
+//! docs/API.md §2 error shapes: every error is JSON with a code.
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 

@@ -250,6 +250,18 @@ async fn no_secret_is_stored_in_plaintext(backend: Backend) {
     let new_key = body["secret_key"].as_str().expect("new key").to_string();
     shown.push(new_key.clone());
 
+    // The other tokens shown once: a bot's, and a Support-tab link's.
+    let res = app
+        .post("/admin/bots", &app.admin_token, json!({"name": "Triage"}))
+        .await;
+    let body = expect_status(res, StatusCode::CREATED).await;
+    shown.push(body["token"].as_str().expect("hl_bot_").to_string());
+    let res = send(&app, &new_key, "/v1/portal/sessions", "portal-1", json!({})).await;
+    let body = expect_status(res, StatusCode::CREATED).await;
+    let link = body["url"].as_str().expect("url");
+    let (_, link_token) = link.split_once("token=").expect("a token in the link");
+    shown.push(link_token.to_string());
+
     let current_webhook_secret = shown
         .iter()
         .rev()

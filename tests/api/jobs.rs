@@ -1,4 +1,4 @@
-//! SPEC §4 email, §5 webhooks, §9 erasure, §10 jobs: on the SQLite queue (SQLite database) and
+//! docs/API.md §4 email, §5 webhooks, §9 erasure, §10 jobs: on the SQLite queue (SQLite database) and
 //! on Redis (PostgreSQL database), with local servers standing in for Resend and receivers.
 use std::time::Duration;
 

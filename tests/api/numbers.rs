@@ -1,4 +1,4 @@
-//! SPEC §8 and `seeds/004`: bring-your-own-carrier numbers — every status code of register,
+//! docs/API.md §8: bring-your-own-carrier numbers — every status code of register,
 //! attach, list and remove, both path encodings, the cross-tenant race, tenant isolation.
 use futures_util::future::join_all;
 use reqwest::StatusCode;

@@ -1,4 +1,4 @@
-//! `GET /openapi.json` (SPEC §11): an OpenAPI 3.1 document, and the document and the router
+//! `GET /openapi.json` (docs/API.md §11): an OpenAPI 3.1 document, and the document and the router
 //! agree both ways — every route is documented, and every documented operation is routed.
 use std::collections::{BTreeSet, HashSet};
 
@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, expect_status, shutdown_all};
 
-/// Every route of SPEC.md, plus the document itself and its HTML page.
-const SPEC_ROUTES: &[(&str, &str)] = &[
+/// Every route of docs/API.md, plus the document itself and its HTML page.
+const CONTRACT_ROUTES: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
@@ -261,7 +261,7 @@ async fn document_is_openapi_3_1_and_covers_the_spec() {
             .is_string()
     );
 
-    let spec: BTreeSet<(String, String)> = SPEC_ROUTES
+    let spec: BTreeSet<(String, String)> = CONTRACT_ROUTES
         .iter()
         .map(|(m, p)| (m.to_string(), p.to_string()))
         .collect();
@@ -270,9 +270,12 @@ async fn document_is_openapi_3_1_and_covers_the_spec() {
     let extra: Vec<_> = documented.difference(&spec).collect();
     assert!(
         missing.is_empty(),
-        "SPEC routes not documented: {missing:?}"
+        "contract routes not documented: {missing:?}"
     );
-    assert!(extra.is_empty(), "documented routes not in SPEC: {extra:?}");
+    assert!(
+        extra.is_empty(),
+        "documented routes not in the contract: {extra:?}"
+    );
 
     let res = app
         .request(Method::GET, "/docs", None)
@@ -287,7 +290,7 @@ async fn document_is_openapi_3_1_and_covers_the_spec() {
             .is_some_and(|v| v.starts_with("text/html"))
     );
     let page = res.text().await.expect("page");
-    for (_, path) in SPEC_ROUTES {
+    for (_, path) in CONTRACT_ROUTES {
         assert!(page.contains(path), "/docs lacks {path}");
     }
     shutdown_all().await;
@@ -445,7 +448,7 @@ fn every_registered_resource_is_documented() {
             }
         }
     }
-    assert!(registered.len() >= SPEC_ROUTES.len(), "{registered:?}");
+    assert!(registered.len() >= CONTRACT_ROUTES.len(), "{registered:?}");
     for (method, pattern) in registered {
         let found = ["", "/v1", "/admin"]
             .iter()

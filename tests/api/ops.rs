@@ -1,4 +1,4 @@
-//! SPEC §11: readiness and Prometheus metrics.
+//! docs/API.md §11: readiness and Prometheus metrics.
 use reqwest::{Method, StatusCode};
 
 use crate::helpers::{Backend, TestApp, expect_error, expect_status};

@@ -1,4 +1,4 @@
-//! SPEC §3 rate limits over real HTTP: per tenant (all keys together), overrides, per IP on
+//! docs/API.md §3 rate limits over real HTTP: per tenant (all keys together), overrides, per IP on
 //! failed authentication, per IP and per key on publishable-key traffic, the `429` and its
 //! headers, and the redis backend shared by two nodes (and its local fallback).
 //!

@@ -1,4 +1,4 @@
-//! SPEC §4 tickets: lifecycle, validation, concurrency, cursors, idempotency, isolation.
+//! docs/API.md §4 tickets: lifecycle, validation, concurrency, cursors, idempotency, isolation.
 use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -1,4 +1,4 @@
-//! SPEC §10 "Nothing is lost" (issue 10 "Crash", issue 5 "kill -9 of serve", issue 21):
+//! docs/API.md §10 "Nothing is lost" (issue 10 "Crash", issue 5 "kill -9 of serve", issue 21):
 //! `helpline serve` is killed with SIGKILL in the middle of a create load and started again
 //! on the same database and queue, on PostgreSQL + Redis and on the embedded SQLite default.
 //! The restarted process takes back its predecessor's leases as it starts, so every job that

@@ -554,7 +554,7 @@ impl Api {
             .collect()
     }
 
-    /// Asserts SPEC §4: the balance equals the sum of the ledger, and there is exactly one
+    /// Asserts docs/API.md §4: the balance equals the sum of the ledger, and there is exactly one
     /// fee per saved ticket (no double charge, no ticket without its charge).
     pub async fn assert_books_balance(&self, tenant: &Tenant, start_cents: i64, fee: i64) {
         let balance = self.balance(tenant).await;

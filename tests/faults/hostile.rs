@@ -1,4 +1,4 @@
-//! Hostile requests against the running binary (issue 10 "Hostile input", SPEC §2): bodies
+//! Hostile requests against the running binary (issue 10 "Hostile input", docs/API.md §2): bodies
 //! over 64 KiB, deeply nested JSON, invalid UTF-8 and other malformed input get a JSON 4xx
 //! and save nothing; and another tenant's ids answer 404 on every route that takes an id
 //! (the IDOR sweep), changing nothing.

@@ -1,4 +1,4 @@
-//! Fault tests: the promises of SPEC §10 and §11 (and issues 5 and 10) proven against the
+//! Fault tests: the promises of docs/API.md §10 and §11 (and issues 5 and 10) proven against the
 //! real `helpline` binary run as child processes, killed, starved of Redis or PostgreSQL,
 //! run as several nodes and stopped with SIGTERM; plus hostile input, over HTTP and as
 //! property tests of every parser of untrusted input. See `docs/RELIABILITY.md`.

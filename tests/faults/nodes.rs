@@ -1,4 +1,4 @@
-//! SPEC §4 "Per-tenant serialization … the database still enforces the same invariants, so
+//! docs/API.md §4 "Per-tenant serialization … the database still enforces the same invariants, so
 //! several API nodes stay correct together", §3 "with `HELPLINE_RATE_LIMIT_BACKEND=redis`
 //! the same limits hold across all API nodes", §4 "every node shows the change within 1 s",
 //! §8 "Another tenant's: 409", §10 "`helpline worker` processes can run on many machines"

@@ -1,4 +1,4 @@
-//! SPEC §2 "A 500 never leaks internals", §11 `/readyz`, and issue 10 "PostgreSQL restart":
+//! docs/API.md §2 "A 500 never leaks internals", §11 `/readyz`, and issue 10 "PostgreSQL restart":
 //! while the database is down, requests get a prompt, clean JSON `503` (not a hang, not a
 //! 500 with internals); once it is back the same process serves again by itself.
 //!

@@ -1,5 +1,5 @@
-//! SPEC §10 "If Redis is down, the API keeps accepting tickets and the jobs reach the queue
-//! once it is back" and SPEC §3 / docs/RATE_LIMITS.md "Redis trouble falls back to the local
+//! docs/API.md §10 "If Redis is down, the API keeps accepting tickets and the jobs reach the queue
+//! once it is back" and docs/API.md §3 and docs/RATE_LIMITS.md "Redis trouble falls back to the local
 //! limiter" (issue 10 "Redis outage", issue 5 "Redis stopped while 100 tickets are created").
 //!
 //! A private `redis-server` on its own port is killed (SIGKILL, so whatever it held is gone)

@@ -1,4 +1,4 @@
-//! SPEC §11 "`SIGTERM`: stop accepting, finish in-flight requests and running jobs, exit 0"
+//! docs/API.md §11 "`SIGTERM`: stop accepting, finish in-flight requests and running jobs, exit 0"
 //! (issue 10 "Graceful shutdown", issue 5 "SIGTERM finishes running jobs and exits 0").
 //!
 //! `helpline serve` gets SIGTERM while a burst of creates is in flight and webhook jobs are
