@@ -60,6 +60,8 @@
     if (!badge) { return; }
     badge.className = "badge status-" + status;
     badge.textContent = humanize(status);
+    var detail = document.getElementById("ticket-status-detail");
+    if (detail) { detail.textContent = humanize(status); }
   }
 
   function payload(e) {

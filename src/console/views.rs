@@ -15,8 +15,8 @@ use crate::tickets::view::{EventOut, MessageOut, TicketOut};
 use crate::ui::assets::CONSOLE_SCRIPT;
 use crate::ui::format::{iso, money, relative, span, timestamp};
 use crate::ui::{
-    Layout, NavLink, NoticeKind, SignedIn, csrf_field, humanize, notice, page, priority_badge,
-    select, status_badge,
+    Layout, NavLink, NoticeKind, SignedIn, category_label, csrf_field, humanize, notice, page,
+    priority_badge, select, status_badge,
 };
 
 pub const PRODUCT: &str = "Helpline console";
@@ -284,7 +284,7 @@ pub fn inbox(viewer: &Viewer<'_>, p: &InboxPage<'_>) -> Markup {
                                 td {
                                     a.subject href={ "/console/tickets/" (t.id) } { (t.subject) }
                                     div.meta {
-                                        code { (t.id) } " · " (humanize(&t.category))
+                                        code { (t.id) } " · " (category_label(&t.category))
                                         @for tag in t.tags.iter().flatten() {
                                             " " span.tag { (tag) }
                                         }
@@ -429,7 +429,7 @@ pub fn ticket(viewer: &Viewer<'_>, p: &TicketPage<'_>) -> Markup {
                     @if let Some(tenant) = t.tenant_id {
                         a href={ "/console/tenants/" (tenant) } { (p.tenant_name) }
                     }
-                    " · " (t.contact_email) " · " (humanize(&t.category))
+                    " · " (t.contact_email) " · " (category_label(&t.category))
                     " · opened " time datetime=(iso(t.created_at)) { (timestamp(t.created_at)) }
                 }
                 p.badges {

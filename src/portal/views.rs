@@ -13,8 +13,8 @@ use crate::tickets::view::{MessageOut, TicketOut};
 use crate::ui::assets::PORTAL_SCRIPT;
 use crate::ui::format::{iso, money, relative, timestamp};
 use crate::ui::{
-    Layout, NavLink, NoticeKind, SignedIn, csrf_field, humanize, notice, page, priority_badge,
-    select, status_badge,
+    Layout, NavLink, NoticeKind, SignedIn, category_label, csrf_field, humanize, notice, page,
+    priority_badge, select, status_badge,
 };
 
 pub const PRODUCT: &str = "Support";
@@ -128,14 +128,6 @@ fn ago(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
         "just now".to_string()
     } else {
         relative(at, now)
-    }
-}
-
-/// How a category reads on a page.
-fn category_label(category: &str) -> String {
-    match category.parse::<Category>() {
-        Ok(Category::ApiSdk) => "API / SDK".to_string(),
-        _ => humanize(category),
     }
 }
 
@@ -356,7 +348,7 @@ pub fn ticket(frame: &Frame<'_>, p: &TicketPage<'_>) -> Markup {
                 aside.card aria-label="Ticket details" {
                     h2 { "Details" }
                     dl.keys {
-                        dt { "Status" } dd { (humanize(&t.status)) }
+                        dt { "Status" } dd #ticket-status-detail { (humanize(&t.status)) }
                         dt { "Priority" } dd { (humanize(&t.priority)) }
                         dt { "Category" } dd { (category_label(&t.category)) }
                         dt { "First response" }

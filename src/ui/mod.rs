@@ -159,6 +159,14 @@ pub fn refusal(product: &str, home: &str, title: &str, message: &str) -> Markup 
     )
 }
 
+/// How a ticket category reads on a page (`api_sdk` is an acronym, not words).
+pub fn category_label(category: &str) -> String {
+    match category.parse::<crate::domain::ticket::Category>() {
+        Ok(crate::domain::ticket::Category::ApiSdk) => "API / SDK".to_string(),
+        _ => humanize(category),
+    }
+}
+
 /// `in_progress` → `In progress`: an enum value as words.
 pub fn humanize(s: &str) -> String {
     let s = s.replace('_', " ");
