@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use actix_web::web;
 use clap::{Args, Parser, Subcommand};
 use entities::staff;
+use entities::values::WorkerKind;
 use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 use serde_json::json;
 
@@ -214,7 +215,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         Command::Api(args) => serve(config, args, false).await,
         Command::Worker(args) => {
             let conn = open(&config, !args.no_migrate).await?;
-            let instance = register(&conn, &config, "worker").await?;
+            let instance = register(&conn, &config, WorkerKind::Worker).await?;
             let jobs = Jobs::connect(&config).await.map_err(Failure::runtime)?;
             // SLA alerts run in tenant actors, as on an API node.
             let tenants = Registry::new(
@@ -247,7 +248,16 @@ const JOBS_STOP_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// `serve` (API, workers and relay) or `api` (API only).
 async fn serve(config: Config, args: RunArgs, all_in_one: bool) -> Result<(), Failure> {
     let conn = open(&config, !args.no_migrate).await?;
-    let instance = register(&conn, &config, if all_in_one { "serve" } else { "api" }).await?;
+    let instance = register(
+        &conn,
+        &config,
+        if all_in_one {
+            WorkerKind::Serve
+        } else {
+            WorkerKind::Api
+        },
+    )
+    .await?;
     let listener = std::net::TcpListener::bind(config.listen)
         .map_err(|e| Failure::runtime(format!("cannot listen on {}: {e}", config.listen)))?;
     let bound = listener.local_addr().unwrap_or(config.listen);
@@ -295,7 +305,7 @@ async fn serve(config: Config, args: RunArgs, all_in_one: bool) -> Result<(), Fa
 async fn register(
     conn: &DatabaseConnection,
     config: &Config,
-    kind: &str,
+    kind: WorkerKind,
 ) -> Result<Instance, Failure> {
     Instance::start(conn.clone(), kind, config.host_id.clone())
         .await

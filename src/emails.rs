@@ -1,6 +1,7 @@
 //! Outgoing email (docs/API.md §4): a stored email plus its job, written in the caller's
 //! transaction. Nothing is queued when `RESEND_API_KEY` is unset.
 use chrono::{DateTime, Utc};
+use entities::values::DeliveryStatus;
 use entities::{emails, tickets};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
 use uuid::Uuid;
@@ -10,24 +11,7 @@ use workers::outbox;
 use crate::config::Config;
 use crate::domain::ids::TicketId;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EmailKind {
-    NewTicket,
-    CustomerReply,
-    OperatorReply,
-    StatusChanged,
-}
-
-impl EmailKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EmailKind::NewTicket => "new_ticket",
-            EmailKind::CustomerReply => "customer_reply",
-            EmailKind::OperatorReply => "operator_reply",
-            EmailKind::StatusChanged => "status_changed",
-        }
-    }
-}
+pub use entities::values::EmailKind;
 
 /// `[<category>/<priority>] <subject> (<ticket id>)`
 pub fn support_subject(ticket: &tickets::Model) -> String {
@@ -119,12 +103,12 @@ pub async fn queue_many<'a, C: ConnectionTrait>(
                 id: Set(email_id),
                 tenant_id: Set(ticket.tenant_id),
                 ticket_id: Set(Some(ticket.id)),
-                kind: Set(draft.kind.as_str().to_string()),
+                kind: Set(draft.kind),
                 to_addr: Set(draft.to),
                 reply_to: Set(draft.reply_to),
                 subject: Set(draft.subject),
                 body_text: Set(draft.body),
-                status: Set(workers::email::PENDING.to_string()),
+                status: Set(DeliveryStatus::Pending),
                 attempts: Set(0),
                 last_error: Set(None),
                 provider_id: Set(None),

@@ -15,6 +15,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Duration, Utc};
 use entities::idempotency_keys as keys;
 use entities::idempotency_usage as usage;
+use entities::values::IdempotencyState;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -31,8 +32,6 @@ pub const RETENTION: Duration = Duration::hours(24);
 /// A claim with no recorded owner older than this was abandoned and may be taken over.
 pub const ABANDONED_AFTER: Duration = Duration::seconds(60);
 
-const IN_PROGRESS: &str = workers::lease::IN_PROGRESS;
-const DONE: &str = "done";
 /// Domain separation for the sealing key; a new version label would re-key every record.
 const SEALING_LABEL: &[u8] = b"helpline idempotency sealing v1";
 
@@ -150,7 +149,7 @@ pub async fn claim(
             key: Set(key.to_string()),
             tenant_id: Set(caller.tenant_id),
             request_hash: Set(request_hash.to_string()),
-            state: Set(IN_PROGRESS.to_string()),
+            state: Set(IdempotencyState::InProgress),
             response_status: Set(None),
             response_sealed: Set(None),
             created_at: Set(now),
@@ -177,7 +176,7 @@ pub async fn claim(
             continue;
         };
         let expired = existing.created_at < now - RETENTION
-            || (existing.state == IN_PROGRESS
+            || (existing.state == IdempotencyState::InProgress
                 && existing.lease_owner.is_none()
                 && existing.created_at < now - ABANDONED_AFTER);
         if expired {
@@ -193,11 +192,11 @@ pub async fn claim(
             return Ok(Claim::Mismatch);
         }
         return match (
-            existing.state.as_str(),
+            existing.state,
             existing.response_status.and_then(|s| u16::try_from(s).ok()),
             existing.response_sealed,
         ) {
-            (DONE, Some(status), Some(sealed)) => Ok(Claim::Replay {
+            (IdempotencyState::Done, Some(status), Some(sealed)) => Ok(Claim::Replay {
                 status,
                 body: caller.open(key, status, &sealed)?,
             }),
@@ -216,7 +215,7 @@ pub async fn complete(
 ) -> Result<(), Error> {
     let sealed = caller.seal(key, status, body)?;
     keys::Entity::update_many()
-        .col_expr(keys::Column::State, Expr::value(DONE))
+        .col_expr(keys::Column::State, Expr::value(IdempotencyState::Done))
         .col_expr(keys::Column::ResponseStatus, Expr::value(i32::from(status)))
         .col_expr(keys::Column::ResponseSealed, Expr::value(sealed))
         .filter(keys::Column::ApiKeyId.eq(caller.key_id))
@@ -256,7 +255,7 @@ pub async fn release(db: &DatabaseConnection, caller: &Caller, key: &str) -> Res
     keys::Entity::delete_many()
         .filter(keys::Column::ApiKeyId.eq(caller.key_id))
         .filter(keys::Column::Key.eq(key))
-        .filter(keys::Column::State.eq(IN_PROGRESS))
+        .filter(keys::Column::State.eq(IdempotencyState::InProgress))
         .exec(db)
         .await?;
     Ok(())

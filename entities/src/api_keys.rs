@@ -1,13 +1,14 @@
 use sea_orm::entity::prelude::*;
 
+use crate::values::KeyKind;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "api_keys")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub tenant_id: Uuid,
-    /// `secret` or `publishable`.
-    pub kind: String,
+    pub kind: KeyKind,
     pub prefix: String,
     pub key_hash: String,
     pub label: Option<String>,

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::values::{DeliveryStatus, EmailKind};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "emails")]
 pub struct Model {
@@ -7,14 +9,12 @@ pub struct Model {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub ticket_id: Option<Uuid>,
-    /// `new_ticket`, `customer_reply`, `operator_reply` or `status_changed`.
-    pub kind: String,
+    pub kind: EmailKind,
     pub to_addr: String,
     pub reply_to: Option<String>,
     pub subject: String,
     pub body_text: String,
-    /// `pending`, `delivered` or `failed`.
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub provider_id: Option<String>,

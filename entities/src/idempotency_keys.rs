@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::values::IdempotencyState;
+
 /// The outcome of one `POST` sent with an `Idempotency-Key`, owned by the API key that sent
 /// it. The response is stored sealed (see `src/idempotency.rs`), never in plaintext.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -12,8 +14,7 @@ pub struct Model {
     pub tenant_id: Uuid,
     /// SHA-256 hex of method, path and body.
     pub request_hash: String,
-    /// `in_progress` or `done`.
-    pub state: String,
+    pub state: IdempotencyState,
     pub response_status: Option<i32>,
     /// base64 of a nonce and the AES-256-GCM ciphertext of the response body.
     pub response_sealed: Option<String>,

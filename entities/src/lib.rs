@@ -22,6 +22,7 @@ pub mod system_status;
 pub mod tenants;
 pub mod ticket_events;
 pub mod tickets;
+pub mod values;
 pub mod web_sessions;
 pub mod webhook_deliveries;
 pub mod webhook_endpoints;

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::values::TicketStatus;
+
 /// An operators' canned reply: its body may use `{{ticket.subject}}`, `{{ticket.id}}`,
 /// `{{tenant.name}}`, `{{contact_email}}` and `{{operator.name}}`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -10,7 +12,7 @@ pub struct Model {
     pub name: String,
     pub body: String,
     /// The status a reply with this macro sets, if any.
-    pub status: Option<String>,
+    pub status: Option<TicketStatus>,
     /// Tags a reply with this macro sets (stored `,a,b,`; empty: leaves them).
     pub tags: String,
     pub created_at: DateTimeUtc,

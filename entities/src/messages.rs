@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::values::MessageAuthor;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "messages")]
 pub struct Model {
@@ -7,8 +9,7 @@ pub struct Model {
     pub id: Uuid,
     pub ticket_id: Uuid,
     pub tenant_id: Uuid,
-    /// `customer`, `operator`, `triage_bot` or `system`.
-    pub author: String,
+    pub author: MessageAuthor,
     pub author_name: Option<String>,
     pub body: String,
     pub internal: bool,

@@ -5,6 +5,8 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
+    /// A `values::Queue`, kept as text: the relay marks a row it cannot read (say, one
+    /// written by a newer version) as sent instead of failing on it.
     pub queue: String,
     pub payload: Json,
     pub available_at: DateTimeUtc,

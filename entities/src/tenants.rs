@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::values::LimitsMode;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "tenants")]
 pub struct Model {
@@ -8,8 +10,7 @@ pub struct Model {
     pub name: String,
     pub email: String,
     pub plan: String,
-    /// `plan`, `custom` or `unlimited`.
-    pub limits_mode: String,
+    pub limits_mode: LimitsMode,
     pub limit_rpm: Option<i32>,
     pub limit_burst: Option<i32>,
     pub balance_cents: i64,

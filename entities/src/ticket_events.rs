@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::values::TicketEventKind;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "ticket_events")]
 pub struct Model {
@@ -7,8 +9,7 @@ pub struct Model {
     pub id: Uuid,
     pub ticket_id: Uuid,
     pub tenant_id: Uuid,
-    /// `created`, `message_added`, `status_changed`, `bounty_awarded` or `erased`.
-    pub kind: String,
+    pub kind: TicketEventKind,
     /// `customer`, `operator:<name>` or `system`.
     pub actor: String,
     pub data: Option<Json>,

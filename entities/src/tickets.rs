@@ -1,5 +1,9 @@
 use sea_orm::entity::prelude::*;
 
+use crate::values::{
+    BountyStatus, Category, ChargeStatus, Priority, TicketEmailStatus, TicketStatus,
+};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "tickets")]
 pub struct Model {
@@ -7,10 +11,10 @@ pub struct Model {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub subject: String,
-    pub category: String,
-    pub priority: String,
+    pub category: Category,
+    pub priority: Priority,
     pub priority_rank: i16,
-    pub status: String,
+    pub status: TicketStatus,
     pub description: String,
     pub call_id: Option<String>,
     pub source_session_id: Option<String>,
@@ -22,11 +26,11 @@ pub struct Model {
     pub first_response_due_at: Option<DateTimeUtc>,
     pub first_response_at: Option<DateTimeUtc>,
     pub charge_cents: i64,
-    pub charge_status: String,
+    pub charge_status: ChargeStatus,
     pub charge_entry_id: Option<Uuid>,
-    pub bounty_status: String,
+    pub bounty_status: BountyStatus,
     pub bounty_cents: i64,
-    pub email_status: String,
+    pub email_status: TicketEmailStatus,
     pub email_reason: Option<String>,
     pub message_count: i32,
     pub created_at: DateTimeUtc,

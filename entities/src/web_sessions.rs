@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::values::PrincipalKind;
+
 /// A browser session (console or Support tab). Only the token's SHA-256 hash is stored.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "web_sessions")]
@@ -8,8 +10,7 @@ pub struct Model {
     pub id: Uuid,
     #[sea_orm(unique)]
     pub token_hash: String,
-    /// `operator` or `tenant`.
-    pub principal_kind: String,
+    pub principal_kind: PrincipalKind,
     /// The operator's staff id or the tenant's id.
     pub principal_id: Uuid,
     pub csrf_secret: String,

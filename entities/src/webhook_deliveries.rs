@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::values::DeliveryStatus;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "webhook_deliveries")]
 pub struct Model {
@@ -10,8 +12,7 @@ pub struct Model {
     pub endpoint_id: Option<Uuid>,
     pub event_id: Uuid,
     pub event_type: String,
-    /// `pending`, `delivered` or `failed`.
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub response_status: Option<i32>,
     pub last_error: Option<String>,

@@ -1,13 +1,14 @@
 use sea_orm::entity::prelude::*;
 
+use crate::values::WorkerKind;
+
 /// A running process that may hold leases; it heartbeats while alive.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "worker_instances")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    /// `serve`, `api` or `worker`.
-    pub kind: String,
+    pub kind: WorkerKind,
     /// Boot id and pid namespace (or `HELPLINE_HOST_ID`): processes with the same one see
     /// each other's pids.
     pub host: Option<String>,

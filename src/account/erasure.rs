@@ -2,6 +2,7 @@
 //! same transaction; asking again while one is pending or running changes nothing.
 use chrono::{DateTime, Utc};
 use entities::erasure_requests as requests;
+use entities::values::ErasureStatus;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait};
 use uuid::Uuid;
@@ -31,7 +32,10 @@ pub async fn request(
 ) -> Result<Requested, DbErr> {
     let txn = begin_write(db).await?;
     let existing = requests::Entity::find_by_id(tenant_id).one(&txn).await?;
-    if existing.as_ref().is_some_and(|r| r.status != "done") {
+    if existing
+        .as_ref()
+        .is_some_and(|r| r.status != ErasureStatus::Done)
+    {
         txn.rollback().await?;
         return Ok(Requested {
             request: existing,
@@ -40,7 +44,7 @@ pub async fn request(
     }
     requests::Entity::insert(requests::ActiveModel {
         tenant_id: Set(tenant_id),
-        status: Set("pending".into()),
+        status: Set(ErasureStatus::Pending),
         requested_at: Set(now),
         completed_at: Set(None),
     })

@@ -19,7 +19,7 @@ use crate::tenants::provision;
 fn live_publishable(tenant_id: Uuid) -> Select<api_keys::Entity> {
     api_keys::Entity::find()
         .filter(api_keys::Column::TenantId.eq(tenant_id))
-        .filter(api_keys::Column::Kind.eq(KeyKind::Publishable.as_str()))
+        .filter(api_keys::Column::Kind.eq(KeyKind::Publishable))
         .filter(api_keys::Column::RevokedAt.is_null())
 }
 

@@ -6,7 +6,7 @@ use dashmap::DashMap;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use subtle::ConstantTimeEq;
 
-use super::keys::{self, KeyKind};
+use super::keys;
 use super::{BotPrincipal, Principal, StaffPrincipal, TenantPrincipal};
 use crate::domain::web::AllowedOrigins;
 use entities::{api_keys, bots, staff, tenants};
@@ -142,20 +142,18 @@ impl AuthCache {
         let Some((key, Some(tenant))) = found else {
             return Ok(None);
         };
-        Ok(KeyKind::parse(&key.kind).map(|kind| {
-            Principal::Tenant(TenantPrincipal {
-                tenant_id: key.tenant_id,
-                key_id: key.id,
-                kind,
-                prefix: key.prefix,
-                key_hash: key.key_hash,
-                limits: crate::tenants::rate_spec(&tenant),
-                allowed_origins: key
-                    .allowed_origins
-                    .as_deref()
-                    .map(|stored| std::sync::Arc::new(AllowedOrigins::from_stored(stored))),
-            })
-        }))
+        Ok(Some(Principal::Tenant(TenantPrincipal {
+            tenant_id: key.tenant_id,
+            key_id: key.id,
+            kind: key.kind,
+            prefix: key.prefix,
+            key_hash: key.key_hash,
+            limits: crate::tenants::rate_spec(&tenant),
+            allowed_origins: key
+                .allowed_origins
+                .as_deref()
+                .map(|stored| std::sync::Arc::new(AllowedOrigins::from_stored(stored))),
+        })))
     }
 
     async fn load_bot(&self, hash: &str) -> Result<Option<Principal>, DbErr> {

@@ -23,35 +23,12 @@ const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop
 /// How many random characters the visible prefix keeps.
 const VISIBLE_LEN: usize = 8;
 
-/// The kind of a tenant key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyKind {
-    Secret,
-    Publishable,
-}
+pub use entities::values::KeyKind;
 
-impl KeyKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyKind::Secret => "secret",
-            KeyKind::Publishable => "publishable",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "secret" => Some(KeyKind::Secret),
-            "publishable" => Some(KeyKind::Publishable),
-            _ => None,
-        }
-    }
-
-    fn token_prefix(self) -> &'static str {
-        match self {
-            KeyKind::Secret => SECRET_KEY_PREFIX,
-            KeyKind::Publishable => PUBLISHABLE_KEY_PREFIX,
-        }
+fn token_prefix(kind: KeyKind) -> &'static str {
+    match kind {
+        KeyKind::Secret => SECRET_KEY_PREFIX,
+        KeyKind::Publishable => PUBLISHABLE_KEY_PREFIX,
     }
 }
 
@@ -64,7 +41,7 @@ pub struct MintedToken {
 }
 
 pub fn mint_key(kind: KeyKind) -> MintedToken {
-    mint(kind.token_prefix())
+    mint(token_prefix(kind))
 }
 
 pub fn mint_staff_token() -> MintedToken {

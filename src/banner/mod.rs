@@ -7,43 +7,17 @@ use chrono::{DateTime, Utc};
 use entities::system_status;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub const TTL: Duration = Duration::from_millis(500);
 const ROW_ID: i32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Level {
-    Operational,
-    Degraded,
-    Outage,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Operational => "operational",
-            Level::Degraded => "degraded",
-            Level::Outage => "outage",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "operational" => Some(Level::Operational),
-            "degraded" => Some(Level::Degraded),
-            "outage" => Some(Level::Outage),
-            _ => None,
-        }
-    }
-}
+pub use entities::values::Level;
 
 /// The system-status banner.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Banner {
-    #[schema(value_type = Level)]
-    pub status: String,
+    pub status: Level,
     pub message: String,
     /// `null` until an operator first sets the banner.
     pub updated_at: Option<DateTime<Utc>>,
@@ -52,7 +26,7 @@ pub struct Banner {
 impl Default for Banner {
     fn default() -> Self {
         Self {
-            status: Level::Operational.as_str().into(),
+            status: Level::Operational,
             message: "All systems operational".into(),
             updated_at: None,
         }
@@ -96,7 +70,7 @@ impl BannerCache {
         let now = Utc::now();
         system_status::Entity::insert(system_status::ActiveModel {
             id: Set(ROW_ID),
-            status: Set(level.as_str().to_string()),
+            status: Set(level),
             message: Set(message.clone()),
             updated_at: Set(now),
         })
@@ -112,7 +86,7 @@ impl BannerCache {
         .exec_without_returning(db)
         .await?;
         let banner = Banner {
-            status: level.as_str().into(),
+            status: level,
             message,
             updated_at: Some(now),
         };

@@ -14,24 +14,8 @@ use crate::domain::ids::LedgerId;
 use entities::tenants;
 use workers::jobs::{BillingJob, Job};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LedgerKind {
-    TicketFee,
-    BountyCredit,
-    TopUp,
-    Refund,
-}
-
-impl LedgerKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LedgerKind::TicketFee => "ticket_fee",
-            LedgerKind::BountyCredit => "bounty_credit",
-            LedgerKind::TopUp => "top_up",
-            LedgerKind::Refund => "refund",
-        }
-    }
-}
+pub use entities::values::LedgerKind;
+use entities::values::LedgerStatus;
 
 /// One change of the tenant's balance.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -60,14 +44,14 @@ impl From<ledger_entries::Model> for LedgerEntryOut {
         Self {
             id: LedgerId::from_uuid(m.id).to_string(),
             object: "ledger_entry",
-            kind: m.kind,
+            kind: m.kind.to_string(),
             amount_cents: m.amount_cents,
             balance_after_cents: m.balance_after_cents,
             ticket_id: m
                 .ticket_id
                 .map(|t| crate::domain::ids::TicketId::from_uuid(t).to_string()),
             note: m.note,
-            status: m.status,
+            status: m.status.to_string(),
             created_at: m.created_at,
             settled_at: m.settled_at,
         }
@@ -201,12 +185,12 @@ fn entry(change: Change, balance_after: i64, now: DateTime<Utc>) -> ledger_entri
     ledger_entries::Model {
         id: LedgerId::new().uuid(),
         tenant_id: change.tenant_id,
-        kind: change.kind.as_str().to_string(),
+        kind: change.kind,
         amount_cents: change.amount_cents,
         balance_after_cents: balance_after,
         ticket_id: change.ticket_id,
         note: change.note,
-        status: "pending".to_string(),
+        status: LedgerStatus::Pending,
         settle_attempts: 0,
         next_attempt_at: now,
         last_error: None,

@@ -23,7 +23,7 @@ pub async fn report(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Spend, DbErr> {
-    let rows: Vec<(String, i64, DateTime<Utc>)> = ledger::Entity::find()
+    let rows: Vec<(LedgerKind, i64, DateTime<Utc>)> = ledger::Entity::find()
         .select_only()
         .column(ledger::Column::Kind)
         .column(ledger::Column::AmountCents)
@@ -40,14 +40,14 @@ pub async fn report(
         by_day: BTreeMap::new(),
     };
     for (kind, amount, at) in rows {
-        *spend.by_kind.entry(kind.clone()).or_default() += amount;
+        *spend.by_kind.entry(kind.to_string()).or_default() += amount;
         *spend
             .by_day
             .entry(at.date_naive())
             .or_default()
-            .entry(kind.clone())
+            .entry(kind.to_string())
             .or_default() += amount;
-        if kind == LedgerKind::TicketFee.as_str() {
+        if kind == LedgerKind::TicketFee {
             spend.spent_cents -= amount;
         }
     }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entities::staff;
+use entities::values::{BountyStatus, MessageAuthor};
 use maud::{Markup, html};
 use uuid::Uuid;
 
@@ -284,7 +285,7 @@ pub fn inbox(viewer: &Viewer<'_>, p: &InboxPage<'_>) -> Markup {
                                 td {
                                     a.subject href={ "/console/tickets/" (t.id) } { (t.subject) }
                                     div.meta {
-                                        code { (t.id) } " · " (category_label(&t.category))
+                                        code { (t.id) } " · " (category_label(t.category.as_str()))
                                         @for tag in t.tags.iter().flatten() {
                                             " " span.tag { (tag) }
                                         }
@@ -297,8 +298,8 @@ pub fn inbox(viewer: &Viewer<'_>, p: &InboxPage<'_>) -> Markup {
                                         }
                                     }
                                 }
-                                td { (status_badge(&t.status)) }
-                                td { (priority_badge(&t.priority)) }
+                                td { (status_badge(t.status.as_str())) }
+                                td { (priority_badge(t.priority.as_str())) }
                                 td { (sla_badge(t, p.now)) }
                                 td {
                                     @match t.assignee_id.flatten() {
@@ -364,12 +365,12 @@ fn author_label(m: &MessageOut) -> (&'static str, String) {
     if m.internal {
         ("internal", format!("Internal note · {name}"))
     } else {
-        match m.author.as_str() {
-            "customer" => ("customer", "Customer".to_string()),
-            "operator" => ("operator", format!("Operator · {name}")),
-            other => (
+        match MessageAuthor::parse(&m.author) {
+            Some(MessageAuthor::Customer) => ("customer", "Customer".to_string()),
+            Some(MessageAuthor::Operator) => ("operator", format!("Operator · {name}")),
+            _ => (
                 "bot",
-                format!("Bot · {}", m.author_name.as_deref().unwrap_or(other)),
+                format!("Bot · {}", m.author_name.as_deref().unwrap_or(&m.author)),
             ),
         }
     }
@@ -414,7 +415,7 @@ pub fn ticket(viewer: &Viewer<'_>, p: &TicketPage<'_>) -> Markup {
             .iter()
             .map(|s| (s.as_str().to_string(), humanize(s.as_str()))),
     );
-    let closed = t.status == TicketStatus::Closed.as_str();
+    let closed = t.status == TicketStatus::Closed;
     shell(
         viewer,
         Section::Inbox,
@@ -429,11 +430,11 @@ pub fn ticket(viewer: &Viewer<'_>, p: &TicketPage<'_>) -> Markup {
                     @if let Some(tenant) = t.tenant_id {
                         a href={ "/console/tenants/" (tenant) } { (p.tenant_name) }
                     }
-                    " · " (t.contact_email) " · " (category_label(&t.category))
+                    " · " (t.contact_email) " · " (category_label(t.category.as_str()))
                     " · opened " time datetime=(iso(t.created_at)) { (timestamp(t.created_at)) }
                 }
                 p.badges {
-                    (status_badge(&t.status)) " " (priority_badge(&t.priority)) " " (sla_badge(t, p.now))
+                    (status_badge(t.status.as_str())) " " (priority_badge(t.priority.as_str())) " " (sla_badge(t, p.now))
                     @if let Some(into) = &t.merged_into {
                         " " span.badge { "Merged into " a href={ "/console/tickets/" (into) } { (into) } }
                     }
@@ -508,8 +509,8 @@ pub fn ticket(viewer: &Viewer<'_>, p: &TicketPage<'_>) -> Markup {
                         form method="post" action={ (base) "/update" } {
                             (csrf_field(csrf))
                             input type="hidden" name="version" value=(t.version);
-                            (select("ticket-status", "status", "Status", &t.status, &status_options("")[1..]))
-                            (select("ticket-priority", "priority", "Priority", &t.priority, &priority_options("")[1..]))
+                            (select("ticket-status", "status", "Status", t.status.as_str(), &status_options("")[1..]))
+                            (select("ticket-priority", "priority", "Priority", t.priority.as_str(), &priority_options("")[1..]))
                             (select("ticket-assignee", "assignee_id", "Assignee", &assignee, &assignees))
                             div.field {
                                 label for="tags" { "Tags" }
@@ -522,7 +523,7 @@ pub fn ticket(viewer: &Viewer<'_>, p: &TicketPage<'_>) -> Markup {
                     @if t.bounty.eligible {
                         section.card {
                             h2 { "Bug bounty" }
-                            @if t.bounty.status == "awarded" {
+                            @if t.bounty.status == BountyStatus::Awarded.as_str() {
                                 p { "Awarded: " (money(t.bounty.amount_cents)) }
                             } @else {
                                 form method="post" action={ (base) "/bounty" } {
@@ -878,10 +879,10 @@ pub fn banner(
     .iter()
     .map(|l| (l.as_str().to_string(), humanize(l.as_str())))
     .collect();
-    let kind = match b.status.as_str() {
-        "operational" => NoticeKind::Success,
-        "degraded" => NoticeKind::Warning,
-        _ => NoticeKind::Error,
+    let kind = match b.status {
+        crate::banner::Level::Operational => NoticeKind::Success,
+        crate::banner::Level::Degraded => NoticeKind::Warning,
+        crate::banner::Level::Outage => NoticeKind::Error,
     };
     shell(
         viewer,
@@ -897,7 +898,7 @@ pub fn banner(
             section.card aria-labelledby="current-title" {
                 h2 #current-title { "Shown now" }
                 div #banner-now {
-                    (notice(kind, &format!("{} — {}", humanize(&b.status), b.message)))
+                    (notice(kind, &format!("{} — {}", humanize(b.status.as_str()), b.message)))
                 }
                 p.muted {
                     @match b.updated_at {
@@ -910,7 +911,7 @@ pub fn banner(
                 h2 #set-title { "Change it" }
                 form.narrow-form method="post" action="/console/status" {
                     (csrf_field(csrf))
-                    (select("banner-status", "status", "Status", &b.status, &levels))
+                    (select("banner-status", "status", "Status", b.status.as_str(), &levels))
                     div.field {
                         label for="banner-message" { "Message" }
                         textarea #banner-message name="message" rows="3" maxlength="500" { (b.message) }

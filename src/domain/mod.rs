@@ -11,32 +11,7 @@ pub mod ticket;
 pub mod validate;
 pub mod web;
 
-use std::fmt;
-
-/// A validation failure for one input field; the HTTP layer maps it to
-/// `400 validation_failed` with `field` in `detail`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    pub field: &'static str,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            field,
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for FieldError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
-    }
-}
-
-impl std::error::Error for FieldError {}
+pub use entities::values::FieldError;
 
 #[cfg(test)]
 mod tests {

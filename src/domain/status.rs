@@ -6,64 +6,9 @@
 //! [`TransitionError::InvalidTransition`] maps to `400 invalid_transition`.
 
 use std::fmt;
-use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
-use super::FieldError;
 use TicketStatus::{AwaitingUser, Closed, InProgress, Open, Resolved};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TicketStatus {
-    Open,
-    AwaitingUser,
-    InProgress,
-    Resolved,
-    Closed,
-}
-
-impl TicketStatus {
-    pub const ALL: [TicketStatus; 5] = [
-        TicketStatus::Open,
-        TicketStatus::AwaitingUser,
-        TicketStatus::InProgress,
-        TicketStatus::Resolved,
-        TicketStatus::Closed,
-    ];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            TicketStatus::Open => "open",
-            TicketStatus::AwaitingUser => "awaiting_user",
-            TicketStatus::InProgress => "in_progress",
-            TicketStatus::Resolved => "resolved",
-            TicketStatus::Closed => "closed",
-        }
-    }
-}
-
-impl fmt::Display for TicketStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for TicketStatus {
-    type Err = FieldError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        TicketStatus::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| {
-                FieldError::new(
-                    "status",
-                    "must be one of: open, awaiting_user, in_progress, resolved, closed",
-                )
-            })
-    }
-}
+pub use entities::values::TicketStatus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransitionError {

@@ -42,7 +42,7 @@ fn view(request: Option<requests::Model>) -> ErasureOut {
         },
         Some(r) => ErasureOut {
             object: "erasure",
-            status: r.status,
+            status: r.status.to_string(),
             requested_at: Some(r.requested_at),
             completed_at: r.completed_at,
         },

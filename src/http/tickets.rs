@@ -1,6 +1,7 @@
 //! `/v1/support/tickets`: the tenant's side of the ticket conversation (docs/API.md §4).
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
+use entities::values::TicketEmailStatus;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -245,9 +246,9 @@ async fn create_ticket(
         .tenants
         .send(key.tenant_id, CreateTicket(new))
         .await??;
-    let (delivered, reason) = match created.ticket.email_status.as_str() {
-        "delivered" => (Some(true), None),
-        "queued" => (None, None),
+    let (delivered, reason) = match created.ticket.email_status {
+        TicketEmailStatus::Delivered => (Some(true), None),
+        TicketEmailStatus::Queued => (None, None),
         _ => (Some(false), created.ticket.email_reason.clone()),
     };
     let version = created.ticket.version;
@@ -428,8 +429,7 @@ struct MessageIn {
 #[derive(Serialize, ToSchema)]
 pub struct MessageCreated {
     pub message: MessageOut,
-    #[schema(value_type = TicketStatus)]
-    pub ticket_status: String,
+    pub ticket_status: TicketStatus,
 }
 
 /// Reply to a ticket

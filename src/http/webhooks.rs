@@ -2,6 +2,7 @@
 //! (docs/API.md §5).
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
+use entities::values::DeliveryStatus;
 use entities::{webhook_deliveries as deliveries, webhook_endpoints as endpoints};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -73,13 +74,13 @@ pub struct DeliveryOut {
 
 impl From<deliveries::Model> for DeliveryOut {
     fn from(d: deliveries::Model) -> Self {
-        let pending = d.status == workers::webhook::PENDING;
+        let pending = d.status == DeliveryStatus::Pending;
         Self {
             id: DeliveryId::from_uuid(d.id).to_string(),
             object: "webhook_delivery",
             event_id: EventId::from_uuid(d.event_id).to_string(),
             event_type: d.event_type,
-            status: d.status,
+            status: d.status.to_string(),
             attempts: d.attempts,
             response_status: d.response_status,
             last_error: d.last_error,

@@ -44,8 +44,7 @@ pub struct MacroOut {
         example = "Hi {{tenant.name}}, could you send the logs for {{ticket.id}}? — {{operator.name}}"
     )]
     pub body: String,
-    #[schema(value_type = Option<TicketStatus>)]
-    pub status: Option<String>,
+    pub status: Option<TicketStatus>,
     pub tags: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -79,7 +78,7 @@ pub async fn create<C: ConnectionTrait>(
         id: Set(MacroId::new().uuid()),
         name: Set(name.into_inner()),
         body: Set(body),
-        status: Set(status.map(|s| s.as_str().to_string())),
+        status: Set(status),
         tags: Set(tags.to_stored()),
         created_at: Set(now),
         updated_at: Set(now),
@@ -119,7 +118,7 @@ pub async fn update<C: ConnectionTrait>(
         row.body = Set(body);
     }
     if let Some(status) = fields.status {
-        row.status = Set(status.map(|s| s.as_str().to_string()));
+        row.status = Set(status);
     }
     if let Some(tags) = fields.tags {
         row.tags = Set(tags.to_stored());

@@ -3,6 +3,7 @@
 pub mod feed;
 
 use chrono::{DateTime, Utc};
+use entities::values::NotificationKind;
 use entities::{notification_preferences as prefs, notifications};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel};
 use serde::{Deserialize, Serialize};
@@ -76,7 +77,7 @@ pub async fn save_preferences<C: ConnectionTrait>(
 
 /// What happened, as the tenant reads it.
 pub struct Notice {
-    pub kind: &'static str,
+    pub kind: NotificationKind,
     pub title: String,
     pub body: String,
     pub ticket_id: Option<Uuid>,
@@ -95,7 +96,7 @@ pub async fn notify<C: ConnectionTrait>(
     let row = notifications::Model {
         id: NotificationId::new().uuid(),
         tenant_id,
-        kind: notice.kind.to_string(),
+        kind: notice.kind,
         title: notice.title,
         body: notice.body,
         ticket_id: notice.ticket_id,
@@ -151,7 +152,7 @@ impl From<notifications::Model> for NotificationOut {
         Self {
             id: NotificationId::from_uuid(n.id).to_string(),
             object: "notification",
-            kind: n.kind,
+            kind: n.kind.to_string(),
             title: n.title,
             body: n.body,
             ticket_id: n.ticket_id.map(|t| TicketId::from_uuid(t).to_string()),

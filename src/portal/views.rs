@@ -4,6 +4,7 @@
 //! is ever passed in: public messages, no tags, no assignee, no internal notes.
 use chrono::{DateTime, Utc};
 use entities::notifications;
+use entities::values::MessageAuthor;
 use maud::{Markup, html};
 
 use crate::banner::{Banner, Level};
@@ -104,7 +105,7 @@ fn shell(
 /// The status banner: said in words, coloured by level; nothing when all is well and the
 /// message is the default.
 fn banner_strip(banner: &Banner) -> Markup {
-    let level = Level::parse(&banner.status).unwrap_or(Level::Operational);
+    let level = banner.status;
     let (kind, word) = match level {
         Level::Operational => (NoticeKind::Success, "All systems operational"),
         Level::Degraded => (NoticeKind::Warning, "Degraded performance"),
@@ -242,10 +243,10 @@ pub fn ticket_list(frame: &Frame<'_>, p: &ListPage<'_>) -> Markup {
                             tr.ticket-row data-ticket=(t.id) {
                                 td {
                                     a.subject href=(ticket_path(&t.id)) { (t.subject) }
-                                    div.meta { code { (t.id) } " · " (category_label(&t.category)) }
+                                    div.meta { code { (t.id) } " · " (category_label(t.category.as_str())) }
                                 }
-                                td { (status_badge(&t.status)) }
-                                td { (priority_badge(&t.priority)) }
+                                td { (status_badge(t.status.as_str())) }
+                                td { (priority_badge(t.priority.as_str())) }
                                 td.num { (t.message_count) }
                                 td { time datetime=(iso(t.updated_at)) title=(timestamp(t.updated_at)) { (ago(t.updated_at, p.now)) } }
                             }
@@ -272,8 +273,8 @@ pub struct TicketPage<'a> {
 }
 
 fn message(m: &MessageOut) -> Markup {
-    let (class, label) = match m.author.as_str() {
-        "customer" => ("customer", "You".to_string()),
+    let (class, label) = match MessageAuthor::parse(&m.author) {
+        Some(MessageAuthor::Customer) => ("customer", "You".to_string()),
         _ => (
             "operator",
             format!("Support · {}", m.author_name.as_deref().unwrap_or("team")),
@@ -292,17 +293,23 @@ fn message(m: &MessageOut) -> Markup {
 }
 
 /// The status changes a tenant may make from `status`, as (target, button label).
-fn status_actions(status: &str) -> Vec<(&'static str, &'static str)> {
-    match status.parse::<TicketStatus>() {
-        Ok(TicketStatus::Closed) | Err(_) => Vec::new(),
-        Ok(TicketStatus::Resolved) => vec![("open", "Reopen"), ("closed", "Close")],
-        Ok(_) => vec![("resolved", "Mark resolved"), ("closed", "Close")],
+fn status_actions(status: TicketStatus) -> Vec<(TicketStatus, &'static str)> {
+    match status {
+        TicketStatus::Closed => Vec::new(),
+        TicketStatus::Resolved => vec![
+            (TicketStatus::Open, "Reopen"),
+            (TicketStatus::Closed, "Close"),
+        ],
+        _ => vec![
+            (TicketStatus::Resolved, "Mark resolved"),
+            (TicketStatus::Closed, "Close"),
+        ],
     }
 }
 
 pub fn ticket(frame: &Frame<'_>, p: &TicketPage<'_>) -> Markup {
     let t = p.ticket;
-    let closed = t.status == TicketStatus::Closed.as_str();
+    let closed = t.status == TicketStatus::Closed;
     let action = |what: &str| format!("{}/{what}", ticket_path(&t.id));
     shell(
         frame,
@@ -314,9 +321,9 @@ pub fn ticket(frame: &Frame<'_>, p: &TicketPage<'_>) -> Markup {
             div.page-head {
                 h1 { (t.subject) }
                 div.badges {
-                    span #ticket-status { (status_badge(&t.status)) }
-                    (priority_badge(&t.priority))
-                    span.meta { code { (t.id) } " · " (category_label(&t.category)) " · opened " (timestamp(t.created_at)) }
+                    span #ticket-status { (status_badge(t.status.as_str())) }
+                    (priority_badge(t.priority.as_str()))
+                    span.meta { code { (t.id) } " · " (category_label(t.category.as_str())) " · opened " (timestamp(t.created_at)) }
                 }
             }
             @if let Some((kind, message)) = &p.flash { (notice(*kind, message)) }
@@ -337,7 +344,7 @@ pub fn ticket(frame: &Frame<'_>, p: &TicketPage<'_>) -> Markup {
                             div.field {
                                 label for="reply-body" { "Your reply" }
                                 textarea #reply-body name="body" required maxlength="5000" rows="5" { (p.draft) }
-                                @if t.status == TicketStatus::Resolved.as_str() {
+                                @if t.status == TicketStatus::Resolved {
                                     p.hint { "Replying reopens this resolved ticket." }
                                 }
                             }
@@ -348,9 +355,9 @@ pub fn ticket(frame: &Frame<'_>, p: &TicketPage<'_>) -> Markup {
                 aside.card aria-label="Ticket details" {
                     h2 { "Details" }
                     dl.keys {
-                        dt { "Status" } dd #ticket-status-detail { (humanize(&t.status)) }
-                        dt { "Priority" } dd { (humanize(&t.priority)) }
-                        dt { "Category" } dd { (category_label(&t.category)) }
+                        dt { "Status" } dd #ticket-status-detail { (humanize(t.status.as_str())) }
+                        dt { "Priority" } dd { (humanize(t.priority.as_str())) }
+                        dt { "Category" } dd { (category_label(t.category.as_str())) }
                         dt { "First response" }
                         dd {
                             @match (t.sla.first_response_at, t.sla.first_response_due_at) {
@@ -361,11 +368,11 @@ pub fn ticket(frame: &Frame<'_>, p: &TicketPage<'_>) -> Markup {
                         }
                         dt { "Fee" } dd { (money(t.charge.amount_cents)) }
                     }
-                    @for (target, label) in status_actions(&t.status) {
+                    @for (target, label) in status_actions(t.status) {
                         form.inline-form method="post" action=(action("status")) {
                             (csrf_field(frame.csrf_token))
                             input type="hidden" name="status" value=(target);
-                            button class=(if target == "closed" { "danger" } else { "" }) type="submit" { (label) }
+                            button class=(if target == TicketStatus::Closed { "danger" } else { "" }) type="submit" { (label) }
                         }
                     }
                     @if !closed {

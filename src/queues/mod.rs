@@ -2,6 +2,7 @@
 //! one state, and replaying one. Counts come from our own tables (the source of truth for
 //! each job's fate) plus the backend's pending tasks, read from its keys and tables directly.
 use chrono::{DateTime, Utc};
+use entities::values::{DeliveryStatus, ErasureStatus, LedgerStatus};
 use entities::{
     emails, erasure_requests as erasures, ledger_entries as ledger, outbox, sla_alerts,
     webhook_deliveries as deliveries,
@@ -9,7 +10,7 @@ use entities::{
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select,
+    QuerySelect, Select, Value as DbValue,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -76,35 +77,43 @@ async fn outbox_counts(
 }
 
 /// The columns of a table that records each job's outcome (`emails`, `webhook_deliveries`,
-/// `ledger_entries`), and its word for a finished job.
-struct OutcomeTable<E: EntityTrait> {
+/// `ledger_entries`), and its statuses for a job still to run, finished, and out of attempts.
+struct OutcomeTable<E: EntityTrait, S> {
     status: E::Column,
     last_error: E::Column,
     /// Tables whose jobs claim their row while they run.
     in_flight_until: Option<E::Column>,
-    done: &'static str,
+    pending: S,
+    done: S,
+    dead: S,
 }
 
-impl<E> OutcomeTable<E>
+impl<E, S> OutcomeTable<E, S>
 where
     E: EntityTrait,
     E::Model: Sync,
+    S: Into<DbValue> + Copy,
 {
     /// `(running, done, failed, dead)`: failed means pending after an error (will retry).
     async fn counts(&self, db: &DatabaseConnection, now: DateTime<Utc>) -> Result<[u64; 4], DbErr> {
-        let with_status = |status: &str| E::find().filter(self.status.eq(status));
+        let with_status = |status: S| E::find().filter(self.status.eq(status));
         let running = match self.in_flight_until {
-            Some(col) => with_status("pending").filter(col.gt(now)).count(db).await?,
+            Some(col) => {
+                with_status(self.pending)
+                    .filter(col.gt(now))
+                    .count(db)
+                    .await?
+            }
             None => 0,
         };
         Ok([
             running,
             with_status(self.done).count(db).await?,
-            with_status("pending")
+            with_status(self.pending)
                 .filter(self.last_error.is_not_null())
                 .count(db)
                 .await?,
-            with_status("failed").count(db).await?,
+            with_status(self.dead).count(db).await?,
         ])
     }
 }
@@ -117,41 +126,48 @@ async fn outcome_counts(
 ) -> Result<[u64; 4], DbErr> {
     match queue {
         Queue::Email => {
-            OutcomeTable::<emails::Entity> {
+            OutcomeTable::<emails::Entity, _> {
                 status: emails::Column::Status,
                 last_error: emails::Column::LastError,
                 in_flight_until: Some(emails::Column::InFlightUntil),
-                done: "delivered",
+                pending: DeliveryStatus::Pending,
+                done: DeliveryStatus::Delivered,
+                dead: DeliveryStatus::Failed,
             }
             .counts(db, now)
             .await
         }
         Queue::Webhook => {
-            OutcomeTable::<deliveries::Entity> {
+            OutcomeTable::<deliveries::Entity, _> {
                 status: deliveries::Column::Status,
                 last_error: deliveries::Column::LastError,
                 in_flight_until: Some(deliveries::Column::InFlightUntil),
-                done: "delivered",
+                pending: DeliveryStatus::Pending,
+                done: DeliveryStatus::Delivered,
+                dead: DeliveryStatus::Failed,
             }
             .counts(db, now)
             .await
         }
         Queue::Billing => {
-            OutcomeTable::<ledger::Entity> {
+            OutcomeTable::<ledger::Entity, _> {
                 status: ledger::Column::Status,
                 last_error: ledger::Column::LastError,
                 in_flight_until: None,
-                done: "settled",
+                pending: LedgerStatus::Pending,
+                done: LedgerStatus::Settled,
+                dead: LedgerStatus::Failed,
             }
             .counts(db, now)
             .await
         }
         Queue::Privacy => {
-            let with_status =
-                |status: &str| erasures::Entity::find().filter(erasures::Column::Status.eq(status));
+            let with_status = |status: ErasureStatus| {
+                erasures::Entity::find().filter(erasures::Column::Status.eq(status))
+            };
             Ok([
-                with_status("running").count(db).await?,
-                with_status("done").count(db).await?,
+                with_status(ErasureStatus::Running).count(db).await?,
+                with_status(ErasureStatus::Done).count(db).await?,
                 0,
                 0,
             ])
@@ -208,6 +224,34 @@ impl JobState {
             _ => None,
         }
     }
+
+    /// The stored status of an email's or a webhook delivery's job in this state.
+    fn delivery_status(self) -> DeliveryStatus {
+        match self {
+            Self::Dead => DeliveryStatus::Failed,
+            Self::Failed | Self::Pending => DeliveryStatus::Pending,
+            Self::Done => DeliveryStatus::Delivered,
+        }
+    }
+
+    /// The stored status of a ledger entry's settlement in this state.
+    fn ledger_status(self) -> LedgerStatus {
+        match self {
+            Self::Dead => LedgerStatus::Failed,
+            Self::Failed | Self::Pending => LedgerStatus::Pending,
+            Self::Done => LedgerStatus::Settled,
+        }
+    }
+
+    /// The stored status of an erasure request in this state: one that never finished
+    /// (`running`) is listed as dead.
+    fn erasure_status(self) -> ErasureStatus {
+        match self {
+            Self::Dead => ErasureStatus::Running,
+            Self::Failed | Self::Pending => ErasureStatus::Pending,
+            Self::Done => ErasureStatus::Done,
+        }
+    }
 }
 
 /// One job as ops see it.
@@ -226,7 +270,7 @@ fn job_json(
 fn outcome_query<E: EntityTrait>(
     status_col: E::Column,
     last_error: E::Column,
-    status: &str,
+    status: impl Into<DbValue>,
     retrying: bool,
 ) -> Select<E> {
     let query = E::find().filter(status_col.eq(status));
@@ -264,30 +308,20 @@ pub async fn jobs(
     state: JobState,
     page: Page,
 ) -> Result<(Vec<Value>, u64), DbErr> {
-    let (status, retrying) = match state {
-        JobState::Dead => ("failed", false),
-        JobState::Failed => ("pending", true),
-        JobState::Pending => ("pending", false),
-        JobState::Done => ("done", false),
-    };
+    let retrying = state == JobState::Failed;
     let listed = match queue {
         Queue::Email => {
-            let status = if status == "done" {
-                "delivered"
-            } else {
-                status
-            };
             let query = outcome_query::<emails::Entity>(
                 emails::Column::Status,
                 emails::Column::LastError,
-                status,
+                state.delivery_status(),
                 retrying,
             );
             page_of(db, query, Some(emails::Column::Id), page, |e| {
                 job_json(
                     workers::email::idempotency_key(e.id),
                     e.tenant_id,
-                    &e.status,
+                    e.status.as_str(),
                     e.attempts,
                     e.last_error,
                     e.created_at,
@@ -296,22 +330,17 @@ pub async fn jobs(
             .await?
         }
         Queue::Webhook => {
-            let status = if status == "done" {
-                "delivered"
-            } else {
-                status
-            };
             let query = outcome_query::<deliveries::Entity>(
                 deliveries::Column::Status,
                 deliveries::Column::LastError,
-                status,
+                state.delivery_status(),
                 retrying,
             );
             page_of(db, query, Some(deliveries::Column::Id), page, |d| {
                 let mut job = job_json(
                     DeliveryId::from_uuid(d.id).to_string(),
                     d.tenant_id,
-                    &d.status,
+                    d.status.as_str(),
                     d.attempts,
                     d.last_error,
                     d.created_at,
@@ -323,18 +352,17 @@ pub async fn jobs(
             .await?
         }
         Queue::Billing => {
-            let status = if status == "done" { "settled" } else { status };
             let query = outcome_query::<ledger::Entity>(
                 ledger::Column::Status,
                 ledger::Column::LastError,
-                status,
+                state.ledger_status(),
                 retrying,
             );
             page_of(db, query, Some(ledger::Column::Id), page, |e| {
                 job_json(
                     LedgerId::from_uuid(e.id).to_string(),
                     e.tenant_id,
-                    &e.status,
+                    e.status.as_str(),
                     e.settle_attempts,
                     e.last_error,
                     e.created_at,
@@ -343,17 +371,13 @@ pub async fn jobs(
             .await?
         }
         Queue::Privacy => {
-            let status = match status {
-                "done" => "done",
-                "failed" => "running",
-                other => other,
-            };
-            let query = erasures::Entity::find().filter(erasures::Column::Status.eq(status));
+            let query = erasures::Entity::find()
+                .filter(erasures::Column::Status.eq(state.erasure_status()));
             page_of(db, query, None, page, |r| {
                 job_json(
                     r.tenant_id.to_string(),
                     r.tenant_id,
-                    &r.status,
+                    r.status.as_str(),
                     0,
                     None,
                     r.requested_at,
@@ -403,7 +427,7 @@ pub async fn retry(
         Queue::Email => {
             let id = prefixed_uuid(id_raw, "eml_")?;
             let reset = emails::Entity::update_many()
-                .col_expr(emails::Column::Status, Expr::value("pending"))
+                .col_expr(emails::Column::Status, Expr::value(DeliveryStatus::Pending))
                 .col_expr(emails::Column::Attempts, Expr::value(0))
                 .col_expr(emails::Column::NextAttemptAt, Expr::value(now))
                 .col_expr(
@@ -411,7 +435,7 @@ pub async fn retry(
                     Expr::value(Option::<DateTime<Utc>>::None),
                 )
                 .filter(emails::Column::Id.eq(id))
-                .filter(emails::Column::Status.ne("delivered"))
+                .filter(emails::Column::Status.ne(DeliveryStatus::Delivered))
                 .exec(&txn)
                 .await?;
             if reset.rows_affected == 0 {
@@ -422,11 +446,11 @@ pub async fn retry(
         Queue::Billing => {
             let id = prefixed_uuid(id_raw, "led_")?;
             let reset = ledger::Entity::update_many()
-                .col_expr(ledger::Column::Status, Expr::value("pending"))
+                .col_expr(ledger::Column::Status, Expr::value(LedgerStatus::Pending))
                 .col_expr(ledger::Column::SettleAttempts, Expr::value(0))
                 .col_expr(ledger::Column::NextAttemptAt, Expr::value(now))
                 .filter(ledger::Column::Id.eq(id))
-                .filter(ledger::Column::Status.ne("settled"))
+                .filter(ledger::Column::Status.ne(LedgerStatus::Settled))
                 .exec(&txn)
                 .await?;
             if reset.rows_affected == 0 {
@@ -437,9 +461,12 @@ pub async fn retry(
         Queue::Privacy => {
             let tenant_id: Uuid = id_raw.parse().map_err(|_| QueueError::NotFound)?;
             let reset = erasures::Entity::update_many()
-                .col_expr(erasures::Column::Status, Expr::value("pending"))
+                .col_expr(
+                    erasures::Column::Status,
+                    Expr::value(ErasureStatus::Pending),
+                )
                 .filter(erasures::Column::TenantId.eq(tenant_id))
-                .filter(erasures::Column::Status.ne("pending"))
+                .filter(erasures::Column::Status.ne(ErasureStatus::Pending))
                 .exec(&txn)
                 .await?;
             if reset.rows_affected == 0 {

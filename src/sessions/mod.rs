@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use entities::values::PrincipalKind;
 use entities::web_sessions;
 use rand::distr::{Alphanumeric, SampleString};
 use sea_orm::{
@@ -32,10 +33,10 @@ pub enum SessionPrincipal {
 }
 
 impl SessionPrincipal {
-    fn kind(self) -> &'static str {
+    fn kind(self) -> PrincipalKind {
         match self {
-            Self::Operator(_) => "operator",
-            Self::Tenant(_) => "tenant",
+            Self::Operator(_) => PrincipalKind::Operator,
+            Self::Tenant(_) => PrincipalKind::Tenant,
         }
     }
 
@@ -45,11 +46,10 @@ impl SessionPrincipal {
         }
     }
 
-    fn from_row(kind: &str, id: Uuid) -> Option<Self> {
+    fn from_row(kind: PrincipalKind, id: Uuid) -> Self {
         match kind {
-            "operator" => Some(Self::Operator(id)),
-            "tenant" => Some(Self::Tenant(id)),
-            _ => None,
+            PrincipalKind::Operator => Self::Operator(id),
+            PrincipalKind::Tenant => Self::Tenant(id),
         }
     }
 }
@@ -103,7 +103,7 @@ pub async fn create<C: ConnectionTrait>(
     let row = web_sessions::ActiveModel {
         id: Set(Uuid::now_v7()),
         token_hash: Set(hash_token(&token)),
-        principal_kind: Set(principal.kind().to_string()),
+        principal_kind: Set(principal.kind()),
         principal_id: Set(principal.id()),
         csrf_secret: Set(secret()),
         created_at: Set(now),
@@ -143,9 +143,7 @@ pub async fn authenticate<C: ConnectionTrait>(
             .await?;
         return Ok(None);
     }
-    let Some(principal) = SessionPrincipal::from_row(&row.principal_kind, row.principal_id) else {
-        return Ok(None);
-    };
+    let principal = SessionPrincipal::from_row(row.principal_kind, row.principal_id);
     let operator_name = match principal {
         SessionPrincipal::Operator(staff_id) => {
             match crate::staff::find_active(conn, staff_id).await? {

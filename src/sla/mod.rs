@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use entities::values::TicketEventKind;
 use entities::{sla_alerts, ticket_events, tickets};
 use futures_util::future::BoxFuture;
 use sea_orm::QuerySelect;
@@ -24,7 +25,6 @@ use crate::domain::ids::TicketId;
 use crate::domain::plan::Plan;
 use crate::domain::sla::first_response_warning;
 use crate::domain::status::TicketStatus;
-use crate::domain::ticket::Priority;
 use crate::tenants::actor::FireSla;
 use crate::tenants::registry::{Registry, TenantBusy};
 use crate::tickets::ops::{Author, event};
@@ -57,9 +57,13 @@ pub async fn schedule<'a, C: ConnectionTrait>(
     let jobs = created.into_iter().flat_map(|ticket| {
         let due = ticket.first_response_due_at;
         let warning = due.and_then(|_| {
-            let priority = ticket.priority.parse().unwrap_or(Priority::Normal);
             let plan = Plan::from_stored(&ticket.plan_tier);
-            first_response_warning(plan, priority, ticket.created_at, &config.business_hours)
+            first_response_warning(
+                plan,
+                ticket.priority,
+                ticket.created_at,
+                &config.business_hours,
+            )
         });
         let job = |alert| {
             Job::Sla(SlaJob {
@@ -80,10 +84,7 @@ pub async fn schedule<'a, C: ConnectionTrait>(
 
 /// Whether a ticket's first-response clock still runs.
 fn unanswered(ticket: &tickets::Model) -> bool {
-    let open = !matches!(
-        ticket.status.parse(),
-        Ok(TicketStatus::Resolved | TicketStatus::Closed)
-    );
+    let open = !matches!(ticket.status, TicketStatus::Resolved | TicketStatus::Closed);
     open && ticket.first_response_at.is_none()
         && ticket.merged_into.is_none()
         && ticket.first_response_due_at.is_some()
@@ -118,7 +119,7 @@ pub async fn fire(
     for alert in alerts {
         let marked = sla_alerts::Entity::insert(sla_alerts::ActiveModel {
             ticket_id: Set(ticket.id),
-            kind: Set(alert.as_str().to_string()),
+            kind: Set(alert),
             tenant_id: Set(ticket.tenant_id),
             fired_at: Set(now),
         })
@@ -147,9 +148,12 @@ pub async fn fire(
             now,
         )
         .await?;
-        let kind = format!("sla_{}", alert.as_str());
+        let kind = match alert {
+            SlaAlert::Warning => TicketEventKind::SlaWarning,
+            SlaAlert::Breached => TicketEventKind::SlaBreached,
+        };
         let timeline = json!({"first_response_due_at": ticket.first_response_due_at});
-        ticket_events::Entity::insert(event(&ticket, &kind, &Author::System, timeline, false, now))
+        ticket_events::Entity::insert(event(&ticket, kind, &Author::System, timeline, false, now))
             .exec_without_returning(&txn)
             .await?;
         fired.push(alert);

@@ -6,15 +6,12 @@ pub mod registry;
 
 use chrono::{DateTime, Utc};
 use entities::tenants;
+use entities::values::LimitsMode;
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::domain::plan::Plan;
 use crate::ratelimit::RateSpec;
-
-pub const LIMITS_PLAN: &str = "plan";
-pub const LIMITS_CUSTOM: &str = "custom";
-pub const LIMITS_UNLIMITED: &str = "unlimited";
 
 /// A tenant by id.
 pub async fn find(
@@ -120,17 +117,17 @@ pub async fn update(
     match change.limits {
         None => {}
         Some(LimitsChange::Plan) => {
-            active.limits_mode = Set(LIMITS_PLAN.into());
+            active.limits_mode = Set(LimitsMode::Plan);
             active.limit_rpm = Set(None);
             active.limit_burst = Set(None);
         }
         Some(LimitsChange::Unlimited) => {
-            active.limits_mode = Set(LIMITS_UNLIMITED.into());
+            active.limits_mode = Set(LimitsMode::Unlimited);
             active.limit_rpm = Set(None);
             active.limit_burst = Set(None);
         }
         Some(LimitsChange::Custom { per_minute, burst }) => {
-            active.limits_mode = Set(LIMITS_CUSTOM.into());
+            active.limits_mode = Set(LimitsMode::Custom);
             active.limit_rpm = Set(i32::try_from(per_minute).ok());
             active.limit_burst = Set(i32::try_from(burst).ok());
         }
@@ -146,9 +143,9 @@ pub fn plan_of(t: &tenants::Model) -> Plan {
 
 /// The limit in force: the operator's override, or the plan's.
 pub fn rate_spec(t: &tenants::Model) -> RateSpec {
-    match (t.limits_mode.as_str(), t.limit_rpm, t.limit_burst) {
-        (LIMITS_UNLIMITED, _, _) => RateSpec::Unlimited,
-        (LIMITS_CUSTOM, Some(rpm), Some(burst)) if rpm > 0 && burst > 0 => RateSpec::Limited {
+    match (t.limits_mode, t.limit_rpm, t.limit_burst) {
+        (LimitsMode::Unlimited, _, _) => RateSpec::Unlimited,
+        (LimitsMode::Custom, Some(rpm), Some(burst)) if rpm > 0 && burst > 0 => RateSpec::Limited {
             per_minute: rpm.unsigned_abs(),
             burst: burst.unsigned_abs(),
         },
@@ -182,7 +179,7 @@ impl utoipa::PartialSchema for RateLimits {
             .item(
                 ObjectBuilder::new()
                     .schema_type(Type::String)
-                    .enum_values(Some([LIMITS_UNLIMITED]))
+                    .enum_values(Some([LimitsMode::Unlimited.as_str()]))
                     .description(Some("No rate limit")),
             )
             .item(
@@ -240,7 +237,7 @@ impl From<tenants::Model> for TenantOut {
     fn from(t: tenants::Model) -> Self {
         let limits = limits_json(rate_spec(&t));
         Self {
-            limits_source: if t.limits_mode == LIMITS_PLAN {
+            limits_source: if t.limits_mode == LimitsMode::Plan {
                 "plan"
             } else {
                 "override"

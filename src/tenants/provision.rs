@@ -1,5 +1,6 @@
 //! Creating tenants and operators, shared by the CLI and the admin API.
 use chrono::Utc;
+use entities::values::LimitsMode;
 use entities::{api_keys, staff, tenants};
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait};
 use uuid::Uuid;
@@ -30,7 +31,7 @@ pub async fn create_tenant(
         name: Set(new.name.into_inner()),
         email: Set(new.email.into_inner()),
         plan: Set(new.plan.as_str().to_string()),
-        limits_mode: Set(super::LIMITS_PLAN.to_string()),
+        limits_mode: Set(LimitsMode::Plan),
         limit_rpm: Set(None),
         limit_burst: Set(None),
         balance_cents: Set(0),
@@ -85,7 +86,7 @@ pub async fn insert_key_for_origins<C: sea_orm::ConnectionTrait>(
     api_keys::Entity::insert(api_keys::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(tenant_id),
-        kind: Set(kind.as_str().to_string()),
+        kind: Set(kind),
         prefix: Set(minted.prefix.clone()),
         key_hash: Set(minted.hash.clone()),
         label: Set(label),

@@ -46,13 +46,13 @@ pub async fn kept<C: ConnectionTrait>(
 fn narrow(query: &mut SelectStatement, filter: &TicketFilter) {
     query.and_where(col("tag").eq(filter.tag.clone().unwrap_or_default()));
     if let Some(status) = filter.status {
-        query.and_where(col("status").eq(status.as_str()));
+        query.and_where(col("status").eq(status));
     }
     if let Some(category) = filter.category {
-        query.and_where(col("category").eq(category.as_str()));
+        query.and_where(col("category").eq(category));
     }
     if let Some(priority) = filter.priority {
-        query.and_where(col("priority").eq(priority.as_str()));
+        query.and_where(col("priority").eq(priority));
     }
     match filter.assignee {
         Some(Assignee::Nobody) => {

@@ -3,6 +3,7 @@
 //! `merged_from`), the source is closed with `merged_into`, both record a `merged` event, and
 //! `support.ticket_merged` is emitted, all in one transaction. No fee is refunded.
 use chrono::{DateTime, Utc};
+use entities::values::TicketEventKind;
 use entities::{messages, ticket_events, tickets};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -18,8 +19,7 @@ use crate::domain::ids::TicketId;
 use crate::domain::status::TicketStatus;
 use crate::tickets::error::TicketError;
 use crate::tickets::ops::{
-    Attempt, Author, check_version, event, find, parse_status, retry_on_race, status_columns,
-    status_webhook,
+    Attempt, Author, check_version, event, find, retry_on_race, status_columns, status_webhook,
 };
 use crate::webhooks::events::{self, Audience};
 
@@ -77,14 +77,14 @@ pub async fn merge(
                 Err(e) => return Err(e),
             };
             check_version(&source, m.if_match)?;
-            let from = parse_status(&source)?;
+            let from = source.status;
             if from == TicketStatus::Closed {
                 return Err(TicketError::Closed);
             }
             if let Some(into) = target.merged_into {
                 return Err(TicketError::Merged { into });
             }
-            if parse_status(&target)? == TicketStatus::Closed {
+            if target.status == TicketStatus::Closed {
                 return Err(TicketError::Closed);
             }
             let originals = messages::Entity::find()
@@ -143,7 +143,7 @@ pub async fn merge(
             let kept = [
                 event(
                     &source,
-                    "merged",
+                    TicketEventKind::Merged,
                     &m.actor,
                     json!({"into": target_ref, "messages_copied": copied}),
                     true,
@@ -151,7 +151,7 @@ pub async fn merge(
                 ),
                 event(
                     &source,
-                    "status_changed",
+                    TicketEventKind::StatusChanged,
                     &m.actor,
                     json!({"from": from, "to": TicketStatus::Closed}),
                     true,
@@ -159,7 +159,7 @@ pub async fn merge(
                 ),
                 event(
                     &target,
-                    "merged",
+                    TicketEventKind::Merged,
                     &m.actor,
                     json!({"from": source_ref, "messages_copied": copied}),
                     true,

@@ -3,6 +3,9 @@
 //! one tenant's mutations never overlap on this node; the conditional updates below keep the
 //! same invariants when several nodes share a database.
 use chrono::{DateTime, Utc};
+use entities::values::{
+    BountyStatus, ChargeStatus, MessageAuthor, NotificationKind, TicketEmailStatus, TicketEventKind,
+};
 use entities::{ledger_entries, messages, tenants, ticket_events, tickets};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -93,7 +96,7 @@ where
 
 pub(crate) fn event(
     ticket: &tickets::Model,
-    kind: &str,
+    kind: TicketEventKind,
     actor: &Author,
     data: Value,
     public: bool,
@@ -103,18 +106,12 @@ pub(crate) fn event(
         id: Set(EventId::new().uuid()),
         ticket_id: Set(ticket.id),
         tenant_id: Set(ticket.tenant_id),
-        kind: Set(kind.to_string()),
+        kind: Set(kind),
         actor: Set(actor.label()),
         data: Set(Some(data)),
         public: Set(public),
         created_at: Set(now),
     }
-}
-
-pub(super) fn parse_status(t: &tickets::Model) -> Result<TicketStatus, TicketError> {
-    t.status.parse().map_err(|_| {
-        TicketError::Corrupt(format!("ticket {} has unknown status {}", t.id, t.status))
-    })
 }
 
 fn tags_change(ticket: &tickets::Model, to: &Tags) -> Value {
@@ -155,7 +152,7 @@ fn tags_event(
 ) -> ticket_events::ActiveModel {
     event(
         ticket,
-        "tags_changed",
+        TicketEventKind::TagsChanged,
         actor,
         tags_change(ticket, to),
         false,
@@ -265,9 +262,9 @@ pub async fn create_batch(
     ticket_events::Entity::insert_many(created.iter().map(|c| {
         event(
             &c.ticket,
-            "created",
+            TicketEventKind::Created,
             &Author::Customer,
-            json!({"status": "open"}),
+            json!({"status": TicketStatus::Open}),
             true,
             now,
         )
@@ -299,7 +296,7 @@ pub async fn create_batch(
 
 fn low_balance(balance_cents: i64, fee: i64) -> Notice {
     Notice {
-        kind: "low_balance",
+        kind: NotificationKind::LowBalance,
         title: "Your balance is running low".into(),
         body: format!(
             "Your balance is {balance_cents} cents, enough for {} more tickets. Ask us for a top-up to keep opening tickets.",
@@ -321,19 +318,22 @@ fn new_ticket(
 ) -> Created {
     let sla = SlaSnapshot::for_ticket(plan, new.priority, now, &config.business_hours);
     let (email_status, email_reason) = if config.resend_api_key.is_some() {
-        ("queued", None)
+        (TicketEmailStatus::Queued, None)
     } else {
-        ("skipped", Some(EMAIL_NOT_CONFIGURED.to_string()))
+        (
+            TicketEmailStatus::Skipped,
+            Some(EMAIL_NOT_CONFIGURED.to_string()),
+        )
     };
     let fee = config.ticket_fee_cents;
     let ticket = tickets::Model {
         id,
         tenant_id: tenant.id,
         subject: new.subject.into_inner(),
-        category: new.category.as_str().to_string(),
-        priority: new.priority.as_str().to_string(),
+        category: new.category,
+        priority: new.priority,
         priority_rank: i16::from(new.priority.rank()),
-        status: TicketStatus::Open.as_str().to_string(),
+        status: TicketStatus::Open,
         description: new.description.as_str().to_string(),
         call_id: new.call_id.map(ShortRef::into_inner),
         source_session_id: new.source_session_id.map(ShortRef::into_inner),
@@ -348,11 +348,15 @@ fn new_ticket(
         first_response_due_at: sla.first_response_due_at,
         first_response_at: None,
         charge_cents: fee,
-        charge_status: if fee > 0 { "pending" } else { "none" }.to_string(),
+        charge_status: if fee > 0 {
+            ChargeStatus::Pending
+        } else {
+            ChargeStatus::None
+        },
         charge_entry_id: charge.map(|e| e.id),
-        bounty_status: "none".to_string(),
+        bounty_status: BountyStatus::None,
         bounty_cents: 0,
-        email_status: email_status.to_string(),
+        email_status,
         email_reason,
         message_count: 1,
         created_at: now,
@@ -398,16 +402,16 @@ fn message_row(
     now: DateTime<Utc>,
 ) -> messages::Model {
     let (author, author_name) = match actor {
-        Author::Customer => ("customer", None),
-        Author::Operator(name) => ("operator", Some(name.clone())),
-        Author::Bot(name) => ("triage_bot", Some(name.clone())),
-        Author::System => ("system", None),
+        Author::Customer => (MessageAuthor::Customer, None),
+        Author::Operator(name) => (MessageAuthor::Operator, Some(name.clone())),
+        Author::Bot(name) => (MessageAuthor::TriageBot, Some(name.clone())),
+        Author::System => (MessageAuthor::System, None),
     };
     messages::Model {
         id: MessageId::new().uuid(),
         ticket_id: ticket.id,
         tenant_id: ticket.tenant_id,
-        author: author.to_string(),
+        author,
         author_name,
         body,
         internal,
@@ -422,7 +426,7 @@ pub(super) fn status_columns(
     to: TicketStatus,
     now: DateTime<Utc>,
 ) -> sea_orm::UpdateMany<tickets::Entity> {
-    let update = update.col_expr(tickets::Column::Status, Expr::value(to.as_str()));
+    let update = update.col_expr(tickets::Column::Status, Expr::value(to));
     match to {
         TicketStatus::Resolved => update.col_expr(tickets::Column::ResolvedAt, Expr::value(now)),
         TicketStatus::Closed => update.col_expr(tickets::Column::ClosedAt, Expr::value(now)),
@@ -451,7 +455,7 @@ async fn guarded_update(
         )
         .filter(tickets::Column::Id.eq(ticket.id))
         .filter(tickets::Column::Version.eq(ticket.version))
-        .filter(tickets::Column::Status.eq(from.as_str()));
+        .filter(tickets::Column::Status.eq(from));
     let update = if to == from {
         update
     } else {
@@ -525,14 +529,7 @@ async fn apply_macro(
     };
     let body =
         MessageBody::parse(&template::render(&canned.body, &values)).map_err(TicketError::Field)?;
-    let status = canned
-        .status
-        .as_deref()
-        .map(|s| {
-            s.parse::<TicketStatus>()
-                .map_err(|_| TicketError::Corrupt(format!("macro {} has status {s}", canned.id)))
-        })
-        .transpose()?;
+    let status = canned.status;
     let added = Tags::from_stored(&canned.tags);
     let tags = if added.is_empty() {
         None
@@ -565,7 +562,7 @@ pub async fn reply(
             let txn = begin_write(db).await?;
             let ticket = find(&txn, ticket_id, Some(tenant_id)).await?;
             check_version(&ticket, if_match)?;
-            let from = parse_status(&ticket)?;
+            let from = ticket.status;
             let (body, requested, tags) = match body {
                 Compose::Text(body) => (body, requested, None),
                 Compose::Macro(id) => {
@@ -617,14 +614,14 @@ pub async fn reply(
             let message = insert_message(&txn, &ticket, &actor, body.into_inner(), internal, now).await?;
             let mut events = vec![event(
                 &ticket,
-                "message_added",
+                TicketEventKind::MessageAdded,
                 &actor,
                 json!({"message_id": MessageId::from_uuid(message.id).to_string(), "author": message.author, "internal": internal}),
                 !internal,
                 now,
             )];
             if to != from {
-                events.push(event(&ticket, "status_changed", &actor, json!({"from": from, "to": to}), true, now));
+                events.push(event(&ticket, TicketEventKind::StatusChanged, &actor, json!({"from": from, "to": to}), true, now));
             }
             if let Some(t) = &new_tags {
                 events.push(tags_event(&ticket, &actor, t, now));
@@ -632,7 +629,7 @@ pub async fn reply(
             ticket_events::Entity::insert_many(events).exec(&txn).await?;
             if matches!(actor, Author::Operator(_)) && !internal {
                 let notice = Notice {
-                    kind: "operator_reply",
+                    kind: NotificationKind::OperatorReply,
                     title: format!("Support replied: {}", ticket.subject),
                     body: notifications::excerpt(&message.body),
                     ticket_id: Some(ticket.id),
@@ -699,7 +696,7 @@ pub async fn update(
             let txn = begin_write(db).await?;
             let ticket = find(&txn, ticket_id, Some(tenant_id)).await?;
             check_version(&ticket, if_match)?;
-            let from = parse_status(&ticket)?;
+            let from = ticket.status;
             let to = match (to, &actor) {
                 (Some(to), Author::Customer) => status::tenant_set(from, to),
                 (Some(to), _) => status::operator_set(from, to),
@@ -719,7 +716,7 @@ pub async fn update(
                 |u| {
                     let u = match priority {
                         Some(p) => u
-                            .col_expr(tickets::Column::Priority, Expr::value(p.as_str()))
+                            .col_expr(tickets::Column::Priority, Expr::value(p))
                             .col_expr(
                                 tickets::Column::PriorityRank,
                                 Expr::value(i16::from(p.rank())),
@@ -745,17 +742,17 @@ pub async fn update(
             if to != from {
                 events.push(event(
                     &ticket,
-                    "status_changed",
+                    TicketEventKind::StatusChanged,
                     &actor,
                     json!({"from": from, "to": to}),
                     true,
                     now,
                 ));
             }
-            if let Some(p) = priority.filter(|p| p.as_str() != ticket.priority) {
+            if let Some(p) = priority.filter(|p| *p != ticket.priority) {
                 events.push(event(
                     &ticket,
-                    "priority_changed",
+                    TicketEventKind::PriorityChanged,
                     &actor,
                     json!({"from": ticket.priority, "to": p}),
                     true,
@@ -769,7 +766,7 @@ pub async fn update(
                 let to = a.as_ref().map(|s| json!({"id": s.id, "name": s.name}));
                 events.push(event(
                     &ticket,
-                    "assigned",
+                    TicketEventKind::Assigned,
                     &actor,
                     json!({"from": ticket.assignee_id, "to": to}),
                     false,
@@ -786,7 +783,7 @@ pub async fn update(
             }
             if matches!(actor, Author::Operator(_)) && to != from {
                 let notice = Notice {
-                    kind: "status_changed",
+                    kind: NotificationKind::StatusChanged,
                     title: format!("Ticket {}", to.as_str().replace('_', " ")),
                     body: format!("“{}” moved from {} to {}.", ticket.subject, from, to),
                     ticket_id: Some(ticket.id),
@@ -797,7 +794,7 @@ pub async fn update(
             if to != from {
                 announce_status(&txn, config, &ticket_now, &actor, from, to, now).await?;
             }
-            if let Some(p) = priority.filter(|p| p.as_str() != ticket.priority) {
+            if let Some(p) = priority.filter(|p| *p != ticket.priority) {
                 // Event feed: fields without a webhook of their own.
                 let changes = json!({"priority": {"from": ticket.priority, "to": p}});
                 let data = json!({"ticket": TicketOut::summary(ticket_now.clone(), now), "changes": changes});
@@ -831,12 +828,15 @@ pub async fn award_bounty(
 ) -> Result<(tickets::Model, entities::ledger_entries::Model), TicketError> {
     let txn = begin_write(db).await?;
     let ticket = find(&txn, ticket_id, Some(tenant_id)).await?;
-    if ticket.category != Category::Bug.as_str() {
+    if ticket.category != Category::Bug {
         return Err(TicketError::NotBountyEligible);
     }
     // The guard on bounty_status makes a second award a no-op on every node.
     let awarded = tickets::Entity::update_many()
-        .col_expr(tickets::Column::BountyStatus, Expr::value("awarded"))
+        .col_expr(
+            tickets::Column::BountyStatus,
+            Expr::value(BountyStatus::Awarded),
+        )
         .col_expr(
             tickets::Column::Version,
             Expr::col(tickets::Column::Version).add(1),
@@ -844,7 +844,7 @@ pub async fn award_bounty(
         .col_expr(tickets::Column::BountyCents, Expr::value(amount_cents))
         .col_expr(tickets::Column::UpdatedAt, Expr::value(now))
         .filter(tickets::Column::Id.eq(ticket_id))
-        .filter(tickets::Column::BountyStatus.eq("none"))
+        .filter(tickets::Column::BountyStatus.eq(BountyStatus::None))
         .exec(&txn)
         .await?;
     if awarded.rows_affected != 1 {
@@ -866,7 +866,7 @@ pub async fn award_bounty(
     let actor = Author::Operator(operator);
     ticket_events::Entity::insert(event(
         &ticket,
-        "bounty_awarded",
+        TicketEventKind::BountyAwarded,
         &actor,
         json!({"amount_cents": amount_cents}),
         true,
@@ -875,7 +875,7 @@ pub async fn award_bounty(
     .exec(&txn)
     .await?;
     let notice = Notice {
-        kind: "bounty_awarded",
+        kind: NotificationKind::BountyAwarded,
         title: "Bug bounty awarded".into(),
         body: format!(
             "Thanks for reporting “{}”: {} cents were credited to your balance.",

@@ -149,13 +149,13 @@ impl TicketFilter {
             query = query.filter(tickets::Column::TenantId.eq(tenant_id));
         }
         if let Some(status) = self.status {
-            query = query.filter(tickets::Column::Status.eq(status.as_str()));
+            query = query.filter(tickets::Column::Status.eq(status));
         }
         if let Some(category) = self.category {
-            query = query.filter(tickets::Column::Category.eq(category.as_str()));
+            query = query.filter(tickets::Column::Category.eq(category));
         }
         if let Some(priority) = self.priority {
-            query = query.filter(tickets::Column::Priority.eq(priority.as_str()));
+            query = query.filter(tickets::Column::Priority.eq(priority));
         }
         if let Some(text) = &self.q {
             let words = search_words(text);

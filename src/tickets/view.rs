@@ -88,7 +88,7 @@ impl From<messages::Model> for MessageOut {
             id: MessageId::from_uuid(m.id).to_string(),
             object: "support_message",
             ticket_id: TicketId::from_uuid(m.ticket_id).to_string(),
-            author: m.author,
+            author: m.author.to_string(),
             author_name: m.author_name,
             body: m.body,
             internal: m.internal,
@@ -110,12 +110,9 @@ pub struct TicketOut {
     #[schema(nullable = false)]
     pub tenant_id: Option<uuid::Uuid>,
     pub subject: String,
-    #[schema(value_type = Category)]
-    pub category: String,
-    #[schema(value_type = Priority)]
-    pub priority: String,
-    #[schema(value_type = TicketStatus)]
-    pub status: String,
+    pub category: Category,
+    pub priority: Priority,
+    pub status: TicketStatus,
     pub description: String,
     pub call_id: Option<String>,
     pub source_session_id: Option<String>,
@@ -182,15 +179,15 @@ impl TicketOut {
             },
             charge: ChargeOut {
                 amount_cents: t.charge_cents,
-                status: t.charge_status,
+                status: t.charge_status.to_string(),
             },
             bounty: BountyOut {
-                eligible: t.category == "bug",
-                status: t.bounty_status,
+                eligible: t.category == Category::Bug,
+                status: t.bounty_status.to_string(),
                 amount_cents: t.bounty_cents,
             },
             email: EmailOut {
-                status: t.email_status,
+                status: t.email_status.to_string(),
                 reason: t.email_reason,
             },
             subject: t.subject,
@@ -279,7 +276,7 @@ impl From<ticket_events::Model> for EventOut {
             id: EventId::from_uuid(e.id).to_string(),
             object: "ticket_event",
             ticket_id: TicketId::from_uuid(e.ticket_id).to_string(),
-            kind: e.kind,
+            kind: e.kind.to_string(),
             actor: e.actor,
             data: e.data.unwrap_or(Value::Null),
             created_at: e.created_at,

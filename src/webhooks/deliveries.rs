@@ -1,6 +1,7 @@
 //! Deliveries of events to an endpoint: the tenant's list, and putting one back in the queue
 //! for another attempt (a manual retry, from the tenant or from `/admin/queues`).
 use chrono::{DateTime, Utc};
+use entities::values::DeliveryStatus;
 use entities::webhook_deliveries as deliveries;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -72,11 +73,11 @@ pub async fn reset<C: ConnectionTrait>(
     let reset = deliveries::Entity::update_many()
         .col_expr(
             deliveries::Column::Status,
-            Expr::value(workers::webhook::PENDING),
+            Expr::value(DeliveryStatus::Pending),
         )
         .col_expr(deliveries::Column::NextAttemptAt, Expr::value(now))
         .filter(deliveries::Column::Id.eq(delivery_id))
-        .filter(deliveries::Column::Status.ne(workers::webhook::DELIVERED))
+        .filter(deliveries::Column::Status.ne(DeliveryStatus::Delivered))
         .exec(conn)
         .await?;
     Ok(reset.rows_affected == 1)

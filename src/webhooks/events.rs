@@ -2,6 +2,7 @@
 //! delivery per subscribed endpoint (and the ops webhook) is queued through the outbox — all
 //! inside the caller's transaction.
 use chrono::{DateTime, Utc};
+use entities::values::DeliveryStatus;
 use entities::{
     webhook_deliveries as deliveries, webhook_endpoints as endpoints, webhook_events as events,
 };
@@ -149,7 +150,7 @@ pub async fn emit_many<C: ConnectionTrait>(
                 endpoint_id: Set(endpoint_id),
                 event_id: Set(event_id),
                 event_type: Set(kind.to_string()),
-                status: Set(workers::webhook::PENDING.to_string()),
+                status: Set(DeliveryStatus::Pending),
                 attempts: Set(0),
                 response_status: Set(None),
                 last_error: Set(None),

@@ -235,7 +235,7 @@ async fn legacy_key(app: &TestApp, tenant_id: &str) -> String {
     entities::api_keys::Entity::insert(entities::api_keys::ActiveModel {
         id: Set(uuid::Uuid::now_v7()),
         tenant_id: Set(tenant_id.parse().expect("uuid")),
-        kind: Set("secret".into()),
+        kind: Set(entities::values::KeyKind::Secret),
         prefix: Set(token[..14].to_string()),
         key_hash: Set(helpline::auth::keys::hash_token(&token)),
         label: Set(None),

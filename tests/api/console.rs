@@ -247,7 +247,7 @@ async fn the_session_is_stored_hashed_and_sign_out_ends_it(backend: Backend) {
     let dump = format!("{rows:?}");
     assert!(!dump.contains(&raw), "the raw token is stored: {dump}");
     assert_eq!(rows[0].token_hash, helpline::auth::keys::hash_token(&raw));
-    assert_eq!(rows[0].principal_kind, "operator");
+    assert_eq!(rows[0].principal_kind.as_str(), "operator");
     assert_eq!(rows[0].principal_id.to_string(), op.id);
 
     let html = client

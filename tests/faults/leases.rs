@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use entities::values::{DeliveryStatus, EmailKind, IdempotencyState, WorkerKind};
 use entities::{emails, idempotency_keys as keys, outbox, worker_instances as instances};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
@@ -15,7 +16,7 @@ async fn instance(db: &DatabaseConnection, host: &str, heartbeat_at: DateTime<Ut
     let id = Uuid::now_v7();
     instances::Entity::insert(instances::ActiveModel {
         id: Set(id),
-        kind: Set("worker".into()),
+        kind: Set(WorkerKind::Worker),
         host: Set(Some(host.into())),
         pid: Set(Some(1)),
         process_started: Set(Some(1)),
@@ -36,12 +37,12 @@ async fn leased_email(db: &DatabaseConnection, owner: Uuid, until: DateTime<Utc>
         id: Set(id),
         tenant_id: Set(Uuid::now_v7()),
         ticket_id: Set(None),
-        kind: Set("new_ticket".into()),
+        kind: Set(EmailKind::NewTicket),
         to_addr: Set("support@localhost".into()),
         reply_to: Set(None),
         subject: Set("Held".into()),
         body_text: Set("Held by a worker.".into()),
-        status: Set("pending".into()),
+        status: Set(DeliveryStatus::Pending),
         attempts: Set(1),
         last_error: Set(None),
         provider_id: Set(None),
@@ -105,19 +106,21 @@ async fn a_dead_instances_claims_are_taken_back_and_a_live_ones_are_renewed() {
     let tenant = Uuid::now_v7();
     let api_key = Uuid::now_v7();
     for (key, state, owner) in [
-        ("running", "in_progress", dead),
-        ("answered", "done", dead),
-        ("elsewhere", "in_progress", live),
+        ("running", IdempotencyState::InProgress, dead),
+        ("answered", IdempotencyState::Done, dead),
+        ("elsewhere", IdempotencyState::InProgress, live),
     ] {
         keys::Entity::insert(keys::ActiveModel {
             api_key_id: Set(api_key),
             tenant_id: Set(tenant),
             key: Set(key.into()),
             request_hash: Set("h".into()),
-            state: Set(state.into()),
-            response_status: Set((state == "done").then_some(200)),
+            state: Set(state),
+            response_status: Set((state == IdempotencyState::Done).then_some(200)),
             // What a sealed answer looks like: base64 of nonce and ciphertext.
-            response_sealed: Set((state == "done").then(|| "bm9uY2VhbmRjaXBoZXJ0ZXh0".to_string())),
+            response_sealed: Set(
+                (state == IdempotencyState::Done).then(|| "bm9uY2VhbmRjaXBoZXJ0ZXh0".to_string())
+            ),
             created_at: Set(now),
             lease_owner: Set(Some(owner)),
         })
@@ -127,7 +130,7 @@ async fn a_dead_instances_claims_are_taken_back_and_a_live_ones_are_renewed() {
     }
 
     // Starting takes back what the silent instance held, and only that.
-    let me = Instance::start(db.clone(), "serve", Some("machine-a".into()))
+    let me = Instance::start(db.clone(), WorkerKind::Serve, Some("machine-a".into()))
         .await
         .expect("start");
     let taken = email(&db, dead_email).await;

@@ -3,6 +3,7 @@
 //! billing side applies it once even if we report twice.
 use apalis::prelude::{BoxDynError, Data};
 use chrono::Utc;
+use entities::values::{ChargeStatus, LedgerKind, LedgerStatus};
 use entities::{ledger_entries as ledger, tickets};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -19,9 +20,6 @@ use crate::outbox;
 pub async fn job(job: BillingJob, deps: Data<Deps>) -> Result<(), BoxDynError> {
     run(&deps, job.entry_id).await.map_err(Into::into)
 }
-
-const PENDING: &str = "pending";
-const SETTLED: &str = "settled";
 
 /// The public id of a ledger entry, also its `Idempotency-Key`.
 pub fn entry_id(id: Uuid) -> String {
@@ -45,7 +43,7 @@ pub async fn run(deps: &Deps, entry_id: Uuid) -> Result<(), DbErr> {
         let Some(entry) = ledger::Entity::find_by_id(entry_id).one(&deps.db).await? else {
             return Ok(());
         };
-        if entry.status != PENDING {
+        if entry.status != LedgerStatus::Pending {
             return Ok(());
         }
         if let Err(error) = report(deps, url, &entry).await {
@@ -87,7 +85,7 @@ async fn settle(db: DatabaseConnection, ids: Vec<Uuid>) -> Result<Vec<()>, DbErr
     let now = Utc::now();
     let txn = db.begin().await?;
     let settled = ledger::Entity::update_many()
-        .col_expr(ledger::Column::Status, Expr::value(SETTLED))
+        .col_expr(ledger::Column::Status, Expr::value(LedgerStatus::Settled))
         .col_expr(ledger::Column::SettledAt, Expr::value(now))
         .col_expr(
             ledger::Column::SettleAttempts,
@@ -98,17 +96,20 @@ async fn settle(db: DatabaseConnection, ids: Vec<Uuid>) -> Result<Vec<()>, DbErr
             Expr::value(Option::<String>::None),
         )
         .filter(ledger::Column::Id.is_in(ids.iter().copied()))
-        .filter(ledger::Column::Status.eq(PENDING))
+        .filter(ledger::Column::Status.eq(LedgerStatus::Pending))
         .exec_with_returning(&txn)
         .await?;
     let tickets: Vec<Uuid> = settled
         .iter()
-        .filter(|entry| entry.kind == "ticket_fee")
+        .filter(|entry| entry.kind == LedgerKind::TicketFee)
         .filter_map(|entry| entry.ticket_id)
         .collect();
     if !tickets.is_empty() {
         tickets::Entity::update_many()
-            .col_expr(tickets::Column::ChargeStatus, Expr::value(SETTLED))
+            .col_expr(
+                tickets::Column::ChargeStatus,
+                Expr::value(ChargeStatus::Settled),
+            )
             .filter(tickets::Column::Id.is_in(tickets))
             .exec(&txn)
             .await?;
@@ -134,7 +135,11 @@ async fn retry_later(
         .col_expr(ledger::Column::LastError, Expr::value(error))
         .col_expr(
             ledger::Column::Status,
-            Expr::value(if failed_for_good { "failed" } else { PENDING }),
+            Expr::value(if failed_for_good {
+                LedgerStatus::Failed
+            } else {
+                LedgerStatus::Pending
+            }),
         )
         .filter(ledger::Column::Id.eq(entry.id))
         .exec(&txn)

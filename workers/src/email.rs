@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use apalis::prelude::{BoxDynError, Data};
 use chrono::{DateTime, Utc};
+use entities::values::{DeliveryStatus, TicketEmailStatus};
 use entities::{emails, tickets};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -17,10 +18,6 @@ use uuid::Uuid;
 use crate::deps::{Deps, EMAIL_ATTEMPTS, backoff};
 use crate::jobs::{EmailJob, Job};
 use crate::outbox;
-
-pub const PENDING: &str = "pending";
-pub const DELIVERED: &str = "delivered";
-pub const FAILED: &str = "failed";
 
 pub async fn job(job: EmailJob, deps: Data<Deps>) -> Result<(), BoxDynError> {
     run(&deps, job.email_id).await.map_err(Into::into)
@@ -61,7 +58,7 @@ pub async fn run(deps: &Deps, email_id: Uuid) -> Result<(), DbErr> {
             Expr::col(emails::Column::Attempts).add(1),
         )
         .filter(emails::Column::Id.eq(email_id))
-        .filter(emails::Column::Status.eq(PENDING))
+        .filter(emails::Column::Status.eq(DeliveryStatus::Pending))
         .filter(
             Condition::any()
                 .add(emails::Column::InFlightUntil.is_null())
@@ -154,7 +151,10 @@ async fn record(deps: &Deps, email: &emails::Model, outcome: Outcome) -> Result<
     let (status, error) = match outcome {
         Outcome::Delivered { provider_id } => {
             emails::Entity::update_many()
-                .col_expr(emails::Column::Status, Expr::value(DELIVERED))
+                .col_expr(
+                    emails::Column::Status,
+                    Expr::value(DeliveryStatus::Delivered),
+                )
                 .col_expr(emails::Column::ProviderId, Expr::value(provider_id))
                 .col_expr(
                     emails::Column::LastError,
@@ -172,7 +172,7 @@ async fn record(deps: &Deps, email: &emails::Model, outcome: Outcome) -> Result<
                 .filter(emails::Column::Id.eq(email.id))
                 .exec(&txn)
                 .await?;
-            (DELIVERED, None)
+            (TicketEmailStatus::Delivered, None)
         }
         Outcome::Retry { error, after } if email.attempts < EMAIL_ATTEMPTS => {
             let delay =
@@ -200,7 +200,7 @@ async fn record(deps: &Deps, email: &emails::Model, outcome: Outcome) -> Result<
         }
         Outcome::Retry { error, .. } | Outcome::Fail { error } => {
             emails::Entity::update_many()
-                .col_expr(emails::Column::Status, Expr::value(FAILED))
+                .col_expr(emails::Column::Status, Expr::value(DeliveryStatus::Failed))
                 .col_expr(emails::Column::LastError, Expr::value(error.clone()))
                 .col_expr(
                     emails::Column::InFlightUntil,
@@ -214,7 +214,7 @@ async fn record(deps: &Deps, email: &emails::Model, outcome: Outcome) -> Result<
                 .filter(emails::Column::Id.eq(email.id))
                 .exec(&txn)
                 .await?;
-            (FAILED, Some(error))
+            (TicketEmailStatus::Failed, Some(error))
         }
     };
     if let Some(ticket_id) = email.ticket_id {
@@ -227,7 +227,7 @@ async fn record(deps: &Deps, email: &emails::Model, outcome: Outcome) -> Result<
 pub async fn set_ticket_email<C: ConnectionTrait>(
     conn: &C,
     ticket_id: Uuid,
-    status: &str,
+    status: TicketEmailStatus,
     reason: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {

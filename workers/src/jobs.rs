@@ -3,39 +3,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Queue {
-    Email,
-    Webhook,
-    Billing,
-    Privacy,
-    Sla,
-}
-
-impl Queue {
-    pub const ALL: [Queue; 5] = [
-        Queue::Email,
-        Queue::Webhook,
-        Queue::Billing,
-        Queue::Privacy,
-        Queue::Sla,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Queue::Email => "email",
-            Queue::Webhook => "webhook",
-            Queue::Billing => "billing",
-            Queue::Privacy => "privacy",
-            Queue::Sla => "sla",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|q| q.as_str() == s)
-    }
-}
+pub use entities::values::{Queue, SlaAlert};
 
 /// Send one stored email (`emails` row).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,25 +27,6 @@ pub struct BillingJob {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrivacyJob {
     pub tenant_id: Uuid,
-}
-
-/// The SLA alerts of a ticket's first-response window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SlaAlert {
-    /// 80 % of the window has passed.
-    Warning,
-    /// The first response is due now.
-    Breached,
-}
-
-impl SlaAlert {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SlaAlert::Warning => "warning",
-            SlaAlert::Breached => "breached",
-        }
-    }
 }
 
 /// Fire one SLA alert of a ticket, if it still applies when the job runs.

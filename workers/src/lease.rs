@@ -15,6 +15,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use entities::values::{DeliveryStatus, IdempotencyState, WorkerKind};
 use entities::{
     emails, idempotency_keys as keys, outbox as outbox_rows, webhook_deliveries as deliveries,
     worker_instances as instances,
@@ -142,7 +143,7 @@ impl Instance {
     /// same one must see each other's pids (one container, or one host without containers).
     pub async fn start(
         db: DatabaseConnection,
-        kind: &str,
+        kind: WorkerKind,
         host: Option<String>,
     ) -> Result<Self, DbErr> {
         let id = *REGISTERED.get_or_init(Uuid::now_v7);
@@ -157,7 +158,6 @@ impl Instance {
         let (stop, mut stopped) = watch::channel(false);
         let beating = tokio::spawn({
             let db = db.clone();
-            let kind = kind.to_string();
             async move {
                 let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -167,7 +167,7 @@ impl Instance {
                         _ = stopped.wait_for(|s| *s) => return,
                         _ = tick.tick() => {}
                     }
-                    if let Err(e) = beat(&db, id, &kind, &me, Utc::now()).await {
+                    if let Err(e) = beat(&db, id, kind, &me, Utc::now()).await {
                         tracing::warn!(error = %e, "instance heartbeat failed");
                         continue;
                     }
@@ -231,13 +231,13 @@ fn log(taken: Reclaimed) {
 async fn register(
     db: &DatabaseConnection,
     id: Uuid,
-    kind: &str,
+    kind: WorkerKind,
     me: &Identity,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     instances::Entity::insert(instances::ActiveModel {
         id: Set(id),
-        kind: Set(kind.to_string()),
+        kind: Set(kind),
         host: Set(me.host.clone()),
         pid: Set(Some(me.pid)),
         process_started: Set(me.started),
@@ -253,7 +253,7 @@ async fn register(
 async fn beat(
     db: &DatabaseConnection,
     id: Uuid,
-    kind: &str,
+    kind: WorkerKind,
     me: &Identity,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
@@ -274,7 +274,7 @@ async fn beat(
         .col_expr(emails::Column::InFlightUntil, Expr::value(now + LEASE_FOR))
         .filter(emails::Column::LeaseOwner.eq(id))
         .filter(emails::Column::InFlightUntil.is_not_null())
-        .filter(emails::Column::Status.eq(crate::email::PENDING))
+        .filter(emails::Column::Status.eq(DeliveryStatus::Pending))
         .exec(db)
         .await?;
     deliveries::Entity::update_many()
@@ -284,7 +284,7 @@ async fn beat(
         )
         .filter(deliveries::Column::LeaseOwner.eq(id))
         .filter(deliveries::Column::InFlightUntil.is_not_null())
-        .filter(deliveries::Column::Status.eq(crate::webhook::PENDING))
+        .filter(deliveries::Column::Status.eq(DeliveryStatus::Pending))
         .exec(db)
         .await?;
     Ok(())
@@ -344,7 +344,7 @@ pub async fn take_back(
         .col_expr(emails::Column::NextAttemptAt, Expr::value(now))
         .filter(emails::Column::LeaseOwner.is_in(owners.iter().copied()))
         .filter(emails::Column::InFlightUntil.is_not_null())
-        .filter(emails::Column::Status.eq(crate::email::PENDING))
+        .filter(emails::Column::Status.eq(DeliveryStatus::Pending))
         .exec_with_returning(&txn)
         .await?;
     let deliveries = deliveries::Entity::update_many()
@@ -353,7 +353,7 @@ pub async fn take_back(
         .col_expr(deliveries::Column::NextAttemptAt, Expr::value(now))
         .filter(deliveries::Column::LeaseOwner.is_in(owners.iter().copied()))
         .filter(deliveries::Column::InFlightUntil.is_not_null())
-        .filter(deliveries::Column::Status.eq(crate::webhook::PENDING))
+        .filter(deliveries::Column::Status.eq(DeliveryStatus::Pending))
         .exec_with_returning(&txn)
         .await?;
     let jobs: Vec<(Job, DateTime<Utc>)> = emails
@@ -391,14 +391,11 @@ pub async fn take_back(
 async fn forget_claims<C: ConnectionTrait>(conn: &C, owners: &[Uuid]) -> Result<u64, DbErr> {
     Ok(keys::Entity::delete_many()
         .filter(keys::Column::LeaseOwner.is_in(owners.iter().copied()))
-        .filter(keys::Column::State.eq(IN_PROGRESS))
+        .filter(keys::Column::State.eq(IdempotencyState::InProgress))
         .exec(conn)
         .await?
         .rows_affected)
 }
-
-/// The state of an idempotency claim whose request still runs.
-pub const IN_PROGRESS: &str = "in_progress";
 
 #[cfg(test)]
 mod tests {
@@ -407,7 +404,7 @@ mod tests {
     fn instance(id: Uuid, heartbeat_at: DateTime<Utc>, host: &str, pid: i64) -> instances::Model {
         instances::Model {
             id,
-            kind: "serve".into(),
+            kind: WorkerKind::Serve,
             host: Some(host.into()),
             pid: Some(pid),
             process_started: Some(100),

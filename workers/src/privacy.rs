@@ -4,6 +4,7 @@
 //! ledger stay. Running it twice is harmless.
 use apalis::prelude::{BoxDynError, Data};
 use chrono::Utc;
+use entities::values::{DeliveryStatus, ErasureStatus, TicketEventKind};
 use entities::{
     emails, erasure_requests as requests, feed_events, idempotency_keys, messages, notifications,
     ticket_events, tickets, webhook_deliveries as deliveries, webhook_events as events,
@@ -32,11 +33,14 @@ pub async fn run(deps: &Deps, tenant_id: Uuid) -> Result<(), DbErr> {
     let Some(request) = requests::Entity::find_by_id(tenant_id).one(db).await? else {
         return Ok(());
     };
-    if request.status == "done" {
+    if request.status == ErasureStatus::Done {
         return Ok(());
     }
     requests::Entity::update_many()
-        .col_expr(requests::Column::Status, Expr::value("running"))
+        .col_expr(
+            requests::Column::Status,
+            Expr::value(ErasureStatus::Running),
+        )
         .filter(requests::Column::TenantId.eq(tenant_id))
         .exec(db)
         .await?;
@@ -81,7 +85,7 @@ pub async fn run(deps: &Deps, tenant_id: Uuid) -> Result<(), DbErr> {
             id: Set(Uuid::now_v7()),
             ticket_id: Set(*ticket_id),
             tenant_id: Set(tenant_id),
-            kind: Set("erased".into()),
+            kind: Set(TicketEventKind::Erased),
             actor: Set("system".into()),
             data: Set(Some(json!({"reason": "account erasure"}))),
             public: Set(true),
@@ -111,13 +115,16 @@ pub async fn run(deps: &Deps, tenant_id: Uuid) -> Result<(), DbErr> {
         .exec(&txn)
         .await?;
     deliveries::Entity::update_many()
-        .col_expr(deliveries::Column::Status, Expr::value("failed"))
+        .col_expr(
+            deliveries::Column::Status,
+            Expr::value(DeliveryStatus::Failed),
+        )
         .col_expr(
             deliveries::Column::LastError,
             Expr::value("payload erased at the tenant's request"),
         )
         .filter(deliveries::Column::TenantId.eq(tenant_id))
-        .filter(deliveries::Column::Status.eq("pending"))
+        .filter(deliveries::Column::Status.eq(DeliveryStatus::Pending))
         .exec(&txn)
         .await?;
     // The event feed repeats ticket subjects and message bodies; its events go.
@@ -135,7 +142,7 @@ pub async fn run(deps: &Deps, tenant_id: Uuid) -> Result<(), DbErr> {
         .exec(&txn)
         .await?;
     requests::Entity::update_many()
-        .col_expr(requests::Column::Status, Expr::value("done"))
+        .col_expr(requests::Column::Status, Expr::value(ErasureStatus::Done))
         .col_expr(requests::Column::CompletedAt, Expr::value(now))
         .filter(requests::Column::TenantId.eq(tenant_id))
         .exec(&txn)

@@ -3,6 +3,7 @@
 //! worker killed mid-task, a Redis flush) or a worker that could not record its outcome.
 //! A re-queued job that also survives elsewhere is harmless: every job claims its row first.
 use chrono::{DateTime, Duration, Utc};
+use entities::values::{DeliveryStatus, LedgerStatus};
 use entities::{emails, ledger_entries as ledger, webhook_deliveries as deliveries};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -29,7 +30,7 @@ pub async fn sweep(
     let email_ids = emails::Entity::find()
         .select_only()
         .column(emails::Column::Id)
-        .filter(emails::Column::Status.eq(crate::email::PENDING))
+        .filter(emails::Column::Status.eq(DeliveryStatus::Pending))
         .filter(emails::Column::NextAttemptAt.lt(overdue))
         .filter(free(emails::Column::InFlightUntil))
         .limit(BATCH)
@@ -39,7 +40,7 @@ pub async fn sweep(
     let delivery_ids = deliveries::Entity::find()
         .select_only()
         .column(deliveries::Column::Id)
-        .filter(deliveries::Column::Status.eq(crate::webhook::PENDING))
+        .filter(deliveries::Column::Status.eq(DeliveryStatus::Pending))
         .filter(deliveries::Column::NextAttemptAt.lt(overdue))
         .filter(
             Condition::any()
@@ -53,7 +54,7 @@ pub async fn sweep(
     let entry_ids = ledger::Entity::find()
         .select_only()
         .column(ledger::Column::Id)
-        .filter(ledger::Column::Status.eq("pending"))
+        .filter(ledger::Column::Status.eq(LedgerStatus::Pending))
         .filter(ledger::Column::NextAttemptAt.lt(overdue))
         .limit(BATCH)
         .into_tuple()

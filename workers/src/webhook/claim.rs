@@ -12,7 +12,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use super::PENDING;
+use entities::values::DeliveryStatus;
 
 /// A delivery this worker now holds, with what it needs for its attempt (`None`: deleted).
 #[derive(Debug)]
@@ -36,7 +36,7 @@ pub async fn claim(db: DatabaseConnection, ids: Vec<Uuid>) -> Result<Vec<Option<
             Expr::value(crate::lease::owner()),
         )
         .filter(deliveries::Column::Id.is_in(ids.iter().copied()))
-        .filter(deliveries::Column::Status.eq(PENDING))
+        .filter(deliveries::Column::Status.eq(DeliveryStatus::Pending))
         .filter(
             Condition::any()
                 .add(deliveries::Column::InFlightUntil.is_null())

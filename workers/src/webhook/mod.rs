@@ -19,10 +19,6 @@ use crate::jobs::WebhookJob;
 use attempt::{Outcome, Target};
 use claim::Claimed;
 
-pub const PENDING: &str = "pending";
-pub const DELIVERED: &str = "delivered";
-pub const FAILED: &str = "failed";
-
 /// Deliveries claimed, or successes recorded, in one statement at most.
 const BATCH: usize = 128;
 

@@ -14,10 +14,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::attempt::Outcome;
-use super::{DELIVERED, FAILED};
 use crate::deps::Deps;
 use crate::jobs::{Job, WebhookJob};
 use crate::outbox;
+use entities::values::DeliveryStatus;
 
 /// A delivered attempt, waiting to be recorded with others.
 #[derive(Debug)]
@@ -55,7 +55,10 @@ pub async fn record(
         }
         Outcome::Retry { status, error, .. } | Outcome::Fail { status, error } => {
             finish([delivery.id], attempts)
-                .col_expr(deliveries::Column::Status, Expr::value(FAILED))
+                .col_expr(
+                    deliveries::Column::Status,
+                    Expr::value(DeliveryStatus::Failed),
+                )
                 .col_expr(
                     deliveries::Column::ResponseStatus,
                     Expr::value(status.map(i32::from)),
@@ -81,7 +84,10 @@ pub async fn successes(db: DatabaseConnection, batch: Vec<Success>) -> Result<Ve
     }
     for ((attempts, status), ids) in alike {
         finish(ids, attempts)
-            .col_expr(deliveries::Column::Status, Expr::value(DELIVERED))
+            .col_expr(
+                deliveries::Column::Status,
+                Expr::value(DeliveryStatus::Delivered),
+            )
             .col_expr(
                 deliveries::Column::ResponseStatus,
                 Expr::value(i32::from(status)),
@@ -120,7 +126,10 @@ async fn gone(
 ) -> Result<(), DbErr> {
     let txn = db.begin().await?;
     finish([delivery.id], attempts)
-        .col_expr(deliveries::Column::Status, Expr::value(FAILED))
+        .col_expr(
+            deliveries::Column::Status,
+            Expr::value(DeliveryStatus::Failed),
+        )
         .col_expr(deliveries::Column::ResponseStatus, Expr::value(410))
         .col_expr(
             deliveries::Column::LastError,
