@@ -63,6 +63,23 @@ macro_rules! vocabulary {
     };
 }
 
+/// `FromStr` for a vocabulary a request names: an unknown word is a [`FieldError`] on `field`
+/// that lists the allowed ones.
+macro_rules! parsed_from_field {
+    ($name:ident, $field:literal) => {
+        impl std::str::FromStr for $name {
+            type Err = FieldError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $name::parse(s).ok_or_else(|| {
+                    let allowed: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
+                    FieldError::new($field, format!("must be one of: {}", allowed.join(", ")))
+                })
+            }
+        }
+    };
+}
+
 mod access;
 mod ticket;
 mod work;

@@ -1,6 +1,4 @@
 //! A ticket's columns and those of its messages and events (docs/API.md §4).
-use std::str::FromStr;
-
 use sea_orm::sea_query::StringLen;
 
 use super::FieldError;
@@ -16,18 +14,7 @@ vocabulary! {
     }
 }
 
-impl FromStr for TicketStatus {
-    type Err = FieldError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        TicketStatus::parse(s).ok_or_else(|| {
-            FieldError::new(
-                "status",
-                "must be one of: open, awaiting_user, in_progress, resolved, closed",
-            )
-        })
-    }
-}
+parsed_from_field!(TicketStatus, "status");
 
 vocabulary! {
     #[derive(utoipa::ToSchema)]
@@ -43,19 +30,7 @@ vocabulary! {
     }
 }
 
-impl FromStr for Category {
-    type Err = FieldError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Category::parse(s).ok_or_else(|| {
-            FieldError::new(
-                "category",
-                "must be one of: billing, voice_quality, telephony, agent_publishing, \
-                 api_sdk, account, bug, other",
-            )
-        })
-    }
-}
+parsed_from_field!(Category, "category");
 
 vocabulary! {
     /// Variant order is rank order, so the derived `Ord` agrees with [`Priority::rank`].
@@ -81,14 +56,7 @@ impl Priority {
     }
 }
 
-impl FromStr for Priority {
-    type Err = FieldError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Priority::parse(s)
-            .ok_or_else(|| FieldError::new("priority", "must be one of: low, normal, high, urgent"))
-    }
-}
+parsed_from_field!(Priority, "priority");
 
 vocabulary! {
     /// Settlement of the ticket fee: `none` when there was no fee.
