@@ -41,6 +41,7 @@ pub struct PageOut<T, X = NoExtra> {
     pub data: Vec<T>,
     pub total: u64,
     #[serde(flatten)]
+    #[schema(inline)]
     pub extra: X,
     pub limit: u64,
     pub offset: u64,
