@@ -58,6 +58,20 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
 }
 
+/// The connection pool's size and how many of its connections are idle.
+pub fn pool_usage(db: &DatabaseConnection) -> (u32, usize) {
+    match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        _ => {
+            let pool = db.get_sqlite_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+    }
+}
+
 /// Begins a transaction that will write. On SQLite it takes the write lock up front
 /// (`BEGIN IMMEDIATE`), so a read-then-write transaction waits for other writers instead of
 /// failing with `SQLITE_BUSY` when it upgrades; PostgreSQL ignores the mode.

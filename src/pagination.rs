@@ -34,22 +34,80 @@ pub struct Listed<T> {
 }
 
 /// One page of an offset-paged list as the API answers it: the rows, how many match in all,
-/// and the page that was asked for (docs/API.md §2).
+/// anything a list adds about itself (`extra`, e.g. the notifications' `unread_count`), and
+/// the page that was asked for (docs/API.md §2).
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct PageOut<T> {
+pub struct PageOut<T, X = NoExtra> {
     pub data: Vec<T>,
     pub total: u64,
+    #[serde(flatten)]
+    #[schema(inline)]
+    pub extra: X,
     pub limit: u64,
     pub offset: u64,
 }
 
+/// A list that adds nothing about itself.
+#[derive(Debug, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct NoExtra {}
+
 impl<T> PageOut<T> {
     pub fn new(data: Vec<T>, total: u64, page: Page) -> Self {
+        Self::with(data, total, NoExtra {}, page)
+    }
+}
+
+impl<T, X> PageOut<T, X> {
+    /// A page whose list adds `extra` after `total`.
+    pub fn with(data: Vec<T>, total: u64, extra: X, page: Page) -> Self {
         Self {
             data,
             total,
+            extra,
             limit: page.limit,
             offset: page.offset,
+        }
+    }
+}
+
+/// One page of a keyset list as the API answers it (tickets, the inbox, a ticket's messages,
+/// the ledger): `offset` is 0 when paging by `cursor`, `next_cursor` is where the next page
+/// starts.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct CursorPageOut<T> {
+    pub data: Vec<T>,
+    pub total: u64,
+    /// False when `total` stopped counting at 10,000 (`q`, `breached`); absent on a list
+    /// that always counts exactly (a ticket's messages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub total_is_exact: Option<bool>,
+    /// 0 when paging by `cursor`.
+    pub offset: u64,
+    pub limit: u64,
+    /// Pass as `cursor` for the next page; `null` at the end.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> CursorPageOut<T> {
+    /// `listed` with each row shaped by `out`, as the page asked for (`by_cursor`: it came
+    /// from a cursor, not an offset).
+    pub fn new<R>(listed: Listed<R>, page: Page, by_cursor: bool, out: impl FnMut(R) -> T) -> Self {
+        Self {
+            data: listed.rows.into_iter().map(out).collect(),
+            total: listed.total,
+            total_is_exact: Some(listed.total_is_exact),
+            offset: if by_cursor { 0 } else { page.offset },
+            limit: page.limit,
+            next_cursor: listed.next_cursor,
+        }
+    }
+
+    /// The same page without `total_is_exact`, for a list that always counts exactly.
+    pub fn counted_exactly(self) -> Self {
+        Self {
+            total_is_exact: None,
+            ..self
         }
     }
 }

@@ -96,3 +96,43 @@ impl BannerCache {
         Ok(banner)
     }
 }
+
+/// Longest banner message, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 500;
+
+/// What publishing a banner can refuse.
+#[derive(Debug, thiserror::Error)]
+pub enum BannerError {
+    #[error(transparent)]
+    Field(#[from] crate::domain::FieldError),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+impl BannerCache {
+    /// Parses and stores a banner as an operator sent it (`/admin/support/status` and the
+    /// console's banner page send the same fields).
+    pub async fn publish(
+        &self,
+        db: &DatabaseConnection,
+        status: Option<&str>,
+        message: Option<&str>,
+    ) -> Result<Banner, BannerError> {
+        use crate::domain::FieldError;
+        let level = status.and_then(Level::parse).ok_or_else(|| {
+            FieldError::new(
+                "status",
+                "`status` must be one of operational, degraded, outage",
+            )
+        })?;
+        let message = message.unwrap_or_default().trim().to_string();
+        if message.chars().count() > MAX_MESSAGE_CHARS {
+            return Err(FieldError::new(
+                "message",
+                format!("`message` must be at most {MAX_MESSAGE_CHARS} characters"),
+            )
+            .into());
+        }
+        Ok(self.set(db, level, message).await?)
+    }
+}

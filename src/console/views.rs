@@ -126,20 +126,17 @@ pub struct InboxFilters {
 }
 
 impl InboxFilters {
-    /// The query string of these filters (empty ones left out), for links.
-    pub fn query(&self) -> Vec<(&'static str, String)> {
-        [
-            ("status", &self.status),
-            ("priority", &self.priority),
-            ("tenant_id", &self.tenant_id),
-            ("assignee", &self.assignee),
-            ("tag", &self.tag),
-            ("breached", &self.breached),
-        ]
-        .into_iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| (k, v.clone()))
-        .collect()
+    /// The inbox with these filters, from `cursor` (the first page without one).
+    pub fn link(&self, cursor: Option<&str>) -> String {
+        let fields = [
+            ("status", self.status.as_str()),
+            ("priority", self.priority.as_str()),
+            ("tenant_id", self.tenant_id.as_str()),
+            ("assignee", self.assignee.as_str()),
+            ("tag", self.tag.as_str()),
+            ("breached", self.breached.as_str()),
+        ];
+        crate::ui::list_link(HOME, &fields, cursor)
     }
 }
 

@@ -12,6 +12,7 @@ use crate::billing::spend;
 use crate::http::auth::SecretKey;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::query::{CursorParams, PageParams, QueryMap};
+use crate::pagination::CursorPageOut;
 use crate::tenants;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -55,21 +56,6 @@ async fn balance(state: web::Data<AppState>, SecretKey(key): SecretKey) -> ApiRe
     }))
 }
 
-/// A page of ledger entries, newest first.
-#[derive(Serialize, ToSchema)]
-struct LedgerList {
-    data: Vec<LedgerEntryOut>,
-    /// Counted up to 10,000.
-    total: u64,
-    /// False when `total` stopped counting at 10,000.
-    total_is_exact: bool,
-    /// 0 when paging by `cursor`.
-    offset: u64,
-    limit: u64,
-    /// Pass as `cursor` for the next page; `null` at the end.
-    next_cursor: Option<String>,
-}
-
 /// List ledger entries
 ///
 /// Newest first; `cursor` continues after the last entry of the previous page.
@@ -79,7 +65,7 @@ struct LedgerList {
     tag = "billing",
     params(PageParams, CursorParams),
     responses(
-        (status = 200, description = "A page of ledger entries", body = LedgerList),
+        (status = 200, description = "A page of ledger entries", body = CursorPageOut<LedgerEntryOut>),
         (status = 400, description = "`validation_failed`: `limit`, `offset` or `cursor` is invalid; `use_cursor`: `offset` past 10,000 (detail: `cursor`)", body = ErrorBody),
     ),
     security(("secret_key" = [])),
@@ -93,19 +79,13 @@ async fn list_ledger(
     let page = q.keyset_page()?;
     let cursor = q.cursor()?;
     let listed = ledger::page(&state.db, key.tenant_id, page, cursor).await?;
-    let data: Vec<LedgerEntryOut> = listed.rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(LedgerList {
-        data,
-        total: listed.total,
-        total_is_exact: listed.total_is_exact,
-        offset: if cursor.is_some() { 0 } else { page.offset },
-        limit: page.limit,
-        next_cursor: listed.next_cursor,
-    }))
+    Ok(HttpResponse::Ok().json(CursorPageOut::new(
+        listed,
+        page,
+        cursor.is_some(),
+        LedgerEntryOut::from,
+    )))
 }
-
-/// The longest window `/v1/analytics/spend` sums over.
-const MAX_SPEND_DAYS: i64 = 366;
 
 /// `YYYY-MM-DD` (a whole day; `to` includes that day) or an RFC 3339 instant.
 fn parse_bound(q: &QueryMap, field: &str, end_of_day: bool) -> ApiResult<Option<DateTime<Utc>>> {
@@ -191,20 +171,9 @@ async fn spend(
     SecretKey(key): SecretKey,
 ) -> ApiResult<HttpResponse> {
     let q = QueryMap::from_request(&req)?;
-    let to = parse_bound(&q, "to", true)?.unwrap_or_else(Utc::now);
-    let from = parse_bound(&q, "from", false)?.unwrap_or(to - Duration::days(30));
-    if from > to {
-        return Err(ApiError::validation(
-            "from",
-            "`from` must not be after `to`",
-        ));
-    }
-    if to - from > Duration::days(MAX_SPEND_DAYS) {
-        return Err(ApiError::validation(
-            "from",
-            format!("The window may span at most {MAX_SPEND_DAYS} days"),
-        ));
-    }
+    let to = parse_bound(&q, "to", true)?;
+    let from = parse_bound(&q, "from", false)?;
+    let (from, to) = spend::window(from, to, Utc::now())?;
     let report = spend::report(&state.db, key.tenant_id, from, to).await?;
     let days: Vec<_> = report
         .by_day

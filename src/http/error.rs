@@ -303,6 +303,39 @@ impl From<ApplyError> for ApiError {
     }
 }
 
+impl From<crate::tenants::manage::TenantError> for ApiError {
+    fn from(e: crate::tenants::manage::TenantError) -> Self {
+        use crate::tenants::manage::TenantError;
+        match e {
+            TenantError::NotFound => ApiError::not_found(),
+            TenantError::Field(e) => e.into(),
+            TenantError::Busy(e) => e.into(),
+            TenantError::Ledger(e) => e.into(),
+            TenantError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::webhooks::WebhookError> for ApiError {
+    fn from(e: crate::webhooks::WebhookError) -> Self {
+        use crate::webhooks::WebhookError;
+        match e {
+            WebhookError::NotFound => ApiError::not_found(),
+            WebhookError::NoReceiver => ApiError::internal(e),
+            WebhookError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::banner::BannerError> for ApiError {
+    fn from(e: crate::banner::BannerError) -> Self {
+        match e {
+            crate::banner::BannerError::Field(e) => e.into(),
+            crate::banner::BannerError::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<NumberError> for ApiError {
     fn from(e: NumberError) -> Self {
         let no_such = |what: &str, field: &str| {

@@ -2,7 +2,6 @@
 //! operator token; see the README's "Operating it").
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
-use sea_orm::DatabaseBackend;
 use workers::jobs::Queue;
 
 use crate::app::AppState;
@@ -95,16 +94,7 @@ pub(crate) async fn metrics(state: web::Data<AppState>, _: Staff) -> ApiResult<H
         &[(String::new(), lag)],
     );
 
-    let (size, idle) = match state.db.get_database_backend() {
-        DatabaseBackend::Postgres => {
-            let pool = state.db.get_postgres_connection_pool();
-            (pool.size(), pool.num_idle())
-        }
-        _ => {
-            let pool = state.db.get_sqlite_connection_pool();
-            (pool.size(), pool.num_idle())
-        }
-    };
+    let (size, idle) = crate::db::pool_usage(&state.db);
     gauge(
         &mut out,
         "helpline_db_pool_connections",

@@ -12,6 +12,7 @@ use crate::http::json::JsonBody;
 use crate::http::path::path_id;
 use crate::http::query::{PageParams, QueryMap};
 use crate::notifications::{self, NotificationOut, Preferences, feed};
+use crate::pagination::PageOut;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     // Fixed paths before `{id}` so `read-all` and `preferences` are not taken for ids.
@@ -33,15 +34,11 @@ pub struct UnreadParams {
     pub unread: Option<bool>,
 }
 
-/// A page of notifications, newest first.
+/// What a page of notifications adds: how many are unread.
 #[derive(Serialize, ToSchema)]
-struct NotificationList {
-    data: Vec<NotificationOut>,
-    total: u64,
+struct Unread {
     /// Unread notifications in all (whatever the filter).
     unread_count: u64,
-    limit: u64,
-    offset: u64,
 }
 
 /// List notifications
@@ -53,7 +50,7 @@ struct NotificationList {
     tag = "notifications",
     params(UnreadParams, PageParams),
     responses(
-        (status = 200, description = "A page of notifications", body = NotificationList,
+        (status = 200, description = "A page of notifications", body = PageOut<NotificationOut, Unread>,
          links(("MarkRead" = (
              operation_id = "read_one",
              parameters(("id" = "$response.body#/data/0/id")),
@@ -73,13 +70,10 @@ async fn list_notifications(
     let unread_only: Option<bool> = q.parse("unread")?;
     let listed = feed::list(&state.db, key.tenant_id, unread_only, page).await?;
     let data: Vec<NotificationOut> = listed.rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(NotificationList {
-        data,
-        total: listed.total,
+    let unread = Unread {
         unread_count: listed.unread_count,
-        limit: page.limit,
-        offset: page.offset,
-    }))
+    };
+    Ok(HttpResponse::Ok().json(PageOut::with(data, listed.total, unread, page)))
 }
 
 /// Mark a notification read

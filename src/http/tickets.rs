@@ -16,6 +16,7 @@ use crate::http::json::JsonBody;
 use crate::http::path::path_id;
 use crate::http::precondition::{etag, if_match};
 use crate::http::query::{CursorParams, PageParams, QueryMap};
+use crate::pagination::CursorPageOut;
 use crate::tenants::actor::{AddMessage, CreateTicket, UpdateTicket};
 use crate::tickets::ops::{self, Author, Compose, NewMessage, NewTicket, TicketChange};
 use crate::tickets::query::{self, Sort, TicketFilter};
@@ -278,21 +279,6 @@ pub struct TicketFilterParams {
     pub sort: Option<Sort>,
 }
 
-/// A page of tickets, newest first.
-#[derive(Serialize, ToSchema)]
-struct TicketList {
-    /// Tickets without `messages`.
-    data: Vec<TicketOut>,
-    total: u64,
-    /// False when `total` stopped counting at 10,000 (`q` searches).
-    total_is_exact: bool,
-    /// 0 when paging by `cursor`.
-    offset: u64,
-    limit: u64,
-    /// Pass as `cursor` for the next page; `null` at the end.
-    next_cursor: Option<String>,
-}
-
 /// List tickets
 ///
 /// Newest first. Page by `limit`/`offset`, or walk with `cursor` (see `next_cursor`).
@@ -302,7 +288,7 @@ struct TicketList {
     tag = "tickets",
     params(TicketFilterParams, PageParams, CursorParams),
     responses(
-        (status = 200, description = "A page of tickets", body = TicketList),
+        (status = 200, description = "A page of tickets", body = CursorPageOut<TicketOut>),
         (status = 400, description = "`validation_failed`: a filter, `limit`, `offset` or `cursor` is invalid (detail: the parameter); `use_cursor`: `offset` past 10,000 (detail: `cursor`)", body = ErrorBody),
     ),
     security(("secret_key" = [])),
@@ -322,19 +308,11 @@ async fn list_tickets(
     let sort = q.parse::<Sort>("sort")?.unwrap_or_default();
     let now = Utc::now();
     let listed = query::list(&state.db, &filter, page, cursor, sort, now).await?;
-    let data: Vec<TicketOut> = listed
-        .rows
-        .into_iter()
-        .map(|t| TicketOut::summary(t, now))
-        .collect();
-    Ok(HttpResponse::Ok().json(TicketList {
-        data,
-        total: listed.total,
-        total_is_exact: listed.total_is_exact,
-        offset: if cursor.is_some() { 0 } else { page.offset },
-        limit: page.limit,
-        next_cursor: listed.next_cursor,
-    }))
+    Ok(
+        HttpResponse::Ok().json(CursorPageOut::new(listed, page, cursor.is_some(), |t| {
+            TicketOut::summary(t, now)
+        })),
+    )
 }
 
 /// Get a ticket
@@ -368,18 +346,6 @@ async fn get_ticket(
     )
 }
 
-/// A page of a ticket's public messages, oldest first.
-#[derive(Serialize, ToSchema)]
-struct MessageList {
-    data: Vec<MessageOut>,
-    total: u64,
-    /// 0 when paging by `cursor`.
-    offset: u64,
-    limit: u64,
-    /// Pass as `cursor` for the next page; `null` at the end.
-    next_cursor: Option<String>,
-}
-
 /// List a ticket's messages
 ///
 /// The public thread, oldest first.
@@ -389,7 +355,7 @@ struct MessageList {
     tag = "tickets",
     params(("id" = String, Path, description = "Ticket id (`tkt_…`)"), PageParams, CursorParams),
     responses(
-        (status = 200, description = "A page of messages", body = MessageList),
+        (status = 200, description = "A page of messages", body = CursorPageOut<MessageOut>),
         (status = 400, description = "`validation_failed`: `limit`, `offset` or `cursor` is invalid; `use_cursor`: `offset` past 10,000 (detail: `cursor`)", body = ErrorBody),
         (status = 404, description = "`not_found`: no such ticket of this tenant", body = ErrorBody),
     ),
@@ -406,14 +372,8 @@ async fn list_messages(
     let cursor = q.cursor()?;
     let ticket = ops::find(&state.db, ticket_id(&path)?, Some(key.tenant_id)).await?;
     let listed = query::thread_page(&state.db, &ticket, page, cursor).await?;
-    let data: Vec<MessageOut> = listed.rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(MessageList {
-        data,
-        total: listed.total,
-        offset: if cursor.is_some() { 0 } else { page.offset },
-        limit: page.limit,
-        next_cursor: listed.next_cursor,
-    }))
+    let out = CursorPageOut::new(listed, page, cursor.is_some(), MessageOut::from);
+    Ok(HttpResponse::Ok().json(out.counted_exactly()))
 }
 
 /// A customer reply.

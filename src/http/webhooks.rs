@@ -5,10 +5,8 @@ use chrono::{DateTime, Utc};
 use entities::values::DeliveryStatus;
 use entities::{webhook_deliveries as deliveries, webhook_endpoints as endpoints};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
-use workers::ssrf;
 
 use crate::app::AppState;
 use crate::domain::ids::{DeliveryId, EventId, WebhookId};
@@ -19,9 +17,11 @@ use crate::http::keys::Deleted;
 use crate::http::path::path_id;
 use crate::http::query::{PageParams, QueryMap};
 use crate::pagination::PageOut;
+use crate::webhooks::WebhookError;
 use crate::webhooks::deliveries as webhook_deliveries;
 use crate::webhooks::endpoints::{self as webhook_endpoints, EndpointChange, NewEndpoint};
-use crate::webhooks::events::{self, Audience};
+use crate::webhooks::events;
+use crate::webhooks::input;
 use crate::webhooks::view::{EndpointOut, WebhookEventType};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -44,9 +44,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(retry_delivery)),
     );
 }
-
-/// Longest endpoint description, in characters.
-const MAX_DESCRIPTION: usize = 500;
 
 /// One delivery of an event to an endpoint (all its attempts).
 #[derive(Serialize, ToSchema)]
@@ -91,55 +88,6 @@ impl From<deliveries::Model> for DeliveryOut {
     }
 }
 
-async fn checked_url(state: &AppState, raw: &str) -> ApiResult<String> {
-    let url = ssrf::parse(raw).map_err(|e| ApiError::validation("url", format!("`url`: {e}")))?;
-    match ssrf::check(&url, state.config.allow_private_targets).await {
-        // A name that does not resolve yet is accepted (its DNS may come later); every
-        // delivery checks it again.
-        Ok(()) | Err(ssrf::TargetError::Unresolvable) => Ok(url.to_string()),
-        Err(e) => Err(ApiError::validation(
-            "url",
-            format!("`url` is refused: {e}"),
-        )),
-    }
-}
-
-fn checked_events(events: Option<Vec<String>>) -> ApiResult<Value> {
-    let events = events.unwrap_or_default();
-    if let Some(bad) = events
-        .iter()
-        .find(|e| !events::SUBSCRIBABLE.contains(&e.as_str()))
-    {
-        return Err(ApiError::validation(
-            "events",
-            format!(
-                "unknown event type `{bad}`; expected any of {}",
-                events::SUBSCRIBABLE.join(", ")
-            ),
-        ));
-    }
-    let mut unique = events;
-    unique.sort();
-    unique.dedup();
-    Ok(json!(unique))
-}
-
-fn checked_description(description: Option<String>) -> ApiResult<Option<String>> {
-    let description = description
-        .map(|d| d.trim().to_string())
-        .filter(|d| !d.is_empty());
-    if description
-        .as_ref()
-        .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION)
-    {
-        return Err(ApiError::validation(
-            "description",
-            format!("`description` must be at most {MAX_DESCRIPTION} characters"),
-        ));
-    }
-    Ok(description)
-}
-
 fn endpoint_uuid(raw: &str) -> ApiResult<Uuid> {
     path_id::<WebhookId>(raw).map(|id| id.uuid())
 }
@@ -149,9 +97,7 @@ async fn find_endpoint(
     tenant_id: Uuid,
     raw: &str,
 ) -> ApiResult<endpoints::Model> {
-    webhook_endpoints::find(&state.db, tenant_id, endpoint_uuid(raw)?)
-        .await?
-        .ok_or_else(ApiError::not_found)
+    Ok(webhook_endpoints::get(&state.db, tenant_id, endpoint_uuid(raw)?).await?)
 }
 
 /// A webhook endpoint to create (`url` required) or the fields to change.
@@ -201,10 +147,10 @@ async fn create_endpoint(
         .url
         .as_deref()
         .ok_or_else(|| ApiError::validation("url", "`url` is required"))?;
-    let events = checked_events(input.events)?;
-    let description = checked_description(input.description)?;
+    let events = input::events(input.events)?;
+    let description = input::description(input.description)?;
     // Last: it may resolve the host.
-    let url = checked_url(&state, raw_url).await?;
+    let url = input::url(raw_url, state.config.allow_private_targets).await?;
     let new = NewEndpoint {
         url,
         events,
@@ -287,13 +233,13 @@ async fn update_endpoint(
     path: web::Path<String>,
     JsonBody(input): JsonBody<EndpointIn>,
 ) -> ApiResult<HttpResponse> {
-    let events = input.events.map(|e| checked_events(Some(e))).transpose()?;
+    let events = input.events.map(|e| input::events(Some(e))).transpose()?;
     let description = input
         .description
-        .map(|d| checked_description(Some(d)))
+        .map(|d| input::description(Some(d)))
         .transpose()?;
     let url = match input.url.as_deref() {
-        Some(raw) => Some(checked_url(&state, raw).await?),
+        Some(raw) => Some(input::url(raw, state.config.allow_private_targets).await?),
         None => None,
     };
     let endpoint = find_endpoint(&state, key.tenant_id, &path).await?;
@@ -391,21 +337,14 @@ async fn send_test(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let endpoint = find_endpoint(&state, key.tenant_id, &path).await?;
-    let now = Utc::now();
-    let txn = crate::db::begin_write(&state.db).await?;
-    let data = json!({"message": "This is a test event from Helpline.", "webhook_id": WebhookId::from_uuid(endpoint.id).to_string()});
-    let event_id = events::emit(
-        &txn,
+    let event_id = events::send_test(
+        &state.db,
         &state.config,
         key.tenant_id,
-        events::TEST,
-        data,
-        Audience::Endpoint(endpoint.id),
-        now,
+        endpoint.id,
+        Utc::now(),
     )
-    .await?
-    .ok_or_else(|| ApiError::internal("the test event had no receiver"))?;
-    txn.commit().await?;
+    .await?;
     state.jobs.nudge.nudge();
     Ok(HttpResponse::Accepted().json(WebhookTest {
         object: "webhook_test",
@@ -473,10 +412,10 @@ async fn retry_delivery(
     let delivery_id: DeliveryId = path_id(&delivery_raw)?;
     let delivery = webhook_deliveries::find(&state.db, endpoint.id, delivery_id.uuid())
         .await?
-        .ok_or_else(ApiError::not_found)?;
+        .ok_or(WebhookError::NotFound)?;
     let retried = webhook_deliveries::requeue(&state.db, delivery.id, Utc::now())
         .await?
-        .ok_or_else(ApiError::not_found)?;
+        .ok_or(WebhookError::NotFound)?;
     state.jobs.nudge.nudge();
     Ok(HttpResponse::Accepted().json(DeliveryOut::from(retried)))
 }

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::PortalError;
 use crate::auth::keys::hash_token;
 use crate::domain::web::ReturnUrl;
+use crate::sessions::{self, NewSession, SessionError, SessionPrincipal};
 
 /// How long a link may wait before it is opened.
 pub const LINK_TTL: chrono::Duration = chrono::Duration::minutes(5);
@@ -106,6 +107,22 @@ pub async fn open<C: ConnectionTrait>(
     } else {
         PortalError::LinkExpired { tenant_id }
     })
+}
+
+/// Opens the link (once) and a browser session for its tenant, in one transaction: a
+/// refused link creates no session.
+pub async fn sign_in(
+    db: &DatabaseConnection,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<(OpenedLink, NewSession), PortalError> {
+    let txn = crate::db::begin_write(db).await?;
+    let opened = open(&txn, token, now).await?;
+    let created = sessions::create(&txn, SessionPrincipal::Tenant(opened.tenant_id), now)
+        .await
+        .map_err(|SessionError::Db(e)| PortalError::Db(e))?;
+    txn.commit().await?;
+    Ok((opened, created))
 }
 
 /// Deletes links that expired more than a day ago (used or not).

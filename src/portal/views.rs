@@ -142,22 +142,22 @@ pub struct ListFilters {
 }
 
 impl ListFilters {
-    /// The query string of these filters (empty ones left out), for links.
-    pub fn query(&self) -> Vec<(&'static str, String)> {
+    fn fields(&self) -> [(&'static str, &str); 4] {
         [
-            ("status", &self.status),
-            ("category", &self.category),
-            ("priority", &self.priority),
-            ("q", &self.q),
+            ("status", self.status.as_str()),
+            ("category", self.category.as_str()),
+            ("priority", self.priority.as_str()),
+            ("q", self.q.as_str()),
         ]
-        .into_iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| (k, v.clone()))
-        .collect()
+    }
+
+    /// The list with these filters, from `cursor` (the first page without one).
+    pub fn link(&self, cursor: Option<&str>) -> String {
+        crate::ui::list_link(HOME, &self.fields(), cursor)
     }
 
     fn any(&self) -> bool {
-        !self.query().is_empty()
+        self.fields().iter().any(|(_, value)| !value.is_empty())
     }
 }
 

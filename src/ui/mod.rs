@@ -9,6 +9,23 @@ use maud::{DOCTYPE, Markup, html};
 /// The form field (and the `X-CSRF-Token` header) a state-changing request carries.
 pub const CSRF_FIELD: &str = "csrf_token";
 
+/// A link to the list page at `path` with its `filters` (empty ones left out) and, to go on
+/// walking the list, the `cursor` of the next page.
+pub fn list_link(path: &str, filters: &[(&'static str, &str)], cursor: Option<&str>) -> String {
+    let query: Vec<(&str, &str)> = filters
+        .iter()
+        .copied()
+        .filter(|(_, value)| !value.is_empty())
+        .chain(cursor.map(|c| ("cursor", c)))
+        .collect();
+    let qs = serde_urlencoded::to_string(&query).unwrap_or_default();
+    if qs.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{qs}")
+    }
+}
+
 /// One link of the top navigation.
 pub struct NavLink<'a> {
     pub href: &'a str,
@@ -204,5 +221,26 @@ pub fn select(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_links_keep_given_filters_and_the_cursor() {
+        assert_eq!(
+            list_link("/portal", &[("status", ""), ("q", "")], None),
+            "/portal"
+        );
+        assert_eq!(
+            list_link("/console", &[("status", "open"), ("tag", "")], Some("abc")),
+            "/console?status=open&cursor=abc"
+        );
+        assert_eq!(
+            list_link("/portal", &[("q", "a b&c")], None),
+            "/portal?q=a+b%26c"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! A tenant's webhook endpoints: create (with a fresh signing secret), list, find, change,
-//! rotate the secret, delete. Inputs arrive checked (URL, event types, description).
+//! rotate the secret, delete. Inputs arrive checked by `super::input`
+//! (URL, event types, description).
 use chrono::{DateTime, Utc};
 use entities::webhook_endpoints as endpoints;
 use sea_orm::{
@@ -10,6 +11,7 @@ use serde_json::Value;
 use uuid::Uuid;
 use workers::signing;
 
+use super::WebhookError;
 use crate::caps;
 use crate::domain::ids::WebhookId;
 use crate::pagination::Page;
@@ -72,6 +74,15 @@ pub async fn find(
         .filter(endpoints::Column::TenantId.eq(tenant_id))
         .one(db)
         .await
+}
+
+/// The tenant's endpoint `id`, or [`WebhookError::NotFound`].
+pub async fn get(
+    db: &DatabaseConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<endpoints::Model, WebhookError> {
+    find(db, tenant_id, id).await?.ok_or(WebhookError::NotFound)
 }
 
 /// The tenant's endpoints, newest first, and how many there are.

@@ -6,12 +6,16 @@ use entities::values::DeliveryStatus;
 use entities::{
     webhook_deliveries as deliveries, webhook_endpoints as endpoints, webhook_events as events,
 };
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter,
+};
 use serde_json::Value;
 use uuid::Uuid;
 use workers::jobs::{Job, WebhookJob};
 use workers::outbox;
 
+use super::WebhookError;
 use crate::config::Config;
 use crate::domain::ids::{EventId, WebhookId};
 use crate::feed::{self, Visibility};
@@ -62,6 +66,34 @@ pub async fn emit<C: ConnectionTrait>(
 ) -> Result<Option<Uuid>, DbErr> {
     let ids = emit_many(conn, config, tenant_id, kind, vec![data], audience, now).await?;
     Ok(ids.first().copied())
+}
+
+/// Queues a `webhook.test` event to one endpoint only; returns the event's id.
+pub async fn send_test(
+    db: &DatabaseConnection,
+    config: &Config,
+    tenant_id: Uuid,
+    endpoint_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Uuid, WebhookError> {
+    let txn = crate::db::begin_write(db).await?;
+    let data = serde_json::json!({
+        "message": "This is a test event from Helpline.",
+        "webhook_id": WebhookId::from_uuid(endpoint_id).to_string(),
+    });
+    let event_id = emit(
+        &txn,
+        config,
+        tenant_id,
+        TEST,
+        data,
+        Audience::Endpoint(endpoint_id),
+        now,
+    )
+    .await?
+    .ok_or(WebhookError::NoReceiver)?;
+    txn.commit().await?;
+    Ok(event_id)
 }
 
 /// Emits one event of `kind` per item of `data` (a batch of the same change), with one

@@ -8,7 +8,7 @@ use helpline::app::{self, AppState};
 use helpline::config::Config;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -64,10 +64,7 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
-pub struct TestTenant {
-    pub id: String,
-    pub key: String,
-}
+pub use crate::support::Tenant as TestTenant;
 
 /// A new empty database for one test; returns its URL.
 pub async fn fresh_database(backend: Backend, dir: &tempfile::TempDir) -> String {
@@ -100,25 +97,20 @@ pub fn test_config(
     dir: &std::path::Path,
     overrides: &[(&str, &str)],
 ) -> Config {
-    let mut vars: HashMap<String, String> = HashMap::from([
-        ("DATABASE_URL".into(), database_url.to_string()),
-        (
-            "HELPLINE_QUEUE_URL".into(),
-            format!("sqlite://{}/queue.db?mode=rwc", dir.display()),
-        ),
-        (
-            "HELPLINE_REDIS_PREFIX".into(),
-            format!("test:{}:", uuid::Uuid::new_v4().simple()),
-        ),
-        ("HELPLINE_OUTBOX_SWEEP".into(), "50ms".into()),
-        ("HELPLINE_WORKER_CONCURRENCY".into(), "4".into()),
-        ("HELPLINE_RECOVERY_GRACE".into(), "3s".into()),
-        ("HELPLINE_EMAIL_BACKOFF".into(), "100ms".into()),
-        ("HELPLINE_BILLING_BACKOFF".into(), "100ms".into()),
-        ("HELPLINE_LISTEN".into(), "127.0.0.1:0".into()),
-        ("HELPLINE_ADMIN_TOKEN".into(), admin_token.to_string()),
-        ("HELPLINE_ALLOW_PRIVATE_TARGETS".into(), "true".into()),
-    ]);
+    let tuned = [
+        ("HELPLINE_OUTBOX_SWEEP", "50ms"),
+        ("HELPLINE_WORKER_CONCURRENCY", "4"),
+        ("HELPLINE_RECOVERY_GRACE", "3s"),
+        ("HELPLINE_EMAIL_BACKOFF", "100ms"),
+        ("HELPLINE_BILLING_BACKOFF", "100ms"),
+        ("HELPLINE_LISTEN", "127.0.0.1:0"),
+    ];
+    let mut vars: HashMap<String, String> =
+        crate::support::base_env(database_url, admin_token, dir, "test")
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .chain(tuned.map(|(k, v)| (k.to_string(), v.to_string())))
+            .collect();
     for (k, v) in overrides {
         vars.insert(k.to_string(), v.to_string());
     }
@@ -257,21 +249,9 @@ impl TestApp {
     }
 
     pub async fn create_tenant(&self, plan: &str, balance_cents: i64) -> TestTenant {
-        let res = self
-            .post(
-                "/admin/tenants",
-                &self.admin_token,
-                json!({"name": "Acme", "email": "dev@acme.test", "plan": plan, "balance_cents": balance_cents}),
-            )
-            .await;
-        let body = expect_status(res, StatusCode::CREATED).await;
-        TestTenant {
-            id: body["tenant"]["id"]
-                .as_str()
-                .expect("tenant id")
-                .to_string(),
-            key: body["secret_key"].as_str().expect("secret key").to_string(),
-        }
+        let body = TestTenant::body("Acme", "dev@acme.test", plan, balance_cents);
+        let res = self.post("/admin/tenants", &self.admin_token, body).await;
+        TestTenant::created(&expect_status(res, StatusCode::CREATED).await)
     }
 }
 

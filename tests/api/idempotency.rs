@@ -41,7 +41,7 @@ async fn a_publishable_key_cannot_replay_claim_or_probe_secret_key_records(backe
     let app = TestApp::spawn(backend).await;
     let tenant = app.create_tenant("pilot", 100).await;
     let pk = publishable_key(&app, &tenant).await;
-    let receiver = crate::fakes::FakeServer::start().await;
+    let receiver = crate::support::receiver::FakeServer::start().await;
 
     // The tenant creates a webhook and rotates its key, each with an Idempotency-Key.
     let hook = json!({"url": receiver.url});
@@ -195,7 +195,7 @@ async fn every_stored_value(app: &TestApp) -> Vec<(String, String, String)> {
 async fn no_secret_is_stored_in_plaintext(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let tenant = app.create_tenant("pilot", 100).await;
-    let receiver = crate::fakes::FakeServer::start().await;
+    let receiver = crate::support::receiver::FakeServer::start().await;
     let mut shown = vec![tenant.key.clone()];
 
     // Every flow that shows a secret once, with an Idempotency-Key, and its replay.

@@ -5,9 +5,10 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::fakes::{FakeServer, eventually};
 use crate::helpers::{Backend, TestApp, expect_status};
 use crate::on_both_backends;
+use crate::support::eventually;
+use crate::support::receiver::FakeServer;
 use crate::tickets::open_ticket;
 
 on_both_backends!(foreign_ids_answer_like_unknown_ids_on_every_route);

@@ -5,9 +5,10 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::fakes::{FakeServer, eventually};
 use crate::helpers::{Backend, TestApp, TestTenant, expect_error, expect_status};
 use crate::on_both_backends;
+use crate::support::eventually;
+use crate::support::receiver::FakeServer;
 use crate::tickets::{open_ticket, ticket_body};
 
 on_both_backends!(

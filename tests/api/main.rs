@@ -9,7 +9,6 @@ mod caps;
 mod cli;
 mod console;
 mod errors;
-mod fakes;
 mod feed;
 mod helpers;
 mod idempotency;

@@ -8,9 +8,9 @@ use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement, TransactionTrait};
 use serde_json::{Value, json};
 
-use crate::fakes::eventually;
 use crate::helpers::{Backend, TestApp, TestTenant, expect_error, expect_status};
 use crate::on_both_backends;
+use crate::support::eventually;
 
 on_both_backends!(
     kept_counts_match_count_star_after_mixed_changes,

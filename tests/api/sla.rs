@@ -8,9 +8,10 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::fakes::{FakeServer, eventually};
 use crate::helpers::{Backend, TestApp, TestTenant, expect_status};
 use crate::on_both_backends;
+use crate::support::eventually;
+use crate::support::receiver::FakeServer;
 use crate::tickets::open_ticket;
 
 on_both_backends!(

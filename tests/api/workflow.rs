@@ -604,7 +604,7 @@ async fn tags_are_internal_and_filter_the_inbox(backend: Backend) {
 }
 
 async fn merge_copies_public_messages_and_closes_the_source(backend: Backend) {
-    let hooks = crate::fakes::FakeServer::start().await;
+    let hooks = crate::support::receiver::FakeServer::start().await;
     let app = TestApp::spawn(backend).await;
     let tenant = app.create_tenant("pilot", 100).await;
     let stranger = app.create_tenant("pilot", 100).await;

@@ -14,7 +14,8 @@ use reqwest::StatusCode;
 use crate::harness::{
     Api, Deployment, PgDatabase, SHARED_REDIS, Tenant, bounded, ticket_id, wait_for,
 };
-use crate::receiver::{Receiver, assert_one_id_each, unfinished_jobs};
+use crate::receiver::{assert_one_id_each, unfinished_jobs};
+use crate::support::receiver::FakeServer;
 
 const START_CENTS: i64 = 100_000;
 /// Concurrent create loops per tenant.
@@ -60,8 +61,8 @@ async fn sigkill_under_load_on_the_embedded_default_loses_no_ticket_charge_or_jo
 }
 
 async fn crash_and_restart(name: &str, mut deployment: Deployment) {
-    let receiver = Receiver::start().await;
-    let resend = Receiver::start().await;
+    let receiver = FakeServer::start().await;
+    let resend = FakeServer::start().await;
     deployment
         .set("RESEND_API_KEY", "re_fault")
         .set("RESEND_BASE_URL", resend.url.clone());

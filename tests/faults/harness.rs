@@ -129,18 +129,8 @@ impl Deployment {
         let dir = tempfile::tempdir().expect("tempdir");
         let admin_token = format!("fault-admin-{}", uuid::Uuid::new_v4().simple());
         let mut env = BTreeMap::new();
-        for (k, v) in [
-            ("DATABASE_URL", database_url.to_string()),
-            (
-                "HELPLINE_QUEUE_URL",
-                format!("sqlite://{}/queue.db?mode=rwc", dir.path().display()),
-            ),
-            (
-                "HELPLINE_REDIS_PREFIX",
-                format!("fault:{}:", uuid::Uuid::new_v4().simple()),
-            ),
-            ("HELPLINE_ADMIN_TOKEN", admin_token.clone()),
-            ("HELPLINE_ALLOW_PRIVATE_TARGETS", "true".into()),
+        let base = crate::support::base_env(database_url, &admin_token, dir.path(), "fault");
+        for (k, v) in base.into_iter().chain([
             (
                 "HELPLINE_OUTBOX_SWEEP",
                 format!("{}ms", OUTBOX_SWEEP.as_millis()),
@@ -161,7 +151,7 @@ impl Deployment {
                 "RUST_LOG",
                 "info,sqlx=warn,sea_orm=warn,apalis=warn,apalis_core=warn".into(),
             ),
-        ] {
+        ]) {
             env.insert(k.to_string(), v);
         }
         Self {
@@ -320,11 +310,7 @@ pub struct Api {
     pub admin_token: String,
 }
 
-#[derive(Debug, Clone)]
-pub struct Tenant {
-    pub id: String,
-    pub key: String,
-}
+pub use crate::support::Tenant;
 
 impl Node {
     pub fn pid(&self) -> i32 {
@@ -453,10 +439,12 @@ impl Api {
     }
 
     pub async fn create_tenant(&self, plan: &str, balance_cents: i64) -> Tenant {
-        let body = json!({
-            "name": format!("Fault {plan}"), "email": "ops@fault.test",
-            "plan": plan, "balance_cents": balance_cents,
-        });
+        let body = Tenant::body(
+            &format!("Fault {plan}"),
+            "ops@fault.test",
+            plan,
+            balance_cents,
+        );
         let created = self
             .expect(
                 Method::POST,
@@ -466,10 +454,7 @@ impl Api {
                 StatusCode::CREATED,
             )
             .await;
-        Tenant {
-            id: created["tenant"]["id"].as_str().expect("tenant id").into(),
-            key: created["secret_key"].as_str().expect("secret key").into(),
-        }
+        Tenant::created(&created)
     }
 
     /// A `support.ticket_created` endpoint pointing at `url`; returns its id.

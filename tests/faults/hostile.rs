@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::{Api, Deployment, PgDatabase, Tenant, bounded, ticket_body};
-use crate::receiver::Receiver;
+use crate::support::receiver::FakeServer;
 
 /// A raw HTTP/1.1 exchange, for what reqwest will not send (chunked bodies, bad headers).
 async fn raw_http(api: &Api, request: Vec<u8>) -> (u16, String) {
@@ -218,7 +218,7 @@ async fn hostile_bodies_get_a_4xx_and_save_nothing() {
 #[actix_web::test]
 async fn another_tenants_ids_answer_404_on_every_route() {
     bounded("idor_sweep", Duration::from_secs(60), async {
-        let receiver = Receiver::start().await;
+        let receiver = FakeServer::start().await;
         let db = PgDatabase::create();
         let mut deployment = Deployment::new(&db.url);
         let node = deployment.start("serve").await;

@@ -14,12 +14,12 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::harness::{Deployment, PgDatabase, SHARED_REDIS, bounded, ticket_id};
-use crate::receiver::Receiver;
+use crate::support::receiver::FakeServer;
 
 #[actix_web::test]
 async fn two_api_nodes_and_a_worker_keep_every_invariant() {
     bounded("nodes", Duration::from_secs(100), async {
-        let receiver = Receiver::start().await;
+        let receiver = FakeServer::start().await;
         let db = PgDatabase::create();
         let mut deployment = Deployment::new(&db.url);
         deployment

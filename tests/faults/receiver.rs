@@ -1,114 +1,12 @@
-//! A real local webhook receiver (and Resend stand-in): records every request when it
-//! arrives, answers 200 (after an optional delay), and sorts what it saw by ticket.
+//! What the fault tests read from the fake receivers (`tests/support/receiver.rs`): the
+//! webhook event ids and email idempotency keys each ticket got, and what is still missing.
 use std::collections::{HashMap, HashSet};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use serde_json::Value;
-
 use crate::harness::{Api, Tenant};
+use crate::support::receiver::FakeServer;
 
-#[derive(Debug, Clone)]
-pub struct Recorded {
-    pub path: String,
-    pub headers: HashMap<String, String>,
-    pub body: Vec<u8>,
-    pub arrived: Instant,
-}
-
-impl Recorded {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(&name.to_ascii_lowercase())
-            .map(String::as_str)
-    }
-
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
-    }
-}
-
-#[derive(Default)]
-struct Shared {
-    requests: Mutex<Vec<Recorded>>,
-    delay: Mutex<Duration>,
-}
-
-pub struct Receiver {
-    pub url: String,
-    shared: Arc<Shared>,
-}
-
-async fn record(
-    req: HttpRequest,
-    body: web::Bytes,
-    shared: web::Data<Arc<Shared>>,
-) -> HttpResponse {
-    let arrived = Instant::now();
-    let headers = req
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_ascii_lowercase(),
-                v.to_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
-    let count = {
-        let mut requests = shared.requests.lock().expect("lock");
-        requests.push(Recorded {
-            path: req.path().to_string(),
-            headers,
-            body: body.to_vec(),
-            arrived,
-        });
-        requests.len()
-    };
-    let delay = *shared.delay.lock().expect("lock");
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
-    HttpResponse::Ok().json(serde_json::json!({"id": format!("fake_{count}")}))
-}
-
-impl Receiver {
-    pub async fn start() -> Self {
-        Self::start_slow(Duration::ZERO).await
-    }
-
-    /// Answers each request only after `delay` (it is recorded when it arrives).
-    pub async fn start_slow(delay: Duration) -> Self {
-        let shared = Arc::new(Shared::default());
-        *shared.delay.lock().expect("lock") = delay;
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let data = web::Data::new(shared.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .default_service(web::to(record))
-        })
-        .workers(1)
-        .max_connections(1024)
-        .disable_signals()
-        .shutdown_timeout(1)
-        .listen(listener)
-        .expect("listen")
-        .run();
-        actix_web::rt::spawn(server);
-        Self {
-            url: format!("http://127.0.0.1:{port}"),
-            shared,
-        }
-    }
-
-    pub fn requests(&self) -> Vec<Recorded> {
-        self.shared.requests.lock().expect("lock").clone()
-    }
-
+impl FakeServer {
     /// `support.ticket_created` deliveries, by ticket id → the `webhook-id`s seen for it.
     pub fn webhook_ids_by_ticket(&self) -> HashMap<String, HashSet<String>> {
         let mut seen: HashMap<String, HashSet<String>> = HashMap::new();
@@ -190,8 +88,8 @@ pub async fn unfinished_jobs(
     api: &Api,
     tenants: &[Tenant],
     tickets: &HashSet<String>,
-    webhooks: &Receiver,
-    emails: &Receiver,
+    webhooks: &FakeServer,
+    emails: &FakeServer,
 ) -> Vec<String> {
     let hooked = webhooks.webhook_ids_by_ticket();
     let mailed = emails.email_keys_by_ticket();
@@ -216,7 +114,7 @@ pub async fn unfinished_jobs(
 
 /// However often they were delivered, each ticket's webhook came under one event id and its
 /// email under one idempotency key.
-pub fn assert_one_id_each(tickets: &HashSet<String>, webhooks: &Receiver, emails: &Receiver) {
+pub fn assert_one_id_each(tickets: &HashSet<String>, webhooks: &FakeServer, emails: &FakeServer) {
     let hooked = webhooks.webhook_ids_by_ticket();
     let mailed = emails.email_keys_by_ticket();
     for ticket in tickets {

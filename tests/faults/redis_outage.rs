@@ -18,7 +18,7 @@ use reqwest::StatusCode;
 use crate::harness::{
     Api, Deployment, PgDatabase, PrivateRedis, Tenant, bounded, eventually, ticket_id,
 };
-use crate::receiver::Receiver;
+use crate::support::receiver::FakeServer;
 
 fn outage() -> Duration {
     let secs = std::env::var("FAULTS_REDIS_OUTAGE_SECS")
@@ -64,7 +64,7 @@ const SLOWEST_CREATE: Duration = Duration::from_secs(3);
 async fn redis_outage_keeps_the_api_and_rate_limits_up_and_loses_no_job() {
     let outage = outage();
     bounded("redis_outage", outage + Duration::from_secs(90), async {
-        let receiver = Receiver::start().await;
+        let receiver = FakeServer::start().await;
         let mut redis = PrivateRedis::start().await;
         let db = PgDatabase::create();
         let mut deployment = Deployment::new(&db.url);

@@ -11,7 +11,7 @@ use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 
 use crate::harness::{Deployment, PgDatabase, SHARED_REDIS, bounded, ticket_body, ticket_id};
-use crate::receiver::Receiver;
+use crate::support::receiver::FakeServer;
 
 const SLOW: Duration = Duration::from_secs(1);
 const BURST_PER_TENANT: usize = 20;
@@ -19,7 +19,7 @@ const BURST_PER_TENANT: usize = 20;
 #[actix_web::test]
 async fn sigterm_finishes_in_flight_requests_and_running_jobs_and_exits_0() {
     bounded("shutdown", Duration::from_secs(100), async {
-        let receiver = Receiver::start_slow(SLOW).await;
+        let receiver = FakeServer::start_slow(SLOW).await;
         let db = PgDatabase::create();
         let mut deployment = Deployment::new(&db.url);
         deployment.set("REDIS_URL", SHARED_REDIS);

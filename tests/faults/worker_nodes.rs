@@ -12,7 +12,8 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use crate::harness::{
     Deployment, PgDatabase, SHARED_REDIS, bounded, dead_node_noticed_within, wait_for,
 };
-use crate::receiver::{Receiver, assert_one_id_each, unfinished_jobs};
+use crate::receiver::{assert_one_id_each, unfinished_jobs};
+use crate::support::receiver::FakeServer;
 
 /// The killed node's jobs complete on the other this soon after the kill (issue 21).
 const NODE_BOUND: Duration = Duration::from_secs(20);
@@ -48,8 +49,8 @@ async fn killing_one_of_two_worker_nodes_hands_its_jobs_to_the_other() {
             "a dead node is noticed after {:?}, past the {NODE_BOUND:?} bound",
             dead_node_noticed_within()
         );
-        let receiver = Receiver::start_slow(SLOW).await;
-        let resend = Receiver::start().await;
+        let receiver = FakeServer::start_slow(SLOW).await;
+        let resend = FakeServer::start().await;
         let db = PgDatabase::create();
         let mut deployment = Deployment::new(&db.url);
         deployment

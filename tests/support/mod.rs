@@ -1,9 +1,59 @@
-//! What `tests/api` and `tests/faults` share, included by both with `#[path]`: polling until
-//! something holds, and the body of a ticket to open.
+//! What `tests/api` and `tests/faults` share, included by both with `#[path]`: the
+//! environment the app starts with, the fake receivers (`receiver`), polling until
+//! something holds, and the bodies of a tenant and a ticket to create.
+pub mod receiver;
+
 use std::future::Future;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+/// The environment every test deployment starts from, in process (`tests/api`) or as the
+/// binary (`tests/faults`): its database, a SQLite queue in `dir`, a Redis key prefix of its
+/// own (`tag:<uuid>:`), the admin token, and webhook receivers on loopback allowed.
+pub fn base_env(
+    database_url: &str,
+    admin_token: &str,
+    dir: &Path,
+    tag: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("DATABASE_URL", database_url.to_string()),
+        (
+            "HELPLINE_QUEUE_URL",
+            format!("sqlite://{}/queue.db?mode=rwc", dir.display()),
+        ),
+        (
+            "HELPLINE_REDIS_PREFIX",
+            format!("{tag}:{}:", uuid::Uuid::new_v4().simple()),
+        ),
+        ("HELPLINE_ADMIN_TOKEN", admin_token.to_string()),
+        ("HELPLINE_ALLOW_PRIVATE_TARGETS", "true".into()),
+    ]
+}
+
+/// A tenant created through `POST /admin/tenants`: its id and secret key.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub id: String,
+    pub key: String,
+}
+
+impl Tenant {
+    /// The body of `POST /admin/tenants`.
+    pub fn body(name: &str, email: &str, plan: &str, balance_cents: i64) -> Value {
+        json!({"name": name, "email": email, "plan": plan, "balance_cents": balance_cents})
+    }
+
+    /// The tenant of a `201` answer of `POST /admin/tenants`.
+    pub fn created(answer: &Value) -> Self {
+        Self {
+            id: answer["tenant"]["id"].as_str().expect("tenant id").into(),
+            key: answer["secret_key"].as_str().expect("secret key").into(),
+        }
+    }
+}
 
 /// Polls `check` until it returns `Some`, failing after `limit`.
 pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T

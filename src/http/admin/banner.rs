@@ -6,15 +6,12 @@ use utoipa::ToSchema;
 use crate::app::AppState;
 use crate::banner::{Banner, Level};
 use crate::http::auth::Staff;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::ApiResult;
 use crate::http::json::JsonBody;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/support/status").route(web::put().to(put_status)));
 }
-
-/// Longest banner message, in characters.
-const MAX_MESSAGE_CHARS: usize = 500;
 
 /// The new banner.
 #[derive(Deserialize, ToSchema)]
@@ -45,28 +42,9 @@ async fn put_status(
     _: Staff,
     JsonBody(input): JsonBody<StatusIn>,
 ) -> ApiResult<HttpResponse> {
-    let banner = set_banner(&state, input.status.as_deref(), input.message.as_deref()).await?;
+    let banner = state
+        .banner
+        .publish(&state.db, input.status.as_deref(), input.message.as_deref())
+        .await?;
     Ok(HttpResponse::Ok().json(banner))
-}
-
-/// Parses and stores a banner (the console's banner page posts the same fields).
-pub async fn set_banner(
-    state: &AppState,
-    status: Option<&str>,
-    message: Option<&str>,
-) -> ApiResult<Banner> {
-    let level = status.and_then(Level::parse).ok_or_else(|| {
-        ApiError::validation(
-            "status",
-            "`status` must be one of operational, degraded, outage",
-        )
-    })?;
-    let message = message.unwrap_or_default().trim().to_string();
-    if message.chars().count() > MAX_MESSAGE_CHARS {
-        return Err(ApiError::validation(
-            "message",
-            format!("`message` must be at most {MAX_MESSAGE_CHARS} characters"),
-        ));
-    }
-    Ok(state.banner.set(&state.db, level, message).await?)
 }

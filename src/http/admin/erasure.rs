@@ -5,7 +5,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::http::auth::Staff;
 use crate::http::erasure::{ErasureOut, request};
-use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::path::path_id;
 use crate::tenants;
 
@@ -35,8 +35,6 @@ async fn admin_request_erasure(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let tenant_id: Uuid = path_id(&path)?;
-    tenants::find(&state.db, tenant_id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    tenants::manage::get(&state.db, tenant_id).await?;
     request(&state, tenant_id).await
 }

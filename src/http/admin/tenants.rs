@@ -1,7 +1,6 @@
 //! `/admin/tenants`: create (secret key shown once), list, get, update plan and limits,
 //! and credit a balance.
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Utc;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -11,12 +10,12 @@ use crate::billing::ledger::LedgerEntryOut;
 use crate::domain::plan::Plan;
 use crate::domain::validate::{Email, Name};
 use crate::http::auth::Staff;
-use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::json::JsonBody;
 use crate::http::path::path_id;
 use crate::http::query::{PageParams, QueryMap};
 use crate::pagination::PageOut;
-use crate::tenants::actor::Credit;
+use crate::tenants::manage;
 use crate::tenants::provision::{self, NewTenant};
 use crate::tenants::{self, LimitsChange, RateLimits, TenantChange, TenantOut};
 
@@ -34,9 +33,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/tenants/{id}/credits").route(web::post().to(credit_tenant)));
 }
 
-/// Largest single credit or opening balance: $1,000,000.
-const MAX_CREDIT_CENTS: i64 = 100_000_000;
-
 /// A new tenant.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -52,17 +48,6 @@ struct TenantIn {
     /// Opening balance; default `HELPLINE_START_BALANCE_CENTS`.
     #[schema(minimum = 0, maximum = 100_000_000)]
     balance_cents: Option<i64>,
-}
-
-fn cents_in_range(field: &str, value: i64, min: i64) -> ApiResult<i64> {
-    if (min..=MAX_CREDIT_CENTS).contains(&value) {
-        Ok(value)
-    } else {
-        Err(ApiError::validation(
-            field,
-            format!("`{field}` must be between {min} and {MAX_CREDIT_CENTS}"),
-        ))
-    }
 }
 
 /// A new tenant and its secret key.
@@ -99,7 +84,7 @@ async fn create_tenant(
             .map(str::parse)
             .transpose()?
             .unwrap_or(Plan::Free),
-        balance_cents: cents_in_range(
+        balance_cents: manage::cents_in_range(
             "balance_cents",
             body.balance_cents
                 .unwrap_or(state.config.start_balance_cents),
@@ -138,11 +123,10 @@ async fn list_tenants(
     Ok(HttpResponse::Ok().json(PageOut::new(data, total, page)))
 }
 
+/// The tenant a path names; a malformed id is as unknown as a missing tenant.
 pub async fn find_tenant(state: &AppState, raw_id: &str) -> ApiResult<entities::tenants::Model> {
     let id: Uuid = path_id(raw_id)?;
-    tenants::find(&state.db, id)
-        .await?
-        .ok_or_else(ApiError::not_found)
+    Ok(manage::get(&state.db, id).await?)
 }
 
 /// Get a tenant
@@ -272,7 +256,7 @@ async fn update_tenant(
             LimitsIn::Custom {
                 requests_per_minute,
                 burst,
-            } => custom_limits(requests_per_minute, burst),
+            } => manage::custom_limits(requests_per_minute, burst),
         })
         .transpose()?;
     let tenant = find_tenant(&state, &path).await?;
@@ -282,42 +266,9 @@ async fn update_tenant(
         plan,
         limits,
     };
-    let updated = apply_change(&state, tenant, change).await?;
+    let updated =
+        manage::apply_change(&state.db, &state.auth, &state.limits, tenant, change).await?;
     Ok(HttpResponse::Ok().json(TenantOut::from(updated)))
-}
-
-/// An operator's own limits for a tenant, both at least 1.
-pub fn custom_limits(requests_per_minute: u32, burst: u32) -> ApiResult<LimitsChange> {
-    let max = i32::MAX.unsigned_abs();
-    if requests_per_minute == 0 || requests_per_minute > max {
-        return Err(ApiError::validation(
-            "limits.requests_per_minute",
-            "`limits.requests_per_minute` must be at least 1",
-        ));
-    }
-    if burst == 0 || burst > max {
-        return Err(ApiError::validation(
-            "limits.burst",
-            "`limits.burst` must be at least 1",
-        ));
-    }
-    Ok(LimitsChange::Custom {
-        per_minute: requests_per_minute,
-        burst,
-    })
-}
-
-/// Stores a change to a tenant; its next request reloads its key, and with it the limits.
-pub async fn apply_change(
-    state: &AppState,
-    tenant: entities::tenants::Model,
-    change: TenantChange,
-) -> ApiResult<entities::tenants::Model> {
-    let tenant_id = tenant.id;
-    let updated = tenants::update(&state.db, tenant, change, Utc::now()).await?;
-    state.auth.forget_tenant(tenant_id);
-    state.limits.reset_tenant(tenant_id);
-    Ok(updated)
 }
 
 /// A top-up.
@@ -329,25 +280,6 @@ struct CreditIn {
     amount_cents: i64,
     #[schema(min_length = 1, max_length = 200)]
     note: Option<String>,
-}
-
-/// A credited balance.
-/// Credits a tenant (a `top_up` ledger entry) through its actor.
-pub async fn credit(
-    state: &AppState,
-    tenant_id: uuid::Uuid,
-    amount_cents: i64,
-    note: Option<&str>,
-) -> ApiResult<entities::ledger_entries::Model> {
-    let amount_cents = cents_in_range("amount_cents", amount_cents, 1)?;
-    let note = note
-        .map(|n| Name::parse(n, "note"))
-        .transpose()?
-        .map(Name::into_inner);
-    Ok(state
-        .tenants
-        .send(tenant_id, Credit { amount_cents, note })
-        .await??)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -371,7 +303,6 @@ struct Credited {
     ),
     security(("staff_token" = [])),
 )]
-
 async fn credit_tenant(
     state: web::Data<AppState>,
     _: Staff,
@@ -379,7 +310,13 @@ async fn credit_tenant(
     JsonBody(body): JsonBody<CreditIn>,
 ) -> ApiResult<HttpResponse> {
     let tenant = find_tenant(&state, &path).await?;
-    let entry = credit(&state, tenant.id, body.amount_cents, body.note.as_deref()).await?;
+    let entry = manage::credit(
+        &state.tenants,
+        tenant.id,
+        body.amount_cents,
+        body.note.as_deref(),
+    )
+    .await?;
     Ok(HttpResponse::Created().json(Credited {
         balance_cents: entry.balance_after_cents,
         entry: LedgerEntryOut::from(entry),

@@ -18,6 +18,7 @@ use crate::http::json::JsonBody;
 use crate::http::precondition::{etag, if_match};
 use crate::http::query::{CursorParams, PageParams, QueryMap};
 use crate::http::tickets::{IfMatch, MessageCreated, TicketFilterParams, ticket_id};
+use crate::pagination::CursorPageOut;
 use crate::tenants::actor::{AddMessage, AwardBounty, MergeTickets, UpdateTicket};
 use crate::tickets::merge::Merge;
 use crate::tickets::ops::{self, Author, Compose, NewMessage, TicketChange};
@@ -50,21 +51,6 @@ pub struct InboxParams {
     pub assignee: Option<String>,
     /// Only tickets carrying this tag.
     pub tag: Option<String>,
-}
-
-/// A page of the inbox.
-#[derive(Serialize, ToSchema)]
-struct Inbox {
-    /// Tickets without `messages`, with `tenant_id`.
-    data: Vec<TicketOut>,
-    total: u64,
-    /// False when `total` stopped counting at 10,000 (`q`, `breached`).
-    total_is_exact: bool,
-    /// 0 when paging by `cursor`.
-    offset: u64,
-    limit: u64,
-    /// Pass as `cursor` for the next page, in the inbox's order; `null` at the end.
-    next_cursor: Option<String>,
 }
 
 /// The inbox's filters from the query string (the console's inbox reads the same ones);
@@ -117,7 +103,7 @@ pub fn inbox_filter(q: &QueryMap, operator: Option<uuid::Uuid>) -> ApiResult<Tic
     tag = "admin",
     params(TicketFilterParams, InboxParams, PageParams, CursorParams),
     responses(
-        (status = 200, description = "A page of the inbox", body = Inbox),
+        (status = 200, description = "A page of the inbox", body = CursorPageOut<TicketOut>),
         (status = 400, description = "`validation_failed`: a filter, `limit`, `offset` or `cursor` is invalid (`assignee=me` needs a staff token, not the bootstrap token); `use_cursor`: `offset` past 10,000 (detail: `cursor`)", body = ErrorBody),
     ),
     security(("staff_token" = []), ("bot_token" = [])),
@@ -140,22 +126,12 @@ async fn inbox(
     let filter = inbox_filter(&q, me)?;
     let now = Utc::now();
     let listed = query::inbox(&state.db, &filter, page, cursor, now).await?;
-    let data: Vec<TicketOut> = listed
-        .rows
-        .into_iter()
-        .map(|t| {
+    Ok(
+        HttpResponse::Ok().json(CursorPageOut::new(listed, page, cursor.is_some(), |t| {
             let tenant_id = t.tenant_id;
             TicketOut::summary(t, now).for_operator(tenant_id)
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(Inbox {
-        data,
-        total: listed.total,
-        total_is_exact: listed.total_is_exact,
-        offset: if cursor.is_some() { 0 } else { page.offset },
-        limit: page.limit,
-        next_cursor: listed.next_cursor,
-    }))
+        })),
+    )
 }
 
 /// A ticket's transcript

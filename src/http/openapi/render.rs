@@ -159,29 +159,39 @@ fn constraints(schema: &Value) -> String {
 }
 
 fn properties_table(schema: &Value) -> String {
-    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
-        return String::new();
+    // A schema with a flattened part (`allOf`) lists the properties of every part.
+    let parts: Vec<&Value> = match schema.get("allOf").and_then(Value::as_array) {
+        Some(all) => all.iter().collect(),
+        None => vec![schema],
     };
-    let required: Vec<&str> = schema
-        .get("required")
-        .and_then(Value::as_array)
-        .map(|r| r.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+    let mut rows = Vec::new();
+    for part in parts {
+        let Some(props) = part.get("properties").and_then(Value::as_object) else {
+            continue;
+        };
+        let required: Vec<&str> = part
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        for (name, prop) in props {
+            rows.push((name, prop, required.contains(&name.as_str())));
+        }
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
     let mut out = String::from(
         "<table><tr><th>field</th><th>type</th><th>required</th><th>description</th></tr>",
     );
-    for (name, prop) in props {
+    for (name, prop, required) in rows {
         let description = description_of(prop).map(prose).unwrap_or_default();
         let _ = write!(
             out,
             "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
             escape(name),
             type_of(prop),
-            if required.contains(&name.as_str()) {
-                "yes"
-            } else {
-                ""
-            },
+            if required { "yes" } else { "" },
             description,
             constraints(prop),
         );

@@ -4,9 +4,7 @@
 //! as the `/v1` API (the tenant's actor, `tickets::query`, `notifications::feed`, `banner`),
 //! so the rules are the API's. Pages may be framed by the origins of the tenant's
 //! publishable keys (`allowed_origins`), nobody else.
-use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderValue, SET_COOKIE};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use uuid::Uuid;
@@ -21,8 +19,8 @@ use crate::http::error::ApiError;
 use crate::http::query::QueryMap;
 use crate::http::tickets::{TicketIn, ticket_filter, ticket_id};
 use crate::http::web::{
-    Form, FrameAncestors, WebError, WebResult, came_over_tls, check_csrf, current_session, page,
-    see_other,
+    CookiePolicy, Form, FrameAncestors, SessionCookie, SignedIn, WebError, WebResult, api,
+    came_over_tls, current_session, page, posting, see_other, sign_out as end_session, signed_in,
 };
 use crate::notifications::feed;
 use crate::pagination::Page;
@@ -38,9 +36,17 @@ use crate::tickets::view::TicketOut;
 use crate::ui::NoticeKind;
 
 /// The Support tab's session cookie.
-pub const COOKIE: &str = "helpline_portal";
+pub const COOKIE: SessionCookie = SessionCookie {
+    name: "helpline_portal",
+    path: views::HOME,
+    policy: CookiePolicy::Embeddable,
+};
 /// Where the tab's "Back" link leads, from the link that opened it.
-pub const RETURN_COOKIE: &str = "helpline_portal_return";
+pub const RETURN_COOKIE: SessionCookie = SessionCookie {
+    name: "helpline_portal_return",
+    path: views::HOME,
+    policy: CookiePolicy::Embeddable,
+};
 /// Tickets per page of the list.
 const LIST_PAGE: u64 = 25;
 /// Notifications shown.
@@ -60,42 +66,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource(views::EVENTS).route(web::get().to(events)));
 }
 
-/// The tab's cookies. Over TLS they are `SameSite=None; Secure; Partitioned` so the tab
-/// works inside an iframe on the tenant's own console (a partitioned cookie stays with that
-/// embedding site); the CSRF token on every form is then what stops cross-site posts. Over
-/// plain HTTP (development) browsers refuse `SameSite=None`, so `Lax` is used, which still
-/// survives the redirect from a link opened on another site (`Strict` would not).
-fn cookie(
-    res: &mut HttpResponse,
-    name: &'static str,
-    value: String,
-    secure: bool,
-    max_age_zero: bool,
-) {
-    let mut c = Cookie::build(name, value)
-        .http_only(true)
-        .path(views::HOME)
-        .finish();
-    if secure {
-        c.set_same_site(SameSite::None);
-        c.set_secure(true);
-    } else {
-        c.set_same_site(SameSite::Lax);
-    }
-    if max_age_zero {
-        c.set_max_age(actix_web::cookie::time::Duration::ZERO);
-    }
-    // The cookie crate of actix-web does not know `Partitioned` (CHIPS) yet.
-    let line = if secure {
-        format!("{c}; Partitioned")
-    } else {
-        c.to_string()
-    };
-    if let Ok(value) = HeaderValue::from_str(&line) {
-        res.headers_mut().append(SET_COOKIE, value);
-    }
-}
-
 /// A signed-in visitor of one tenant's Support tab.
 struct Visitor {
     session: Session,
@@ -106,6 +76,12 @@ struct Visitor {
 impl Visitor {
     fn tenant_id(&self) -> Uuid {
         self.tenant.id
+    }
+}
+
+impl SignedIn for Visitor {
+    fn session(&self) -> &Session {
+        &self.session
     }
 }
 
@@ -121,7 +97,7 @@ fn signed_out_page(req: &HttpRequest) -> WebError {
 }
 
 async fn visitor(req: &HttpRequest, state: &AppState) -> WebResult<Visitor> {
-    let Some(session) = current_session(req, state, COOKIE).await? else {
+    let Some(session) = current_session(req, state, COOKIE.name).await? else {
         return Err(signed_out_page(req));
     };
     let SessionPrincipal::Tenant(tenant_id) = session.principal else {
@@ -132,7 +108,7 @@ async fn visitor(req: &HttpRequest, state: &AppState) -> WebResult<Visitor> {
         .map_err(|e| WebError::internal(req, e))?
         .ok_or_else(|| signed_out_page(req))?;
     let return_url = req
-        .cookie(RETURN_COOKIE)
+        .cookie(RETURN_COOKIE.name)
         .map(|c| c.value().to_string())
         .and_then(|raw| crate::domain::web::ReturnUrl::parse(&raw, "return_url").ok())
         .map(crate::domain::web::ReturnUrl::into_inner);
@@ -150,10 +126,7 @@ async fn visitor_posting(
     state: &AppState,
     body: &[u8],
 ) -> WebResult<(Visitor, Form)> {
-    let form = Form::read(req, body)?;
-    let v = visitor(req, state).await?;
-    check_csrf(req, &v.session, Some(&form))?;
-    Ok((v, form))
+    posting(req, body, visitor(req, state)).await
 }
 
 /// Who may frame the tab: the origins the tenant's publishable keys list.
@@ -209,14 +182,11 @@ async fn start(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpRe
         .ok()
         .and_then(|q| q.get("token").map(str::to_string))
         .unwrap_or_default();
-    let now = Utc::now();
     let internal = |e: sea_orm::DbErr| WebError::internal(&req, e);
-    let txn = crate::db::begin_write(&state.db).await.map_err(internal)?;
-    let opened = match links::open(&txn, &token, now).await {
-        Ok(opened) => opened,
+    let (opened, created) = match links::sign_in(&state.db, &token, Utc::now()).await {
+        Ok(opened_session) => opened_session,
         Err(PortalError::Db(e)) => return Err(internal(e)),
         Err(refused) => {
-            drop(txn);
             let (status, title) = match &refused {
                 PortalError::LinkUsed { .. } => (StatusCode::GONE, "This link was already used"),
                 PortalError::LinkExpired { .. } => (StatusCode::GONE, "This link has expired"),
@@ -234,23 +204,19 @@ async fn start(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpRe
             ));
         }
     };
-    let created = sessions::create(&txn, SessionPrincipal::Tenant(opened.tenant_id), now)
-        .await
-        .map_err(|e| WebError::internal(&req, e))?;
-    txn.commit().await.map_err(internal)?;
     // A session this browser held before (another link, maybe another tenant) ends now.
-    if let Some(previous) = current_session(&req, &state, COOKIE).await? {
+    if let Some(previous) = current_session(&req, &state, COOKIE.name).await? {
         sessions::revoke(&state.db, previous.id)
             .await
             .map_err(|e| WebError::internal(&req, e))?;
     }
+    let mut res = signed_in(&req, &state, &COOKIE, created.token, views::HOME)?;
     let secure = came_over_tls(&req, &state.config.trusted_proxies);
-    let mut res = see_other(views::HOME);
-    cookie(&mut res, COOKIE, created.token, secure, false);
     match opened.return_url {
-        Some(url) => cookie(&mut res, RETURN_COOKIE, url, secure, false),
-        None => cookie(&mut res, RETURN_COOKIE, String::new(), secure, true),
+        Some(url) => RETURN_COOKIE.set(&mut res, url, secure),
+        None => RETURN_COOKIE.clear(&mut res, secure),
     }
+    .map_err(|e| WebError::internal(&req, e))?;
     Ok(res)
 }
 
@@ -260,14 +226,10 @@ async fn sign_out(
     body: web::Bytes,
 ) -> WebResult<HttpResponse> {
     let (v, _) = visitor_posting(&req, &state, &body).await?;
-    sessions::revoke(&state.db, v.session.id)
-        .await
-        .map_err(|e| WebError::internal(&req, e))?;
-    let secure = came_over_tls(&req, &state.config.trusted_proxies);
     let ancestors = frame_ancestors(&state, v.tenant_id())
         .await
         .map_err(|e| WebError::internal(&req, e))?;
-    let mut res = page(
+    let res = page(
         StatusCode::OK,
         crate::ui::refusal(
             views::PRODUCT,
@@ -277,27 +239,7 @@ async fn sign_out(
         ),
         &ancestors,
     );
-    cookie(&mut res, COOKIE, String::new(), secure, true);
-    cookie(&mut res, RETURN_COOKIE, String::new(), secure, true);
-    Ok(res)
-}
-
-fn api(req: &HttpRequest) -> impl Fn(ApiError) -> WebError + '_ {
-    move |e| WebError::from_api(req, e)
-}
-
-/// The list's "next" link: the same filters, from `cursor`.
-fn list_link(filters: &ListFilters, cursor: Option<&str>) -> String {
-    let mut query = filters.query();
-    if let Some(cursor) = cursor {
-        query.push(("cursor", cursor.to_string()));
-    }
-    let qs = serde_urlencoded::to_string(&query).unwrap_or_default();
-    if qs.is_empty() {
-        views::HOME.to_string()
-    } else {
-        format!("{}?{qs}", views::HOME)
-    }
+    end_session(&req, &state, &v.session, &[COOKIE, RETURN_COOKIE], res).await
 }
 
 async fn list(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpResponse> {
@@ -330,11 +272,8 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpRes
                 .into_iter()
                 .map(|t| TicketOut::summary(t, now))
                 .collect();
-            let next = listed
-                .next_cursor
-                .as_deref()
-                .map(|c| list_link(&filters, Some(c)));
-            let first = cursor.is_some().then(|| list_link(&filters, None));
+            let next = listed.next_cursor.as_deref().map(|c| filters.link(Some(c)));
+            let first = cursor.is_some().then(|| filters.link(None));
             (tickets, listed.total, next, first, None)
         }
         Err(e) => (Vec::new(), 0, None, None, Some(e.message.to_string())),

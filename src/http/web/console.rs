@@ -25,6 +25,7 @@ use crate::http::query::QueryMap;
 use crate::pagination::Page;
 use crate::sessions::{self, Session, SessionPrincipal};
 use crate::tenants::actor::{AddMessage, AwardBounty, MergeTickets, UpdateTicket};
+use crate::tenants::manage;
 use crate::tickets::error::TicketError;
 use crate::tickets::merge::Merge;
 use crate::tickets::ops::{self, Author, Compose, NewMessage, TicketChange};
@@ -33,12 +34,17 @@ use crate::tickets::view::{EventOut, MessageOut, TicketOut};
 use crate::ui::NoticeKind;
 
 use super::{
-    Form, FrameAncestors, WebError, WebResult, came_over_tls, check_csrf, check_same_origin,
-    current_session, expired_cookie, page, see_other, session_cookie,
+    CookiePolicy, Form, FrameAncestors, SessionCookie, SignedIn, WebError, WebResult, api,
+    check_same_origin, current_session, page, posting, see_other, sign_out as end_session,
+    signed_in,
 };
 
 /// The console session's cookie.
-pub const COOKIE: &str = "helpline_console";
+pub const COOKIE: SessionCookie = SessionCookie {
+    name: "helpline_console",
+    path: "/",
+    policy: CookiePolicy::Strict,
+};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/console").route(web::get().to(inbox)))
@@ -93,9 +99,15 @@ impl Operator {
     }
 }
 
+impl SignedIn for Operator {
+    fn session(&self) -> &Session {
+        &self.session
+    }
+}
+
 /// The operator behind the session cookie; a browser without one goes to the sign-in page.
 pub async fn operator(req: &HttpRequest, state: &AppState) -> WebResult<Operator> {
-    match current_session(req, state, COOKIE).await? {
+    match current_session(req, state, COOKIE.name).await? {
         Some(session) => match (session.principal, session.operator_name.clone()) {
             (SessionPrincipal::Operator(id), Some(name)) => Ok(Operator {
                 staff: StaffPrincipal { id: Some(id), name },
@@ -114,22 +126,15 @@ async fn operator_posting(
     state: &AppState,
     body: &[u8],
 ) -> WebResult<(Operator, Form)> {
-    let form = Form::read(req, body)?;
-    let op = operator(req, state).await?;
-    check_csrf(req, &op.session, Some(&form))?;
-    Ok((op, form))
+    posting(req, body, operator(req, state)).await
 }
 
 fn html(markup: maud::Markup) -> HttpResponse {
     page(StatusCode::OK, markup, &FrameAncestors::None)
 }
 
-fn api(req: &HttpRequest) -> impl Fn(ApiError) -> WebError + '_ {
-    move |e| WebError::from_api(req, e)
-}
-
 async fn sign_in_page(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpResponse> {
-    if current_session(&req, &state, COOKIE).await?.is_some() {
+    if current_session(&req, &state, COOKIE.name).await?.is_some() {
         return Ok(see_other(views::HOME));
     }
     let signed_out = req.query_string().contains("signed_out");
@@ -204,11 +209,7 @@ async fn sign_in(
     let created = sessions::create(&state.db, SessionPrincipal::Operator(staff_id), Utc::now())
         .await
         .map_err(|e| WebError::internal(&req, e))?;
-    let secure = came_over_tls(&req, &state.config.trusted_proxies);
-    let mut res = see_other(views::HOME);
-    res.add_cookie(&session_cookie(COOKIE, created.token, secure))
-        .map_err(|e| WebError::internal(&req, e))?;
-    Ok(res)
+    signed_in(&req, &state, &COOKIE, created.token, views::HOME)
 }
 
 async fn sign_out(
@@ -217,14 +218,8 @@ async fn sign_out(
     body: web::Bytes,
 ) -> WebResult<HttpResponse> {
     let (op, _) = operator_posting(&req, &state, &body).await?;
-    sessions::revoke(&state.db, op.session.id)
-        .await
-        .map_err(|e| WebError::internal(&req, e))?;
-    let secure = came_over_tls(&req, &state.config.trusted_proxies);
-    let mut res = see_other(&format!("{SIGN_IN}?signed_out=1"));
-    res.add_cookie(&expired_cookie(COOKIE, secure))
-        .map_err(|e| WebError::internal(&req, e))?;
-    Ok(res)
+    let res = see_other(&format!("{SIGN_IN}?signed_out=1"));
+    end_session(&req, &state, &op.session, &[COOKIE], res).await
 }
 
 /// Every tenant's events for the console's live updates: the `/admin/events/stream` feed,
@@ -252,20 +247,8 @@ fn inbox_pages(
     paged: bool,
     next_cursor: Option<&str>,
 ) -> (Option<String>, Option<String>) {
-    let link = |cursor: Option<&str>| {
-        let mut query = filters.query();
-        if let Some(cursor) = cursor {
-            query.push(("cursor", cursor.to_string()));
-        }
-        let qs = serde_urlencoded::to_string(&query).unwrap_or_default();
-        if qs.is_empty() {
-            views::HOME.to_string()
-        } else {
-            format!("{}?{qs}", views::HOME)
-        }
-    };
-    let first = paged.then(|| link(None));
-    let next = next_cursor.map(|c| link(Some(c)));
+    let first = paged.then(|| filters.link(None));
+    let next = next_cursor.map(|c| filters.link(Some(c)));
     (first, next)
 }
 
@@ -786,7 +769,7 @@ async fn update_tenant(
             None => None,
             Some("plan") => Some(crate::tenants::LimitsChange::Plan),
             Some("unlimited") => Some(crate::tenants::LimitsChange::Unlimited),
-            Some("custom") => Some(crate::http::admin::tenants::custom_limits(
+            Some("custom") => Some(manage::custom_limits(
                 number("requests_per_minute")?,
                 number("burst")?,
             )?),
@@ -808,9 +791,10 @@ async fn update_tenant(
             let found = crate::http::admin::tenants::find_tenant(&state, &path)
                 .await
                 .map_err(api(&req))?;
-            crate::http::admin::tenants::apply_change(&state, found, change)
+            manage::apply_change(&state.db, &state.auth, &state.limits, found, change)
                 .await
                 .map(|_| ())
+                .map_err(ApiError::from)
         }
         Err(e) => Err(e),
     };
@@ -828,11 +812,10 @@ async fn credit_tenant(
         .await
         .map_err(api(&req))?;
     let outcome = match form.get("amount_cents").map(str::parse::<i64>) {
-        Some(Ok(cents)) => {
-            crate::http::admin::tenants::credit(&state, found.id, cents, form.get("note"))
-                .await
-                .map(|_| ())
-        }
+        Some(Ok(cents)) => manage::credit(&state.tenants, found.id, cents, form.get("note"))
+            .await
+            .map(|_| ())
+            .map_err(ApiError::from),
         _ => Err(ApiError::validation(
             "amount_cents",
             "Enter the amount in whole cents (at least 1)",
@@ -950,9 +933,12 @@ async fn set_banner(
     body: web::Bytes,
 ) -> WebResult<HttpResponse> {
     let (op, form) = operator_posting(&req, &state, &body).await?;
-    match crate::http::admin::banner::set_banner(&state, form.get("status"), form.get("message"))
+    let published = state
+        .banner
+        .publish(&state.db, form.get("status"), form.get("message"))
         .await
-    {
+        .map_err(ApiError::from);
+    match published {
         Ok(_) => Ok(see_other("/console/status?published=1")),
         Err(e) => {
             let current = state

@@ -5,12 +5,13 @@ pub mod assets;
 pub mod console;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::IpAddr;
 
 use actix_web::body::BoxBody;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieAge};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::header::{self, HeaderMap, HeaderValue, InvalidHeaderValue};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
 use maud::Markup;
 
@@ -123,22 +124,139 @@ fn forwarded_https(headers: &HeaderMap) -> bool {
     })
 }
 
-/// A session cookie: `HttpOnly`, `SameSite=Strict`, `Path=/`, `Secure` over TLS. With no
-/// `Max-Age` it ends with the browser; the server ends it after the idle timeout anyway.
-pub fn session_cookie(name: &'static str, token: String, secure: bool) -> Cookie<'static> {
-    Cookie::build(name, token)
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .path("/")
-        .secure(secure)
-        .finish()
+/// How a web edge sends its cookies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookiePolicy {
+    /// The console, never framed: `SameSite=Strict`, `Secure` over TLS.
+    Strict,
+    /// The Support tab, framed on tenants' own consoles. Over TLS `SameSite=None; Secure;
+    /// Partitioned`, so the tab works inside an iframe (a partitioned cookie stays with
+    /// that embedding site) and the CSRF token on every form is what stops cross-site posts.
+    /// Over plain HTTP (development) browsers refuse `SameSite=None`, so `Lax`, which still
+    /// survives the redirect from a link opened on another site (`Strict` would not).
+    Embeddable,
 }
 
-/// The cookie that deletes `name` in the browser.
-pub fn expired_cookie(name: &'static str, secure: bool) -> Cookie<'static> {
-    let mut cookie = session_cookie(name, String::new(), secure);
-    cookie.set_max_age(CookieAge::ZERO);
+/// A cookie of a browser session: `HttpOnly`, on `path`, sent as `policy` says. With no
+/// `Max-Age` it ends with the browser; the server ends the session after the idle timeout
+/// anyway.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionCookie {
+    pub name: &'static str,
+    pub path: &'static str,
+    pub policy: CookiePolicy,
+}
+
+impl SessionCookie {
+    fn line(&self, value: String, secure: bool, expired: bool) -> String {
+        let mut cookie = Cookie::build(self.name, value)
+            .http_only(true)
+            .path(self.path)
+            .finish();
+        match (self.policy, secure) {
+            (CookiePolicy::Strict, _) => {
+                cookie.set_same_site(SameSite::Strict);
+                cookie.set_secure(secure);
+            }
+            (CookiePolicy::Embeddable, true) => {
+                cookie.set_same_site(SameSite::None);
+                cookie.set_secure(true);
+            }
+            (CookiePolicy::Embeddable, false) => cookie.set_same_site(SameSite::Lax),
+        }
+        if expired {
+            cookie.set_max_age(CookieAge::ZERO);
+        }
+        // The cookie crate of actix-web does not know `Partitioned` (CHIPS) yet.
+        if self.policy == CookiePolicy::Embeddable && secure {
+            format!("{cookie}; Partitioned")
+        } else {
+            cookie.to_string()
+        }
+    }
+
+    fn append(&self, res: &mut HttpResponse, line: &str) -> Result<(), InvalidHeaderValue> {
+        let value = HeaderValue::from_str(line)?;
+        res.headers_mut().append(header::SET_COOKIE, value);
+        Ok(())
+    }
+
+    /// Sets the cookie to `value` on `res`.
+    pub fn set(
+        &self,
+        res: &mut HttpResponse,
+        value: String,
+        secure: bool,
+    ) -> Result<(), InvalidHeaderValue> {
+        self.append(res, &self.line(value, secure, false))
+    }
+
+    /// Deletes the cookie in the browser.
+    pub fn clear(&self, res: &mut HttpResponse, secure: bool) -> Result<(), InvalidHeaderValue> {
+        self.append(res, &self.line(String::new(), secure, true))
+    }
+}
+
+/// The answer that signs a browser in: `303` to `location`, carrying the new session's
+/// token in `cookie`.
+pub fn signed_in(
+    req: &HttpRequest,
+    state: &AppState,
+    cookie: &SessionCookie,
+    token: String,
+    location: &str,
+) -> WebResult<HttpResponse> {
+    let secure = came_over_tls(req, &state.config.trusted_proxies);
+    let mut res = see_other(location);
     cookie
+        .set(&mut res, token, secure)
+        .map_err(|e| WebError::internal(req, e))?;
+    Ok(res)
+}
+
+/// Signs a browser out: ends `session` and deletes `cookies` in the browser on `res`.
+pub async fn sign_out(
+    req: &HttpRequest,
+    state: &AppState,
+    session: &Session,
+    cookies: &[SessionCookie],
+    mut res: HttpResponse,
+) -> WebResult<HttpResponse> {
+    sessions::revoke(&state.db, session.id)
+        .await
+        .map_err(|e| WebError::internal(req, e))?;
+    let secure = came_over_tls(req, &state.config.trusted_proxies);
+    for cookie in cookies {
+        cookie
+            .clear(&mut res, secure)
+            .map_err(|e| WebError::internal(req, e))?;
+    }
+    Ok(res)
+}
+
+/// Someone signed in at a web edge: an operator in the console, a visitor of a tenant's
+/// Support tab.
+pub trait SignedIn {
+    fn session(&self) -> &Session;
+}
+
+/// Who sent a state-changing request, and its form: the form is read first (an unreadable
+/// one is refused before anything else), then `who` finds the sender, whose session's CSRF
+/// token the form (or the `X-CSRF-Token` header) must carry.
+pub async fn posting<T: SignedIn>(
+    req: &HttpRequest,
+    body: &[u8],
+    who: impl Future<Output = WebResult<T>>,
+) -> WebResult<(T, Form)> {
+    let form = Form::read(req, body)?;
+    let sender = who.await?;
+    check_csrf(req, sender.session(), Some(&form))?;
+    Ok((sender, form))
+}
+
+/// Turns an API refusal into the browser's answer for `req`.
+pub fn api(req: &HttpRequest) -> impl Fn(ApiError) -> WebError + '_ {
+    move |e| WebError::from_api(req, e)
 }
 
 /// The session behind the request's cookie `name`, renewed; `None` when there is none or

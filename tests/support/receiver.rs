@@ -1,18 +1,22 @@
-//! Real local HTTP servers standing in for what is outside this machine: Resend, tenants'
-//! webhook receivers, the billing endpoint. Each records every request and answers from a
-//! script (then a default).
+//! A real local HTTP server standing in for what is outside this machine: Resend, tenants'
+//! webhook receivers, the billing endpoint. It records every request when it arrives and
+//! answers from a script of statuses (then a default, 200), after an optional delay.
+// Each test binary uses its own part of this.
+#![allow(dead_code)]
 use std::collections::{HashMap, VecDeque};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use serde_json::Value;
 
 #[derive(Debug, Clone)]
 pub struct Recorded {
     pub path: String,
     pub headers: HashMap<String, String>,
     pub body: Vec<u8>,
+    pub arrived: Instant,
 }
 
 impl Recorded {
@@ -22,16 +26,17 @@ impl Recorded {
             .map(String::as_str)
     }
 
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).expect("JSON body")
+    /// The body as JSON (`null` when it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
 }
 
-#[derive(Default)]
 struct Shared {
     requests: Mutex<Vec<Recorded>>,
     script: Mutex<VecDeque<u16>>,
     default_status: Mutex<u16>,
+    delay: Duration,
 }
 
 pub struct FakeServer {
@@ -44,6 +49,7 @@ async fn record(
     body: web::Bytes,
     shared: web::Data<Arc<Shared>>,
 ) -> HttpResponse {
+    let arrived = Instant::now();
     let headers = req
         .headers()
         .iter()
@@ -60,9 +66,13 @@ async fn record(
             path: req.path().to_string(),
             headers,
             body: body.to_vec(),
+            arrived,
         });
         requests.len()
     };
+    if !shared.delay.is_zero() {
+        tokio::time::sleep(shared.delay).await;
+    }
     let scripted = shared.script.lock().expect("lock").pop_front();
     let status = scripted.unwrap_or(*shared.default_status.lock().expect("lock"));
     let mut res =
@@ -77,8 +87,17 @@ async fn record(
 
 impl FakeServer {
     pub async fn start() -> Self {
-        let shared = Arc::new(Shared::default());
-        *shared.default_status.lock().expect("lock") = 200;
+        Self::start_slow(Duration::ZERO).await
+    }
+
+    /// Answers each request only after `delay` (it is recorded when it arrives).
+    pub async fn start_slow(delay: Duration) -> Self {
+        let shared = Arc::new(Shared {
+            requests: Mutex::default(),
+            script: Mutex::default(),
+            default_status: Mutex::new(200),
+            delay,
+        });
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let data = web::Data::new(shared.clone());
@@ -88,6 +107,9 @@ impl FakeServer {
                 .default_service(web::to(record))
         })
         .workers(1)
+        .max_connections(1024)
+        .disable_signals()
+        .shutdown_timeout(1)
         .listen(listener)
         .expect("listen")
         .run();
@@ -128,9 +150,7 @@ impl FakeServer {
                 "expected {n} requests within {limit:?}, got {}",
                 seen.len()
             );
-            actix_web::rt::time::sleep(Duration::from_millis(25)).await;
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 }
-
-pub use crate::support::eventually;
