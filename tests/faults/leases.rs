@@ -1,7 +1,6 @@
 //! Issue 21, one level down from the process tests: what taking back a dead instance's leases
 //! does to each kind of claim, that a live instance's claims are left alone, and that a live
 //! owner keeps renewing the lease of a slow job so no second worker can claim it.
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use entities::{emails, idempotency_keys as keys, outbox, worker_instances as instances};
