@@ -829,12 +829,23 @@ async fn a_backlog_beyond_the_redis_script_limit_still_drains() {
     let relaying = tokio::spawn(relay().run(async move {
         let _ = relay_stop.wait_for(|stop| *stop).await;
     }));
-    eventually(
-        "the whole backlog drained",
-        Duration::from_secs(90),
-        || async { (unsent().await == 0 && waiting().await == 0).then_some(()) },
-    )
-    .await;
+    // What is asserted is that the backlog drains, not how fast: under a loaded machine the
+    // no-op jobs run at a few dozen a second, so the wait fails only when nothing moves.
+    const STALLED: Duration = Duration::from_secs(30);
+    let mut left = unsent().await + waiting().await;
+    let mut moved_at = std::time::Instant::now();
+    while left > 0 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now_left = unsent().await + waiting().await;
+        if now_left < left {
+            moved_at = std::time::Instant::now();
+        }
+        left = now_left;
+        assert!(
+            moved_at.elapsed() < STALLED,
+            "the backlog stopped draining with {left} jobs left (no progress for {STALLED:?})"
+        );
+    }
     let _ = stop.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(30), async {
         let _ = workers.await;
