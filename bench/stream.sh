@@ -24,8 +24,8 @@ if [ -z "${SKIP_BUILD:-}" ]; then
   cargo build --release -p helpline -p helpline-bench
 fi
 
-# Each subscriber is one connection on both sides.
-ulimit -n $((SUBSCRIBERS * 2 + 1000))
+# Each subscriber is one file on each side: the hard limit must be above SUBSCRIBERS.
+ulimit -n "$(ulimit -Hn)"
 PER_TENANT=$(((SUBSCRIBERS + STREAM_TENANTS - 1) / STREAM_TENANTS))
 export HELPLINE_ADMIN_TOKEN="hl_staff_bench$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export HELPLINE_LISTEN="127.0.0.1:$PORT" HELPLINE_ALLOW_PRIVATE_TARGETS=true RUST_LOG=warn \

@@ -287,7 +287,7 @@ pub async fn scenario_stream(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<O
     // as fast as the server takes them) are counted apart.
     let mut delivered = Samples::default();
     let mut burst_delivered = Samples::default();
-    let mut failed = 0u64;
+    let mut failed = std::collections::BTreeMap::<String, u64>::new();
     for s in subscribers {
         match s.await {
             Ok(Ok(deliveries)) => {
@@ -301,12 +301,11 @@ pub async fn scenario_stream(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<O
                     into.latencies_us.push(latency);
                 }
             }
-            _ => failed += 1,
+            Ok(Err(e)) => *failed.entry(format!("subscriber: {e}")).or_default() += 1,
+            Err(_) => *failed.entry("subscriber: panicked".into()).or_default() += 1,
         }
     }
-    if failed > 0 {
-        delivered.errors.insert("subscriber_failed".into(), failed);
-    }
+    delivered.errors.extend(failed);
     let burst_out = burst_delivered.outcome("stream_burst", burst_secs);
     let mut out = delivered.outcome("stream", secs);
     let kib = |kb: Option<u64>| kb.map(|k| k as f64);
