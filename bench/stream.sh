@@ -6,7 +6,8 @@
 #   bench/stream.sh                    # 10,000 subscribers over 10 tenants at 200 events/s
 #
 # Knobs (environment): SUBSCRIBERS=10000 STREAM_TENANTS=10 STREAM_RATE=200 DURATION=10
-# PORT=18090 OUT=dir SKIP_BUILD=1 (else builds release first) and CARGO_TARGET_DIR.
+# PORT=18090 OUT=dir SKIP_BUILD=1 (else builds release first), CARGO_TARGET_DIR, and
+# HELPLINE=path (another server binary, e.g. a build of an older commit to compare with).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -33,7 +34,7 @@ export HELPLINE_LISTEN="127.0.0.1:$PORT" HELPLINE_ALLOW_PRIVATE_TARGETS=true RUS
   HELPLINE_STREAMS_PER_TENANT=$PER_TENANT DATABASE_URL="sqlite://$OUT/helpline.db?mode=rwc"
 unset REDIS_URL HELPLINE_REDIS_PREFIX
 
-"$TARGET/release/helpline" serve >"$OUT/serve.log" 2>&1 &
+"${HELPLINE:-$TARGET/release/helpline}" serve >"$OUT/serve.log" 2>&1 &
 SERVER_PID=$!
 trap 'kill -TERM $SERVER_PID 2>/dev/null || true; wait $SERVER_PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 150); do
@@ -46,3 +47,4 @@ done
   --scenarios create,stream --duration "$D" --subscribers "$SUBSCRIBERS" \
   --stream-tenants "$STREAM_TENANTS" --stream-rate "$STREAM_RATE" --server-pid "$SERVER_PID" \
   --json "$OUT/stream.json" | tee "$OUT/stream.txt" | grep -v '^{'
+echo "results: $OUT"
