@@ -5,12 +5,16 @@
 //! commit-to-client, on one clock. Open files: each subscriber is one connection on both
 //! sides, so raise `ulimit -n` for both processes (and the server's
 //! `HELPLINE_STREAMS_PER_TENANT` to at least N / tenants).
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use memchr::memmem;
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::{Ctx, MakeRequest, Outcome, Samples, closed_loop, open_loop, run_tag, vm_rss_kb};
@@ -23,11 +27,32 @@ fn unix_micros() -> u64 {
         .map_or(0, |d| d.as_micros() as u64)
 }
 
-/// The send time a create's subject carries, found in an event's `data:` line.
-fn sent_at(line: &str) -> Option<u64> {
-    let rest = &line[line.find(SUBJECT_PREFIX)? + SUBJECT_PREFIX.len()..];
-    let digits = rest.split(|c: char| !c.is_ascii_digit()).next()?;
-    digits.parse().ok()
+/// CPU seconds (user + system) a process has used, from `/proc/<pid>/stat` (`self` for the
+/// bench itself); clock ticks are 1/100 s on Linux.
+fn cpu_secs(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let utime: f64 = fields.nth(11)?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// Every send time carried by the complete lines of `bytes` (what a subject holds after
+/// [`SUBJECT_PREFIX`]), without parsing the events: chunk-size lines of the transfer encoding
+/// and the SSE fields around them are skipped by the search.
+fn sent_times(bytes: &[u8], mut found: impl FnMut(u64)) {
+    let finder = memmem::Finder::new(SUBJECT_PREFIX);
+    for at in finder.find_iter(bytes) {
+        let digits = &bytes[at + SUBJECT_PREFIX.len()..];
+        let len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+        if let Some(sent) = std::str::from_utf8(&digits[..len])
+            .ok()
+            .and_then(|d| d.parse().ok())
+        {
+            found(sent);
+        }
+    }
 }
 
 fn stream_create(base: &str, keys: Arc<Vec<String>>) -> MakeRequest {
@@ -44,38 +69,122 @@ fn stream_create(base: &str, keys: Arc<Vec<String>>) -> MakeRequest {
     })
 }
 
-/// Reads one stream until `stop`, recording each ticket event's latency.
+/// Where the subscribers connect: a plain-HTTP address and the `Host` header.
+#[derive(Clone)]
+struct Target {
+    addr: SocketAddr,
+    host: Arc<str>,
+}
+
+impl Target {
+    async fn of(base: &str) -> Result<Self> {
+        let url = reqwest::Url::parse(base)?;
+        if url.scheme() != "http" {
+            bail!(
+                "the stream subscribers speak plain HTTP only, not {}",
+                url.scheme()
+            );
+        }
+        let host = url.host_str().context("no host in --base-url")?.to_string();
+        let port = url.port_or_known_default().unwrap_or(80);
+        let addr = tokio::net::lookup_host((host.as_str(), port))
+            .await?
+            .next()
+            .context("--base-url does not resolve")?;
+        Ok(Self {
+            addr,
+            host: format!("{host}:{port}").into(),
+        })
+    }
+}
+
+/// One delivery: when its create was sent and how long the event took to arrive (µs).
+type Delivery = (u64, u64);
+
+/// Reads one stream over a bare TCP connection until `stop`, recording every ticket event
+/// (its send time and latency). No HTTP client and no JSON parsing: a subscriber costs the
+/// bench one read per server write and a substring search, so the bench is not what limits
+/// the numbers it reports.
 async fn subscribe(
-    client: reqwest::Client,
-    url: String,
+    target: Target,
     key: String,
     opened: Arc<AtomicU64>,
     mut stop: watch::Receiver<bool>,
-) -> Result<Vec<u64>> {
-    let mut res = client.get(&url).bearer_auth(&key).send().await?;
-    if !res.status().is_success() {
-        bail!("{}", res.status());
-    }
-    opened.fetch_add(1, Ordering::Relaxed);
-    let mut latencies = Vec::new();
-    let mut pending = String::new();
+) -> Result<Vec<Delivery>> {
+    let mut sock = TcpStream::connect(target.addr).await?;
+    sock.set_nodelay(true)?;
+    let request = format!(
+        "GET /v1/events/stream HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {key}\r\n\
+         Accept: text/event-stream\r\n\r\n",
+        target.host
+    );
+    sock.write_all(request.as_bytes()).await?;
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
     loop {
-        let chunk = tokio::select! {
-            chunk = res.chunk() => chunk?,
-            _ = stop.wait_for(|s| *s) => break,
-        };
-        let Some(bytes) = chunk else { break };
-        pending.push_str(&String::from_utf8_lossy(&bytes));
-        while let Some(end) = pending.find('\n') {
-            let line: String = pending.drain(..=end).collect();
-            if line.starts_with("data: ")
-                && let Some(sent) = sent_at(&line)
-            {
-                latencies.push(unix_micros().saturating_sub(sent));
+        if sock.read_buf(&mut buf).await? == 0 {
+            bail!("closed before answering");
+        }
+        if let Some(end) = memmem::find(&buf, b"\r\n\r\n") {
+            if !buf.starts_with(b"HTTP/1.1 200") {
+                let line = buf.split(|b| *b == b'\r').next().unwrap_or_default();
+                bail!("{}", String::from_utf8_lossy(line));
             }
+            buf.drain(..end + 4);
+            break;
         }
     }
-    Ok(latencies)
+    opened.fetch_add(1, Ordering::Relaxed);
+    let mut deliveries = Vec::new();
+    loop {
+        buf.reserve(4096);
+        let read = tokio::select! {
+            read = sock.read_buf(&mut buf) => read?,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        if read == 0 {
+            break;
+        }
+        // Only complete lines: a send time cut by the read is seen whole with the next one.
+        let Some(end) = memchr::memrchr(b'\n', &buf) else {
+            continue;
+        };
+        let now = unix_micros();
+        sent_times(&buf[..=end], |sent| {
+            deliveries.push((sent, now.saturating_sub(sent)));
+        });
+        buf.drain(..=end);
+    }
+    Ok(deliveries)
+}
+
+/// CPU used by the server and by the bench over a phase, in cores (CPU seconds per second).
+struct CpuMeter {
+    server: Option<String>,
+    started: Instant,
+    server_at: Option<f64>,
+    bench_at: Option<f64>,
+}
+
+impl CpuMeter {
+    fn start(server_pid: Option<u32>) -> Self {
+        let server = server_pid.map(|p| p.to_string());
+        Self {
+            server_at: server.as_deref().and_then(cpu_secs),
+            bench_at: cpu_secs("self"),
+            server,
+            started: Instant::now(),
+        }
+    }
+
+    /// `(server cores, bench cores)` since [`CpuMeter::start`].
+    fn cores(&self) -> (Option<f64>, Option<f64>) {
+        let secs = self.started.elapsed().as_secs_f64();
+        let used = |at: Option<f64>, now: Option<f64>| Some((now? - at?) / secs);
+        (
+            used(self.server_at, self.server.as_deref().and_then(cpu_secs)),
+            used(self.bench_at, cpu_secs("self")),
+        )
+    }
 }
 
 pub async fn scenario_stream(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<Outcome> {
@@ -93,22 +202,22 @@ pub async fn scenario_stream(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<O
             .await?,
         );
     }
+    // A tenant nobody follows: its creates measure what open streams cost the write path
+    // when they are not the ones being fed.
+    let quiet = ctx
+        .create_tenant(&format!("Bench Quiet {tag}"), "enterprise", 100_000_000)
+        .await?;
     let keys = Arc::new(keys);
     let pid = ctx.args.server_pid;
     let rss_before = pid.and_then(vm_rss_kb);
 
-    // Streams live as long as the run: a client without the overall request timeout.
-    let streams = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()?;
-    let url = ctx.url("/v1/events/stream");
+    let target = Target::of(&ctx.base).await?;
     let opened = Arc::new(AtomicU64::new(0));
     let (stop, stopped) = watch::channel(false);
     let mut subscribers = Vec::with_capacity(n);
     for i in 0..n {
         subscribers.push(tokio::spawn(subscribe(
-            streams.clone(),
-            url.clone(),
+            target.clone(),
             keys[i % tenants].clone(),
             opened.clone(),
             stopped.clone(),
@@ -128,8 +237,15 @@ pub async fn scenario_stream(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<O
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_open = pid.and_then(vm_rss_kb);
 
+    // Idle streams: heartbeats only.
+    let idle = CpuMeter::start(pid);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (idle_server, idle_bench) = idle.cores();
+
     // Events at the target rate: every subscriber of a tenant gets its tenant's events.
     let make = stream_create(&ctx.base, keys.clone());
+    let rate_from = unix_micros();
+    let meter = CpuMeter::start(pid);
     let (created, secs) = open_loop(
         &ctx.client,
         ctx.args.stream_rate,
@@ -139,7 +255,21 @@ pub async fn scenario_stream(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<O
     )
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    // The create rate with the subscribers open (compare with `create`, run without them).
+    let (rate_server, rate_bench) = meter.cores();
+    let rate_until = unix_micros();
+    // The create rate with the subscribers open, first on a tenant they do not follow, then
+    // on theirs (every create fans out to its tenant's streams); compare with `create`, run
+    // without them.
+    let (beside, beside_secs) = closed_loop(
+        &ctx.client,
+        ctx.args.concurrency,
+        crate::Stop::After(ctx.duration()),
+        crate::create_request(&ctx.base, &quiet),
+        200,
+    )
+    .await;
+    let create_beside_subscribers = beside.latencies_us.len() as f64 / beside_secs;
+    let burst_meter = CpuMeter::start(pid);
     let (burst, burst_secs) = closed_loop(
         &ctx.client,
         ctx.args.concurrency,
@@ -150,22 +280,33 @@ pub async fn scenario_stream(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<O
     .await;
     let create_with_subscribers = burst.latencies_us.len() as f64 / burst_secs;
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let (burst_server, burst_bench) = burst_meter.cores();
     stop.send_replace(true);
 
+    // Latency is reported for the events created at the target rate; the burst's (created
+    // as fast as the server takes them) are counted apart.
     let mut delivered = Samples::default();
-    let mut failed = 0u64;
+    let mut burst_delivered = Samples::default();
+    let mut failed = std::collections::BTreeMap::<String, u64>::new();
     for s in subscribers {
         match s.await {
-            Ok(Ok(latencies)) => {
-                delivered.ok += latencies.len() as u64;
-                delivered.latencies_us.extend(latencies);
+            Ok(Ok(deliveries)) => {
+                for (sent, latency) in deliveries {
+                    let into = if (rate_from..rate_until).contains(&sent) {
+                        &mut delivered
+                    } else {
+                        &mut burst_delivered
+                    };
+                    into.ok += 1;
+                    into.latencies_us.push(latency);
+                }
             }
-            _ => failed += 1,
+            Ok(Err(e)) => *failed.entry(format!("subscriber: {e}")).or_default() += 1,
+            Err(_) => *failed.entry("subscriber: panicked".into()).or_default() += 1,
         }
     }
-    if failed > 0 {
-        delivered.errors.insert("subscriber_failed".into(), failed);
-    }
+    delivered.errors.extend(failed);
+    let burst_out = burst_delivered.outcome("stream_burst", burst_secs);
     let mut out = delivered.outcome("stream", secs);
     let kib = |kb: Option<u64>| kb.map(|k| k as f64);
     let per_subscriber = match (rss_before, rss_open) {
@@ -174,23 +315,40 @@ pub async fn scenario_stream(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<O
         }
         _ => None,
     };
-    out.extra.insert("subscribers".into(), json!(n));
-    out.extra.insert("subscribers_open".into(), json!(open_now));
-    out.extra.insert("tenants".into(), json!(tenants));
+    let extra = [
+        ("subscribers", json!(n)),
+        ("subscribers_open", json!(open_now)),
+        ("tenants", json!(tenants)),
+        ("event_rate", json!(ctx.args.stream_rate)),
+        ("events_created", json!(created.ok)),
+        ("rss_before_kib", json!(kib(rss_before))),
+        ("rss_open_kib", json!(kib(rss_open))),
+        ("rss_per_subscriber_kib", json!(per_subscriber)),
+        ("cpu_idle_server_cores", json!(idle_server)),
+        ("cpu_idle_bench_cores", json!(idle_bench)),
+        ("cpu_rate_server_cores", json!(rate_server)),
+        ("cpu_rate_bench_cores", json!(rate_bench)),
+        ("cpu_burst_server_cores", json!(burst_server)),
+        ("cpu_burst_bench_cores", json!(burst_bench)),
+        (
+            "create_rps_beside_subscribers",
+            json!(create_beside_subscribers),
+        ),
+        (
+            "create_rps_with_subscribers",
+            json!(create_with_subscribers),
+        ),
+        ("burst_deliveries", json!(burst_out.requests)),
+        ("burst_delivery_p50_ms", json!(burst_out.p50_ms)),
+        ("burst_delivery_p99_ms", json!(burst_out.p99_ms)),
+    ];
     out.extra
-        .insert("event_rate".into(), json!(ctx.args.stream_rate));
-    out.extra.insert("events_created".into(), json!(created.ok));
-    out.extra
-        .insert("rss_before_kib".into(), json!(kib(rss_before)));
-    out.extra
-        .insert("rss_open_kib".into(), json!(kib(rss_open)));
-    out.extra
-        .insert("rss_per_subscriber_kib".into(), json!(per_subscriber));
-    out.extra.insert(
-        "create_rps_with_subscribers".into(),
-        json!(create_with_subscribers),
-    );
+        .extend(extra.into_iter().map(|(k, v)| (k.to_string(), v)));
     if let Some(without) = create_rps {
+        out.extra.insert(
+            "create_ratio_beside_subscribers".into(),
+            json!(create_beside_subscribers / without),
+        );
         out.extra.insert(
             "create_ratio_with_subscribers".into(),
             json!(create_with_subscribers / without),
@@ -203,10 +361,19 @@ pub async fn scenario_stream(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<O
 mod tests {
     use super::*;
 
+    fn times(bytes: &[u8]) -> Vec<u64> {
+        let mut found = Vec::new();
+        sent_times(bytes, |t| found.push(t));
+        found
+    }
+
     #[test]
-    fn finds_the_send_time_in_an_event() {
-        let line = r#"data: {"data":{"ticket":{"subject":"Bench stream 1733050000123456","x":1}}}"#;
-        assert_eq!(sent_at(line), Some(1_733_050_000_123_456));
-        assert_eq!(sent_at(r#"data: {"subject":"Other"}"#), None);
+    fn finds_the_send_times_in_a_chunk() {
+        let chunk = b"1a0\r\nid: 7\nevent: support.ticket_created\n\
+            data: {\"data\":{\"ticket\":{\"subject\":\"Bench stream 1733050000123456\"}}}\n\n\
+            id: 8\ndata: {\"subject\":\"Other\"}\n\n\
+            data: {\"subject\":\"Bench stream 42\"}\n\n\r\n";
+        assert_eq!(times(chunk), [1_733_050_000_123_456, 42]);
+        assert!(times(b": keep-alive\n\n").is_empty());
     }
 }

@@ -4,6 +4,7 @@
 //! "read from the table" (up to `head` when it subscribed) and "handed out live" (after).
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -85,13 +86,105 @@ impl Sub {
     }
 }
 
+/// The tenant whose list a stream of `scope` is in; operator streams are in one list.
+fn tenant_list(scope: Scope) -> Option<Uuid> {
+    match scope {
+        Scope {
+            tenant_id: Some(tenant_id),
+            internal: false,
+        } => Some(tenant_id),
+        _ => None,
+    }
+}
+
+/// What the hub tells a thread's fan-out, in the order it happened.
+enum Order {
+    Add(Sub),
+    Remove { id: u64, tenant: Option<Uuid> },
+    Frames(Arc<[Arc<Frame>]>),
+    Revoked(Arc<HashSet<Holder>>),
+}
+
+/// The streams opened on one thread, fed by a task on that thread: the hub wakes it once per
+/// pass and it wakes its streams. Waking a task from another thread costs a system call (the
+/// worker's event loop is woken through an eventfd); waking one on the same thread does not.
+#[derive(Default)]
+struct Local {
+    /// Tenant streams by tenant: an event is offered only to its tenant's streams.
+    tenants: HashMap<Uuid, Vec<Sub>>,
+    operators: Vec<Sub>,
+}
+
+impl Local {
+    fn apply(&mut self, order: Order) {
+        match order {
+            Order::Add(sub) => match tenant_list(sub.scope) {
+                Some(tenant_id) => self.tenants.entry(tenant_id).or_default().push(sub),
+                None => self.operators.push(sub),
+            },
+            Order::Remove { id, tenant } => match tenant {
+                Some(tenant_id) => {
+                    if let Some(streams) = self.tenants.get_mut(&tenant_id) {
+                        streams.retain(|s| s.id != id);
+                        if streams.is_empty() {
+                            self.tenants.remove(&tenant_id);
+                        }
+                    }
+                }
+                None => self.operators.retain(|s| s.id != id),
+            },
+            Order::Frames(frames) => {
+                for frame in frames.iter() {
+                    if !frame.internal
+                        && let Some(streams) = self.tenants.get_mut(&frame.tenant_id)
+                    {
+                        streams.retain(|s| s.offer(frame));
+                        if streams.is_empty() {
+                            self.tenants.remove(&frame.tenant_id);
+                        }
+                    }
+                    self.operators.retain(|s| {
+                        !s.scope.sees(frame.tenant_id, frame.internal) || s.offer(frame)
+                    });
+                }
+            }
+            Order::Revoked(revoked) => {
+                for streams in self.tenants.values_mut() {
+                    streams.retain(|s| !revoked.contains(&s.holder));
+                }
+                self.tenants.retain(|_, streams| !streams.is_empty());
+                self.operators.retain(|s| !revoked.contains(&s.holder));
+            }
+        }
+    }
+}
+
+/// A thread's fan-out; it ends (and so do its streams) when the hub drops its sender.
+async fn fan_out(mut orders: mpsc::UnboundedReceiver<Order>) {
+    let mut local = Local::default();
+    while let Some(order) = orders.recv().await {
+        local.apply(order);
+    }
+}
+
 #[derive(Default)]
 struct Subscribers {
     head: i64,
     next_id: u64,
-    /// Tenant streams by tenant: an event is offered only to its tenant's streams.
-    tenants: HashMap<Uuid, Vec<Sub>>,
-    operators: Vec<Sub>,
+    /// Open tenant streams by tenant (the per-tenant limit) and open operator streams.
+    tenants: HashMap<Uuid, usize>,
+    operators: usize,
+    /// Open streams by credential, for the revocation sweep.
+    holders: HashMap<Holder, usize>,
+    /// One fan-out per thread that opened streams (an actix-web worker).
+    threads: HashMap<ThreadId, mpsc::UnboundedSender<Order>>,
+}
+
+impl Subscribers {
+    /// Sends `order` to every thread's fan-out (via `make`), forgetting those that ended.
+    fn tell_all(&mut self, make: impl Fn() -> Order) {
+        self.threads.retain(|_, tx| tx.send(make()).is_ok());
+    }
 }
 
 pub struct Hub {
@@ -108,6 +201,8 @@ pub struct Subscription {
     hub: Arc<Hub>,
     id: u64,
     tenant: Option<Uuid>,
+    holder: Holder,
+    thread: ThreadId,
     /// Every event up to here is in the table; every later one comes through `frames`.
     pub head: i64,
     pub frames: mpsc::Receiver<Arc<Frame>>,
@@ -115,7 +210,33 @@ pub struct Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.hub.remove(self.id, self.tenant);
+        let mut subs = self.hub.lock();
+        match self.tenant {
+            Some(tenant_id) => {
+                if let Some(open) = subs.tenants.get_mut(&tenant_id) {
+                    *open = open.saturating_sub(1);
+                    if *open == 0 {
+                        subs.tenants.remove(&tenant_id);
+                    }
+                }
+            }
+            None => subs.operators = subs.operators.saturating_sub(1),
+        }
+        if let Some(open) = subs.holders.get_mut(&self.holder) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                subs.holders.remove(&self.holder);
+            }
+        }
+        let remove = Order::Remove {
+            id: self.id,
+            tenant: self.tenant,
+        };
+        if let Some(tx) = subs.threads.get(&self.thread)
+            && tx.send(remove).is_err()
+        {
+            subs.threads.remove(&self.thread);
+        }
     }
 }
 
@@ -151,79 +272,73 @@ impl Hub {
         self.subs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Registers a stream. A tenant stream counts against the per-tenant limit.
+    /// Registers a stream with the fan-out of the calling thread (started on first use, on
+    /// the current Tokio runtime). A tenant stream counts against the per-tenant limit.
     pub fn subscribe(
         self: &Arc<Self>,
         scope: Scope,
         holder: Holder,
     ) -> Result<Subscription, FeedError> {
-        let (tx, frames) = mpsc::channel(STREAM_BUFFER);
+        let tenant = tenant_list(scope);
         let mut subs = self.lock();
+        match tenant {
+            Some(tenant_id) => {
+                let open = subs.tenants.entry(tenant_id).or_default();
+                if *open >= self.per_tenant {
+                    return Err(FeedError::TooManyStreams(self.per_tenant));
+                }
+                *open += 1;
+            }
+            None => subs.operators += 1,
+        }
+        *subs.holders.entry(holder).or_default() += 1;
         let id = subs.next_id;
         subs.next_id += 1;
-        let head = subs.head;
+        let (tx, frames) = mpsc::channel(STREAM_BUFFER);
         let sub = Sub {
             id,
             scope,
             holder,
             tx,
         };
-        let tenant = match scope {
-            Scope {
-                tenant_id: Some(tenant_id),
-                internal: false,
-            } => {
-                let streams = subs.tenants.entry(tenant_id).or_default();
-                if streams.len() >= self.per_tenant {
-                    return Err(FeedError::TooManyStreams(self.per_tenant));
-                }
-                streams.push(sub);
-                Some(tenant_id)
-            }
-            _ => {
-                subs.operators.push(sub);
-                None
-            }
+        let thread = std::thread::current().id();
+        let order = Order::Add(sub);
+        let order = match subs.threads.get(&thread) {
+            Some(fan_out) => fan_out.send(order).err().map(|e| e.0),
+            None => Some(order),
         };
+        if let Some(order) = order {
+            // No fan-out on this thread yet (or its runtime ended): start one here.
+            let (fan_out_tx, orders) = mpsc::unbounded_channel();
+            let _ = fan_out_tx.send(order);
+            tokio::spawn(fan_out(orders));
+            subs.threads.insert(thread, fan_out_tx);
+        }
+        // The subscription unregisters on drop, taking the lock: build it after this guard.
+        let head = subs.head;
+        drop(subs);
         Ok(Subscription {
             hub: self.clone(),
             id,
             tenant,
+            holder,
+            thread,
             head,
             frames,
         })
     }
 
-    fn remove(&self, id: u64, tenant: Option<Uuid>) {
-        let mut subs = self.lock();
-        match tenant {
-            Some(tenant_id) => {
-                if let Some(streams) = subs.tenants.get_mut(&tenant_id) {
-                    streams.retain(|s| s.id != id);
-                    if streams.is_empty() {
-                        subs.tenants.remove(&tenant_id);
-                    }
-                }
-            }
-            None => subs.operators.retain(|s| s.id != id),
-        }
-    }
-
     /// Open streams on this node (tenant streams, operator streams).
     pub fn open_streams(&self) -> (usize, usize) {
         let subs = self.lock();
-        (
-            subs.tenants.values().map(Vec::len).sum(),
-            subs.operators.len(),
-        )
+        (subs.tenants.values().sum(), subs.operators)
     }
 
     /// Ends every stream and stops following (shutdown).
     pub fn close(&self) {
         self.closed.send_replace(true);
-        let mut subs = self.lock();
-        subs.tenants.clear();
-        subs.operators.clear();
+        // Each fan-out ends with its sender, dropping its streams' senders.
+        self.lock().threads.clear();
     }
 
     /// Reads what was committed since the last pass and hands it out.
@@ -233,30 +348,21 @@ impl Hub {
             let rows =
                 store::rows_after(&self.db, Scope::operator(None), head, None, READ_BATCH).await?;
             let more = rows.len() as u64 == READ_BATCH;
-            let frames: Vec<Arc<Frame>> = rows.iter().map(|r| Arc::new(Frame::of(r))).collect();
-            self.dispatch(&frames);
+            self.dispatch(rows.iter().map(|r| Arc::new(Frame::of(r))).collect());
             if !more {
                 return Ok(());
             }
         }
     }
 
-    fn dispatch(&self, frames: &[Arc<Frame>]) {
-        let mut guard = self.lock();
-        let subs = &mut *guard;
-        for frame in frames {
-            if !frame.internal
-                && let Some(streams) = subs.tenants.get_mut(&frame.tenant_id)
-            {
-                streams.retain(|s| s.offer(frame));
-                if streams.is_empty() {
-                    subs.tenants.remove(&frame.tenant_id);
-                }
-            }
-            subs.operators
-                .retain(|s| !s.scope.sees(frame.tenant_id, frame.internal) || s.offer(frame));
-            subs.head = frame.seq;
-        }
+    fn dispatch(&self, frames: Vec<Arc<Frame>>) {
+        let Some(last) = frames.last().map(|f| f.seq) else {
+            return;
+        };
+        let frames: Arc<[Arc<Frame>]> = frames.into();
+        let mut subs = self.lock();
+        subs.tell_all(|| Order::Frames(frames.clone()));
+        subs.head = last;
     }
 
     async fn follow(self: Arc<Self>, poll: Duration) {
@@ -327,15 +433,7 @@ impl Hub {
     /// Ends the streams whose key or operator token was revoked: one query per
     /// [`REVOCATION_CHUNK`] credentials, whatever the number of streams.
     async fn end_revoked(&self) -> Result<(), DbErr> {
-        let holders: HashSet<Holder> = {
-            let subs = self.lock();
-            subs.tenants
-                .values()
-                .flatten()
-                .chain(&subs.operators)
-                .map(|s| s.holder)
-                .collect()
-        };
+        let holders: HashSet<Holder> = self.lock().holders.keys().copied().collect();
         let (mut keys, mut members, mut sessions) = (Vec::new(), Vec::new(), Vec::new());
         for holder in &holders {
             match holder {
@@ -383,13 +481,8 @@ impl Hub {
         if revoked.is_empty() {
             return Ok(());
         }
-        let mut guard = self.lock();
-        let subs = &mut *guard;
-        for streams in subs.tenants.values_mut() {
-            streams.retain(|s| !revoked.contains(&s.holder));
-        }
-        subs.tenants.retain(|_, streams| !streams.is_empty());
-        subs.operators.retain(|s| !revoked.contains(&s.holder));
+        let revoked = Arc::new(revoked);
+        self.lock().tell_all(|| Order::Revoked(revoked.clone()));
         Ok(())
     }
 }
@@ -417,14 +510,16 @@ mod tests {
         })
     }
 
-    fn received(sub: &mut Subscription) -> Vec<i64> {
+    /// The positions a stream received once its thread's fan-out has run.
+    async fn received(sub: &mut Subscription) -> Vec<i64> {
+        tokio::task::yield_now().await;
         std::iter::from_fn(|| sub.frames.try_recv().ok())
             .map(|f| f.seq)
             .collect()
     }
 
-    #[test]
-    fn each_stream_gets_what_its_scope_sees() {
+    #[tokio::test]
+    async fn each_stream_gets_what_its_scope_sees() {
         let hub = hub(20);
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
         let key = Holder::Key(Uuid::now_v7());
@@ -436,17 +531,21 @@ mod tests {
         let mut ops_b = hub
             .subscribe(Scope::operator(Some(b)), Holder::Bootstrap)
             .expect("ops b");
-        hub.dispatch(&[frame(1, a, false), frame(2, a, true), frame(3, b, false)]);
-        assert_eq!(received(&mut of_a), [1]);
-        assert_eq!(received(&mut of_b), [3]);
-        assert_eq!(received(&mut ops), [1, 2, 3]);
-        assert_eq!(received(&mut ops_b), [3]);
+        hub.dispatch(vec![
+            frame(1, a, false),
+            frame(2, a, true),
+            frame(3, b, false),
+        ]);
+        assert_eq!(received(&mut of_a).await, [1]);
+        assert_eq!(received(&mut of_b).await, [3]);
+        assert_eq!(received(&mut ops).await, [1, 2, 3]);
+        assert_eq!(received(&mut ops_b).await, [3]);
         assert_eq!(hub.lock().head, 3);
         assert_eq!(hub.subscribe(Scope::tenant(a), key).expect("again").head, 3);
     }
 
-    #[test]
-    fn a_tenant_gets_at_most_its_limit_and_a_closed_stream_frees_its_place() {
+    #[tokio::test]
+    async fn a_tenant_gets_at_most_its_limit_and_a_closed_stream_frees_its_place() {
         let hub = hub(2);
         let tenant = Uuid::now_v7();
         let key = Holder::Key(Uuid::now_v7());
@@ -479,12 +578,62 @@ mod tests {
         let frames: Vec<_> = (1..=STREAM_BUFFER as i64 + 1)
             .map(|seq| frame(seq, tenant, false))
             .collect();
-        hub.dispatch(&frames);
-        assert_eq!(hub.open_streams(), (0, 0), "unregistered");
+        hub.dispatch(frames);
         let mut got = Vec::new();
         while let Some(f) = slow.frames.recv().await {
             got.push(f.seq);
         }
         assert_eq!(got, (1..=STREAM_BUFFER as i64).collect::<Vec<_>>());
+        drop(slow);
+        assert_eq!(hub.open_streams(), (0, 0), "unregistered");
+    }
+
+    #[tokio::test]
+    async fn a_revoked_credential_ends_its_streams_only() {
+        let hub = hub(20);
+        let tenant = Uuid::now_v7();
+        let (revoked, kept) = (Holder::Key(Uuid::now_v7()), Holder::Key(Uuid::now_v7()));
+        let mut gone = hub.subscribe(Scope::tenant(tenant), revoked).expect("gone");
+        let mut stays = hub.subscribe(Scope::tenant(tenant), kept).expect("stays");
+        hub.lock()
+            .tell_all(|| Order::Revoked(Arc::new(HashSet::from([revoked]))));
+        assert!(gone.frames.recv().await.is_none(), "the stream ended");
+        hub.dispatch(vec![frame(1, tenant, false)]);
+        assert_eq!(received(&mut stays).await, [1]);
+    }
+
+    #[test]
+    fn each_thread_gets_its_own_fan_out() {
+        let hub = hub(20);
+        let tenant = Uuid::now_v7();
+        let runtime = || {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("runtime")
+        };
+        let streams: Vec<_> = (0..2)
+            .map(|_| {
+                let hub = hub.clone();
+                std::thread::spawn(move || {
+                    runtime().block_on(async move {
+                        let mut sub = hub
+                            .subscribe(Scope::tenant(tenant), Holder::Bootstrap)
+                            .expect("subscribe");
+                        let frame = sub.frames.recv().await.map(|f| f.seq);
+                        (frame, std::thread::current().id())
+                    })
+                })
+            })
+            .collect();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while hub.open_streams().0 < 2 {
+            assert!(std::time::Instant::now() < deadline, "streams not open");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(hub.lock().threads.len(), 2);
+        hub.dispatch(vec![frame(7, tenant, false)]);
+        for stream in streams {
+            assert_eq!(stream.join().expect("thread").0, Some(7));
+        }
     }
 }

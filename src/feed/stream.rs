@@ -5,13 +5,13 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::Stream;
 use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
 use tokio::time::{Interval, MissedTickBehavior};
 
-use super::hub::{Frame, Holder, Hub, Subscription};
+use super::hub::{Holder, Hub, Subscription};
 use super::store::{self, Scope};
 use super::{FeedError, RESET};
 
@@ -22,8 +22,6 @@ use super::{FeedError, RESET};
 const HEARTBEAT: Duration = Duration::from_secs(5);
 /// Rows read per query while replaying missed events.
 const REPLAY_BATCH: u64 = 200;
-/// Live frames joined into one write at most.
-const BURST: usize = 64;
 /// Sent first: how long an `EventSource` waits before it reconnects.
 const PREAMBLE: &[u8] = b"retry: 2000\n\n";
 const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
@@ -78,33 +76,6 @@ impl Conn {
         Ok(())
     }
 
-    /// `first` and the frames already waiting behind it, as one write (a busy stream then
-    /// costs one write per burst, not one per event); `None` if all were already sent.
-    fn live(&mut self, first: Arc<Frame>) -> Option<Bytes> {
-        let mut frames = vec![first];
-        while frames.len() < BURST {
-            match self.sub.frames.try_recv() {
-                Ok(frame) => frames.push(frame),
-                Err(_) => break,
-            }
-        }
-        // Frames come in position order: the new ones are a suffix.
-        let floor = self.floor;
-        frames.retain(|f| f.seq > floor);
-        self.floor = frames.last().map_or(floor, |f| f.seq);
-        match frames.as_slice() {
-            [] => None,
-            [one] => Some(one.bytes.clone()),
-            many => {
-                let mut out = BytesMut::with_capacity(many.iter().map(|f| f.bytes.len()).sum());
-                for frame in many {
-                    out.extend_from_slice(&frame.bytes);
-                }
-                Some(out.freeze())
-            }
-        }
-    }
-
     /// The next bytes to send; `None` ends the stream.
     async fn next(&mut self) -> Option<Bytes> {
         loop {
@@ -112,7 +83,8 @@ impl Conn {
                 return Some(bytes);
             }
             if let Some(after) = self.replay_after {
-                if let Err(e) = self.replay(after).await {
+                // Boxed: an idle stream does not carry a query's state.
+                if let Err(e) = Box::pin(self.replay(after)).await {
                     // The client resumes from the last event it got.
                     tracing::warn!(error = %e, "could not replay the event feed");
                     return None;
@@ -121,11 +93,14 @@ impl Conn {
             }
             tokio::select! {
                 frame = self.sub.frames.recv() => match frame {
-                    Some(frame) => {
-                        if let Some(bytes) = self.live(frame) {
-                            return Some(bytes);
-                        }
+                    // Frames come in position order; those at or below the floor were sent.
+                    // Frames already waiting are written together: actix-web keeps polling
+                    // the body into one write buffer while frames are ready.
+                    Some(frame) if frame.seq > self.floor => {
+                        self.floor = frame.seq;
+                        return Some(frame.bytes.clone());
                     }
+                    Some(_) => {}
                     // Cut off: revoked key, fell behind, or shutting down.
                     None => return None,
                 },
