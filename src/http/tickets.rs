@@ -268,7 +268,7 @@ pub struct TicketFilterParams {
     pub priority: Option<Priority>,
     /// Full-text search: tickets whose subject, description or public messages (operators:
     /// also internal notes) hold every word of `q` (whole words, any case). `total` counts
-    /// at most 10,000 matches (`total_is_exact: false` past that).
+    /// at most 1,000 matches (`total_is_exact: false` past that).
     #[param(max_length = 200)]
     pub q: Option<String>,
     /// `newest` (default) or, with `q`, `relevance`: best match first (paged by `offset`
@@ -283,7 +283,7 @@ struct TicketList {
     /// Tickets without `messages`.
     data: Vec<TicketOut>,
     total: u64,
-    /// False when `total` stopped counting at 10,000 (`q` searches).
+    /// False when `total` stopped counting: at 1,000 matches of `q`, at 10,000 with `breached`.
     total_is_exact: bool,
     /// 0 when paging by `cursor`.
     offset: u64,

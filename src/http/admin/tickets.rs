@@ -58,7 +58,7 @@ struct Inbox {
     /// Tickets without `messages`, with `tenant_id`.
     data: Vec<TicketOut>,
     total: u64,
-    /// False when `total` stopped counting at 10,000 (`q`, `breached`).
+    /// False when `total` stopped counting: at 1,000 matches of `q`, at 10,000 with `breached`.
     total_is_exact: bool,
     /// 0 when paging by `cursor`.
     offset: u64,
