@@ -36,7 +36,7 @@ pub async fn operator(app: &TestApp, name: &str) -> Operator {
 }
 
 fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
+    crate::support::http_client()
         .redirect(redirect::Policy::none())
         .build()
         .expect("client")

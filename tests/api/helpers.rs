@@ -206,7 +206,7 @@ impl TestApp {
         actix_web::rt::spawn(server);
         Self {
             base: format!("http://127.0.0.1:{port}"),
-            client: reqwest::Client::new(),
+            client: crate::support::http_client().build().expect("client"),
             admin_token,
             state,
             database_url: database_url.to_string(),

@@ -29,7 +29,7 @@ pub struct Visitor {
 impl Visitor {
     pub fn new(app: &TestApp) -> Self {
         Self {
-            client: Client::builder()
+            client: crate::support::http_client()
                 .redirect(Policy::none())
                 .build()
                 .expect("client"),

@@ -286,7 +286,7 @@ fn kill_with_parent(command: &mut Command) {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    crate::support::http_client()
         .timeout(Duration::from_secs(20))
         .build()
         .expect("http client")

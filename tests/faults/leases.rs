@@ -166,12 +166,17 @@ async fn a_dead_instances_claims_are_taken_back_and_a_live_ones_are_renewed() {
     // A slow attempt of our own: its lease would lapse in 1 s, but the heartbeat renews it
     // while we live, so a second worker never finds it claimable.
     let slow = leased_email(&db, me.id(), Utc::now() + chrono::Duration::seconds(1)).await;
-    tokio::time::sleep(HEARTBEAT_EVERY + Duration::from_millis(1500)).await;
-    let renewed = email(&db, slow).await.in_flight_until.expect("still held");
-    assert!(
-        renewed > Utc::now() + chrono::Duration::seconds(30),
-        "the lease was not renewed: {renewed}"
-    );
+    crate::harness::eventually(
+        "the heartbeat to renew the slow attempt's lease",
+        HEARTBEAT_EVERY * 3,
+        || async {
+            let held = email(&db, slow).await;
+            assert_eq!(held.lease_owner, Some(me.id()), "the lease changed hands");
+            held.in_flight_until
+                .filter(|until| *until > Utc::now() + chrono::Duration::seconds(30))
+        },
+    )
+    .await;
     me.stop().await;
     // A clean stop hands back what was still held and deregisters.
     assert_eq!(email(&db, slow).await.lease_owner, None);

@@ -141,7 +141,9 @@ async fn sigterm_finishes_in_flight_requests_and_running_jobs_and_exits_0() {
         for (t, subject, error) in &unanswered {
             let saved = node.walk("/v1/support/tickets", &tenants[*t]).await;
             assert!(
-                !saved.iter().any(|ticket| ticket["subject"] == subject.as_str()),
+                !saved
+                    .iter()
+                    .any(|ticket| ticket["subject"] == subject.as_str()),
                 "tenant {t}'s {subject:?} was saved but its answer was lost ({error})"
             );
         }
