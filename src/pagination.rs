@@ -20,11 +20,15 @@ pub struct Page {
 
 /// The deepest `offset` a keyset list serves; past it, `400 use_cursor`.
 pub const MAX_DEEP_OFFSET: u64 = 10_000;
-/// A `total` that is counted row by row (text search, SLA breaches) stops at this many.
+/// A `total` that is counted row by row (SLA breaches, the ledger) stops at this many.
 pub const COUNT_CAP: u64 = 10_000;
+/// A text search's `total` stops at this many: each counted match is a random heap read
+/// after the index has found it, so the count stays within a few milliseconds at any size.
+pub const SEARCH_COUNT_CAP: u64 = 1_000;
 
 /// One page of rows, how many rows match in all, and (for keyset lists) where the next page
-/// starts. `total_is_exact` is false when `total` stopped at [`COUNT_CAP`].
+/// starts. `total_is_exact` is false when `total` stopped at its cap ([`COUNT_CAP`],
+/// [`SEARCH_COUNT_CAP`]).
 #[derive(Debug)]
 pub struct Listed<T> {
     pub rows: Vec<T>,
@@ -77,7 +81,8 @@ impl<T, X> PageOut<T, X> {
 pub struct CursorPageOut<T> {
     pub data: Vec<T>,
     pub total: u64,
-    /// False when `total` stopped counting at 10,000 (`q`, `breached`); absent on a list
+    /// False when `total` stopped counting (at 1,000 matches of `q`, at 10,000 with
+    /// `breached`); absent on a list
     /// that always counts exactly (a ticket's messages).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
@@ -112,29 +117,46 @@ impl<T> CursorPageOut<T> {
     }
 }
 
-/// Counts the rows of `query`, stopping at [`COUNT_CAP`]: `(total, exact)`.
+/// Counts the rows of `query`, stopping at `cap`: `(total, exact)`.
 pub async fn capped_count<E, C>(
     conn: &C,
     query: sea_orm::Select<E>,
+    cap: u64,
 ) -> Result<(u64, bool), sea_orm::DbErr>
 where
     E: sea_orm::EntityTrait,
     C: sea_orm::ConnectionTrait,
 {
     use sea_orm::QueryTrait;
+    capped_count_statement(conn, query.into_query(), cap).await
+}
+
+/// Counts the rows `query` selects, stopping at `cap`: `(total, exact)`.
+pub async fn capped_count_statement<C>(
+    conn: &C,
+    mut query: sea_orm::sea_query::SelectStatement,
+    cap: u64,
+) -> Result<(u64, bool), sea_orm::DbErr>
+where
+    C: sea_orm::ConnectionTrait,
+{
     use sea_orm::sea_query::{Alias, Expr, Query};
-    let mut inner = query.into_query();
-    inner.clear_order_by().limit(COUNT_CAP + 1);
+    // Only the rows' existence matters: no column is read beyond what the filter needs.
+    query
+        .clear_selects()
+        .expr(Expr::cust("1"))
+        .clear_order_by()
+        .limit(cap + 1);
     let count = Query::select()
         .expr(Expr::cust("COUNT(*)"))
-        .from_subquery(inner, Alias::new("capped"))
+        .from_subquery(query, Alias::new("capped"))
         .to_owned();
     let n: i64 = match conn.query_one(&count).await? {
         Some(row) => row.try_get_by_index(0)?,
         None => 0,
     };
     let n = u64::try_from(n).unwrap_or(0);
-    Ok((n.min(COUNT_CAP), n <= COUNT_CAP))
+    Ok((n.min(cap), n <= cap))
 }
 
 /// An opaque keyset cursor: the last id seen (ids are UUIDv7, so they sort by creation).

@@ -210,7 +210,7 @@ fn pgbench_script(read: &str, tenant: uuid::Uuid) -> String {
             count(" AND status = 'open' AND priority = 'high'")
         ),
         "search" => format!(
-            "SELECT COUNT(*) FROM (SELECT {COLUMNS} FROM tickets WHERE tenant_id = '{tenant}' AND search_public @@ to_tsquery('simple', '{RARE_WORD}') LIMIT 10001) capped;\nSELECT {COLUMNS} FROM tickets WHERE tenant_id = '{tenant}' AND search_public @@ to_tsquery('simple', '{RARE_WORD}') ORDER BY id DESC LIMIT 51 OFFSET 0;\n"
+            "SELECT COUNT(*) FROM (SELECT 1 FROM tickets WHERE tenant_id = '{tenant}' AND search_public @@ to_tsquery('simple', '{RARE_WORD}') LIMIT 1001) capped;\nSELECT {COLUMNS} FROM tickets WHERE tenant_id = '{tenant}' AND search_public @@ to_tsquery('simple', '{RARE_WORD}') ORDER BY id DESC LIMIT 51 OFFSET 0;\n"
         ),
         "inbox" => format!(
             "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM ticket_counts_all WHERE tag = '' AND status = 'open';\nSELECT {COLUMNS} FROM tickets WHERE status = 'open' ORDER BY inbox_rank ASC, inbox_due ASC, id ASC LIMIT 51 OFFSET 0;\n"

@@ -232,7 +232,8 @@ pub async fn page(
     use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
     let base =
         ledger_entries::Entity::find().filter(ledger_entries::Column::TenantId.eq(tenant_id));
-    let (total, total_is_exact) = crate::pagination::capped_count(db, base.clone()).await?;
+    let (total, total_is_exact) =
+        crate::pagination::capped_count(db, base.clone(), crate::pagination::COUNT_CAP).await?;
     let query = base.order_by_desc(ledger_entries::Column::Id);
     let query = match after {
         Some(after) => query.filter(ledger_entries::Column::Id.lt(after)),

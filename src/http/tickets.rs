@@ -270,7 +270,7 @@ pub struct TicketFilterParams {
     pub priority: Option<Priority>,
     /// Full-text search: tickets whose subject, description or public messages (operators:
     /// also internal notes) hold every word of `q` (whole words, any case). `total` counts
-    /// at most 10,000 matches (`total_is_exact: false` past that).
+    /// at most 1,000 matches (`total_is_exact: false` past that).
     #[param(max_length = 200)]
     pub q: Option<String>,
     /// `newest` (default) or, with `q`, `relevance`: best match first (paged by `offset`

@@ -6,7 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use entities::{messages, ticket_events, tickets};
-use sea_orm::sea_query::{Expr, LikeExpr, SimpleExpr};
+use sea_orm::sea_query::{Alias, Expr, JoinType, LikeExpr, SelectStatement, SimpleExpr};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
     EntityTrait, ExprTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
@@ -16,7 +16,9 @@ use uuid::Uuid;
 use crate::domain::FieldError;
 use crate::domain::status::TicketStatus;
 use crate::domain::ticket::{Category, Priority};
-use crate::pagination::{Listed, Page, capped_count, keyset_page};
+use crate::pagination::{
+    COUNT_CAP, Listed, Page, SEARCH_COUNT_CAP, capped_count, capped_count_statement, keyset_page,
+};
 use crate::tickets::counts;
 
 /// Filters shared by the tenant's list and the operator inbox.
@@ -81,47 +83,59 @@ fn pg_document(internal: bool) -> &'static str {
     }
 }
 
+/// How a page of a search finds its matches. SQLite needs to be told; PostgreSQL's planner
+/// makes the same choice from its statistics of the `tsvector` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Matches {
+    /// Up to the count cap: read every match from the search index, then order them.
+    Few,
+    /// More: walk the list's own index in its order and test each ticket, so the page stops
+    /// after `limit + 1` matches instead of reading and sorting all of them.
+    Many,
+}
+
 /// The search condition for `words` on `backend`.
 fn matches(
     backend: DatabaseBackend,
     words: &[String],
-    tenant_id: Option<Uuid>,
     internal: bool,
+    plan: Matches,
 ) -> SimpleExpr {
     match backend {
         DatabaseBackend::Postgres => Expr::cust_with_values(
             format!("{} @@ to_tsquery('simple', $1)", pg_document(internal)),
             [words.join(" & ")],
         ),
-        _ => Expr::cust_with_values(
-            "tickets.id IN (SELECT r.ticket_id FROM ticket_search_rows r WHERE r.rowid IN \
-             (SELECT rowid FROM ticket_search WHERE ticket_search MATCH ?))",
-            [fts5_query(words, tenant_id, internal)],
-        ),
+        _ => match plan {
+            Matches::Few => Expr::cust_with_values(
+                "tickets.id IN (SELECT r.ticket_id FROM ticket_search_rows r WHERE r.rowid IN \
+                 (SELECT rowid FROM ticket_search WHERE ticket_search MATCH ?))",
+                [fts5_query(words, internal)],
+            ),
+            // `+` keeps SQLite from driving the walk by the matches' rowids.
+            Matches::Many => Expr::cust_with_values(
+                "EXISTS (SELECT 1 FROM ticket_search_rows r WHERE r.ticket_id = tickets.id \
+                 AND +r.rowid IN (SELECT rowid FROM ticket_search WHERE ticket_search MATCH ?))",
+                [fts5_query(words, internal)],
+            ),
+        },
     }
 }
 
-fn fts5_query(words: &[String], tenant_id: Option<Uuid>, internal: bool) -> String {
+/// The FTS5 query for `words`. It names no tenant: the tenant is a condition on `tickets`,
+/// and ANDing the tenant's term would read every ticket of the tenant from the index.
+fn fts5_query(words: &[String], internal: bool) -> String {
     let terms: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
     let columns = if internal {
         "{public internal}"
     } else {
         "{public}"
     };
-    let text = format!("{columns} : ({})", terms.join(" AND "));
-    match tenant_id {
-        Some(id) => format!("tenant : \"t{}\" AND {text}", id.simple()),
-        None => text,
-    }
+    format!("{columns} : ({})", terms.join(" AND "))
 }
 
 /// Best match first (then newest): `ts_rank` on PostgreSQL, `bm25` on SQLite.
-fn relevance(
-    backend: DatabaseBackend,
-    words: &[String],
-    tenant_id: Option<Uuid>,
-    internal: bool,
-) -> SimpleExpr {
+fn relevance(backend: DatabaseBackend, words: &[String], internal: bool) -> SimpleExpr {
     match backend {
         DatabaseBackend::Postgres => Expr::cust_with_values(
             format!(
@@ -133,9 +147,17 @@ fn relevance(
         _ => Expr::cust_with_values(
             "(SELECT bm25(ticket_search) FROM ticket_search WHERE ticket_search MATCH ? AND \
              rowid = (SELECT rowid FROM ticket_search_rows WHERE ticket_id = tickets.id))",
-            [fts5_query(words, tenant_id, internal)],
+            [fts5_query(words, internal)],
         ),
     }
+}
+
+/// A list's `total` when it is known before its page is read.
+#[derive(Debug, Clone, Copy)]
+enum Total {
+    Known(u64, bool),
+    /// Counted after the page, which may show where the matches end.
+    AfterPage,
 }
 
 impl TicketFilter {
@@ -144,6 +166,7 @@ impl TicketFilter {
         backend: DatabaseBackend,
         mut query: Select<tickets::Entity>,
         now: DateTime<Utc>,
+        plan: Matches,
     ) -> Select<tickets::Entity> {
         if let Some(tenant_id) = self.tenant_id {
             query = query.filter(tickets::Column::TenantId.eq(tenant_id));
@@ -163,12 +186,7 @@ impl TicketFilter {
                 // Nothing searchable (only punctuation): nothing matches.
                 query.filter(Expr::cust("1 = 0"))
             } else {
-                query.filter(matches(
-                    backend,
-                    &words,
-                    self.tenant_id,
-                    self.search_internal,
-                ))
+                query.filter(matches(backend, &words, self.search_internal, plan))
             };
         }
         match self.assignee {
@@ -190,15 +208,89 @@ impl TicketFilter {
         query
     }
 
-    /// The total of a page: kept counts when the filter allows, else counted up to the cap.
-    async fn total<C: ConnectionTrait>(
+    /// The total when it can be had before the page: the kept count when the filter allows;
+    /// with `q`, the matches counted up to [`SEARCH_COUNT_CAP`] (which also tells the page
+    /// how to find them).
+    async fn total_first<C: ConnectionTrait>(
         &self,
         conn: &C,
+        now: DateTime<Utc>,
+    ) -> Result<Total, DbErr> {
+        if let Some(n) = counts::kept(conn, self).await? {
+            return Ok(Total::Known(n, true));
+        }
+        if self.q.is_none() {
+            return Ok(Total::AfterPage);
+        }
+        let count = self.search_count(conn.get_database_backend(), now);
+        let (n, exact) = capped_count_statement(conn, count, SEARCH_COUNT_CAP).await?;
+        Ok(Total::Known(n, exact))
+    }
+
+    /// The statement counting a search's matches. On SQLite the count is driven by the FTS5
+    /// index (joined to the tickets it names), so it stops after the cap.
+    fn search_count(&self, backend: DatabaseBackend, now: DateTime<Utc>) -> SelectStatement {
+        use sea_orm::QueryTrait;
+        let words = self.q.as_deref().map(search_words).unwrap_or_default();
+        if backend == DatabaseBackend::Postgres || words.is_empty() {
+            return self
+                .apply(backend, tickets::Entity::find(), now, Matches::Few)
+                .into_query();
+        }
+        let rest = TicketFilter {
+            q: None,
+            ..self.clone()
+        };
+        let mut count = rest
+            .apply(backend, tickets::Entity::find(), now, Matches::Few)
+            .into_query();
+        count
+            .join(
+                JoinType::InnerJoin,
+                Alias::new("ticket_search_rows"),
+                Expr::cust("ticket_search_rows.ticket_id = tickets.id"),
+            )
+            .join(
+                JoinType::InnerJoin,
+                Alias::new("ticket_search"),
+                Expr::cust("ticket_search.rowid = ticket_search_rows.rowid"),
+            )
+            .and_where(Expr::cust_with_values(
+                "ticket_search MATCH ?",
+                [fts5_query(&words, self.search_internal)],
+            ));
+        count
+    }
+
+    /// The total after a page whose query fetched `fetched` rows (up to `limit + 1`): `first`
+    /// when it was known; else, when an offset page shows where the matches end,
+    /// `offset + fetched`; else counted up to [`COUNT_CAP`].
+    async fn total_after<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        first: Total,
         base: Select<tickets::Entity>,
+        page: Page,
+        by_cursor: bool,
+        fetched: usize,
     ) -> Result<(u64, bool), DbErr> {
-        match counts::kept(conn, self).await? {
-            Some(n) => Ok((n, true)),
-            None => capped_count(conn, base).await,
+        if let Total::Known(n, exact) = first {
+            return Ok((n, exact));
+        }
+        let fetched = fetched as u64;
+        if !by_cursor && fetched <= page.limit && (fetched > 0 || page.offset == 0) {
+            return Ok((page.offset + fetched, true));
+        }
+        capped_count(conn, base, COUNT_CAP).await
+    }
+}
+
+impl Total {
+    /// How the page should find a search's matches: few when all were counted.
+    fn plan(self) -> Matches {
+        match self {
+            Total::Known(_, true) => Matches::Few,
+            _ => Matches::Many,
         }
     }
 }
@@ -260,18 +352,24 @@ pub async fn list(
     now: DateTime<Utc>,
 ) -> Result<Listed<tickets::Model>, DbErr> {
     let backend = db.get_database_backend();
-    let base = filter.apply(backend, tickets::Entity::find(), now);
-    let (total, total_is_exact) = filter.total(db, base.clone()).await?;
+    let first = filter.total_first(db, now).await?;
     let words = filter.q.as_deref().map(search_words).unwrap_or_default();
     if sort == Sort::Relevance && !words.is_empty() {
-        let rank = relevance(backend, &words, filter.tenant_id, filter.search_internal);
-        let rows = base
+        // Ranking reads every match, however many.
+        let base = filter.apply(backend, tickets::Entity::find(), now, Matches::Few);
+        let rank = relevance(backend, &words, filter.search_internal);
+        let mut rows = base
+            .clone()
             .order_by(rank, Order::Asc)
             .order_by_desc(tickets::Column::Id)
             .offset(page.offset)
-            .limit(page.limit)
+            .limit(page.limit + 1)
             .all(db)
             .await?;
+        let (total, total_is_exact) = filter
+            .total_after(db, first, base, page, false, rows.len())
+            .await?;
+        rows.truncate(page.limit as usize);
         return Ok(Listed {
             rows,
             total,
@@ -279,7 +377,11 @@ pub async fn list(
             next_cursor: None,
         });
     }
-    let rows = newest_first(base, page, cursor).all(db).await?;
+    let base = filter.apply(backend, tickets::Entity::find(), now, first.plan());
+    let rows = newest_first(base.clone(), page, cursor).all(db).await?;
+    let (total, total_is_exact) = filter
+        .total_after(db, first, base, page, cursor.is_some(), rows.len())
+        .await?;
     let (rows, next_cursor) = keyset_page(rows, page, |t| t.id);
     Ok(Listed {
         rows,
@@ -398,9 +500,14 @@ pub async fn inbox(
     now: DateTime<Utc>,
 ) -> Result<Listed<tickets::Model>, DbErr> {
     let backend = db.get_database_backend();
-    let base = filter.apply(backend, tickets::Entity::find(), now);
-    let (total, total_is_exact) = filter.total(db, base.clone()).await?;
-    let mut rows = inbox_order(backend, base, page, cursor).all(db).await?;
+    let first = filter.total_first(db, now).await?;
+    let base = filter.apply(backend, tickets::Entity::find(), now, first.plan());
+    let mut rows = inbox_order(backend, base.clone(), page, cursor)
+        .all(db)
+        .await?;
+    let (total, total_is_exact) = filter
+        .total_after(db, first, base, page, cursor.is_some(), rows.len())
+        .await?;
     let more = rows.len() as u64 > page.limit;
     rows.truncate(page.limit as usize);
     let next_cursor = if more {
@@ -460,11 +567,11 @@ pub fn plan_samples(
         id: Uuid::now_v7(),
     };
     let list = |filter: &TicketFilter, cursor: Option<Uuid>| {
-        let base = filter.apply(backend, tickets::Entity::find(), now);
+        let base = filter.apply(backend, tickets::Entity::find(), now, Matches::Many);
         newest_first(base, page, cursor).build(backend).to_string()
     };
     let inbox = |filter: &TicketFilter, cursor: Option<InboxCursor>| {
-        let base = filter.apply(backend, tickets::Entity::find(), now);
+        let base = filter.apply(backend, tickets::Entity::find(), now, Matches::Many);
         inbox_order(backend, base, page, cursor)
             .build(backend)
             .to_string()
@@ -477,8 +584,18 @@ pub fn plan_samples(
         priority: Some(Priority::High),
         ..status.clone()
     };
+    // A search with more matches than it counts walks the list's index like the list.
+    let search = TicketFilter {
+        q: Some("zirconium".into()),
+        ..tenant.clone()
+    };
     vec![
         ("list", list(&tenant, None), "idx_tickets_tenant_id"),
+        (
+            "search, many matches",
+            list(&search, None),
+            "idx_tickets_tenant_id",
+        ),
         (
             "list after a cursor",
             list(&tenant, Some(Uuid::now_v7())),

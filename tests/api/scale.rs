@@ -17,6 +17,7 @@ on_both_backends!(
     exact_totals_under_concurrent_creates_and_status_changes,
     search_reads_its_writes_and_keeps_notes_internal,
     search_forgets_erased_text,
+    search_past_the_count_cap_walks_in_list_order,
     deep_offsets_answer_use_cursor,
     inbox_cursor_walk_sees_every_ticket_once,
     lists_read_their_index_without_sorting,
@@ -446,6 +447,99 @@ async fn search_forgets_erased_text(backend: Backend) {
         search(&app, "/v1/support/tickets?q=erased", &tenant.key).await,
         [id]
     );
+}
+
+/// More matches than a search counts: `total` stops at 1,000 (`total_is_exact: false`) and
+/// the page walks the list's order, so it equals the plain list without the non-matches,
+/// and a cursor walk sees every match once.
+async fn search_past_the_count_cap_walks_in_list_order(backend: Backend) {
+    use sea_orm::{EntityTrait, IntoActiveModel};
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.create_tenant("enterprise", 100_000).await;
+    let model = create(
+        &app,
+        &tenant,
+        body("Saffron first", "The saffron line rings.", "bug", "low"),
+    )
+    .await;
+    let model: helpline::domain::ids::TicketId = model.parse().expect("id");
+    let model = entities::tickets::Entity::find_by_id(model.uuid())
+        .one(&app.state.db)
+        .await
+        .expect("find")
+        .expect("ticket");
+    // Bulk rows, like the bench's fill: the triggers index them as for an API create.
+    let mut plain = HashSet::new();
+    for chunk in 0..12 {
+        let rows = (0..100).map(|i| {
+            let n = chunk * 100 + i;
+            let mut row = model.clone();
+            row.id = uuid::Uuid::now_v7();
+            row.subject = format!("Bulk ticket {n}");
+            row.status = if n % 2 == 0 { "open" } else { "closed" }.into();
+            row.description = if n % 10 == 3 {
+                plain.insert(helpline::domain::ids::TicketId::from_uuid(row.id).to_string());
+                format!("Nothing to see, number {n}.")
+            } else {
+                format!("Saffron number {n} again.")
+            };
+            row.into_active_model()
+        });
+        entities::tickets::Entity::insert_many(rows)
+            .exec(&app.state.db)
+            .await
+            .expect("insert");
+    }
+    let page = expect_status(
+        app.get("/v1/support/tickets?q=saffron&limit=50", &tenant.key)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (page["total"].as_u64(), page["total_is_exact"].as_bool()),
+        (Some(1000), Some(false)),
+        "{page}"
+    );
+    let found: Vec<&str> = page["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|t| t["id"].as_str().expect("id"))
+        .collect();
+    let listed = search(&app, "/v1/support/tickets?limit=60", &tenant.key).await;
+    let expected: Vec<&str> = listed
+        .iter()
+        .filter(|id| !plain.contains(*id))
+        .take(50)
+        .map(String::as_str)
+        .collect();
+    assert_eq!(found, expected);
+
+    let walked = walk(&app, "/v1/support/tickets?q=saffron", &tenant.key).await;
+    let unique: HashSet<&String> = walked.iter().collect();
+    assert_eq!((walked.len(), unique.len()), (1081, 1081));
+    assert!(walked.iter().all(|id| !plain.contains(id)));
+    let mut sorted = walked.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(walked, sorted, "newest first");
+
+    // With another filter, and in the operator inbox (its own order).
+    let open = walk(
+        &app,
+        "/v1/support/tickets?q=saffron&status=open",
+        &tenant.key,
+    )
+    .await;
+    assert_eq!(open.len(), 601);
+    let inbox = walk(
+        &app,
+        &format!("/admin/support/tickets?q=saffron&tenant_id={}", tenant.id),
+        &app.admin_token,
+    )
+    .await;
+    assert_eq!(inbox.iter().collect::<HashSet<_>>(), unique);
+    assert_no_drift(&app).await;
 }
 
 async fn deep_offsets_answer_use_cursor(backend: Backend) {
