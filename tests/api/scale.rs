@@ -8,6 +8,8 @@ use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement, TransactionTrait};
 use serde_json::{Value, json};
 
+use helpline::domain::status::TicketStatus;
+
 use crate::helpers::{Backend, TestApp, TestTenant, expect_error, expect_status};
 use crate::on_both_backends;
 use crate::support::eventually;
@@ -476,7 +478,11 @@ async fn search_past_the_count_cap_walks_in_list_order(backend: Backend) {
             let mut row = model.clone();
             row.id = uuid::Uuid::now_v7();
             row.subject = format!("Bulk ticket {n}");
-            row.status = if n % 2 == 0 { "open" } else { "closed" }.into();
+            row.status = if n % 2 == 0 {
+                TicketStatus::Open
+            } else {
+                TicketStatus::Closed
+            };
             row.description = if n % 10 == 3 {
                 plain.insert(helpline::domain::ids::TicketId::from_uuid(row.id).to_string());
                 format!("Nothing to see, number {n}.")
