@@ -197,6 +197,32 @@ fn bearer(format: &str, description: &str) -> SecurityScheme {
     )
 }
 
+/// Drops the schemas nothing refers to: utoipa registers the extra field of a generic list
+/// (`PageOut<T, X>`) as a component even though the page inlines it, and the linters reject
+/// unused components.
+fn drop_unreferenced_schemas(doc: &mut utoipa::openapi::OpenApi) {
+    loop {
+        let Ok(text) = serde_json::to_string(&*doc) else {
+            return;
+        };
+        let Some(components) = doc.components.as_mut() else {
+            return;
+        };
+        let unused: Vec<String> = components
+            .schemas
+            .keys()
+            .filter(|name| !text.contains(&format!("\"#/components/schemas/{name}\"")))
+            .cloned()
+            .collect();
+        if unused.is_empty() {
+            return;
+        }
+        for name in unused {
+            components.schemas.remove(&name);
+        }
+    }
+}
+
 impl Modify for Conventions {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         let components = doc.components.get_or_insert_with(Default::default);
@@ -288,5 +314,6 @@ impl Modify for Conventions {
                 UNAVAILABLE.apply(op);
             }
         }
+        drop_unreferenced_schemas(doc);
     }
 }
