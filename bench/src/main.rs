@@ -113,9 +113,9 @@ struct RunArgs {
     /// creates (its actor runs them one at a time) can reach at best.
     #[arg(long)]
     pgbench_serial_tps: Option<f64>,
-    /// `scale`: the ticket counts to fill one tenant to, in order (each read is measured at
-    /// each).
-    #[arg(long, value_delimiter = ',', default_value = "1000,1000000")]
+    /// `scale`: the numbers of tickets in the database to fill to, in order (the big tenant
+    /// holds a fifth of each; every read is measured at each).
+    #[arg(long, value_delimiter = ',', default_value = "1000,100000,1000000")]
     scale_sizes: Vec<u64>,
     /// `scale`: measurements per read and size; the median is reported.
     #[arg(long, default_value_t = 3)]
@@ -766,7 +766,37 @@ async fn seed_tenants(ctx: &Ctx, tag: &str, n: usize) -> Result<Vec<String>> {
         }
         return Ok(std::mem::take(&mut *keys.lock().await));
     };
-    let pg = ctx.args.seed_dialect != "sqlite";
+    let rows: Vec<SeedTenant> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, token)| SeedTenant {
+            id: uuid_v4(),
+            name: format!("Bench tenant {i}"),
+            email: format!("t{i}@{tag}.bench.test"),
+            plan: "free",
+            token: token.clone(),
+        })
+        .collect();
+    run_seed(
+        cmd,
+        &seed_tenants_sql(ctx.args.seed_dialect != "sqlite", &rows)?,
+    )
+    .await?;
+    Ok(tokens)
+}
+
+/// A tenant seeded straight into the database the way `helpline tenants create` makes it: the
+/// tenant row and its secret key's SHA-256 hash (a zero opening balance has no ledger entry).
+pub struct SeedTenant {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub email: String,
+    pub plan: &'static str,
+    pub token: String,
+}
+
+/// The SQL that inserts `tenants`, 1,000 per transaction (`pg`: PostgreSQL, else SQLite).
+fn seed_tenants_sql(pg: bool, tenants: &[SeedTenant]) -> Result<String> {
     let now = if pg {
         "now()".to_string()
     } else {
@@ -776,62 +806,81 @@ async fn seed_tenants(ctx: &Ctx, tag: &str, n: usize) -> Result<Vec<String>> {
             .as_secs();
         format!("'{}'", sqlite_time(t))
     };
-    let mut sql = String::with_capacity(n * 400);
+    let mut sql = String::with_capacity(tenants.len() * 400);
     if !pg {
         sql.push_str(".timeout 30000\n");
     }
-    for chunk in tokens.chunks(1000).enumerate() {
-        let (c, chunk) = chunk;
+    for chunk in tenants.chunks(1000) {
         sql.push_str("BEGIN;\nINSERT INTO tenants (id, name, email, plan, limits_mode, limit_rpm, limit_burst, balance_cents, created_at, updated_at) VALUES\n");
         let mut keys = String::from(
             "INSERT INTO api_keys (id, tenant_id, kind, prefix, key_hash, label, created_at, revoked_at) VALUES\n",
         );
-        for (j, token) in chunk.iter().enumerate() {
-            let i = c * 1000 + j;
-            let (tid, kid) = (uuid_v4(), uuid_v4());
+        for (j, tenant) in chunk.iter().enumerate() {
+            let kid = uuid_v4();
             let sep = if j + 1 == chunk.len() { ";\n" } else { ",\n" };
-            let (tid_s, kid_s) = if pg {
-                (format!("'{tid}'"), format!("'{kid}'"))
-            } else {
-                // sea-orm stores uuids as 16-byte blobs on SQLite.
-                (
-                    format!("X'{}'", tid.simple()),
-                    format!("X'{}'", kid.simple()),
-                )
-            };
+            let (tid_s, kid_s) = (sql_uuid(pg, tenant.id), sql_uuid(pg, kid));
             sql.push_str(&format!(
-                "({tid_s}, 'Bench tenant {i}', 't{i}@{tag}.bench.test', 'free', 'plan', NULL, NULL, 0, {now}, {now}){sep}"
+                "({tid_s}, {}, {}, '{}', 'plan', NULL, NULL, 0, {now}, {now}){sep}",
+                sql_text(&tenant.name),
+                sql_text(&tenant.email),
+                tenant.plan
             ));
-            let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()));
+            let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+                tenant.token.as_bytes(),
+            ));
             keys.push_str(&format!(
                 "({kid_s}, {tid_s}, 'secret', '{}', '{hash}', NULL, {now}, NULL){sep}",
-                &token[..14]
+                &tenant.token[..14]
             ));
         }
         sql.push_str(&keys);
         sql.push_str("COMMIT;\n");
     }
-    run_seed(cmd, &sql).await?;
-    Ok(tokens)
+    Ok(sql)
+}
+
+/// A uuid literal: text on PostgreSQL, the 16-byte blob sea-orm stores on SQLite.
+fn sql_uuid(pg: bool, id: uuid::Uuid) -> String {
+    if pg {
+        format!("'{id}'")
+    } else {
+        format!("X'{}'", id.simple())
+    }
+}
+
+/// A quoted SQL string literal (both dialects).
+fn sql_text(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// Pipes `sql` into the `--seed-cmd` shell command.
 async fn run_seed(cmd: &str, sql: &str) -> Result<()> {
+    seed_output(cmd, sql).await.map(|_| ())
+}
+
+/// Pipes `sql` into the `--seed-cmd` shell command and returns what it printed.
+async fn seed_output(cmd: &str, sql: &str) -> Result<String> {
     let mut child = tokio::process::Command::new("sh")
         .arg("-c")
         .arg(cmd)
         .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .context("starting --seed-cmd")?;
     let mut stdin = child.stdin.take().context("stdin")?;
-    stdin.write_all(sql.as_bytes()).await?;
-    drop(stdin);
-    let status = child.wait().await?;
-    if !status.success() {
-        bail!("--seed-cmd failed: {status}");
+    // Written while the output is read, so a chatty command cannot block on a full pipe.
+    let write = async move {
+        let written = stdin.write_all(sql.as_bytes()).await;
+        drop(stdin);
+        written
+    };
+    let (written, out) = tokio::join!(write, child.wait_with_output());
+    let out = out?;
+    if !out.status.success() {
+        bail!("--seed-cmd failed: {}", out.status);
     }
-    Ok(())
+    written.context("writing to --seed-cmd")?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// `YYYY-MM-DDTHH:MM:SS+00:00`: RFC 3339, as sqlx writes a `DateTime<Utc>` (less the fraction).
