@@ -125,7 +125,7 @@ struct FillTenant {
 // (`pg_insert`); the unit tests below pin the two together where they can.
 
 fn tenant_slot(g: u64) -> u64 {
-    if g % BIG_EVERY == 0 {
+    if g.is_multiple_of(BIG_EVERY) {
         0
     } else {
         1 + ((g * 2_654_435_761) % 4_294_967_296) / 256 % SMALL_TENANTS
@@ -547,7 +547,7 @@ fn text(k: u64) -> Text {
         description.push(' ');
         description.push_str(&fill(pick(FILLERS, k, 10 + j)));
     }
-    if h(k, 7) % 12 == 0 {
+    if h(k, 7).is_multiple_of(12) {
         description.push_str(&fill(LOG_EXCERPT));
     }
     description.push_str(pick(SIGN_OFFS, k, 9));
