@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr};
 
 pub fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
@@ -28,13 +28,23 @@ pub fn ensure_sqlite_dir(url: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A pooled connection is pinged before use only when it sat idle this long. sqlx's
+/// default pings on every acquire — one more round trip per statement, on top of the ping
+/// it always sends when a connection goes back to the pool — so a read of two statements
+/// cost six round trips instead of four (docs/PERFORMANCE.md, issue 15). A connection in
+/// steady use was just proven by that release ping; one that broke since fails its
+/// statement (a retryable `503`) and is dropped when it goes back. On SQLite the pool is
+/// in-process and the idle ping is not applied at all.
+pub const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
 /// Opens a pool. SQLite files (and their directory) are created on first start and run in
 /// WAL mode with foreign keys on; a busy timeout absorbs short write contention.
 pub async fn connect(url: &str, pool_size: Option<u32>) -> Result<DatabaseConnection, DbErr> {
     let mut opts = ConnectOptions::new(url.to_string());
     opts.sqlx_logging(false)
         .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5));
+        .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire_if_idle_for(PING_IF_IDLE_FOR);
     if is_sqlite(url) {
         ensure_sqlite_dir(url)
             .map_err(|e| DbErr::Custom(format!("cannot create the database directory: {e}")))?;
@@ -95,6 +105,14 @@ pub fn as_stored(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::U
 pub fn is_connection_error(e: &DbErr) -> bool {
     match e {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        // A pooled connection that broke while idle (it is not pinged before each use, see
+        // [`PING_IF_IDLE_FOR`]): the socket is gone, or the server ended the session
+        // (SQLSTATE class 08, connection exception; 57P, e.g. `57P01` admin shutdown).
+        DbErr::Query(RuntimeErr::SqlxError(err)) | DbErr::Exec(RuntimeErr::SqlxError(err))
+            if lost_connection(err) =>
+        {
+            true
+        }
         other => {
             let text = other.to_string();
             text.contains("Connection refused")
@@ -103,6 +121,17 @@ pub fn is_connection_error(e: &DbErr) -> bool {
                 || text.contains("pool timed out")
                 || text.contains("broken pipe")
         }
+    }
+}
+
+fn lost_connection(err: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error;
+    match err {
+        Error::Io(_) | Error::PoolClosed | Error::PoolTimedOut => true,
+        Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
     }
 }
 
@@ -117,6 +146,19 @@ pub fn is_unique_violation(e: &DbErr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lost_connection_is_retryable() {
+        use std::sync::Arc;
+
+        use sea_orm::sqlx::Error;
+        let query = |e: Error| DbErr::Query(RuntimeErr::SqlxError(Arc::new(e)));
+        let eof = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "eof");
+        assert!(is_connection_error(&query(Error::Io(eof))));
+        assert!(is_connection_error(&query(Error::PoolTimedOut)));
+        assert!(!is_connection_error(&query(Error::RowNotFound)));
+        assert!(!is_connection_error(&DbErr::Custom("boom".into())));
+    }
 
     #[test]
     fn finds_the_sqlite_file() {

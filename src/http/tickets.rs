@@ -18,6 +18,7 @@ use crate::http::precondition::{etag, if_match};
 use crate::http::query::{CursorParams, PageParams, QueryMap};
 use crate::pagination::CursorPageOut;
 use crate::tenants::actor::{AddMessage, CreateTicket, UpdateTicket};
+use crate::tickets::error::TicketError;
 use crate::tickets::ops::{self, Author, Compose, NewMessage, NewTicket, TicketChange};
 use crate::tickets::query::{self, Sort, TicketFilter};
 use crate::tickets::view::{EventOut, MessageOut, TicketOut};
@@ -334,8 +335,15 @@ async fn get_ticket(
     SecretKey(key): SecretKey,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let ticket = ops::find(&state.db, ticket_id(&path)?, Some(key.tenant_id)).await?;
-    let thread = query::thread_head(&state.db, ticket.id, false, query::EMBEDDED_MESSAGES).await?;
+    let (ticket, thread) = query::ticket_with_thread(
+        &state.db,
+        ticket_id(&path)?,
+        Some(key.tenant_id),
+        false,
+        query::EMBEDDED_MESSAGES,
+    )
+    .await?
+    .ok_or(TicketError::NotFound)?;
     let version = ticket.version;
     Ok(
         etag(&mut HttpResponse::Ok(), version).json(TicketOut::with_thread(

@@ -674,6 +674,53 @@ pub async fn thread_head(
     Ok(Head::of(rows, limit))
 }
 
+/// A ticket and the first `limit` messages of its thread, oldest first, in one statement (one
+/// round trip): the ticket left-joined to those of its messages whose ids are among the
+/// thread's first `limit + 1`. `None` when no such ticket (of `tenant_id`, if given).
+pub async fn ticket_with_thread(
+    db: &DatabaseConnection,
+    ticket_id: Uuid,
+    tenant_id: Option<Uuid>,
+    include_internal: bool,
+    limit: u64,
+) -> Result<Option<(tickets::Model, Head<messages::Model>)>, DbErr> {
+    use sea_orm::QueryTrait;
+    let head = thread_query(ticket_id, include_internal)
+        .select_only()
+        .column(messages::Column::Id)
+        .order_by_asc(messages::Column::Id)
+        .limit(limit + 1)
+        .into_query();
+    // The joined table is named, not taken from the closure's arguments: it has no alias.
+    let thread = tickets::Entity::belongs_to(messages::Entity)
+        .from(tickets::Column::Id)
+        .to(messages::Column::TicketId)
+        .on_condition(move |_, _| {
+            Condition::all()
+                .add(Expr::col((messages::Entity, messages::Column::Id)).in_subquery(head.clone()))
+        })
+        .into();
+    let mut query = tickets::Entity::find_by_id(ticket_id);
+    if let Some(tenant_id) = tenant_id {
+        query = query.filter(tickets::Column::TenantId.eq(tenant_id));
+    }
+    let rows = query
+        .join(JoinType::LeftJoin, thread)
+        .select_also(messages::Entity)
+        .order_by_asc(messages::Column::Id)
+        .all(db)
+        .await?;
+    let mut rows = rows.into_iter();
+    let Some((ticket, first)) = rows.next() else {
+        return Ok(None);
+    };
+    let messages: Vec<messages::Model> = first
+        .into_iter()
+        .chain(rows.filter_map(|(_, message)| message))
+        .collect();
+    Ok(Some((ticket, Head::of(messages, limit))))
+}
+
 /// Every message of a ticket, oldest first.
 pub async fn all_messages(
     db: &DatabaseConnection,

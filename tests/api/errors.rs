@@ -283,3 +283,61 @@ async fn a_slow_body_is_timed_out() {
     .await;
     assert_eq!(list["total"], 0);
 }
+
+/// Pooled connections are not pinged before each use while they are in steady use
+/// (`db::PING_IF_IDLE_FOR`). One the server ended meanwhile must cost at most a retryable
+/// `503` (never a `500`), and the pool must replace it by itself.
+#[actix_web::test]
+async fn a_pooled_connection_the_server_ended_answers_503_and_is_replaced() {
+    use sea_orm::{ConnectionTrait, Database, Statement};
+
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let tenant = app.create_tenant("enterprise", 1000).await;
+    let list = "/v1/support/tickets?limit=5";
+    // Several at once, so the pool holds more than one live connection.
+    let warm = futures_util::future::join_all((0..4).map(|_| app.get(list, &tenant.key))).await;
+    for res in warm {
+        expect_status(res, StatusCode::OK).await;
+    }
+
+    let admin = Database::connect(app.database_url.as_str())
+        .await
+        .expect("connect");
+    let ended = admin
+        .query_all_raw(Statement::from_string(
+            admin.get_database_backend(),
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        ))
+        .await
+        .expect("terminate");
+    admin.close().await.ok();
+    assert!(!ended.is_empty(), "the server held no connection to end");
+
+    // At once (under the idle threshold): the next uses meet the ended sessions.
+    let mut refused = 0;
+    for _ in 0..8 {
+        let res = app.get(list, &tenant.key).await;
+        match res.status() {
+            StatusCode::OK => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                refused += 1;
+                expect_error(res, StatusCode::SERVICE_UNAVAILABLE, "unavailable", None).await;
+            }
+            other => panic!("{other}: {}", res.text().await.unwrap_or_default()),
+        }
+    }
+    assert!(
+        refused <= 6,
+        "{refused} of 8 refused: the pool did not recover"
+    );
+    crate::support::eventually(
+        "a served list",
+        std::time::Duration::from_secs(5),
+        || async { (app.get(list, &tenant.key).await.status() == StatusCode::OK).then_some(()) },
+    )
+    .await;
+    let res = app.get(list, &tenant.key).await;
+    expect_status(res, StatusCode::OK).await;
+    crate::helpers::shutdown_all().await;
+}
