@@ -49,6 +49,48 @@ const INDEXES: &[&str] = &[
     "CREATE INDEX idx_tickets_tenant_status_priority ON tickets (tenant_id, status, priority, id)",
 ];
 
+/// The body of a counts trigger: `source` yields the changed rows with a delta each; they
+/// are summed per bucket and applied in key order, so two writers never lock buckets
+/// crosswise.
+pub(crate) fn apply_counts(source: &str) -> String {
+    format!(
+        "WITH d AS ({source}),
+         e AS (
+           SELECT d.tenant_id, t.tag, d.status, d.category, d.priority,
+                  COALESCE(d.assignee_id, '{NIL}'::uuid) AS assignee_id, d.delta
+           FROM d CROSS JOIN LATERAL unnest(array_prepend('',
+                string_to_array(trim(both ',' from d.tags), ','))) AS t(tag)
+           WHERE t.tag IS NOT NULL),
+         g AS (
+           SELECT tenant_id, tag, status, category, priority, assignee_id, sum(delta) AS n
+           FROM e GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(delta) <> 0),
+         per_tenant AS (
+           INSERT INTO ticket_counts AS c (tenant_id, tag, status, category, priority, assignee_id, n)
+           SELECT * FROM g ORDER BY 1, 2, 3, 4, 5, 6
+           ON CONFLICT (tenant_id, tag, status, category, priority, assignee_id)
+           DO UPDATE SET n = c.n + EXCLUDED.n)
+         INSERT INTO ticket_counts_all AS c (tag, status, category, priority, assignee_id, slot, n)
+         SELECT tag, status, category, priority, assignee_id, slot, sum(n) FROM (
+           SELECT tag, status, category, priority, assignee_id,
+                  (abs(hashtext(tenant_id::text)) % {COUNT_SLOTS})::smallint AS slot, n
+           FROM g) x
+         GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(n) <> 0 ORDER BY 1, 2, 3, 4, 5, 6
+         ON CONFLICT (tag, status, category, priority, assignee_id, slot)
+         DO UPDATE SET n = c.n + EXCLUDED.n;"
+    )
+}
+
+/// The counted rows an `UPDATE` changed: each as it is now (+1) and as it was (-1).
+pub(crate) const UPDATED_ROWS: &str = "SELECT n.tenant_id, n.status, n.category, n.priority, n.assignee_id, n.tags, 1::bigint AS delta
+     FROM new_rows n JOIN old_rows o ON o.id = n.id
+     WHERE (o.tenant_id, o.status, o.category, o.priority, o.assignee_id, o.tags)
+           IS DISTINCT FROM (n.tenant_id, n.status, n.category, n.priority, n.assignee_id, n.tags)
+     UNION ALL
+     SELECT o.tenant_id, o.status, o.category, o.priority, o.assignee_id, o.tags, -1::bigint
+     FROM new_rows n JOIN old_rows o ON o.id = n.id
+     WHERE (o.tenant_id, o.status, o.category, o.priority, o.assignee_id, o.tags)
+           IS DISTINCT FROM (n.tenant_id, n.status, n.category, n.priority, n.assignee_id, n.tags)";
+
 fn postgres() -> Vec<String> {
     let mut sql: Vec<String> = COMMON.iter().map(|s| String::from(*s)).collect();
     sql.push(
@@ -62,49 +104,12 @@ fn postgres() -> Vec<String> {
             .into(),
     );
     sql.extend(INDEXES.iter().map(|s| String::from(*s)));
-    // Counts: statement triggers with transition tables; each statement's changes are summed
-    // per bucket and applied in key order, so two writers never lock buckets crosswise.
-    let apply = |source: &str| {
-        format!(
-            "WITH d AS ({source}),
-             e AS (
-               SELECT d.tenant_id, t.tag, d.status, d.category, d.priority,
-                      COALESCE(d.assignee_id, '{NIL}'::uuid) AS assignee_id, d.delta
-               FROM d CROSS JOIN LATERAL unnest(array_prepend('',
-                    string_to_array(trim(both ',' from d.tags), ','))) AS t(tag)
-               WHERE t.tag IS NOT NULL),
-             g AS (
-               SELECT tenant_id, tag, status, category, priority, assignee_id, sum(delta) AS n
-               FROM e GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(delta) <> 0),
-             per_tenant AS (
-               INSERT INTO ticket_counts AS c (tenant_id, tag, status, category, priority, assignee_id, n)
-               SELECT * FROM g ORDER BY 1, 2, 3, 4, 5, 6
-               ON CONFLICT (tenant_id, tag, status, category, priority, assignee_id)
-               DO UPDATE SET n = c.n + EXCLUDED.n)
-             INSERT INTO ticket_counts_all AS c (tag, status, category, priority, assignee_id, slot, n)
-             SELECT tag, status, category, priority, assignee_id, slot, sum(n) FROM (
-               SELECT tag, status, category, priority, assignee_id,
-                      (abs(hashtext(tenant_id::text)) % {COUNT_SLOTS})::smallint AS slot, n
-               FROM g) x
-             GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(n) <> 0 ORDER BY 1, 2, 3, 4, 5, 6
-             ON CONFLICT (tag, status, category, priority, assignee_id, slot)
-             DO UPDATE SET n = c.n + EXCLUDED.n;"
-        )
-    };
+    // Counts: statement triggers with transition tables (see `apply_counts`).
+    let apply = apply_counts;
     let cols = "tenant_id, status, category, priority, assignee_id, tags";
     let inserted = format!("SELECT {cols}, 1::bigint AS delta FROM new_rows");
     let deleted = format!("SELECT {cols}, -1::bigint AS delta FROM old_rows");
-    let updated = String::from(
-        "SELECT n.tenant_id, n.status, n.category, n.priority, n.assignee_id, n.tags, 1::bigint AS delta
-         FROM new_rows n JOIN old_rows o ON o.id = n.id
-         WHERE (o.tenant_id, o.status, o.category, o.priority, o.assignee_id, o.tags)
-               IS DISTINCT FROM (n.tenant_id, n.status, n.category, n.priority, n.assignee_id, n.tags)
-         UNION ALL
-         SELECT o.tenant_id, o.status, o.category, o.priority, o.assignee_id, o.tags, -1::bigint
-         FROM new_rows n JOIN old_rows o ON o.id = n.id
-         WHERE (o.tenant_id, o.status, o.category, o.priority, o.assignee_id, o.tags)
-               IS DISTINCT FROM (n.tenant_id, n.status, n.category, n.priority, n.assignee_id, n.tags)",
-    );
+    let updated = String::from(UPDATED_ROWS);
     for (name, source, event, referencing) in [
         ("insert", inserted, "INSERT", "NEW TABLE AS new_rows"),
         ("delete", deleted, "DELETE", "OLD TABLE AS old_rows"),
