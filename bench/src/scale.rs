@@ -834,9 +834,20 @@ fn pgbench_script(read: &str, tenant: uuid::Uuid, one: uuid::Uuid) -> String {
             "{}\nSELECT {COLUMNS} FROM tickets WHERE tenant_id = '{tenant}' AND status = 'open' AND priority = 'high' ORDER BY id DESC LIMIT 51 OFFSET 0;\n",
             count(" AND status = 'open' AND priority = 'high'")
         ),
-        "search" => format!(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM tickets WHERE tenant_id = '{tenant}' AND search_public @@ to_tsquery('simple', '{RARE_WORD}') LIMIT 1001) capped;\nSELECT {COLUMNS} FROM tickets WHERE tenant_id = '{tenant}' AND search_public @@ to_tsquery('simple', '{RARE_WORD}') ORDER BY id DESC LIMIT 51 OFFSET 0;\n"
-        ),
+        "search" => {
+            // The tenant's word, walked in ticket-id order (`ticket_words`).
+            let word = format!(
+                "w0.tenant_id = '{tenant}' AND w0.word = lower('{RARE_WORD}') COLLATE \"C\" AND w0.public"
+            );
+            let columns: Vec<String> = COLUMNS
+                .split(", ")
+                .map(|c| format!("tickets.{c}"))
+                .collect();
+            format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM ticket_words w0 WHERE {word} LIMIT 1001) capped;\nSELECT {} FROM tickets JOIN ticket_words w0 ON {word} AND w0.ticket_id = tickets.id WHERE tickets.tenant_id = '{tenant}' ORDER BY w0.ticket_id DESC LIMIT 51 OFFSET 0;\n",
+                columns.join(", ")
+            )
+        }
         "inbox" => format!(
             "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM ticket_counts_all WHERE tag = '' AND status = 'open';\nSELECT {COLUMNS} FROM tickets WHERE status = 'open' ORDER BY inbox_rank ASC, inbox_due ASC, id ASC LIMIT 51 OFFSET 0;\n"
         ),
@@ -965,7 +976,7 @@ pub async fn scenario_scale(ctx: &mut Ctx) -> Result<Vec<Outcome>> {
                 crate::run_seed(&seed, &pg_fill(&tenants, &texts, from, to)).await?;
                 crate::run_seed(
                     &seed,
-                    "VACUUM ANALYZE tickets; ANALYZE ticket_counts; ANALYZE ticket_counts_all;\n",
+                    "VACUUM ANALYZE tickets; VACUUM ANALYZE ticket_words; ANALYZE ticket_counts; ANALYZE ticket_counts_all;\n",
                 )
                 .await?;
             } else {

@@ -15,6 +15,7 @@ mod m20261201_000011_sla_bots;
 mod m20261201_000012_web_sessions;
 mod m20261201_000013_portal;
 mod m20261201_000014_idempotency_usage;
+mod m20261202_000015_search_postings;
 mod m20261202_000018_quiet_triggers;
 
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000012_web_sessions::Migration),
             Box::new(m20261201_000013_portal::Migration),
             Box::new(m20261201_000014_idempotency_usage::Migration),
+            Box::new(m20261202_000015_search_postings::Migration),
             Box::new(m20261202_000018_quiet_triggers::Migration),
         ]
     }

@@ -6,10 +6,13 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use entities::{messages, ticket_events, tickets};
-use sea_orm::sea_query::{Alias, Expr, JoinType, LikeExpr, SelectStatement, SimpleExpr};
+use sea_orm::sea_query::{
+    Alias, Condition as JoinCondition, Expr, JoinType, LikeExpr, Query, SelectStatement, SimpleExpr,
+};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
-    EntityTrait, ExprTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    EntityTrait, ExprTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Select, Value,
 };
 use uuid::Uuid;
 
@@ -134,6 +137,38 @@ fn fts5_query(words: &[String], internal: bool) -> String {
     format!("{columns} : ({})", terms.join(" AND "))
 }
 
+/// PostgreSQL: `alias` (a `ticket_words` row) is `word` of the tenant's ticket, in its public
+/// document unless `internal` (binds `$1` tenant, `$2` word). The word goes through
+/// PostgreSQL's `lower`, as the `simple` configuration does when it builds the documents.
+fn pg_word(alias: &str, tenant_id: Uuid, word: &str, internal: bool) -> SimpleExpr {
+    let public = if internal {
+        String::new()
+    } else {
+        format!(" AND {alias}.public")
+    };
+    Expr::cust_with_values(
+        format!("{alias}.tenant_id = $1 AND {alias}.word = lower($2) COLLATE \"C\"{public}"),
+        [Value::from(tenant_id), Value::from(word.to_string())],
+    )
+}
+
+/// PostgreSQL: the ticket `w0` names also holds each of `words`.
+fn pg_other_words(tenant_id: Uuid, words: &[String], internal: bool) -> Vec<SimpleExpr> {
+    words
+        .iter()
+        .map(|word| {
+            let public = if internal { "" } else { " AND w.public" };
+            Expr::cust_with_values(
+                format!(
+                    "EXISTS (SELECT 1 FROM ticket_words w WHERE w.tenant_id = $1 \
+                     AND w.word = lower($2) COLLATE \"C\" AND w.ticket_id = w0.ticket_id{public})"
+                ),
+                [Value::from(tenant_id), Value::from(word.clone())],
+            )
+        })
+        .collect()
+}
+
 /// Best match first (then newest): `ts_rank` on PostgreSQL, `bm25` on SQLite.
 fn relevance(backend: DatabaseBackend, words: &[String], internal: bool) -> SimpleExpr {
     match backend {
@@ -227,39 +262,160 @@ impl TicketFilter {
         Ok(Total::Known(n, exact))
     }
 
-    /// The statement counting a search's matches. On SQLite the count is driven by the FTS5
-    /// index (joined to the tickets it names), so it stops after the cap.
+    /// Whether a condition besides the tenant and the text needs the ticket's own row.
+    fn needs_ticket_row(&self) -> bool {
+        self.status.is_some()
+            || self.category.is_some()
+            || self.priority.is_some()
+            || self.assignee.is_some()
+            || self.tag.is_some()
+            || self.breached.is_some()
+    }
+
+    /// The statement counting a search's matches, driven by the search index so it stops
+    /// after the cap. A tenant's search on PostgreSQL counts `ticket_words` rows (an
+    /// index-only walk of the tenant's word) and joins the tickets only for other filters;
+    /// on SQLite the FTS5 matches are joined to `ticket_search_rows` (which holds the
+    /// tenant) and to the tickets only for other filters.
     fn search_count(&self, backend: DatabaseBackend, now: DateTime<Utc>) -> SelectStatement {
-        use sea_orm::QueryTrait;
         let words = self.q.as_deref().map(search_words).unwrap_or_default();
-        if backend == DatabaseBackend::Postgres || words.is_empty() {
-            return self
-                .apply(backend, tickets::Entity::find(), now, Matches::Few)
-                .into_query();
-        }
         let rest = TicketFilter {
             q: None,
             ..self.clone()
         };
-        let mut count = rest
-            .apply(backend, tickets::Entity::find(), now, Matches::Few)
-            .into_query();
+        if words.is_empty() {
+            return self
+                .apply(backend, tickets::Entity::find(), now, Matches::Few)
+                .into_query();
+        }
+        if backend == DatabaseBackend::Postgres {
+            return match (self.tenant_id, self.needs_ticket_row()) {
+                (Some(tenant_id), false) => {
+                    let mut count = Query::select();
+                    count
+                        .expr(Expr::cust("1"))
+                        .from_as(Alias::new("ticket_words"), Alias::new("w0"))
+                        .and_where(pg_word("w0", tenant_id, &words[0], self.search_internal));
+                    for exists in pg_other_words(tenant_id, &words[1..], self.search_internal) {
+                        count.and_where(exists);
+                    }
+                    count
+                }
+                (Some(_), true) => match self.word_walk(backend, &words, Matches::Many, now) {
+                    Some((walk, _)) => walk.into_query(),
+                    None => self
+                        .apply(backend, tickets::Entity::find(), now, Matches::Few)
+                        .into_query(),
+                },
+                (None, _) => self
+                    .apply(backend, tickets::Entity::find(), now, Matches::Few)
+                    .into_query(),
+            };
+        }
+        let mut count = match (self.tenant_id, self.needs_ticket_row()) {
+            (Some(tenant_id), false) => {
+                let mut count = Query::select();
+                count
+                    .expr(Expr::cust("1"))
+                    .and_where(Expr::cust_with_values(
+                        "ticket_search_rows.tenant_id = ?",
+                        [tenant_id],
+                    ));
+                count
+            }
+            _ => {
+                let mut count = rest
+                    .apply(backend, tickets::Entity::find(), now, Matches::Few)
+                    .into_query();
+                count.and_where(Expr::cust("tickets.id = ticket_search_rows.ticket_id"));
+                count
+            }
+        };
+        // FTS5 first (`CROSS JOIN` keeps SQLite's join order), then its row, then the ticket.
+        let with_ticket = self.tenant_id.is_none() || self.needs_ticket_row();
         count
+            .from_clear()
+            .from(Alias::new("ticket_search"))
             .join(
-                JoinType::InnerJoin,
+                JoinType::CrossJoin,
                 Alias::new("ticket_search_rows"),
-                Expr::cust("ticket_search_rows.ticket_id = tickets.id"),
-            )
-            .join(
-                JoinType::InnerJoin,
-                Alias::new("ticket_search"),
-                Expr::cust("ticket_search.rowid = ticket_search_rows.rowid"),
+                JoinCondition::all(),
             )
             .and_where(Expr::cust_with_values(
                 "ticket_search MATCH ?",
                 [fts5_query(&words, self.search_internal)],
-            ));
+            ))
+            .and_where(Expr::cust("ticket_search_rows.rowid = ticket_search.rowid"));
+        if with_ticket {
+            count.join(
+                JoinType::CrossJoin,
+                Alias::new("tickets"),
+                JoinCondition::all(),
+            );
+        }
         count
+    }
+
+    /// A tenant's search newest first, as a walk of the tenant's words in ticket-id order
+    /// that stops after `limit + 1` matches: the rest of the filter joined to that index,
+    /// and the column the walk is ordered by. PostgreSQL walks `ticket_words` (for any
+    /// number of matches); SQLite walks `ticket_search_rows` by `(tenant_id, ticket_id)`
+    /// testing each row against the FTS5 matches, when they are many. `None` for a search
+    /// that is not one tenant's, or SQLite's few matches (read from FTS5 and sorted).
+    fn word_walk(
+        &self,
+        backend: DatabaseBackend,
+        words: &[String],
+        plan: Matches,
+        now: DateTime<Utc>,
+    ) -> Option<(Select<tickets::Entity>, &'static str)> {
+        let tenant_id = self.tenant_id?;
+        let (first, others) = words.split_first()?;
+        let rest = TicketFilter {
+            q: None,
+            ..self.clone()
+        };
+        let mut walk = rest.apply(backend, tickets::Entity::find(), now, plan);
+        match backend {
+            DatabaseBackend::Postgres => {
+                QueryTrait::query(&mut walk).join_as(
+                    JoinType::InnerJoin,
+                    Alias::new("ticket_words"),
+                    Alias::new("w0"),
+                    JoinCondition::all()
+                        .add(pg_word("w0", tenant_id, first, self.search_internal))
+                        .add(Expr::cust("w0.ticket_id = tickets.id")),
+                );
+                for exists in pg_other_words(tenant_id, others, self.search_internal) {
+                    walk = walk.filter(exists);
+                }
+                Some((walk, "w0.ticket_id"))
+            }
+            _ if plan == Matches::Few => None,
+            _ => {
+                // The index first (`CROSS JOIN` keeps SQLite's join order); `+` keeps SQLite
+                // from driving the walk by the matches' rowids.
+                QueryTrait::query(&mut walk)
+                    .from_clear()
+                    .from_as(Alias::new("ticket_search_rows"), Alias::new("r"))
+                    .join(
+                        JoinType::CrossJoin,
+                        Alias::new("tickets"),
+                        JoinCondition::all(),
+                    );
+                let walk = walk.filter(Expr::cust("tickets.id = r.ticket_id")).filter(
+                    Expr::cust_with_values(
+                        "r.tenant_id = ? AND +r.rowid IN \
+                         (SELECT rowid FROM ticket_search WHERE ticket_search MATCH ?)",
+                        [
+                            Value::from(tenant_id),
+                            Value::from(fts5_query(words, self.search_internal)),
+                        ],
+                    ),
+                );
+                Some((walk, "r.ticket_id"))
+            }
+        }
     }
 
     /// The total after a page whose query fetched `fetched` rows (up to `limit + 1`): `first`
@@ -378,7 +534,10 @@ pub async fn list(
         });
     }
     let base = filter.apply(backend, tickets::Entity::find(), now, first.plan());
-    let rows = newest_first(base.clone(), page, cursor).all(db).await?;
+    let rows = match filter.word_walk(backend, &words, first.plan(), now) {
+        Some((walk, key)) => walk_page(backend, walk, key, page, cursor).all(db).await?,
+        None => newest_first(base.clone(), page, cursor).all(db).await?,
+    };
     let (total, total_is_exact) = filter
         .total_after(db, first, base, page, cursor.is_some(), rows.len())
         .await?;
@@ -400,6 +559,31 @@ fn newest_first(
     let query = base.order_by_desc(tickets::Column::Id);
     match cursor {
         Some(after) => query.filter(tickets::Column::Id.lt(after)),
+        None => query.offset(page.offset),
+    }
+    .limit(page.limit + 1)
+}
+
+/// A word walk's page: `limit + 1` rows after `cursor`, newest first by `key` (the walked
+/// index's ticket id, so the cursor bounds the walk itself).
+fn walk_page(
+    backend: DatabaseBackend,
+    walk: Select<tickets::Entity>,
+    key: &str,
+    page: Page,
+    cursor: Option<Uuid>,
+) -> Select<tickets::Entity> {
+    let query = walk.order_by(Expr::cust(key.to_string()), Order::Desc);
+    let placeholder = if backend == DatabaseBackend::Postgres {
+        "$1"
+    } else {
+        "?"
+    };
+    match cursor {
+        Some(after) => query.filter(Expr::cust_with_values(
+            format!("{key} < {placeholder}"),
+            [after],
+        )),
         None => query.offset(page.offset),
     }
     .limit(page.limit + 1)
@@ -584,17 +768,30 @@ pub fn plan_samples(
         priority: Some(Priority::High),
         ..status.clone()
     };
-    // A search with more matches than it counts walks the list's index like the list.
+    // A tenant's search with more matches than it counts walks the tenant's words in
+    // ticket-id order.
     let search = TicketFilter {
         q: Some("zirconium".into()),
         ..tenant.clone()
+    };
+    let search_walk = |filter: &TicketFilter| {
+        let words = filter.q.as_deref().map(search_words).unwrap_or_default();
+        match filter.word_walk(backend, &words, Matches::Many, now) {
+            Some((walk, key)) => walk_page(backend, walk, key, page, None)
+                .build(backend)
+                .to_string(),
+            None => String::new(),
+        }
     };
     vec![
         ("list", list(&tenant, None), "idx_tickets_tenant_id"),
         (
             "search, many matches",
-            list(&search, None),
-            "idx_tickets_tenant_id",
+            search_walk(&search),
+            match backend {
+                DatabaseBackend::Postgres => "ticket_words_pkey",
+                _ => "idx_ticket_search_rows_tenant",
+            },
         ),
         (
             "list after a cursor",

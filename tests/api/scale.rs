@@ -63,6 +63,38 @@ async fn assert_no_drift(app: &TestApp) {
     assert!(drift.is_empty(), "kept counts drifted: {drift:?}");
 }
 
+/// The search index's rows agree with the tickets' documents: on PostgreSQL `ticket_words`
+/// holds exactly the words of each ticket's documents (public when in the public one); on
+/// SQLite every ticket has one `ticket_search_rows` row with its tenant.
+async fn assert_search_index_in_step(app: &TestApp) {
+    let db = &app.state.db;
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DatabaseBackend::Postgres => {
+            r#"SELECT COUNT(*) FROM (
+               (SELECT tenant_id, word COLLATE "default", ticket_id, public FROM ticket_words
+                EXCEPT SELECT t.tenant_id, w.word, t.id, w.public FROM tickets t
+                CROSS JOIN LATERAL helpline_ticket_words(t.search_public, t.search_internal) w)
+               UNION ALL
+               (SELECT t.tenant_id, w.word, t.id, w.public FROM tickets t
+                CROSS JOIN LATERAL helpline_ticket_words(t.search_public, t.search_internal) w
+                EXCEPT SELECT tenant_id, word COLLATE "default", ticket_id, public FROM ticket_words)) x"#
+        }
+        _ => {
+            "SELECT (SELECT COUNT(*) FROM tickets t LEFT JOIN ticket_search_rows r
+                     ON r.ticket_id = t.id AND r.tenant_id = t.tenant_id WHERE r.rowid IS NULL)
+                  + (SELECT COUNT(*) FROM ticket_search_rows) - (SELECT COUNT(*) FROM tickets)"
+        }
+    };
+    let row = db
+        .query_one_raw(Statement::from_string(backend, sql))
+        .await
+        .expect("check the search index")
+        .expect("a row");
+    let off: i64 = row.try_get_by_index(0).expect("count");
+    assert_eq!(off, 0, "search index out of step with the tickets");
+}
+
 async fn total(app: &TestApp, path: &str, token: &str) -> u64 {
     let page = expect_status(app.get(path, token).await, StatusCode::OK).await;
     assert_eq!(page["total_is_exact"], true, "{path}: {page}");
@@ -350,6 +382,35 @@ async fn search_reads_its_writes_and_keeps_notes_internal(backend: Backend) {
             .len(),
         2
     );
+    // The operator's search of one tenant counts its notes too.
+    let page = expect_status(
+        app.get(
+            &format!("/admin/support/tickets?q=tamarind&tenant_id={}", tenant.id),
+            &admin,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (page["total"].as_u64(), page["total_is_exact"].as_bool()),
+        (Some(1), Some(true)),
+        "{page}"
+    );
+    // The note's word said in public: now the tenant finds it too.
+    let res = app
+        .post(
+            &format!("/v1/support/tickets/{id}/messages"),
+            &tenant.key,
+            json!({"body": "Who is tamarind?"}),
+        )
+        .await;
+    expect_status(res, StatusCode::CREATED).await;
+    assert_eq!(
+        search(&app, "/v1/support/tickets?q=tamarind", &tenant.key).await,
+        std::slice::from_ref(&id)
+    );
+    assert_search_index_in_step(&app).await;
     // Punctuation alone finds nothing; `total` of a search is exact below the cap.
     let page = expect_status(
         app.get("/v1/support/tickets?q=%25%25", &tenant.key).await,
@@ -449,6 +510,7 @@ async fn search_forgets_erased_text(backend: Backend) {
         search(&app, "/v1/support/tickets?q=erased", &tenant.key).await,
         [id]
     );
+    assert_search_index_in_step(&app).await;
 }
 
 /// More matches than a search counts: `total` stops at 1,000 (`total_is_exact: false`) and
@@ -538,6 +600,10 @@ async fn search_past_the_count_cap_walks_in_list_order(backend: Backend) {
     )
     .await;
     assert_eq!(open.len(), 601);
+    // Two words: every bulk match says "again", the first ticket does not.
+    let both = walk(&app, "/v1/support/tickets?q=again%20saffron", &tenant.key).await;
+    assert_eq!(both, walked[..1080]);
+    assert_search_index_in_step(&app).await;
     let inbox = walk(
         &app,
         &format!("/admin/support/tickets?q=saffron&tenant_id={}", tenant.id),
