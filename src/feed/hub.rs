@@ -767,7 +767,9 @@ mod tests {
         let hub = hub(20);
         let tenant = Uuid::now_v7();
         let runtime = || {
+            // Timers on: the fan-out ticks the keep-alives.
             tokio::runtime::Builder::new_current_thread()
+                .enable_time()
                 .build()
                 .expect("runtime")
         };
