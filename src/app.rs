@@ -140,6 +140,9 @@ pub fn http_server(
             .default_service(web::to(not_found))
     })
     .shutdown_timeout(30)
+    // An event stream writes small frames while earlier ones may still be unacknowledged:
+    // Nagle's algorithm would hold them until the client's delayed ACK (up to 40 ms).
+    .tcp_nodelay(true)
     .listen(listener)?
     .run();
     Ok(server)

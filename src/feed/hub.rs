@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::ThreadId;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use entities::{api_keys, feed_events, staff, web_sessions};
@@ -25,6 +25,21 @@ const STREAM_BUFFER: usize = 256;
 const READ_BATCH: u64 = 500;
 /// How often open streams' keys are checked for revocation (a stream ends within 5 s).
 const REVOCATION_SWEEP: Duration = Duration::from_secs(2);
+/// How often each stream gets a keep-alive comment. Proxies close a silent stream after
+/// 15 s or so; and a write is the only way the server learns that a client left (the second
+/// write after the close fails), which frees the tenant's place within two heartbeats.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+/// A worker's fan-out sends the keep-alives of one slice of its streams per tick, so that
+/// thousands of streams opened together do not all write in the same millisecond.
+const HEARTBEAT_SLICES: u64 = 10;
+/// Streams opened or closed before the allocator's free pages are given back (once a second
+/// passed without any): a burst of subscribers leaves the pages its requests used free but
+/// mapped between the streams' long-lived buffers.
+const TRIM_AFTER_CHURN: usize = 1_000;
+const TRIM_QUIET: Duration = Duration::from_secs(1);
+/// How long a pass waits for the workers to hand its frames to their streams before the
+/// reader reads on (only a stuck worker thread takes this long).
+const PASS_WAIT: Duration = Duration::from_secs(1);
 /// Ids per `IN (…)` of the revocation check.
 const REVOCATION_CHUNK: usize = 500;
 /// Reads without a wake-up: SQLite has no cross-process notification, so its reader polls
@@ -54,6 +69,14 @@ impl Frame {
     }
 }
 
+/// What a stream's channel carries.
+#[derive(Debug, Clone)]
+pub enum Push {
+    Event(Arc<Frame>),
+    /// Time for a keep-alive comment (from the worker's shared tick, not a timer per stream).
+    KeepAlive,
+}
+
 /// The credential that holds a stream open; a revoked one ends the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Holder {
@@ -69,13 +92,13 @@ struct Sub {
     id: u64,
     scope: Scope,
     holder: Holder,
-    tx: mpsc::Sender<Arc<Frame>>,
+    tx: mpsc::Sender<Push>,
 }
 
 impl Sub {
     /// Hands a frame over; `false` when the stream is gone or too far behind.
     fn offer(&self, frame: &Arc<Frame>) -> bool {
-        match self.tx.try_send(frame.clone()) {
+        match self.tx.try_send(Push::Event(frame.clone())) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::info!(stream = self.id, "feed stream fell behind; cut off");
@@ -83,6 +106,15 @@ impl Sub {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
+    }
+
+    /// Asks for a keep-alive; `false` when the stream is gone. A stream with a full buffer
+    /// has writes pending anyway and is not cut off for a keep-alive.
+    fn keep_alive(&self) -> bool {
+        !matches!(
+            self.tx.try_send(Push::KeepAlive),
+            Err(mpsc::error::TrySendError::Closed(_))
+        )
     }
 }
 
@@ -100,8 +132,15 @@ fn tenant_list(scope: Scope) -> Option<Uuid> {
 /// What the hub tells a thread's fan-out, in the order it happened.
 enum Order {
     Add(Sub),
-    Remove { id: u64, tenant: Option<Uuid> },
-    Frames(Arc<[Arc<Frame>]>),
+    Remove {
+        id: u64,
+        tenant: Option<Uuid>,
+    },
+    /// A pass's frames; the fan-out drops `done` once its streams have taken them.
+    Frames {
+        frames: Arc<[Arc<Frame>]>,
+        done: mpsc::Sender<()>,
+    },
     Revoked(Arc<HashSet<Holder>>),
 }
 
@@ -133,21 +172,7 @@ impl Local {
                 }
                 None => self.operators.retain(|s| s.id != id),
             },
-            Order::Frames(frames) => {
-                for frame in frames.iter() {
-                    if !frame.internal
-                        && let Some(streams) = self.tenants.get_mut(&frame.tenant_id)
-                    {
-                        streams.retain(|s| s.offer(frame));
-                        if streams.is_empty() {
-                            self.tenants.remove(&frame.tenant_id);
-                        }
-                    }
-                    self.operators.retain(|s| {
-                        !s.scope.sees(frame.tenant_id, frame.internal) || s.offer(frame)
-                    });
-                }
-            }
+            Order::Frames { frames, .. } => self.offer(&frames),
             Order::Revoked(revoked) => {
                 for streams in self.tenants.values_mut() {
                     streams.retain(|s| !revoked.contains(&s.holder));
@@ -157,13 +182,62 @@ impl Local {
             }
         }
     }
+
+    /// Offers each frame to the streams whose scope sees it, forgetting those that ended or
+    /// fell behind.
+    fn offer(&mut self, frames: &[Arc<Frame>]) {
+        for frame in frames {
+            if !frame.internal
+                && let Some(streams) = self.tenants.get_mut(&frame.tenant_id)
+            {
+                streams.retain(|s| s.offer(frame));
+                if streams.is_empty() {
+                    self.tenants.remove(&frame.tenant_id);
+                }
+            }
+            self.operators
+                .retain(|s| !s.scope.sees(frame.tenant_id, frame.internal) || s.offer(frame));
+        }
+    }
+
+    /// Asks one slice of the streams (by id) for a keep-alive, forgetting those that ended.
+    fn keep_alive(&mut self, slice: u64) {
+        let due = |s: &Sub| s.id % HEARTBEAT_SLICES != slice || s.keep_alive();
+        for streams in self.tenants.values_mut() {
+            streams.retain(due);
+        }
+        self.tenants.retain(|_, streams| !streams.is_empty());
+        self.operators.retain(due);
+    }
 }
 
-/// A thread's fan-out; it ends (and so do its streams) when the hub drops its sender.
+/// A thread's fan-out; it ends (and so do its streams) when the hub drops its sender. It
+/// also ticks the keep-alives of its streams: one timer per worker instead of one per stream.
 async fn fan_out(mut orders: mpsc::UnboundedReceiver<Order>) {
     let mut local = Local::default();
-    while let Some(order) = orders.recv().await {
-        local.apply(order);
+    let tick = HEARTBEAT / HEARTBEAT_SLICES as u32;
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut slice = 0;
+    loop {
+        tokio::select! {
+            order = orders.recv() => match order {
+                Some(Order::Frames { frames, done }) => {
+                    local.offer(&frames);
+                    // The streams just woken are queued on this thread ahead of this task:
+                    // once it runs again they have written their frames, and the pass is
+                    // done here.
+                    tokio::task::yield_now().await;
+                    drop(done);
+                }
+                Some(order) => local.apply(order),
+                None => return,
+            },
+            _ = beat.tick() => {
+                local.keep_alive(slice);
+                slice = (slice + 1) % HEARTBEAT_SLICES;
+            }
+        }
     }
 }
 
@@ -178,9 +252,27 @@ struct Subscribers {
     holders: HashMap<Holder, usize>,
     /// One fan-out per thread that opened streams (an actix-web worker).
     threads: HashMap<ThreadId, mpsc::UnboundedSender<Order>>,
+    /// Streams opened or closed since the last trim, and when the last one did.
+    churn: usize,
+    churned_at: Option<Instant>,
 }
 
 impl Subscribers {
+    fn churned(&mut self) {
+        self.churn += 1;
+        self.churned_at = Some(Instant::now());
+    }
+
+    /// Whether many streams came or went and then none for a while (then counts afresh).
+    fn trim_due(&mut self) -> bool {
+        let quiet = self.churned_at.is_some_and(|at| at.elapsed() >= TRIM_QUIET);
+        let due = self.churn >= TRIM_AFTER_CHURN && quiet;
+        if due {
+            self.churn = 0;
+        }
+        due
+    }
+
     /// Sends `order` to every thread's fan-out (via `make`), forgetting those that ended.
     fn tell_all(&mut self, make: impl Fn() -> Order) {
         self.threads.retain(|_, tx| tx.send(make()).is_ok());
@@ -205,7 +297,7 @@ pub struct Subscription {
     thread: ThreadId,
     /// Every event up to here is in the table; every later one comes through `frames`.
     pub head: i64,
-    pub frames: mpsc::Receiver<Arc<Frame>>,
+    pub frames: mpsc::Receiver<Push>,
 }
 
 impl Drop for Subscription {
@@ -228,6 +320,7 @@ impl Drop for Subscription {
                 subs.holders.remove(&self.holder);
             }
         }
+        subs.churned();
         let remove = Order::Remove {
             id: self.id,
             tenant: self.tenant,
@@ -292,6 +385,7 @@ impl Hub {
             None => subs.operators += 1,
         }
         *subs.holders.entry(holder).or_default() += 1;
+        subs.churned();
         let id = subs.next_id;
         subs.next_id += 1;
         let (tx, frames) = mpsc::channel(STREAM_BUFFER);
@@ -341,39 +435,57 @@ impl Hub {
         self.lock().threads.clear();
     }
 
-    /// Reads what was committed since the last pass and hands it out.
+    /// Reads what was committed since the last pass and hands it out, one batch at a time:
+    /// the next read waits until the workers have handed the previous batch to their
+    /// streams. A busy node so sends more events per write instead of queueing passes.
     async fn catch_up(&self) -> Result<(), DbErr> {
         loop {
             let head = self.lock().head;
             let rows =
                 store::rows_after(&self.db, Scope::operator(None), head, None, READ_BATCH).await?;
             let more = rows.len() as u64 == READ_BATCH;
-            self.dispatch(rows.iter().map(|r| Arc::new(Frame::of(r))).collect());
+            if let Some(mut done) =
+                self.dispatch(rows.iter().map(|r| Arc::new(Frame::of(r))).collect())
+            {
+                // `None` once every fan-out dropped its sender.
+                let _ = tokio::time::timeout(PASS_WAIT, done.recv()).await;
+            }
             if !more {
                 return Ok(());
             }
         }
     }
 
-    fn dispatch(&self, frames: Vec<Arc<Frame>>) {
-        let Some(last) = frames.last().map(|f| f.seq) else {
-            return;
-        };
+    /// Hands `frames` to every worker's fan-out; the answer ends when all have passed them
+    /// on (`None` when there was nothing to hand out).
+    fn dispatch(&self, frames: Vec<Arc<Frame>>) -> Option<mpsc::Receiver<()>> {
+        let last = frames.last().map(|f| f.seq)?;
         let frames: Arc<[Arc<Frame>]> = frames.into();
+        let (done, passed) = mpsc::channel(1);
         let mut subs = self.lock();
-        subs.tell_all(|| Order::Frames(frames.clone()));
+        subs.tell_all(|| Order::Frames {
+            frames: frames.clone(),
+            done: done.clone(),
+        });
         subs.head = last;
+        Some(passed)
     }
 
+    /// Reads the feed every `poll` (sooner when woken); a pass that took longer than `poll`
+    /// is followed by the next at once.
     async fn follow(self: Arc<Self>, poll: Duration) {
         let mut closed = self.closed.subscribe();
         loop {
+            let next = tokio::time::Instant::now() + poll;
             if let Err(e) = self.catch_up().await {
                 tracing::warn!(error = %e, "could not read the event feed");
             }
+            if self.lock().trim_due() {
+                tokio::task::spawn_blocking(crate::memory::release_free_memory);
+            }
             tokio::select! {
                 _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(poll) => {}
+                _ = tokio::time::sleep_until(next) => {}
                 _ = closed.wait_for(|c| *c) => return,
             }
         }
@@ -510,11 +622,18 @@ mod tests {
         })
     }
 
+    fn seq(push: Push) -> Option<i64> {
+        match push {
+            Push::Event(frame) => Some(frame.seq),
+            Push::KeepAlive => None,
+        }
+    }
+
     /// The positions a stream received once its thread's fan-out has run.
     async fn received(sub: &mut Subscription) -> Vec<i64> {
         tokio::task::yield_now().await;
         std::iter::from_fn(|| sub.frames.try_recv().ok())
-            .map(|f| f.seq)
+            .filter_map(seq)
             .collect()
     }
 
@@ -580,8 +699,8 @@ mod tests {
             .collect();
         hub.dispatch(frames);
         let mut got = Vec::new();
-        while let Some(f) = slow.frames.recv().await {
-            got.push(f.seq);
+        while let Some(push) = slow.frames.recv().await {
+            got.extend(seq(push));
         }
         assert_eq!(got, (1..=STREAM_BUFFER as i64).collect::<Vec<_>>());
         drop(slow);
@@ -602,12 +721,55 @@ mod tests {
         assert_eq!(received(&mut stays).await, [1]);
     }
 
+    #[tokio::test]
+    async fn the_fan_out_keeps_every_stream_alive_and_waits_for_its_streams() {
+        let hub = hub(20);
+        let tenant = Uuid::now_v7();
+        let mut streams: Vec<_> = (0..HEARTBEAT_SLICES + 1)
+            .map(|_| {
+                hub.subscribe(Scope::tenant(tenant), Holder::Bootstrap)
+                    .expect("subscribe")
+            })
+            .collect();
+        let passed = hub.dispatch(vec![frame(1, tenant, false)]);
+        let mut passed = passed.expect("something to hand out");
+        assert!(passed.recv().await.is_none(), "the pass ends");
+        // The fan-out has run: every stream holds the frame without yielding again.
+        for stream in &mut streams {
+            assert_eq!(stream.frames.try_recv().ok().and_then(seq), Some(1));
+        }
+        // One shared tick, a slice of the streams at a time: each gets a keep-alive within
+        // a heartbeat.
+        for stream in &mut streams {
+            let push = tokio::time::timeout(HEARTBEAT * 2, stream.frames.recv()).await;
+            assert!(matches!(push, Ok(Some(Push::KeepAlive))), "{push:?}");
+        }
+    }
+
+    #[test]
+    fn memory_is_trimmed_once_after_a_burst_of_streams_settles() {
+        let mut subs = Subscribers::default();
+        assert!(!subs.trim_due(), "nothing opened");
+        for _ in 0..TRIM_AFTER_CHURN {
+            subs.churned();
+        }
+        assert!(!subs.trim_due(), "streams are still coming");
+        subs.churned_at = Instant::now().checked_sub(TRIM_QUIET);
+        assert!(subs.trim_due());
+        assert!(!subs.trim_due(), "once");
+        subs.churned();
+        subs.churned_at = Instant::now().checked_sub(TRIM_QUIET);
+        assert!(!subs.trim_due(), "a few streams are not a burst");
+    }
+
     #[test]
     fn each_thread_gets_its_own_fan_out() {
         let hub = hub(20);
         let tenant = Uuid::now_v7();
         let runtime = || {
+            // Timers on: the fan-out ticks the keep-alives.
             tokio::runtime::Builder::new_current_thread()
+                .enable_time()
                 .build()
                 .expect("runtime")
         };
@@ -619,7 +781,12 @@ mod tests {
                         let mut sub = hub
                             .subscribe(Scope::tenant(tenant), Holder::Bootstrap)
                             .expect("subscribe");
-                        let frame = sub.frames.recv().await.map(|f| f.seq);
+                        let frame = loop {
+                            match sub.frames.recv().await {
+                                Some(Push::KeepAlive) => continue,
+                                other => break other.and_then(seq),
+                            }
+                        };
                         (frame, std::thread::current().id())
                     })
                 })

@@ -3,23 +3,16 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
 use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
-use tokio::time::{Interval, MissedTickBehavior};
 
-use super::hub::{Holder, Hub, Subscription};
+use super::hub::{Holder, Hub, Push, Subscription};
 use super::store::{self, Scope};
 use super::{FeedError, RESET};
 
-/// Comment lines keep proxies from closing an idle stream (they must come at least every
-/// 15 s). They are also how a stream learns that its client left (the server only notices a
-/// closed connection when a write fails, the second one after the close), which frees the
-/// tenant's place within two heartbeats.
-const HEARTBEAT: Duration = Duration::from_secs(5);
 /// Rows read per query while replaying missed events.
 const REPLAY_BATCH: u64 = 200;
 /// Sent first: how long an `EventSource` waits before it reconnects.
@@ -53,7 +46,6 @@ struct Conn {
     /// Live frames at or below this were already sent (or predate the client).
     floor: i64,
     queued: VecDeque<Bytes>,
-    heartbeat: Interval,
 }
 
 impl Conn {
@@ -91,20 +83,19 @@ impl Conn {
                 }
                 continue;
             }
-            tokio::select! {
-                frame = self.sub.frames.recv() => match frame {
-                    // Frames come in position order; those at or below the floor were sent.
-                    // Frames already waiting are written together: actix-web keeps polling
-                    // the body into one write buffer while frames are ready.
-                    Some(frame) if frame.seq > self.floor => {
-                        self.floor = frame.seq;
-                        return Some(frame.bytes.clone());
-                    }
-                    Some(_) => {}
-                    // Cut off: revoked key, fell behind, or shutting down.
-                    None => return None,
-                },
-                _ = self.heartbeat.tick() => return Some(Bytes::from_static(KEEP_ALIVE)),
+            match self.sub.frames.recv().await {
+                // Frames come in position order; those at or below the floor were sent.
+                // Frames already waiting are written together: actix-web keeps polling the
+                // body into one write buffer while frames are ready.
+                Some(Push::Event(frame)) if frame.seq > self.floor => {
+                    self.floor = frame.seq;
+                    return Some(frame.bytes.clone());
+                }
+                Some(Push::Event(_)) => {}
+                // The worker's shared heartbeat ([`super::hub::HEARTBEAT`]).
+                Some(Push::KeepAlive) => return Some(Bytes::from_static(KEEP_ALIVE)),
+                // Cut off: revoked key, fell behind, or shutting down.
+                None => return None,
             }
         }
     }
@@ -142,9 +133,6 @@ pub async fn open(
             }
         }
     };
-    let mut heartbeat =
-        tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
-    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let conn = Conn {
         db: db.clone(),
         scope,
@@ -152,7 +140,6 @@ pub async fn open(
         replay_after,
         floor,
         queued,
-        heartbeat,
     };
     Ok(futures_util::stream::unfold(conn, |mut conn| async move {
         let bytes = conn.next().await?;
