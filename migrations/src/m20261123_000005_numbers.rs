@@ -1,5 +1,5 @@
-//! Agents and bring-your-own-carrier numbers (SPEC §8), and an index the account export
-//! (SPEC §9) needs to page through the ledger.
+//! Agents and bring-your-own-carrier numbers (docs/API.md §8), and an index the account export
+//! (docs/API.md §9) needs to page through the ledger.
 //!
 //! `numbers.number` is the primary key, so one number belongs to at most one tenant across
 //! the whole service: the database, not a read-then-write check, decides a registration race.
