@@ -91,6 +91,20 @@ pub(crate) const UPDATED_ROWS: &str = "SELECT n.tenant_id, n.status, n.category,
      WHERE (o.tenant_id, o.status, o.category, o.priority, o.assignee_id, o.tags)
            IS DISTINCT FROM (n.tenant_id, n.status, n.category, n.priority, n.assignee_id, n.tags)";
 
+/// The body of the function that appends a new message to its ticket's search document.
+/// Migration 000018 replaces it and restores it on the way down.
+pub(crate) const MESSAGE_SEARCH_INSERT: &str = "RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+       IF NEW.internal THEN
+         UPDATE tickets SET search_internal = search_internal || to_tsvector('simple', NEW.body)
+         WHERE id = NEW.ticket_id;
+       ELSE
+         UPDATE tickets SET search_public = search_public || to_tsvector('simple', NEW.body)
+         WHERE id = NEW.ticket_id AND NOT (NEW.merged_from IS NULL AND description = NEW.body);
+       END IF;
+       RETURN NULL;
+     END $$";
+
 fn postgres() -> Vec<String> {
     let mut sql: Vec<String> = COMMON.iter().map(|s| String::from(*s)).collect();
     sql.push(
@@ -173,20 +187,9 @@ fn postgres() -> Vec<String> {
          EXECUTE FUNCTION helpline_ticket_search_row()"
             .into(),
     );
-    sql.push(
-        "CREATE FUNCTION helpline_message_search_insert() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN
-           IF NEW.internal THEN
-             UPDATE tickets SET search_internal = search_internal || to_tsvector('simple', NEW.body)
-             WHERE id = NEW.ticket_id;
-           ELSE
-             UPDATE tickets SET search_public = search_public || to_tsvector('simple', NEW.body)
-             WHERE id = NEW.ticket_id AND NOT (NEW.merged_from IS NULL AND description = NEW.body);
-           END IF;
-           RETURN NULL;
-         END $$"
-            .into(),
-    );
+    sql.push(format!(
+        "CREATE FUNCTION helpline_message_search_insert() {MESSAGE_SEARCH_INSERT}"
+    ));
     sql.push(
         "CREATE TRIGGER message_search_insert AFTER INSERT ON messages
          FOR EACH ROW EXECUTE FUNCTION helpline_message_search_insert()"

@@ -45,19 +45,6 @@ const MESSAGE_SEARCH_INSERT: &str = "CREATE OR REPLACE FUNCTION helpline_message
        RETURN NULL;
      END $$";
 
-/// As migration 000010 wrote it.
-const MESSAGE_SEARCH_INSERT_BEFORE: &str = "CREATE OR REPLACE FUNCTION helpline_message_search_insert() RETURNS trigger LANGUAGE plpgsql AS $$
-     BEGIN
-       IF NEW.internal THEN
-         UPDATE tickets SET search_internal = search_internal || to_tsvector('simple', NEW.body)
-         WHERE id = NEW.ticket_id;
-       ELSE
-         UPDATE tickets SET search_public = search_public || to_tsvector('simple', NEW.body)
-         WHERE id = NEW.ticket_id AND NOT (NEW.merged_from IS NULL AND description = NEW.body);
-       END IF;
-       RETURN NULL;
-     END $$";
-
 async fn run(manager: &SchemaManager<'_>, statements: [String; 2]) -> Result<(), DbErr> {
     if manager.get_database_backend() != DatabaseBackend::Postgres {
         return Ok(());
@@ -78,7 +65,13 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         run(
             manager,
-            [counts_update(false), MESSAGE_SEARCH_INSERT_BEFORE.into()],
+            [
+                counts_update(false),
+                format!(
+                    "CREATE OR REPLACE FUNCTION helpline_message_search_insert() {}",
+                    crate::m20261201_000010_scale::MESSAGE_SEARCH_INSERT
+                ),
+            ],
         )
         .await
     }
