@@ -14,6 +14,8 @@
 # Knobs (environment): RUNS=3 CONCURRENCY=16 DURATION=10 WARMUP=1 TENANTS_N=100000
 # WEBHOOK_N=5000 BACKENDS="postgres sqlite" ACTOR_IDLE=10s RATE_LIMIT_BACKEND=redis (PostgreSQL
 # runs; SQLite runs use local) SCENARIOS=… SKIP_BUILD=1 OUT=dir PORT=18080
+# PG_SSLMODE=disable (the server, psql and pgbench alike; `prefer` measures TLS to the local
+# database as well) HELPLINE=path (another server binary, e.g. an older commit's, for an A/B)
 # SCALE_SIZES=1000,100000,1000000 SCALE_REPEATS=3 (`scale`: 1,000 tenants filled to each total,
 # the big one holding a fifth; issue 15's reads at each size, each beside
 # a pgbench run of its own SQL; e.g. SCENARIOS=healthz,scale WEBHOOK_N=0 RUNS=1).
@@ -40,6 +42,9 @@ esac
 STAMP=$(date -u +%Y%m%d%H%M%S)
 OUT=${OUT:-$ROOT/bench/results/$STAMP}
 PG_ADMIN="postgres://postgres@127.0.0.1:5432/postgres"
+# The compose file's PostgreSQL speaks plain TCP on its private network; Debian's local
+# cluster has `ssl = on`, which would add TLS to both sides of every round trip here.
+PG_SSLMODE=${PG_SSLMODE:-disable}
 ADMIN_TOKEN="hl_staff_bench$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 mkdir -p "$OUT"
 
@@ -49,7 +54,7 @@ if [ -z "${SKIP_BUILD:-}" ]; then
   log "cargo build --release -p helpline -p helpline-bench"
   cargo build --release -p helpline -p helpline-bench
 fi
-HELPLINE=$TARGET/release/helpline
+HELPLINE=${HELPLINE:-$TARGET/release/helpline}
 BENCH=$TARGET/release/helpline-bench
 
 log "services"
@@ -125,7 +130,7 @@ run_backend() {
     psql "$PG_ADMIN" -qc "CREATE DATABASE $db"
     CUR_DB=$db
     CUR_PREFIX="helpline-bench:$STAMP:$i:"
-    export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
+    export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=$PG_SSLMODE"
     export REDIS_URL="redis://127.0.0.1:6379" HELPLINE_REDIS_PREFIX="helpline-bench:$STAMP:$i:"
     export HELPLINE_RATE_LIMIT_BACKEND=${RATE_LIMIT_BACKEND:-redis}
     seed="psql -q -v ON_ERROR_STOP=1 $DATABASE_URL"
