@@ -134,12 +134,25 @@ where
 /// Counts the rows `query` selects, stopping at `cap`: `(total, exact)`.
 pub async fn capped_count_statement<C>(
     conn: &C,
-    mut query: sea_orm::sea_query::SelectStatement,
+    query: sea_orm::sea_query::SelectStatement,
     cap: u64,
 ) -> Result<(u64, bool), sea_orm::DbErr>
 where
     C: sea_orm::ConnectionTrait,
 {
+    let n: i64 = match conn.query_one(&capped_count_query(query, cap)).await? {
+        Some(row) => row.try_get_by_index(0)?,
+        None => 0,
+    };
+    Ok(capped_total(n, cap))
+}
+
+/// The statement counting the rows `query` selects up to `cap + 1` (one value): read it
+/// with [`capped_total`].
+pub fn capped_count_query(
+    mut query: sea_orm::sea_query::SelectStatement,
+    cap: u64,
+) -> sea_orm::sea_query::SelectStatement {
     use sea_orm::sea_query::{Alias, Expr, Query};
     // Only the rows' existence matters: no column is read beyond what the filter needs.
     query
@@ -147,16 +160,16 @@ where
         .expr(Expr::cust("1"))
         .clear_order_by()
         .limit(cap + 1);
-    let count = Query::select()
+    Query::select()
         .expr(Expr::cust("COUNT(*)"))
         .from_subquery(query, Alias::new("capped"))
-        .to_owned();
-    let n: i64 = match conn.query_one(&count).await? {
-        Some(row) => row.try_get_by_index(0)?,
-        None => 0,
-    };
-    let n = u64::try_from(n).unwrap_or(0);
-    Ok((n.min(cap), n <= cap))
+        .to_owned()
+}
+
+/// `(total, exact)` from what [`capped_count_query`] counted.
+pub fn capped_total(counted: i64, cap: u64) -> (u64, bool) {
+    let n = u64::try_from(counted).unwrap_or(0);
+    (n.min(cap), n <= cap)
 }
 
 /// An opaque keyset cursor: the last id seen (ids are UUIDv7, so they sort by creation).

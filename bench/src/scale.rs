@@ -816,44 +816,64 @@ fn parse_check(out: &str) -> Result<Check> {
 /// The ticket columns the API reads (not the search documents).
 const COLUMNS: &str = "id, tenant_id, subject, category, priority, priority_rank, status, description, call_id, source_session_id, contact_email, plan_tier, sla_tier, sla_first_response_target, sla_priority_queue, first_response_due_at, first_response_at, charge_cents, charge_status, charge_entry_id, bounty_status, bounty_cents, email_status, email_reason, message_count, created_at, updated_at, resolved_at, closed_at, version, assignee_id, tags, merged_into";
 
-/// The statements one read sends (the secret key is cached by the server, so no key lookup),
+/// The message columns the API reads.
+const MESSAGE_COLUMNS: &str =
+    "id, ticket_id, tenant_id, author, author_name, body, internal, created_at, merged_from";
+
+/// The statement one read sends (the secret key is cached by the server, so no key lookup),
 /// as a pgbench script (checked against the PostgreSQL statement log); `one` is the ticket of
-/// "get one".
+/// "get one". A list reads its total in its page's statement (`list_total`).
 fn pgbench_script(read: &str, tenant: uuid::Uuid, one: uuid::Uuid) -> String {
-    let count = |filter: &str| {
+    let kept = |filter: &str| {
         format!(
-            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM ticket_counts WHERE tenant_id = '{tenant}' AND tag = ''{filter};"
+            "(SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM ticket_counts WHERE tenant_id = '{tenant}' AND tag = ''{filter}) AS list_total"
         )
+    };
+    let qualified = |table: &str| -> String {
+        COLUMNS
+            .split(", ")
+            .map(|c| format!("{table}.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     match read {
         "list" => format!(
-            "{}\nSELECT {COLUMNS} FROM tickets WHERE tenant_id = '{tenant}' ORDER BY id DESC LIMIT 51 OFFSET 0;\n",
-            count("")
+            "SELECT {COLUMNS}, {} FROM tickets WHERE tenant_id = '{tenant}' ORDER BY id DESC LIMIT 51 OFFSET 0;\n",
+            kept("")
         ),
         "filtered" => format!(
-            "{}\nSELECT {COLUMNS} FROM tickets WHERE tenant_id = '{tenant}' AND status = 'open' AND priority = 'high' ORDER BY id DESC LIMIT 51 OFFSET 0;\n",
-            count(" AND status = 'open' AND priority = 'high'")
+            "SELECT {COLUMNS}, {} FROM tickets WHERE tenant_id = '{tenant}' AND status = 'open' AND priority = 'high' ORDER BY id DESC LIMIT 51 OFFSET 0;\n",
+            kept(" AND status = 'open' AND priority = 'high'")
         ),
         "search" => {
-            // The tenant's word, walked in ticket-id order (`ticket_words`).
+            // The tenant's word, counted up to the cap and walked in ticket-id order
+            // (`ticket_words`).
             let word = format!(
                 "w0.tenant_id = '{tenant}' AND w0.word = lower('{RARE_WORD}') COLLATE \"C\" AND w0.public"
             );
-            let columns: Vec<String> = COLUMNS
-                .split(", ")
-                .map(|c| format!("tickets.{c}"))
-                .collect();
             format!(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM ticket_words w0 WHERE {word} LIMIT 1001) capped;\nSELECT {} FROM tickets JOIN ticket_words w0 ON {word} AND w0.ticket_id = tickets.id WHERE tickets.tenant_id = '{tenant}' ORDER BY w0.ticket_id DESC LIMIT 51 OFFSET 0;\n",
-                columns.join(", ")
+                "SELECT {}, (SELECT COUNT(*) FROM (SELECT 1 FROM ticket_words w0 WHERE {word} LIMIT 1001) capped) AS list_total FROM tickets JOIN ticket_words w0 ON {word} AND w0.ticket_id = tickets.id WHERE tickets.tenant_id = '{tenant}' ORDER BY w0.ticket_id DESC LIMIT 51 OFFSET 0;\n",
+                qualified("tickets")
             )
         }
         "inbox" => format!(
-            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM ticket_counts_all WHERE tag = '' AND status = 'open';\nSELECT {COLUMNS} FROM tickets WHERE status = 'open' ORDER BY inbox_rank ASC, inbox_due ASC, id ASC LIMIT 51 OFFSET 0;\n"
+            "SELECT {COLUMNS}, (SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM ticket_counts_all WHERE tag = '' AND status = 'open') AS list_total FROM tickets WHERE status = 'open' ORDER BY inbox_rank ASC, inbox_due ASC, id ASC LIMIT 51 OFFSET 0;\n"
         ),
-        "get" => format!(
-            "SELECT {COLUMNS} FROM tickets WHERE id = '{one}' AND tenant_id = '{tenant}' LIMIT 1;\nSELECT id, ticket_id, tenant_id, author, author_name, body, internal, created_at, merged_from FROM messages WHERE ticket_id = '{one}' AND internal = false ORDER BY id ASC LIMIT 51;\n"
-        ),
+        "get" => {
+            // The ticket left-joined to its thread's first messages (`ticket_with_thread`).
+            let aliased = |table: &str, columns: &str, prefix: &str| -> String {
+                columns
+                    .split(", ")
+                    .map(|c| format!("{table}.{c} AS \"{prefix}{c}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            format!(
+                "SELECT {}, {} FROM tickets LEFT JOIN messages ON tickets.id = messages.ticket_id AND messages.id IN (SELECT messages.id FROM messages WHERE messages.ticket_id = '{one}' AND messages.internal = false ORDER BY messages.id ASC LIMIT 51) WHERE tickets.id = '{one}' AND tickets.tenant_id = '{tenant}' ORDER BY messages.id ASC;\n",
+                aliased("tickets", COLUMNS, "A_"),
+                aliased("messages", MESSAGE_COLUMNS, "B_")
+            )
+        }
         _ => String::new(),
     }
 }

@@ -13,14 +13,12 @@ fn col(name: &str) -> Expr {
     Expr::col(Alias::new(name))
 }
 
-/// The kept count of the tickets matching `filter`, or `None` when the filter also needs
-/// text or time (`q`, `breached`), which no count keeps.
-pub async fn kept<C: ConnectionTrait>(
-    conn: &C,
-    filter: &TicketFilter,
-) -> Result<Option<u64>, DbErr> {
+/// The statement reading the kept count of the tickets matching `filter` (one `BIGINT`),
+/// to run inside a list's page statement or alone; `None` when the filter also needs text
+/// or time (`q`, `breached`), which no count keeps.
+pub fn kept_query(filter: &TicketFilter) -> Option<SelectStatement> {
     if filter.q.is_some() || filter.breached.is_some() {
-        return Ok(None);
+        return None;
     }
     let mut query = Query::select();
     query.expr(Expr::cust("CAST(COALESCE(SUM(n), 0) AS BIGINT)"));
@@ -35,12 +33,7 @@ pub async fn kept<C: ConnectionTrait>(
         }
     }
     narrow(&mut query, filter);
-    let row = conn.query_one(&query).await?;
-    let n: i64 = match row {
-        Some(row) => row.try_get_by_index(0)?,
-        None => 0,
-    };
-    Ok(Some(u64::try_from(n).unwrap_or(0)))
+    Some(query)
 }
 
 fn narrow(query: &mut SelectStatement, filter: &TicketFilter) {

@@ -11,8 +11,8 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
-    EntityTrait, ExprTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, Select, Value,
+    EntityTrait, ExprTrait, FromQueryResult, Order, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Select, Value,
 };
 use uuid::Uuid;
 
@@ -20,7 +20,8 @@ use crate::domain::FieldError;
 use crate::domain::status::TicketStatus;
 use crate::domain::ticket::{Category, Priority};
 use crate::pagination::{
-    COUNT_CAP, Listed, Page, SEARCH_COUNT_CAP, capped_count, capped_count_statement, keyset_page,
+    COUNT_CAP, Listed, Page, SEARCH_COUNT_CAP, capped_count, capped_count_query,
+    capped_count_statement, capped_total, keyset_page,
 };
 use crate::tickets::counts;
 
@@ -187,13 +188,23 @@ fn relevance(backend: DatabaseBackend, words: &[String], internal: bool) -> Simp
     }
 }
 
-/// A list's `total` when it is known before its page is read.
-#[derive(Debug, Clone, Copy)]
+/// How a list learns its `total`.
+#[derive(Debug, Clone)]
 enum Total {
+    /// Counted before the page: SQLite's search, whose count also picks the page's plan.
     Known(u64, bool),
+    /// Read by the page's own statement, as one more column ([`TOTAL_COLUMN`]): the kept
+    /// count, or on PostgreSQL a search's count up to `cap`. A list is then one statement.
+    InPage {
+        query: Box<SelectStatement>,
+        cap: Option<u64>,
+    },
     /// Counted after the page, which may show where the matches end.
     AfterPage,
 }
+
+/// The column a page statement carries its list's total in.
+const TOTAL_COLUMN: &str = "list_total";
 
 impl TicketFilter {
     fn apply(
@@ -243,23 +254,42 @@ impl TicketFilter {
         query
     }
 
-    /// The total when it can be had before the page: the kept count when the filter allows;
-    /// with `q`, the matches counted up to [`SEARCH_COUNT_CAP`] (which also tells the page
-    /// how to find them).
-    async fn total_first<C: ConnectionTrait>(
+    /// How the list gets its total: the kept count when the filter allows, or with `q` the
+    /// matches counted up to [`SEARCH_COUNT_CAP`], both inside the page's statement; except
+    /// on SQLite, where a search's count is run first because it also tells the page how to
+    /// find the matches.
+    async fn total_source<C: ConnectionTrait>(
         &self,
         conn: &C,
         now: DateTime<Utc>,
     ) -> Result<Total, DbErr> {
-        if let Some(n) = counts::kept(conn, self).await? {
-            return Ok(Total::Known(n, true));
+        let backend = conn.get_database_backend();
+        if let Some(total) = self.total_in_page(backend, now) {
+            return Ok(total);
         }
         if self.q.is_none() {
             return Ok(Total::AfterPage);
         }
-        let count = self.search_count(conn.get_database_backend(), now);
+        let count = self.search_count(backend, now);
         let (n, exact) = capped_count_statement(conn, count, SEARCH_COUNT_CAP).await?;
         Ok(Total::Known(n, exact))
+    }
+
+    /// The [`Total::InPage`] of this filter on `backend`, if it has one.
+    fn total_in_page(&self, backend: DatabaseBackend, now: DateTime<Utc>) -> Option<Total> {
+        if let Some(query) = counts::kept_query(self) {
+            return Some(Total::InPage {
+                query: Box::new(query),
+                cap: None,
+            });
+        }
+        (self.q.is_some() && backend == DatabaseBackend::Postgres).then(|| Total::InPage {
+            query: Box::new(capped_count_query(
+                self.search_count(backend, now),
+                SEARCH_COUNT_CAP,
+            )),
+            cap: Some(SEARCH_COUNT_CAP),
+        })
     }
 
     /// Whether a condition besides the tenant and the text needs the ticket's own row.
@@ -418,20 +448,31 @@ impl TicketFilter {
         }
     }
 
-    /// The total after a page whose query fetched `fetched` rows (up to `limit + 1`): `first`
-    /// when it was known; else, when an offset page shows where the matches end,
-    /// `offset + fetched`; else counted up to [`COUNT_CAP`].
+    /// The total after a page that fetched `fetched` rows (up to `limit + 1`), given what
+    /// [`Total::read_page`] left: known; still in the page's statement when the page had
+    /// no row to carry it (0 on the first page, since the page and its count read one
+    /// snapshot; past the end, the count by itself); else, when an offset page shows where
+    /// the matches end, `offset + fetched`; else counted up to [`COUNT_CAP`].
     async fn total_after<C: ConnectionTrait>(
         &self,
         conn: &C,
-        first: Total,
+        total: Total,
         base: Select<tickets::Entity>,
         page: Page,
         by_cursor: bool,
         fetched: usize,
     ) -> Result<(u64, bool), DbErr> {
-        if let Total::Known(n, exact) = first {
-            return Ok((n, exact));
+        match total {
+            Total::Known(n, exact) => return Ok((n, exact)),
+            Total::InPage { .. } if !by_cursor && page.offset == 0 => return Ok((0, true)),
+            Total::InPage { query, cap } => {
+                let n = match conn.query_one(&*query).await? {
+                    Some(row) => row.try_get_by_index(0)?,
+                    None => 0,
+                };
+                return Ok(Total::counted(n, cap));
+            }
+            Total::AfterPage => {}
         }
         let fetched = fetched as u64;
         if !by_cursor && fetched <= page.limit && (fetched > 0 || page.offset == 0) {
@@ -441,13 +482,55 @@ impl TicketFilter {
     }
 }
 
+/// `page`'s statement with the total `query` counts as one more column ([`TOTAL_COLUMN`]).
+fn with_total(page: Select<tickets::Entity>, query: &SelectStatement) -> SelectStatement {
+    let mut statement = page.into_query();
+    // Not correlated with the page's rows: both databases evaluate it once.
+    statement.expr_as(query.clone(), Alias::new(TOTAL_COLUMN));
+    statement
+}
+
 impl Total {
-    /// How the page should find a search's matches: few when all were counted.
-    fn plan(self) -> Matches {
+    /// How the page should find a search's matches: few when all were counted (SQLite;
+    /// PostgreSQL's search does not depend on it).
+    fn plan(&self) -> Matches {
         match self {
             Total::Known(_, true) => Matches::Few,
             _ => Matches::Many,
         }
+    }
+
+    /// `(total, exact)` from what an [`Total::InPage`] statement counted.
+    fn counted(n: i64, cap: Option<u64>) -> (u64, bool) {
+        match cap {
+            Some(cap) => capped_total(n, cap),
+            None => (u64::try_from(n).unwrap_or(0), true),
+        }
+    }
+
+    /// Reads `page`, with [`Total::InPage`] in the same statement: the rows, and the total
+    /// as it stands after the page (known, when a row carried it).
+    async fn read_page<C: ConnectionTrait>(
+        self,
+        conn: &C,
+        page: Select<tickets::Entity>,
+    ) -> Result<(Vec<tickets::Model>, Total), DbErr> {
+        let Total::InPage { query, cap } = self else {
+            return Ok((page.all(conn).await?, self));
+        };
+        let rows = conn.query_all(&with_total(page, &query)).await?;
+        let total = match rows.first() {
+            Some(row) => {
+                let (n, exact) = Total::counted(row.try_get::<i64>("", TOTAL_COLUMN)?, cap);
+                Total::Known(n, exact)
+            }
+            None => Total::InPage { query, cap },
+        };
+        let tickets = rows
+            .iter()
+            .map(|row| tickets::Model::from_query_result(row, ""))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((tickets, total))
     }
 }
 
@@ -508,22 +591,21 @@ pub async fn list(
     now: DateTime<Utc>,
 ) -> Result<Listed<tickets::Model>, DbErr> {
     let backend = db.get_database_backend();
-    let first = filter.total_first(db, now).await?;
+    let first = filter.total_source(db, now).await?;
     let words = filter.q.as_deref().map(search_words).unwrap_or_default();
     if sort == Sort::Relevance && !words.is_empty() {
         // Ranking reads every match, however many.
         let base = filter.apply(backend, tickets::Entity::find(), now, Matches::Few);
         let rank = relevance(backend, &words, filter.search_internal);
-        let mut rows = base
+        let ranked = base
             .clone()
             .order_by(rank, Order::Asc)
             .order_by_desc(tickets::Column::Id)
             .offset(page.offset)
-            .limit(page.limit + 1)
-            .all(db)
-            .await?;
+            .limit(page.limit + 1);
+        let (mut rows, total) = first.read_page(db, ranked).await?;
         let (total, total_is_exact) = filter
-            .total_after(db, first, base, page, false, rows.len())
+            .total_after(db, total, base, page, false, rows.len())
             .await?;
         rows.truncate(page.limit as usize);
         return Ok(Listed {
@@ -534,12 +616,13 @@ pub async fn list(
         });
     }
     let base = filter.apply(backend, tickets::Entity::find(), now, first.plan());
-    let rows = match filter.word_walk(backend, &words, first.plan(), now) {
-        Some((walk, key)) => walk_page(backend, walk, key, page, cursor).all(db).await?,
-        None => newest_first(base.clone(), page, cursor).all(db).await?,
+    let query = match filter.word_walk(backend, &words, first.plan(), now) {
+        Some((walk, key)) => walk_page(backend, walk, key, page, cursor),
+        None => newest_first(base.clone(), page, cursor),
     };
+    let (rows, total) = first.read_page(db, query).await?;
     let (total, total_is_exact) = filter
-        .total_after(db, first, base, page, cursor.is_some(), rows.len())
+        .total_after(db, total, base, page, cursor.is_some(), rows.len())
         .await?;
     let (rows, next_cursor) = keyset_page(rows, page, |t| t.id);
     Ok(Listed {
@@ -684,13 +767,13 @@ pub async fn inbox(
     now: DateTime<Utc>,
 ) -> Result<Listed<tickets::Model>, DbErr> {
     let backend = db.get_database_backend();
-    let first = filter.total_first(db, now).await?;
+    let first = filter.total_source(db, now).await?;
     let base = filter.apply(backend, tickets::Entity::find(), now, first.plan());
-    let mut rows = inbox_order(backend, base.clone(), page, cursor)
-        .all(db)
+    let (mut rows, total) = first
+        .read_page(db, inbox_order(backend, base.clone(), page, cursor))
         .await?;
     let (total, total_is_exact) = filter
-        .total_after(db, first, base, page, cursor.is_some(), rows.len())
+        .total_after(db, total, base, page, cursor.is_some(), rows.len())
         .await?;
     let more = rows.len() as u64 > page.limit;
     rows.truncate(page.limit as usize);
@@ -750,15 +833,22 @@ pub fn plan_samples(
         due: Some(now),
         id: Uuid::now_v7(),
     };
+    // The page's statement as the list sends it: with its total when it reads it.
+    let sql = |filter: &TicketFilter, query: Select<tickets::Entity>| match filter
+        .total_in_page(backend, now)
+    {
+        Some(Total::InPage { query: total, .. }) => {
+            backend.build(&with_total(query, &total)).to_string()
+        }
+        _ => query.build(backend).to_string(),
+    };
     let list = |filter: &TicketFilter, cursor: Option<Uuid>| {
         let base = filter.apply(backend, tickets::Entity::find(), now, Matches::Many);
-        newest_first(base, page, cursor).build(backend).to_string()
+        sql(filter, newest_first(base, page, cursor))
     };
     let inbox = |filter: &TicketFilter, cursor: Option<InboxCursor>| {
         let base = filter.apply(backend, tickets::Entity::find(), now, Matches::Many);
-        inbox_order(backend, base, page, cursor)
-            .build(backend)
-            .to_string()
+        sql(filter, inbox_order(backend, base, page, cursor))
     };
     let status = TicketFilter {
         status: Some(TicketStatus::Open),
@@ -777,9 +867,7 @@ pub fn plan_samples(
     let search_walk = |filter: &TicketFilter| {
         let words = filter.q.as_deref().map(search_words).unwrap_or_default();
         match filter.word_walk(backend, &words, Matches::Many, now) {
-            Some((walk, key)) => walk_page(backend, walk, key, page, None)
-                .build(backend)
-                .to_string(),
+            Some((walk, key)) => sql(filter, walk_page(backend, walk, key, page, None)),
             None => String::new(),
         }
     };

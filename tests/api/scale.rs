@@ -17,6 +17,7 @@ use crate::support::eventually;
 on_both_backends!(
     kept_counts_match_count_star_after_mixed_changes,
     exact_totals_under_concurrent_creates_and_status_changes,
+    totals_stay_exact_on_empty_pages,
     search_reads_its_writes_and_keeps_notes_internal,
     search_forgets_erased_text,
     search_past_the_count_cap_walks_in_list_order,
@@ -297,6 +298,130 @@ async fn exact_totals_under_concurrent_creates_and_status_changes(backend: Backe
         total(&app, "/admin/support/tickets?status=open", &app.admin_token).await,
         16
     );
+    assert_no_drift(&app).await;
+}
+
+/// A page's `total`, whether it is exact, its rows and its `next_cursor`.
+async fn page_of(app: &TestApp, path: &str, token: &str) -> (u64, bool, usize, Option<String>) {
+    let page = expect_status(app.get(path, token).await, StatusCode::OK).await;
+    (
+        page["total"].as_u64().expect("total"),
+        page["total_is_exact"].as_bool().expect("total_is_exact"),
+        page["data"].as_array().expect("data").len(),
+        page["next_cursor"].as_str().map(str::to_string),
+    )
+}
+
+/// A list reads its total in its page's statement; a page with no row carries none, so past
+/// the end (by offset or by cursor), filtered, searched and in the inbox the total is then
+/// counted by itself, and stays exact.
+async fn totals_stay_exact_on_empty_pages(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.create_tenant("enterprise", 100_000).await;
+    let other = app.create_tenant("enterprise", 100_000).await;
+    let empty = app.create_tenant("enterprise", 100_000).await;
+    let mut ids = Vec::new();
+    for (subject, category, priority) in [
+        ("Marigold one", "bug", "high"),
+        ("Marigold two", "bug", "high"),
+        ("Plain three", "billing", "normal"),
+    ] {
+        let description = "Totals on empty pages.";
+        ids.push(
+            create(
+                &app,
+                &tenant,
+                body(subject, description, category, priority),
+            )
+            .await,
+        );
+    }
+    create(
+        &app,
+        &other,
+        body("Marigold elsewhere", "Another tenant.", "bug", "high"),
+    )
+    .await;
+    let admin = app.admin_token.clone();
+    let inbox = format!("/admin/support/tickets?status=open&tenant_id={}", tenant.id);
+    for (path, token, total, rows) in [
+        ("/v1/support/tickets?limit=2".to_string(), &tenant.key, 3, 2),
+        ("/v1/support/tickets?offset=3".into(), &tenant.key, 3, 0),
+        (
+            "/v1/support/tickets?status=open&priority=high".into(),
+            &tenant.key,
+            2,
+            2,
+        ),
+        (
+            "/v1/support/tickets?status=open&priority=high&offset=50".into(),
+            &tenant.key,
+            2,
+            0,
+        ),
+        (
+            "/v1/support/tickets?category=billing&offset=1".into(),
+            &tenant.key,
+            1,
+            0,
+        ),
+        ("/v1/support/tickets?q=marigold".into(), &tenant.key, 2, 2),
+        (
+            "/v1/support/tickets?q=marigold&offset=2".into(),
+            &tenant.key,
+            2,
+            0,
+        ),
+        (
+            "/v1/support/tickets?q=marigold&sort=relevance&offset=5".into(),
+            &tenant.key,
+            2,
+            0,
+        ),
+        ("/v1/support/tickets?q=nowhere".into(), &tenant.key, 0, 0),
+        ("/v1/support/tickets".into(), &empty.key, 0, 0),
+        ("/v1/support/tickets?offset=10".into(), &empty.key, 0, 0),
+        (
+            "/admin/support/tickets?status=open&offset=4".into(),
+            &admin,
+            4,
+            0,
+        ),
+        (format!("{inbox}&offset=3"), &admin, 3, 0),
+        ("/admin/support/tickets?q=marigold".into(), &admin, 3, 3),
+        (
+            "/admin/support/tickets?q=marigold&offset=9".into(),
+            &admin,
+            3,
+            0,
+        ),
+    ] {
+        let (got, exact, len, _) = page_of(&app, &path, token).await;
+        assert_eq!((got, exact, len), (total, true, rows), "{path}");
+    }
+
+    // Cursors whose next page empties before it is read.
+    let list = "/v1/support/tickets?status=open&limit=2";
+    let (_, _, _, list_cursor) = page_of(&app, list, &tenant.key).await;
+    let list_cursor = list_cursor.expect("a cursor past the second newest");
+    let (_, _, _, inbox_cursor) = page_of(&app, &format!("{inbox}&limit=2"), &admin).await;
+    let inbox_cursor = inbox_cursor.expect("a cursor past the two high-priority tickets");
+    for id in [&ids[0], &ids[2]] {
+        let res = app
+            .patch(
+                &format!("/v1/support/tickets/{id}"),
+                &tenant.key,
+                json!({"status": "closed"}),
+            )
+            .await;
+        expect_status(res, StatusCode::OK).await;
+    }
+    let after = page_of(&app, &format!("{list}&cursor={list_cursor}"), &tenant.key).await;
+    assert_eq!(after, (1, true, 0, None));
+    let all = format!("/v1/support/tickets?limit=2&cursor={list_cursor}");
+    assert_eq!(page_of(&app, &all, &tenant.key).await, (3, true, 1, None));
+    let path = format!("{inbox}&limit=2&cursor={inbox_cursor}");
+    assert_eq!(page_of(&app, &path, &admin).await, (1, true, 0, None));
     assert_no_drift(&app).await;
 }
 
