@@ -36,7 +36,7 @@ pub struct ChargeOut {
     pub amount_cents: i64,
     /// Settlement of the fee's ledger entry: `pending`, then `settled`.
     #[schema(example = "pending")]
-    pub status: String,
+    pub status: &'static str,
 }
 
 /// The bug bounty: only `bug` tickets are eligible; an operator's confirmation awards it once.
@@ -45,7 +45,7 @@ pub struct BountyOut {
     pub eligible: bool,
     /// `none` or `awarded`.
     #[schema(example = "none")]
-    pub status: String,
+    pub status: &'static str,
     pub amount_cents: i64,
 }
 
@@ -54,7 +54,7 @@ pub struct BountyOut {
 pub struct EmailOut {
     /// `queued`, `delivered`, `failed` or `skipped`.
     #[schema(example = "queued")]
-    pub status: String,
+    pub status: &'static str,
     /// Why the email failed or was skipped.
     pub reason: Option<String>,
 }
@@ -144,9 +144,9 @@ pub struct TicketOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub tags: Option<Vec<String>>,
-    /// Assignment and tags, kept until `for_operator` shows them.
+    /// Assignment and the stored tags, kept until `for_operator` shows them.
     #[serde(skip)]
-    internal: (Option<uuid::Uuid>, Vec<String>),
+    internal: (Option<uuid::Uuid>, String),
     /// The thread, oldest first: on single-ticket responses only, at most its first 50
     /// messages (1,000 for operators).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -179,15 +179,15 @@ impl TicketOut {
             },
             charge: ChargeOut {
                 amount_cents: t.charge_cents,
-                status: t.charge_status.to_string(),
+                status: t.charge_status.as_str(),
             },
             bounty: BountyOut {
                 eligible: t.category == Category::Bug,
-                status: t.bounty_status.to_string(),
+                status: t.bounty_status.as_str(),
                 amount_cents: t.bounty_cents,
             },
             email: EmailOut {
-                status: t.email_status.to_string(),
+                status: t.email_status.as_str(),
                 reason: t.email_reason,
             },
             subject: t.subject,
@@ -208,7 +208,7 @@ impl TicketOut {
             version: t.version,
             assignee_id: None,
             tags: None,
-            internal: (t.assignee_id, Tags::from_stored(&t.tags)),
+            internal: (t.assignee_id, t.tags),
             messages: None,
             messages_next: None,
         }
@@ -242,7 +242,7 @@ impl TicketOut {
         self.tenant_id = Some(tenant_id);
         let (assignee_id, tags) = std::mem::take(&mut self.internal);
         self.assignee_id = Some(assignee_id);
-        self.tags = Some(tags);
+        self.tags = Some(Tags::from_stored(&tags));
         self
     }
 }
