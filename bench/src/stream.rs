@@ -157,6 +157,68 @@ async fn subscribe(
     Ok(deliveries)
 }
 
+/// What waiting for the server's job queues took.
+struct Drain {
+    /// Jobs due or running when the wait began.
+    waiting_at_start: u64,
+    wait: Duration,
+    /// Server CPU over the wait, in cores.
+    server_cores: Option<f64>,
+}
+
+/// Jobs due or running over all queues, from `GET /admin/queues` (jobs scheduled for later,
+/// such as SLA timers, do not count).
+async fn queued_jobs(ctx: &Ctx) -> Result<u64> {
+    let resp = ctx
+        .client
+        .get(format!("{}/admin/queues", ctx.base))
+        .bearer_auth(&ctx.args.admin_token)
+        .send()
+        .await?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!("GET /admin/queues: {status} {body}");
+    }
+    let queues = body["queues"]
+        .as_array()
+        .context("no queues in GET /admin/queues")?;
+    Ok(queues
+        .iter()
+        .map(|q| q["pending"].as_u64().unwrap_or(0) + q["running"].as_u64().unwrap_or(0))
+        .sum())
+}
+
+/// Waits until no job is due or running (checked twice, 0.5 s apart, since a running job
+/// may queue the next), at most `limit`.
+async fn wait_for_drained_queues(ctx: &Ctx, limit: Duration) -> Result<Drain> {
+    let meter = CpuMeter::start(ctx.args.server_pid);
+    let started = Instant::now();
+    let waiting_at_start = queued_jobs(ctx).await?;
+    let mut empty_checks = 0;
+    while empty_checks < 2 {
+        if started.elapsed() > limit {
+            bail!("the job queues were not drained after {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        empty_checks = if queued_jobs(ctx).await? == 0 {
+            empty_checks + 1
+        } else {
+            0
+        };
+    }
+    let wait = started.elapsed();
+    eprintln!(
+        "[bench] stream: waited {:.1} s for {waiting_at_start} queued jobs to drain",
+        wait.as_secs_f64()
+    );
+    Ok(Drain {
+        waiting_at_start,
+        wait,
+        server_cores: meter.cores().0,
+    })
+}
+
 /// CPU used by the server and by the bench over a phase, in cores (CPU seconds per second).
 struct CpuMeter {
     server: Option<String>,
@@ -208,6 +270,9 @@ pub async fn scenario_stream(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<O
         .create_tenant(&format!("Bench Quiet {tag}"), "enterprise", 100_000_000)
         .await?;
     let keys = Arc::new(keys);
+    // The jobs of earlier scenarios (a `create` phase leaves thousands) would share the CPU
+    // with every phase below: measure the streams on a server whose queues are drained.
+    let drain = wait_for_drained_queues(ctx, Duration::from_secs(300)).await?;
     let pid = ctx.args.server_pid;
     let rss_before = pid.and_then(vm_rss_kb);
 
@@ -317,6 +382,9 @@ pub async fn scenario_stream(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<O
     };
     let extra = [
         ("subscribers", json!(n)),
+        ("queue_jobs_waiting_at_start", json!(drain.waiting_at_start)),
+        ("queue_drain_wait_s", json!(drain.wait.as_secs_f64())),
+        ("queue_drain_server_cores", json!(drain.server_cores)),
         ("subscribers_open", json!(open_now)),
         ("tenants", json!(tenants)),
         ("event_rate", json!(ctx.args.stream_rate)),
