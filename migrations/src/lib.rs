@@ -16,6 +16,7 @@ mod m20261201_000012_web_sessions;
 mod m20261201_000013_portal;
 mod m20261201_000014_idempotency_usage;
 mod m20261202_000015_search_postings;
+mod m20261202_000017_sqlite_words;
 mod m20261202_000018_quiet_triggers;
 
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000014_idempotency_usage::Migration),
             Box::new(m20261202_000015_search_postings::Migration),
             Box::new(m20261202_000018_quiet_triggers::Migration),
+            Box::new(m20261202_000017_sqlite_words::Migration),
         ]
     }
 }

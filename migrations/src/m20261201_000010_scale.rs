@@ -269,11 +269,12 @@ fn sqlite_bump(row: &str, delta: i32) -> String {
 }
 
 /// The public and internal documents of ticket `t` (a `tickets` alias in scope).
-const SQLITE_PUBLIC_DOC: &str =
+pub(crate) const SQLITE_PUBLIC_DOC: &str =
     "t.subject || ' ' || t.description || COALESCE((SELECT ' ' || group_concat(m.body, ' ')
      FROM messages m WHERE m.ticket_id = t.id AND m.internal = 0
      AND NOT (m.merged_from IS NULL AND m.body = t.description)), '')";
-const SQLITE_INTERNAL_DOC: &str = "COALESCE((SELECT group_concat(m.body, ' ') FROM messages m
+pub(crate) const SQLITE_INTERNAL_DOC: &str =
+    "COALESCE((SELECT group_concat(m.body, ' ') FROM messages m
      WHERE m.ticket_id = t.id AND m.internal = 1), '')";
 
 fn sqlite() -> Vec<String> {

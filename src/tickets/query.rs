@@ -138,31 +138,52 @@ fn fts5_query(words: &[String], internal: bool) -> String {
     format!("{columns} : ({})", terms.join(" AND "))
 }
 
-/// PostgreSQL: `alias` (a `ticket_words` row) is `word` of the tenant's ticket, in its public
-/// document unless `internal` (binds `$1` tenant, `$2` word). The word goes through
-/// PostgreSQL's `lower`, as the `simple` configuration does when it builds the documents.
-fn pg_word(alias: &str, tenant_id: Uuid, word: &str, internal: bool) -> SimpleExpr {
+/// `alias` (a `ticket_words` row) is a word of the tenant's ticket, in its public document
+/// unless `internal`; binds the tenant, then the word. PostgreSQL compares the word through
+/// its `lower`, as the `simple` configuration does when it builds the documents; SQLite's
+/// rows hold FTS5's case folding, which the search's own lower-casing matches.
+fn tenant_word_sql(backend: DatabaseBackend, alias: &str, internal: bool) -> String {
     let public = if internal {
         String::new()
     } else {
         format!(" AND {alias}.public")
     };
+    match backend {
+        DatabaseBackend::Postgres => {
+            format!("{alias}.tenant_id = $1 AND {alias}.word = lower($2) COLLATE \"C\"{public}")
+        }
+        _ => format!("{alias}.tenant_id = ? AND {alias}.word = ?{public}"),
+    }
+}
+
+/// `alias` (a `ticket_words` row) is `word` of the tenant's ticket.
+fn tenant_word(
+    backend: DatabaseBackend,
+    alias: &str,
+    tenant_id: Uuid,
+    word: &str,
+    internal: bool,
+) -> SimpleExpr {
     Expr::cust_with_values(
-        format!("{alias}.tenant_id = $1 AND {alias}.word = lower($2) COLLATE \"C\"{public}"),
+        tenant_word_sql(backend, alias, internal),
         [Value::from(tenant_id), Value::from(word.to_string())],
     )
 }
 
-/// PostgreSQL: the ticket `w0` names also holds each of `words`.
-fn pg_other_words(tenant_id: Uuid, words: &[String], internal: bool) -> Vec<SimpleExpr> {
+/// The ticket `w0` names also holds each of `words`.
+fn other_words(
+    backend: DatabaseBackend,
+    tenant_id: Uuid,
+    words: &[String],
+    internal: bool,
+) -> Vec<SimpleExpr> {
     words
         .iter()
         .map(|word| {
-            let public = if internal { "" } else { " AND w.public" };
             Expr::cust_with_values(
                 format!(
-                    "EXISTS (SELECT 1 FROM ticket_words w WHERE w.tenant_id = $1 \
-                     AND w.word = lower($2) COLLATE \"C\" AND w.ticket_id = w0.ticket_id{public})"
+                    "EXISTS (SELECT 1 FROM ticket_words w WHERE {} AND w.ticket_id = w0.ticket_id)",
+                    tenant_word_sql(backend, "w", internal)
                 ),
                 [Value::from(tenant_id), Value::from(word.clone())],
             )
@@ -303,95 +324,82 @@ impl TicketFilter {
     }
 
     /// The statement counting a search's matches, driven by the search index so it stops
-    /// after the cap. A tenant's search on PostgreSQL counts `ticket_words` rows (an
-    /// index-only walk of the tenant's word) and joins the tickets only for other filters;
-    /// on SQLite the FTS5 matches are joined to `ticket_search_rows` (which holds the
-    /// tenant) and to the tickets only for other filters.
+    /// after the cap. A tenant's search counts its first word's `ticket_words` rows (an
+    /// index-only walk) and joins the tickets only for other filters; a search of every
+    /// tenant reads the full-text index (on SQLite, the FTS5 matches joined to their
+    /// `ticket_search_rows` row and ticket).
     fn search_count(&self, backend: DatabaseBackend, now: DateTime<Utc>) -> SelectStatement {
         let words = self.q.as_deref().map(search_words).unwrap_or_default();
-        let rest = TicketFilter {
-            q: None,
-            ..self.clone()
-        };
         if words.is_empty() {
             return self
                 .apply(backend, tickets::Entity::find(), now, Matches::Few)
                 .into_query();
         }
-        if backend == DatabaseBackend::Postgres {
-            return match (self.tenant_id, self.needs_ticket_row()) {
-                (Some(tenant_id), false) => {
-                    let mut count = Query::select();
-                    count
-                        .expr(Expr::cust("1"))
-                        .from_as(Alias::new("ticket_words"), Alias::new("w0"))
-                        .and_where(pg_word("w0", tenant_id, &words[0], self.search_internal));
-                    for exists in pg_other_words(tenant_id, &words[1..], self.search_internal) {
-                        count.and_where(exists);
-                    }
-                    count
-                }
-                (Some(_), true) => match self.word_walk(backend, &words, Matches::Many, now) {
-                    Some((walk, _)) => walk.into_query(),
-                    None => self
-                        .apply(backend, tickets::Entity::find(), now, Matches::Few)
-                        .into_query(),
-                },
-                (None, _) => self
-                    .apply(backend, tickets::Entity::find(), now, Matches::Few)
-                    .into_query(),
-            };
-        }
-        let mut count = match (self.tenant_id, self.needs_ticket_row()) {
+        match (self.tenant_id, self.needs_ticket_row()) {
             (Some(tenant_id), false) => {
                 let mut count = Query::select();
                 count
                     .expr(Expr::cust("1"))
-                    .and_where(Expr::cust_with_values(
-                        "ticket_search_rows.tenant_id = ?",
-                        [tenant_id],
+                    .from_as(Alias::new("ticket_words"), Alias::new("w0"))
+                    .and_where(tenant_word(
+                        backend,
+                        "w0",
+                        tenant_id,
+                        &words[0],
+                        self.search_internal,
                     ));
+                for exists in other_words(backend, tenant_id, &words[1..], self.search_internal) {
+                    count.and_where(exists);
+                }
                 count
             }
-            _ => {
+            (Some(_), true) => match self.word_walk(backend, &words, Matches::Many, now) {
+                Some((walk, _)) => walk.into_query(),
+                None => self
+                    .apply(backend, tickets::Entity::find(), now, Matches::Few)
+                    .into_query(),
+            },
+            (None, _) if backend == DatabaseBackend::Postgres => self
+                .apply(backend, tickets::Entity::find(), now, Matches::Few)
+                .into_query(),
+            (None, _) => {
+                let rest = TicketFilter {
+                    q: None,
+                    ..self.clone()
+                };
                 let mut count = rest
                     .apply(backend, tickets::Entity::find(), now, Matches::Few)
                     .into_query();
-                count.and_where(Expr::cust("tickets.id = ticket_search_rows.ticket_id"));
+                // FTS5 first (`CROSS JOIN` keeps SQLite's join order), then its row, then
+                // the ticket.
+                count
+                    .from_clear()
+                    .from(Alias::new("ticket_search"))
+                    .join(
+                        JoinType::CrossJoin,
+                        Alias::new("ticket_search_rows"),
+                        JoinCondition::all(),
+                    )
+                    .join(
+                        JoinType::CrossJoin,
+                        Alias::new("tickets"),
+                        JoinCondition::all(),
+                    )
+                    .and_where(Expr::cust_with_values(
+                        "ticket_search MATCH ?",
+                        [fts5_query(&words, self.search_internal)],
+                    ))
+                    .and_where(Expr::cust("ticket_search_rows.rowid = ticket_search.rowid"))
+                    .and_where(Expr::cust("tickets.id = ticket_search_rows.ticket_id"));
                 count
             }
-        };
-        // FTS5 first (`CROSS JOIN` keeps SQLite's join order), then its row, then the ticket.
-        let with_ticket = self.tenant_id.is_none() || self.needs_ticket_row();
-        count
-            .from_clear()
-            .from(Alias::new("ticket_search"))
-            .join(
-                JoinType::CrossJoin,
-                Alias::new("ticket_search_rows"),
-                JoinCondition::all(),
-            )
-            .and_where(Expr::cust_with_values(
-                "ticket_search MATCH ?",
-                [fts5_query(&words, self.search_internal)],
-            ))
-            .and_where(Expr::cust("ticket_search_rows.rowid = ticket_search.rowid"));
-        if with_ticket {
-            count.join(
-                JoinType::CrossJoin,
-                Alias::new("tickets"),
-                JoinCondition::all(),
-            );
         }
-        count
     }
 
-    /// A tenant's search newest first, as a walk of the tenant's words in ticket-id order
-    /// that stops after `limit + 1` matches: the rest of the filter joined to that index,
-    /// and the column the walk is ordered by. PostgreSQL walks `ticket_words` (for any
-    /// number of matches); SQLite walks `ticket_search_rows` by `(tenant_id, ticket_id)`
-    /// testing each row against the FTS5 matches, when they are many. `None` for a search
-    /// that is not one tenant's, or SQLite's few matches (read from FTS5 and sorted).
+    /// A tenant's search newest first, as a walk of the tenant's words (`ticket_words`) in
+    /// ticket-id order that stops after `limit + 1` matches: the rest of the filter joined
+    /// to that index, and the column the walk is ordered by. `None` for a search that is not
+    /// one tenant's.
     fn word_walk(
         &self,
         backend: DatabaseBackend,
@@ -406,6 +414,7 @@ impl TicketFilter {
             ..self.clone()
         };
         let mut walk = rest.apply(backend, tickets::Entity::find(), now, plan);
+        let word = tenant_word(backend, "w0", tenant_id, first, self.search_internal);
         match backend {
             DatabaseBackend::Postgres => {
                 QueryTrait::query(&mut walk).join_as(
@@ -413,39 +422,30 @@ impl TicketFilter {
                     Alias::new("ticket_words"),
                     Alias::new("w0"),
                     JoinCondition::all()
-                        .add(pg_word("w0", tenant_id, first, self.search_internal))
+                        .add(word)
                         .add(Expr::cust("w0.ticket_id = tickets.id")),
                 );
-                for exists in pg_other_words(tenant_id, others, self.search_internal) {
-                    walk = walk.filter(exists);
-                }
-                Some((walk, "w0.ticket_id"))
             }
-            _ if plan == Matches::Few => None,
             _ => {
-                // The index first (`CROSS JOIN` keeps SQLite's join order); `+` keeps SQLite
-                // from driving the walk by the matches' rowids.
+                // The words first: `CROSS JOIN` keeps SQLite's join order, which would
+                // otherwise walk the tenant's tickets and probe each one's word.
                 QueryTrait::query(&mut walk)
                     .from_clear()
-                    .from_as(Alias::new("ticket_search_rows"), Alias::new("r"))
+                    .from_as(Alias::new("ticket_words"), Alias::new("w0"))
                     .join(
                         JoinType::CrossJoin,
                         Alias::new("tickets"),
                         JoinCondition::all(),
                     );
-                let walk = walk.filter(Expr::cust("tickets.id = r.ticket_id")).filter(
-                    Expr::cust_with_values(
-                        "r.tenant_id = ? AND +r.rowid IN \
-                         (SELECT rowid FROM ticket_search WHERE ticket_search MATCH ?)",
-                        [
-                            Value::from(tenant_id),
-                            Value::from(fts5_query(words, self.search_internal)),
-                        ],
-                    ),
-                );
-                Some((walk, "r.ticket_id"))
+                walk = walk
+                    .filter(word)
+                    .filter(Expr::cust("tickets.id = w0.ticket_id"));
             }
         }
+        for exists in other_words(backend, tenant_id, others, self.search_internal) {
+            walk = walk.filter(exists);
+        }
+        Some((walk, "w0.ticket_id"))
     }
 
     /// The total after a page that fetched `fetched` rows (up to `limit + 1`), given what
@@ -878,7 +878,7 @@ pub fn plan_samples(
             search_walk(&search),
             match backend {
                 DatabaseBackend::Postgres => "ticket_words_pkey",
-                _ => "idx_ticket_search_rows_tenant",
+                _ => "w0 USING PRIMARY KEY",
             },
         ),
         (

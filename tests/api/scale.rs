@@ -64,36 +64,74 @@ async fn assert_no_drift(app: &TestApp) {
     assert!(drift.is_empty(), "kept counts drifted: {drift:?}");
 }
 
-/// The search index's rows agree with the tickets' documents: on PostgreSQL `ticket_words`
-/// holds exactly the words of each ticket's documents (public when in the public one); on
-/// SQLite every ticket has one `ticket_search_rows` row with its tenant.
+/// The search index's rows agree with the tickets' documents: `ticket_words` holds exactly
+/// the words of each ticket's documents (public when in the public one), and on SQLite every
+/// ticket has one `ticket_search_rows` row with its tenant. SQLite's words are recomputed
+/// here as the migration does for existing tickets (every document into the scratch FTS5
+/// table, read back a word per document), in a transaction rolled back afterwards.
 async fn assert_search_index_in_step(app: &TestApp) {
     let db = &app.state.db;
     let backend = db.get_database_backend();
-    let sql = match backend {
+    let off = |row: Option<sea_orm::QueryResult>| -> i64 {
+        row.expect("a row").try_get_by_index(0).expect("count")
+    };
+    let missing_or_extra = match backend {
         DatabaseBackend::Postgres => {
-            r#"SELECT COUNT(*) FROM (
+            let sql = r#"SELECT COUNT(*) FROM (
                (SELECT tenant_id, word COLLATE "default", ticket_id, public FROM ticket_words
                 EXCEPT SELECT t.tenant_id, w.word, t.id, w.public FROM tickets t
                 CROSS JOIN LATERAL helpline_ticket_words(t.search_public, t.search_internal) w)
                UNION ALL
                (SELECT t.tenant_id, w.word, t.id, w.public FROM tickets t
                 CROSS JOIN LATERAL helpline_ticket_words(t.search_public, t.search_internal) w
-                EXCEPT SELECT tenant_id, word COLLATE "default", ticket_id, public FROM ticket_words)) x"#
+                EXCEPT SELECT tenant_id, word COLLATE "default", ticket_id, public FROM ticket_words)) x"#;
+            off(db
+                .query_one_raw(Statement::from_string(backend, sql))
+                .await
+                .expect("check the search index"))
         }
         _ => {
-            "SELECT (SELECT COUNT(*) FROM tickets t LEFT JOIN ticket_search_rows r
+            let sql = "SELECT (SELECT COUNT(*) FROM tickets t LEFT JOIN ticket_search_rows r
                      ON r.ticket_id = t.id AND r.tenant_id = t.tenant_id WHERE r.rowid IS NULL)
-                  + (SELECT COUNT(*) FROM ticket_search_rows) - (SELECT COUNT(*) FROM tickets)"
+                  + (SELECT COUNT(*) FROM ticket_search_rows) - (SELECT COUNT(*) FROM tickets)";
+            let rows = off(db
+                .query_one_raw(Statement::from_string(backend, sql))
+                .await
+                .expect("check the search rows"));
+            let txn = db.begin().await.expect("begin");
+            for statement in [
+                "CREATE VIRTUAL TABLE words_check USING fts5vocab(ticket_words_scratch, 'instance')",
+                "INSERT INTO ticket_words_scratch (rowid, public, internal)
+                 SELECT t.rowid, t.subject || ' ' || t.description || COALESCE((SELECT ' ' ||
+                   group_concat(m.body, ' ') FROM messages m WHERE m.ticket_id = t.id
+                   AND m.internal = 0 AND NOT (m.merged_from IS NULL AND m.body = t.description)), ''),
+                   COALESCE((SELECT group_concat(m.body, ' ') FROM messages m
+                   WHERE m.ticket_id = t.id AND m.internal = 1), '')
+                 FROM tickets t",
+                "CREATE TEMP TABLE words_expected AS
+                 SELECT t.tenant_id, v.term AS word, t.id AS ticket_id, max(v.col = 'public') AS public
+                 FROM words_check v JOIN tickets t ON t.rowid = v.doc GROUP BY t.id, v.term",
+            ] {
+                txn.execute_unprepared(statement).await.expect(statement);
+            }
+            let sql = "SELECT COUNT(*) FROM (
+                 SELECT * FROM (SELECT tenant_id, word, ticket_id, public FROM ticket_words
+                                EXCEPT SELECT * FROM words_expected)
+                 UNION ALL
+                 SELECT * FROM (SELECT * FROM words_expected
+                                EXCEPT SELECT tenant_id, word, ticket_id, public FROM ticket_words))";
+            let words = off(txn
+                .query_one_raw(Statement::from_string(backend, sql))
+                .await
+                .expect("check the words"));
+            txn.rollback().await.expect("rollback");
+            rows + words
         }
     };
-    let row = db
-        .query_one_raw(Statement::from_string(backend, sql))
-        .await
-        .expect("check the search index")
-        .expect("a row");
-    let off: i64 = row.try_get_by_index(0).expect("count");
-    assert_eq!(off, 0, "search index out of step with the tickets");
+    assert_eq!(
+        missing_or_extra, 0,
+        "search index out of step with the tickets"
+    );
 }
 
 async fn total(app: &TestApp, path: &str, token: &str) -> u64 {
