@@ -140,11 +140,22 @@ pub async fn capped_count_statement<C>(
 where
     C: sea_orm::ConnectionTrait,
 {
-    let n: i64 = match conn.query_one(&capped_count_query(query, cap)).await? {
-        Some(row) => row.try_get_by_index(0)?,
-        None => 0,
-    };
+    let n = count_value(conn, &capped_count_query(query, cap)).await?;
     Ok(capped_total(n, cap))
+}
+
+/// Runs a statement whose one value is a count (no row counts as 0).
+pub async fn count_value<C>(
+    conn: &C,
+    statement: &sea_orm::sea_query::SelectStatement,
+) -> Result<i64, sea_orm::DbErr>
+where
+    C: sea_orm::ConnectionTrait,
+{
+    match conn.query_one(statement).await? {
+        Some(row) => row.try_get_by_index(0),
+        None => Ok(0),
+    }
 }
 
 /// The statement counting the rows `query` selects up to `cap + 1` (one value): read it

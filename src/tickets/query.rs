@@ -21,7 +21,7 @@ use crate::domain::status::TicketStatus;
 use crate::domain::ticket::{Category, Priority};
 use crate::pagination::{
     COUNT_CAP, Listed, Page, SEARCH_COUNT_CAP, capped_count, capped_count_query,
-    capped_count_statement, capped_total, keyset_page,
+    capped_count_statement, capped_total, count_value, keyset_page,
 };
 use crate::tickets::counts;
 
@@ -466,10 +466,7 @@ impl TicketFilter {
             Total::Known(n, exact) => return Ok((n, exact)),
             Total::InPage { .. } if !by_cursor && page.offset == 0 => return Ok((0, true)),
             Total::InPage { query, cap } => {
-                let n = match conn.query_one(&*query).await? {
-                    Some(row) => row.try_get_by_index(0)?,
-                    None => 0,
-                };
+                let n = count_value(conn, &query).await?;
                 return Ok(Total::counted(n, cap));
             }
             Total::AfterPage => {}
