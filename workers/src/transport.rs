@@ -429,14 +429,19 @@ where
 mod tests {
     use super::*;
 
-    /// The plan SQLite picks for a statement, one line per step.
-    async fn plan(pool: &SqlitePool, sql: &str) -> String {
+    /// The plan SQLite picks for a statement, one line per step. It asks a new connection:
+    /// `EXPLAIN QUERY PLAN` does not check the schema version, so a pooled connection that
+    /// read the schema before `LIdx` was dropped would still plan with it.
+    async fn plan(url: &str, sql: &str) -> String {
+        use sea_orm::sqlx::Connection;
+        let mut conn = sea_orm::sqlx::SqliteConnection::connect(url).await.unwrap();
         let rows: Vec<(i64, i64, i64, String)> = sea_orm::sqlx::query_as(
             sea_orm::sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")),
         )
-        .fetch_all(pool)
+        .fetch_all(&mut conn)
         .await
         .unwrap();
+        conn.close().await.unwrap();
         rows.into_iter()
             .map(|(.., detail)| detail)
             .collect::<Vec<_>>()
@@ -452,7 +457,7 @@ mod tests {
         };
         // The shape of apalis's ack: a JSON batch of results joined to the worker's jobs.
         let ack = plan(
-            &pool,
+            &url,
             "WITH j AS (SELECT value ->> 'task_id' AS task_id, value ->> 'status' AS status \
              FROM json_each(?1)) \
              UPDATE Jobs SET status = j.status, done_at = strftime('%s', 'now') FROM j \
@@ -466,7 +471,7 @@ mod tests {
         );
         // The counts behind `GET /admin/queues` read an index, not the jobs.
         let counts = plan(
-            &pool,
+            &url,
             "SELECT status, COUNT(*) FROM Jobs WHERE job_type = ?1 GROUP BY status",
         )
         .await;
