@@ -12,6 +12,7 @@ pub mod privacy;
 pub mod recovery;
 pub mod signing;
 pub mod sla;
+pub mod sqlite_queue;
 pub mod ssrf;
 pub mod transport;
 pub mod webhook;

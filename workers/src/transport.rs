@@ -1,6 +1,7 @@
 //! The apalis queues: Redis when `REDIS_URL` is set, otherwise an embedded SQLite queue.
 //! The same jobs and handlers run on both. Retries and delays are not left to apalis (its
 //! Redis backend ignores `max_attempts`); jobs reschedule themselves through the outbox.
+use std::sync::Arc;
 use std::time::Duration;
 
 use apalis::prelude::*;
@@ -12,6 +13,7 @@ use serde::de::DeserializeOwned;
 use crate::deps::Deps;
 use crate::jobs::{BillingJob, EmailJob, Job, PrivacyJob, Queue, SlaJob, WebhookJob};
 use crate::poll::SteadyInterval;
+use crate::sqlite_queue::{Pushed, SqliteQueue};
 use crate::{billing, email, privacy, sla, webhook};
 use apalis_core::error::WorkerError;
 use tokio::sync::watch;
@@ -19,7 +21,8 @@ use tokio::sync::watch;
 /// At most this many tasks wait in one Redis queue (see `Transport::room`).
 pub const REDIS_QUEUE_CAP: usize = 4_000;
 
-/// How often idle workers look for new tasks.
+/// How often idle workers look for new tasks on Redis (the SQLite queue paces itself, see
+/// `SqliteQueue`).
 const POLL: Duration = Duration::from_millis(50);
 
 #[derive(Clone)]
@@ -31,6 +34,8 @@ pub enum Transport {
     Sqlite {
         pool: SqlitePool,
         prefix: String,
+        /// Wakes this process's idle workers of a queue when it pushes to that queue.
+        pushed: Arc<Pushed>,
     },
 }
 
@@ -100,6 +105,7 @@ impl Transport {
         Ok(Transport::Sqlite {
             pool,
             prefix: prefix.to_string(),
+            pushed: Arc::default(),
         })
     }
 
@@ -142,12 +148,36 @@ impl Transport {
     /// only mark it `Running`, at the price of a write transaction per batch whose
     /// `status IN (…)` filter SQLite serves from the status index, reading every waiting
     /// task of every queue (a backlog of n tasks: n²/batch index reads to drain).
-    fn sqlite_storage<T>(&self, pool: &SqlitePool, queue: Queue, fetch: usize) -> SqliteStorage<T> {
-        SqliteStorage::new(pool).with_config(
-            apalis_sqlite::Config::default()
-                .queue(self.queue_name(queue))
-                .batch_size(fetch)
-                .lock_tasks(false),
+    fn sqlite_config(&self, queue: Queue, fetch: usize) -> apalis_sqlite::Config {
+        apalis_sqlite::Config::default()
+            .queue(self.queue_name(queue))
+            .batch_size(fetch)
+            .lock_tasks(false)
+    }
+
+    /// A Redis worker's backend: the storage, polled every `POLL`.
+    fn redis_worker<T>(
+        &self,
+        conn: &ConnectionManager,
+        queue: Queue,
+        fetch: usize,
+    ) -> PollWith<RedisStorage<T>, SteadyInterval> {
+        self.redis_storage(conn, queue, fetch)
+            .poll_with_strategy(SteadyInterval::new(POLL))
+    }
+
+    /// A SQLite worker's backend: apalis-sqlite's queries, fetching when there may be work
+    /// (see `SqliteQueue`), woken by this process's pushes.
+    fn sqlite_worker<T>(
+        &self,
+        (pool, pushed): (&SqlitePool, &Pushed),
+        queue: Queue,
+        fetch: usize,
+    ) -> SqliteQueue<T> {
+        SqliteQueue::new(
+            pool,
+            self.sqlite_config(queue, fetch),
+            pushed.of(queue).clone(),
         )
     }
 
@@ -166,11 +196,15 @@ impl Transport {
                 .push_bulk(jobs)
                 .await
                 .map_err(|e| e.to_string()),
-            Transport::Sqlite { pool, .. } => self
-                .sqlite_storage::<T>(pool, queue, 1)
-                .push_bulk(jobs)
-                .await
-                .map_err(|e| e.to_string()),
+            Transport::Sqlite { pool, pushed, .. } => {
+                SqliteStorage::<T>::new(pool)
+                    .with_config(self.sqlite_config(queue, 1))
+                    .push_bulk(jobs)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                pushed.of(queue).notify_one();
+                Ok(())
+            }
         }
     }
 
@@ -286,19 +320,15 @@ impl Transport {
         stop: watch::Receiver<bool>,
     ) {
         macro_rules! supervised {
-            ($storage:ident, $conn:expr, $job:ty, $queue:expr, $handler:path) => {{
+            ($backend:ident, $conn:expr, $job:ty, $queue:expr, $handler:path) => {{
                 let concurrency = concurrency.of($queue);
                 // One fetch can fill every free slot.
-                let storage = self.$storage::<$job>($conn, $queue, concurrency);
+                let backend = self.$backend::<$job>($conn, $queue, concurrency);
                 let deps = deps.clone();
                 let name = format!("{}-{}", self.queue_name($queue), std::process::id());
                 supervise($queue, stop.clone(), move |run, signal| {
                     WorkerBuilder::new(format!("{name}-{run}"))
-                        .backend(
-                            storage
-                                .clone()
-                                .poll_with_strategy(SteadyInterval::new(POLL)),
-                        )
+                        .backend(backend.clone())
                         .concurrency(concurrency)
                         .data(deps.clone())
                         .build($handler)
@@ -309,56 +339,39 @@ impl Transport {
         match &self {
             Transport::Redis { conn, .. } => {
                 tokio::join!(
-                    supervised!(redis_storage, conn, EmailJob, Queue::Email, email::job),
-                    supervised!(
-                        redis_storage,
-                        conn,
-                        WebhookJob,
-                        Queue::Webhook,
-                        webhook::job
-                    ),
-                    supervised!(
-                        redis_storage,
-                        conn,
-                        BillingJob,
-                        Queue::Billing,
-                        billing::job
-                    ),
-                    supervised!(
-                        redis_storage,
-                        conn,
-                        PrivacyJob,
-                        Queue::Privacy,
-                        privacy::job
-                    ),
-                    supervised!(redis_storage, conn, SlaJob, Queue::Sla, sla::job),
+                    supervised!(redis_worker, conn, EmailJob, Queue::Email, email::job),
+                    supervised!(redis_worker, conn, WebhookJob, Queue::Webhook, webhook::job),
+                    supervised!(redis_worker, conn, BillingJob, Queue::Billing, billing::job),
+                    supervised!(redis_worker, conn, PrivacyJob, Queue::Privacy, privacy::job),
+                    supervised!(redis_worker, conn, SlaJob, Queue::Sla, sla::job),
                 );
             }
-            Transport::Sqlite { pool, .. } => {
+            Transport::Sqlite { pool, pushed, .. } => {
+                let sqlite = (pool, &**pushed);
                 tokio::join!(
-                    supervised!(sqlite_storage, pool, EmailJob, Queue::Email, email::job),
+                    supervised!(sqlite_worker, sqlite, EmailJob, Queue::Email, email::job),
                     supervised!(
-                        sqlite_storage,
-                        pool,
+                        sqlite_worker,
+                        sqlite,
                         WebhookJob,
                         Queue::Webhook,
                         webhook::job
                     ),
                     supervised!(
-                        sqlite_storage,
-                        pool,
+                        sqlite_worker,
+                        sqlite,
                         BillingJob,
                         Queue::Billing,
                         billing::job
                     ),
                     supervised!(
-                        sqlite_storage,
-                        pool,
+                        sqlite_worker,
+                        sqlite,
                         PrivacyJob,
                         Queue::Privacy,
                         privacy::job
                     ),
-                    supervised!(sqlite_storage, pool, SlaJob, Queue::Sla, sla::job),
+                    supervised!(sqlite_worker, sqlite, SlaJob, Queue::Sla, sla::job),
                 );
             }
         }
@@ -428,6 +441,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::sync::mpsc;
 
     /// The plan SQLite picks for a statement, one line per step. It asks a new connection:
     /// `EXPLAIN QUERY PLAN` does not check the schema version, so a pooled connection that
@@ -446,6 +460,89 @@ mod tests {
             .map(|(.., detail)| detail)
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    async fn seen(job: EmailJob, seen: Data<mpsc::UnboundedSender<uuid::Uuid>>) {
+        let _ = seen.send(job.email_id);
+    }
+
+    /// The SQLite queue's worker on an empty queue: a handful of fetches a second, not the
+    /// thousands apalis's own polling sent; a push from this process is picked up at once,
+    /// and a batch is drained.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_sqlite_worker_fetches_rarely_and_wakes_on_a_push() {
+        let path = std::env::temp_dir().join(format!("queue-{}.db", uuid::Uuid::new_v4()));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let transport = Transport::sqlite(&url, "").await.unwrap();
+        let Transport::Sqlite { pool, pushed, .. } = &transport else {
+            unreachable!("a SQLite transport");
+        };
+        let backend = transport.sqlite_worker::<EmailJob>((pool, pushed), Queue::Email, 4);
+        let (seen_tx, mut seen_rx) = mpsc::unbounded_channel();
+        let (stop_tx, mut stop_rx) = watch::channel(false);
+        let worker = WorkerBuilder::new("idle-test")
+            .backend(backend.clone())
+            .concurrency(4)
+            .data(seen_tx)
+            .build(seen)
+            .run_until(async move {
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+                Ok::<(), std::io::Error>(())
+            });
+        let worker = tokio::spawn(worker);
+
+        // Waits of 50, 100, 200, 400 and 800 ms after the first fetch: 6 in 2 s.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let idle = backend.fetches();
+        assert!((3..=10).contains(&idle), "{idle} fetches in 2 s idle");
+
+        // Now waiting up to 1 s between fetches; a push ends the wait.
+        let email_id = uuid::Uuid::new_v4();
+        let pushed_at = std::time::Instant::now();
+        transport
+            .push(Job::Email(EmailJob { email_id }))
+            .await
+            .unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), seen_rx.recv())
+            .await
+            .unwrap();
+        let pickup = pushed_at.elapsed();
+        assert_eq!(got, Some(email_id));
+        assert!(
+            pickup < Duration::from_millis(250),
+            "picked up after {pickup:?}"
+        );
+
+        let ids: Vec<uuid::Uuid> = (0..50).map(|_| uuid::Uuid::new_v4()).collect();
+        transport
+            .push_all(
+                ids.iter()
+                    .map(|&email_id| Job::Email(EmailJob { email_id }))
+                    .collect(),
+            )
+            .await
+            .unwrap();
+        let mut drained = std::collections::HashSet::new();
+        while drained.len() < ids.len() {
+            let id = tokio::time::timeout(Duration::from_secs(5), seen_rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            drained.insert(id);
+        }
+        assert!(ids.iter().all(|id| drained.contains(id)));
+
+        stop_tx.send(true).unwrap();
+        worker.await.unwrap().unwrap();
+        // Every task was acked: nothing waits or runs.
+        assert_eq!(
+            transport.counts(Queue::Email).await.unwrap(),
+            BackendCounts::default()
+        );
+        pool.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
     }
 
     #[tokio::test]
