@@ -13,6 +13,21 @@ pub fn release_free_memory() {
     }
 }
 
+/// Bytes the allocator has handed out and not yet had back, over all its arenas and its
+/// directly mapped blocks (`None` off glibc). Unlike the resident set, this does not depend
+/// on which freed pages were reused or given back.
+pub fn heap_in_use_bytes() -> Option<u64> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 (glibc ≥ 2.33) only reads the allocator's statistics under its
+        // own locks and has no preconditions on the caller.
+        let info = unsafe { libc::mallinfo2() };
+        Some((info.uordblks + info.hblkhd) as u64)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    None
+}
+
 /// Decides when trimming is worth it: when fewer actors are live than at the last look.
 #[derive(Debug, Default)]
 pub struct TrimAfterShrink {
@@ -41,5 +56,15 @@ mod tests {
         assert!(trim.shrank(10), "actors stopped");
         assert!(!trim.shrank(10));
         release_free_memory();
+    }
+
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn the_heap_in_use_counts_a_live_allocation() {
+        // Other tests allocate and free meanwhile: only the live block is certain.
+        let block = vec![1u8; 1 << 20];
+        let during = heap_in_use_bytes().expect("glibc");
+        assert!(during >= 1 << 20, "{during}");
+        drop(std::hint::black_box(block));
     }
 }

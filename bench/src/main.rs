@@ -50,7 +50,8 @@ struct RunArgs {
     /// Operator token (`HELPLINE_ADMIN_TOKEN` or `hl_staff_…`).
     #[arg(long, env = "HELPLINE_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: String,
-    /// Comma-separated: healthz,create,read,reply,reject,mixed,webhook-drain,tenants,stream,scale
+    /// Comma-separated: healthz,create,read,reply,reject,mixed,webhook-drain,tenants,
+    /// stream-idle,stream,scale
     #[arg(
         long,
         value_delimiter = ',',
@@ -448,9 +449,9 @@ fn vm_rss_kb(pid: u32) -> Option<u64> {
         .ok()
 }
 
-async fn metric(ctx: &Ctx, name: &str) -> Option<f64> {
-    let text = ctx
-        .client
+/// The server's `/metrics` text (with the operator token).
+async fn metrics_text(ctx: &Ctx) -> Option<String> {
+    ctx.client
         .get(ctx.url("/metrics"))
         .bearer_auth(&ctx.args.admin_token)
         .send()
@@ -458,7 +459,11 @@ async fn metric(ctx: &Ctx, name: &str) -> Option<f64> {
         .ok()?
         .text()
         .await
-        .ok()?;
+        .ok()
+}
+
+async fn metric(ctx: &Ctx, name: &str) -> Option<f64> {
+    let text = metrics_text(ctx).await?;
     text.lines()
         .filter(|l| l.starts_with(name))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
@@ -1024,6 +1029,9 @@ async fn run(args: RunArgs) -> Result<()> {
             "webhook-drain" => scenario_webhook_drain(&mut ctx).await.map(|o| vec![o]),
             "tenants" => scenario_tenants(&mut ctx).await.map(|o| vec![o]),
             "scale" => scale::scenario_scale(&mut ctx).await,
+            "stream-idle" => stream::scenario_stream_idle(&mut ctx)
+                .await
+                .map(|o| vec![o]),
             "stream" => {
                 let create = rows.iter().find(|r| r.scenario == "create").map(|r| r.rps);
                 stream::scenario_stream(&mut ctx, create)

@@ -17,9 +17,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use crate::{Ctx, MakeRequest, Outcome, Samples, closed_loop, open_loop, run_tag, vm_rss_kb};
+use crate::{
+    Ctx, MakeRequest, Outcome, Samples, closed_loop, metric, metrics_text, open_loop, run_tag,
+    vm_rss_kb,
+};
 
 const SUBJECT_PREFIX: &str = "Bench stream ";
+/// The route template of a create, as the server's metrics label it.
+const TICKETS_ROUTE: &str = "/v1/support/tickets";
 
 fn unix_micros() -> u64 {
     SystemTime::now()
@@ -249,21 +254,199 @@ impl CpuMeter {
     }
 }
 
+/// The subscribers' tenants (`--stream-tenants`), one API key each.
+async fn stream_tenants(ctx: &mut Ctx, name: &str, tag: &str) -> Result<Vec<String>> {
+    let mut keys = Vec::new();
+    for i in 0..ctx.args.stream_tenants.max(1) {
+        keys.push(
+            ctx.create_tenant(&format!("{name} {tag} {i}"), "enterprise", 100_000_000)
+                .await?,
+        );
+    }
+    Ok(keys)
+}
+
+/// Open subscribers, and the switch that ends them.
+struct Subscribers {
+    tasks: Vec<tokio::task::JoinHandle<Result<Vec<Delivery>>>>,
+    /// How many got their `200` (within two minutes).
+    open: u64,
+    stop: watch::Sender<bool>,
+}
+
+impl Subscribers {
+    /// Opens `n` streams round-robin over `keys`, 200 every 20 ms, and waits until every
+    /// one is answered (or failed), at most two minutes.
+    async fn open(base: &str, keys: &[String], n: usize) -> Result<Self> {
+        let target = Target::of(base).await?;
+        let opened = Arc::new(AtomicU64::new(0));
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::with_capacity(n);
+        for i in 0..n {
+            tasks.push(tokio::spawn(subscribe(
+                target.clone(),
+                keys[i % keys.len()].clone(),
+                opened.clone(),
+                stopped.clone(),
+            )));
+            if i % 200 == 199 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while (opened.load(Ordering::Relaxed) as usize) < n && Instant::now() < deadline {
+            if tasks.iter().all(|s| s.is_finished()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(Self {
+            tasks,
+            open: opened.load(Ordering::Relaxed),
+            stop,
+        })
+    }
+}
+
+/// The server's resident set and, from its `/metrics`, the heap its allocator has handed
+/// out (glibc's count; absent elsewhere), in KiB.
+#[derive(Clone, Copy)]
+struct Memory {
+    rss_kib: Option<f64>,
+    heap_kib: Option<f64>,
+}
+
+impl Memory {
+    async fn read(ctx: &Ctx) -> Self {
+        Self {
+            rss_kib: ctx.args.server_pid.and_then(vm_rss_kb).map(|k| k as f64),
+            heap_kib: metric(ctx, "helpline_heap_in_use_bytes")
+                .await
+                .map(|b| b / 1024.0),
+        }
+    }
+
+    /// KiB per stream grown from `before` to `self`.
+    fn per(self, before: Self, streams: u64) -> (Option<f64>, Option<f64>) {
+        let per = |a: Option<f64>, b: Option<f64>| {
+            Some((b? - a?) / streams as f64).filter(|_| streams > 0)
+        };
+        (
+            per(before.rss_kib, self.rss_kib),
+            per(before.heap_kib, self.heap_kib),
+        )
+    }
+}
+
+/// The server's own latency histogram of one route (`le` bound in seconds, cumulative count),
+/// from its `/metrics`: it runs from the request's middleware to the response handed to
+/// actix-web, so it leaves out the waits for the worker thread to read the request and write
+/// the answer, and the client's.
+async fn route_histogram(ctx: &Ctx, route: &str) -> Option<Vec<(f64, u64)>> {
+    let text = metrics_text(ctx).await?;
+    let prefix = format!("helpline_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"");
+    let buckets: Vec<(f64, u64)> = text
+        .lines()
+        .filter_map(|l| {
+            let (le, count) = l.strip_prefix(&prefix)?.split_once("\"} ")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, count.parse().ok()?))
+        })
+        .collect();
+    Some(buckets).filter(|b| !b.is_empty())
+}
+
+/// The bucket bound (ms) under which `pct` % of the requests between two readings of a
+/// histogram fell.
+fn histogram_percentile(before: &[(f64, u64)], after: &[(f64, u64)], pct: f64) -> Option<f64> {
+    let count = |h: &[(f64, u64)], le: f64| {
+        h.iter()
+            .find(|(bound, _)| *bound == le)
+            .map_or(0, |(_, c)| *c)
+    };
+    let total = after
+        .last()
+        .map(|(le, _)| count(after, *le) - count(before, *le))?;
+    after
+        .iter()
+        .find(|(le, c)| (c - count(before, *le)) as f64 >= total as f64 * pct / 100.0)
+        .map(|(le, _)| le * 1000.0)
+        .filter(|_| total > 0)
+}
+
+/// `stream-idle`: the memory an idle subscriber costs the server. Meant to run first on a
+/// fresh server (nothing created before, so no freed heap for the streams to reuse
+/// uncounted): RSS and heap before and after opening `--subscribers` streams, per stream;
+/// then the server's CPU over 5 s of heartbeats only. The streams are closed at the end,
+/// and the scenario waits until the server has let them go.
+pub async fn scenario_stream_idle(ctx: &mut Ctx) -> Result<Outcome> {
+    let n = ctx.args.subscribers;
+    let keys = stream_tenants(ctx, "Bench Idle", &run_tag()).await?;
+    let drain = wait_for_drained_queues(ctx, Duration::from_secs(300)).await?;
+    let before = Memory::read(ctx).await;
+    let started = Instant::now();
+    let subscribers = Subscribers::open(&ctx.base, &keys, n).await?;
+    let open_secs = started.elapsed().as_secs_f64();
+    // Past the hub's trim after a burst of streams (a second without one).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let open = Memory::read(ctx).await;
+    let (rss_per, heap_per) = open.per(before, subscribers.open);
+    let idle = CpuMeter::start(ctx.args.server_pid);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (idle_server, idle_bench) = idle.cores();
+
+    subscribers.stop.send_replace(true);
+    let mut out = Samples::default();
+    for s in subscribers.tasks {
+        match s.await {
+            Ok(Ok(_)) => out.ok += 1,
+            Ok(Err(e)) => *out.errors.entry(format!("subscriber: {e}")).or_default() += 1,
+            Err(_) => *out.errors.entry("subscriber: panicked".into()).or_default() += 1,
+        }
+    }
+    // The server notices a gone client at its next write (a heartbeat within 5 s).
+    let closing = Instant::now();
+    while metric(ctx, "helpline_feed_streams_open")
+        .await
+        .unwrap_or(0.0)
+        > 0.0
+        && closing.elapsed() < Duration::from_secs(30)
+    {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let mut out = out.outcome("stream-idle", open_secs);
+    let extra = [
+        ("subscribers", json!(n)),
+        ("subscribers_open", json!(subscribers.open)),
+        ("open_s", json!(open_secs)),
+        ("queue_jobs_waiting_at_start", json!(drain.waiting_at_start)),
+        ("rss_before_kib", json!(before.rss_kib)),
+        ("rss_open_kib", json!(open.rss_kib)),
+        ("rss_per_subscriber_kib", json!(rss_per)),
+        ("heap_before_kib", json!(before.heap_kib)),
+        ("heap_open_kib", json!(open.heap_kib)),
+        ("heap_per_subscriber_kib", json!(heap_per)),
+        ("cpu_idle_server_cores", json!(idle_server)),
+        ("cpu_idle_bench_cores", json!(idle_bench)),
+        (
+            "streams_closed_after_s",
+            json!(closing.elapsed().as_secs_f64()),
+        ),
+    ];
+    out.extra
+        .extend(extra.into_iter().map(|(k, v)| (k.to_string(), v)));
+    Ok(out)
+}
+
 pub async fn scenario_stream(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<Outcome> {
     let n = ctx.args.subscribers;
     let tenants = ctx.args.stream_tenants.max(1);
     let tag = run_tag();
-    let mut keys = Vec::with_capacity(tenants);
-    for i in 0..tenants {
-        keys.push(
-            ctx.create_tenant(
-                &format!("Bench Stream {tag} {i}"),
-                "enterprise",
-                100_000_000,
-            )
-            .await?,
-        );
-    }
+    let keys = stream_tenants(ctx, "Bench Stream", &tag).await?;
     // A tenant nobody follows: its creates measure what open streams cost the write path
     // when they are not the ones being fed.
     let quiet = ctx
@@ -276,29 +459,8 @@ pub async fn scenario_stream(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<O
     let pid = ctx.args.server_pid;
     let rss_before = pid.and_then(vm_rss_kb);
 
-    let target = Target::of(&ctx.base).await?;
-    let opened = Arc::new(AtomicU64::new(0));
-    let (stop, stopped) = watch::channel(false);
-    let mut subscribers = Vec::with_capacity(n);
-    for i in 0..n {
-        subscribers.push(tokio::spawn(subscribe(
-            target.clone(),
-            keys[i % tenants].clone(),
-            opened.clone(),
-            stopped.clone(),
-        )));
-        if i % 200 == 199 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while (opened.load(Ordering::Relaxed) as usize) < n && Instant::now() < deadline {
-        if subscribers.iter().all(|s| s.is_finished()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let open_now = opened.load(Ordering::Relaxed);
+    let subscribers = Subscribers::open(&ctx.base, &keys, n).await?;
+    let open_now = subscribers.open;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_open = pid.and_then(vm_rss_kb);
 
@@ -309,6 +471,7 @@ pub async fn scenario_stream(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<O
 
     // Events at the target rate: every subscriber of a tenant gets its tenant's events.
     let make = stream_create(&ctx.base, keys.clone());
+    let server_before = route_histogram(ctx, TICKETS_ROUTE).await;
     let rate_from = unix_micros();
     let meter = CpuMeter::start(pid);
     let (created, secs) = open_loop(
@@ -319,6 +482,11 @@ pub async fn scenario_stream(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<O
         200,
     )
     .await;
+    // How long the creates themselves took (a delivery's latency includes its create's).
+    let created = created.outcome("stream_create", secs);
+    let server_after = route_histogram(ctx, TICKETS_ROUTE).await;
+    let server_pct =
+        |pct| histogram_percentile(server_before.as_deref()?, server_after.as_deref()?, pct);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (rate_server, rate_bench) = meter.cores();
     let rate_until = unix_micros();
@@ -346,14 +514,14 @@ pub async fn scenario_stream(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<O
     let create_with_subscribers = burst.latencies_us.len() as f64 / burst_secs;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (burst_server, burst_bench) = burst_meter.cores();
-    stop.send_replace(true);
+    subscribers.stop.send_replace(true);
 
     // Latency is reported for the events created at the target rate; the burst's (created
     // as fast as the server takes them) are counted apart.
     let mut delivered = Samples::default();
     let mut burst_delivered = Samples::default();
     let mut failed = std::collections::BTreeMap::<String, u64>::new();
-    for s in subscribers {
+    for s in subscribers.tasks {
         match s.await {
             Ok(Ok(deliveries)) => {
                 for (sent, latency) in deliveries {
@@ -389,6 +557,10 @@ pub async fn scenario_stream(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<O
         ("tenants", json!(tenants)),
         ("event_rate", json!(ctx.args.stream_rate)),
         ("events_created", json!(created.ok)),
+        ("create_p50_ms", json!(created.p50_ms)),
+        ("create_p99_ms", json!(created.p99_ms)),
+        ("create_server_p50_le_ms", json!(server_pct(50.0))),
+        ("create_server_p99_le_ms", json!(server_pct(99.0))),
         ("rss_before_kib", json!(kib(rss_before))),
         ("rss_open_kib", json!(kib(rss_open))),
         ("rss_per_subscriber_kib", json!(per_subscriber)),
@@ -433,6 +605,15 @@ mod tests {
         let mut found = Vec::new();
         sent_times(bytes, |t| found.push(t));
         found
+    }
+
+    #[test]
+    fn reads_a_percentile_off_two_histogram_readings() {
+        let before = [(0.01, 5), (0.1, 10), (1.0, 10), (f64::INFINITY, 10)];
+        let after = [(0.01, 55), (0.1, 108), (1.0, 110), (f64::INFINITY, 110)];
+        assert_eq!(histogram_percentile(&before, &after, 50.0), Some(10.0));
+        assert_eq!(histogram_percentile(&before, &after, 99.0), Some(1000.0));
+        assert_eq!(histogram_percentile(&before, &before, 50.0), None);
     }
 
     #[test]

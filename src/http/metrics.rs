@@ -48,6 +48,15 @@ pub(crate) async fn metrics(state: web::Data<AppState>, _: Staff) -> ApiResult<H
         &[(String::new(), creates as f64)],
     );
 
+    if let Some(heap) = crate::memory::heap_in_use_bytes() {
+        gauge(
+            &mut out,
+            "helpline_heap_in_use_bytes",
+            "Heap the allocator has handed out and not had back (glibc's count).",
+            &[(String::new(), heap as f64)],
+        );
+    }
+
     let (tenant_streams, operator_streams) = state.feed.open_streams();
     gauge(
         &mut out,
