@@ -18,6 +18,7 @@ mod m20261201_000014_idempotency_usage;
 mod m20261202_000015_search_postings;
 mod m20261202_000017_sqlite_words;
 mod m20261202_000018_quiet_triggers;
+mod m20261202_000019_search_rows_untenanted;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000015_search_postings::Migration),
             Box::new(m20261202_000018_quiet_triggers::Migration),
             Box::new(m20261202_000017_sqlite_words::Migration),
+            Box::new(m20261202_000019_search_rows_untenanted::Migration),
         ]
     }
 }

@@ -329,11 +329,14 @@ impl TicketFilter {
     /// tenant reads the full-text index (on SQLite, the FTS5 matches joined to their
     /// `ticket_search_rows` row and ticket).
     fn search_count(&self, backend: DatabaseBackend, now: DateTime<Utc>) -> SelectStatement {
+        // The filter's own statement: every match read from the search index.
+        let filtered = || {
+            self.apply(backend, tickets::Entity::find(), now, Matches::Few)
+                .into_query()
+        };
         let words = self.q.as_deref().map(search_words).unwrap_or_default();
         if words.is_empty() {
-            return self
-                .apply(backend, tickets::Entity::find(), now, Matches::Few)
-                .into_query();
+            return filtered();
         }
         match (self.tenant_id, self.needs_ticket_row()) {
             (Some(tenant_id), false) => {
@@ -355,13 +358,9 @@ impl TicketFilter {
             }
             (Some(_), true) => match self.word_walk(backend, &words, Matches::Many, now) {
                 Some((walk, _)) => walk.into_query(),
-                None => self
-                    .apply(backend, tickets::Entity::find(), now, Matches::Few)
-                    .into_query(),
+                None => filtered(),
             },
-            (None, _) if backend == DatabaseBackend::Postgres => self
-                .apply(backend, tickets::Entity::find(), now, Matches::Few)
-                .into_query(),
+            (None, _) if backend == DatabaseBackend::Postgres => filtered(),
             (None, _) => {
                 let rest = TicketFilter {
                     q: None,

@@ -66,7 +66,7 @@ async fn assert_no_drift(app: &TestApp) {
 
 /// The search index's rows agree with the tickets' documents: `ticket_words` holds exactly
 /// the words of each ticket's documents (public when in the public one), and on SQLite every
-/// ticket has one `ticket_search_rows` row with its tenant. SQLite's words are recomputed
+/// ticket has one `ticket_search_rows` row. SQLite's words are recomputed
 /// here as the migration does for existing tickets (every document into the scratch FTS5
 /// table, read back a word per document), in a transaction rolled back afterwards.
 async fn assert_search_index_in_step(app: &TestApp) {
@@ -92,7 +92,7 @@ async fn assert_search_index_in_step(app: &TestApp) {
         }
         _ => {
             let sql = "SELECT (SELECT COUNT(*) FROM tickets t LEFT JOIN ticket_search_rows r
-                     ON r.ticket_id = t.id AND r.tenant_id = t.tenant_id WHERE r.rowid IS NULL)
+                     ON r.ticket_id = t.id WHERE r.rowid IS NULL)
                   + (SELECT COUNT(*) FROM ticket_search_rows) - (SELECT COUNT(*) FROM tickets)";
             let rows = off(db
                 .query_one_raw(Statement::from_string(backend, sql))
