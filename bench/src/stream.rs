@@ -457,12 +457,13 @@ pub async fn scenario_stream(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<O
     // with every phase below: measure the streams on a server whose queues are drained.
     let drain = wait_for_drained_queues(ctx, Duration::from_secs(300)).await?;
     let pid = ctx.args.server_pid;
-    let rss_before = pid.and_then(vm_rss_kb);
+    let before = Memory::read(ctx).await;
 
     let subscribers = Subscribers::open(&ctx.base, &keys, n).await?;
     let open_now = subscribers.open;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_open = pid.and_then(vm_rss_kb);
+    let open = Memory::read(ctx).await;
+    let (rss_per, heap_per) = open.per(before, open_now);
 
     // Idle streams: heartbeats only.
     let idle = CpuMeter::start(pid);
@@ -541,13 +542,6 @@ pub async fn scenario_stream(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<O
     delivered.errors.extend(failed);
     let burst_out = burst_delivered.outcome("stream_burst", burst_secs);
     let mut out = delivered.outcome("stream", secs);
-    let kib = |kb: Option<u64>| kb.map(|k| k as f64);
-    let per_subscriber = match (rss_before, rss_open) {
-        (Some(before), Some(open)) if open_now > 0 => {
-            Some(open.saturating_sub(before) as f64 / open_now as f64)
-        }
-        _ => None,
-    };
     let extra = [
         ("subscribers", json!(n)),
         ("queue_jobs_waiting_at_start", json!(drain.waiting_at_start)),
@@ -561,9 +555,10 @@ pub async fn scenario_stream(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<O
         ("create_p99_ms", json!(created.p99_ms)),
         ("create_server_p50_le_ms", json!(server_pct(50.0))),
         ("create_server_p99_le_ms", json!(server_pct(99.0))),
-        ("rss_before_kib", json!(kib(rss_before))),
-        ("rss_open_kib", json!(kib(rss_open))),
-        ("rss_per_subscriber_kib", json!(per_subscriber)),
+        ("rss_before_kib", json!(before.rss_kib)),
+        ("rss_open_kib", json!(open.rss_kib)),
+        ("rss_per_subscriber_kib", json!(rss_per)),
+        ("heap_per_subscriber_kib", json!(heap_per)),
         ("cpu_idle_server_cores", json!(idle_server)),
         ("cpu_idle_bench_cores", json!(idle_bench)),
         ("cpu_rate_server_cores", json!(rate_server)),

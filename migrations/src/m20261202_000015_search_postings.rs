@@ -88,7 +88,8 @@ fn postgres() -> Vec<&'static str> {
     ]
 }
 
-fn sqlite() -> Vec<&'static str> {
+/// Also migration 000019's `down`, which puts these back.
+pub(crate) fn sqlite() -> Vec<&'static str> {
     vec![
         "ALTER TABLE ticket_search_rows ADD COLUMN tenant_id BLOB",
         "UPDATE ticket_search_rows SET tenant_id =

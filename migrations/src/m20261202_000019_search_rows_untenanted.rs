@@ -5,16 +5,22 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DatabaseBackend;
 
+use crate::m20261202_000015_search_postings;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-/// Moves a ticket's full-text row to its new tenant (the FTS5 `tenant` column).
-const SEARCH_TENANT_TRIGGER: &str =
-    "CREATE TRIGGER ticket_search_tenant AFTER UPDATE OF tenant_id ON tickets
-     WHEN OLD.tenant_id IS NOT NEW.tenant_id BEGIN
-       UPDATE ticket_search SET tenant = 't' || lower(hex(NEW.tenant_id))
-       WHERE rowid = (SELECT rowid FROM ticket_search_rows WHERE ticket_id = NEW.id);
-     END";
+/// Runs `statements` in order on SQLite; PostgreSQL has nothing to change.
+async fn on_sqlite(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
+    if manager.get_database_backend() == DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    let db = manager.get_connection();
+    for statement in statements {
+        db.execute_unprepared(statement).await?;
+    }
+    Ok(())
+}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -25,48 +31,28 @@ impl MigrationTrait for Migration {
     }
 
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() == DatabaseBackend::Postgres {
-            return Ok(());
-        }
-        let db = manager.get_connection();
-        for statement in [
-            "DROP TRIGGER IF EXISTS ticket_search_rows_tenant",
-            "DROP TRIGGER IF EXISTS ticket_search_tenant",
-            SEARCH_TENANT_TRIGGER,
-            "DROP INDEX IF EXISTS idx_ticket_search_rows_tenant",
-            "ALTER TABLE ticket_search_rows DROP COLUMN tenant_id",
-        ] {
-            db.execute_unprepared(statement).await?;
-        }
-        Ok(())
+        on_sqlite(
+            manager,
+            &[
+                "DROP TRIGGER IF EXISTS ticket_search_rows_tenant",
+                "DROP TRIGGER IF EXISTS ticket_search_tenant",
+                // Moves a ticket's full-text row to its new tenant (the FTS5 `tenant` column).
+                "CREATE TRIGGER ticket_search_tenant AFTER UPDATE OF tenant_id ON tickets
+                 WHEN OLD.tenant_id IS NOT NEW.tenant_id BEGIN
+                   UPDATE ticket_search SET tenant = 't' || lower(hex(NEW.tenant_id))
+                   WHERE rowid = (SELECT rowid FROM ticket_search_rows WHERE ticket_id = NEW.id);
+                 END",
+                "DROP INDEX IF EXISTS idx_ticket_search_rows_tenant",
+                "ALTER TABLE ticket_search_rows DROP COLUMN tenant_id",
+            ],
+        )
+        .await
     }
 
+    /// Back to 000015's column, index and triggers.
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() == DatabaseBackend::Postgres {
-            return Ok(());
-        }
-        let db = manager.get_connection();
-        for statement in [
-            "ALTER TABLE ticket_search_rows ADD COLUMN tenant_id BLOB",
-            "UPDATE ticket_search_rows SET tenant_id =
-               (SELECT t.tenant_id FROM tickets t WHERE t.id = ticket_search_rows.ticket_id)",
-            "CREATE INDEX idx_ticket_search_rows_tenant ON ticket_search_rows (tenant_id, ticket_id)",
-            "CREATE TRIGGER ticket_search_rows_tenant AFTER INSERT ON ticket_search_rows
-             WHEN NEW.tenant_id IS NULL BEGIN
-               UPDATE ticket_search_rows SET tenant_id =
-                 (SELECT t.tenant_id FROM tickets t WHERE t.id = NEW.ticket_id)
-               WHERE rowid = NEW.rowid;
-             END",
-            "DROP TRIGGER IF EXISTS ticket_search_tenant",
-            "CREATE TRIGGER ticket_search_tenant AFTER UPDATE OF tenant_id ON tickets
-             WHEN OLD.tenant_id IS NOT NEW.tenant_id BEGIN
-               UPDATE ticket_search_rows SET tenant_id = NEW.tenant_id WHERE ticket_id = NEW.id;
-               UPDATE ticket_search SET tenant = 't' || lower(hex(NEW.tenant_id))
-               WHERE rowid = (SELECT rowid FROM ticket_search_rows WHERE ticket_id = NEW.id);
-             END",
-        ] {
-            db.execute_unprepared(statement).await?;
-        }
-        Ok(())
+        let mut statements = vec!["DROP TRIGGER IF EXISTS ticket_search_tenant"];
+        statements.extend(m20261202_000015_search_postings::sqlite());
+        on_sqlite(manager, &statements).await
     }
 }
