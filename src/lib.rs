@@ -16,6 +16,7 @@ pub mod feed;
 pub mod http;
 pub mod idempotency;
 pub mod jobs;
+pub mod json_writer;
 pub mod macros;
 pub mod memory;
 pub mod metrics;

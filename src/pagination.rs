@@ -94,6 +94,32 @@ pub struct CursorPageOut<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T: crate::json_writer::WriteJson> crate::json_writer::WriteJson for CursorPageOut<T> {
+    fn write_json(&self, w: &mut crate::json_writer::JsonWriter) {
+        w.begin_object();
+        w.key("data");
+        w.begin_array();
+        for row in &self.data {
+            w.element();
+            row.write_json(w);
+        }
+        w.end_array();
+        w.key("total");
+        w.u64(self.total);
+        if let Some(exact) = self.total_is_exact {
+            w.key("total_is_exact");
+            w.bool(exact);
+        }
+        w.key("offset");
+        w.u64(self.offset);
+        w.key("limit");
+        w.u64(self.limit);
+        w.key("next_cursor");
+        w.opt_str(self.next_cursor.as_deref());
+        w.end_object();
+    }
+}
+
 impl<T> CursorPageOut<T> {
     /// `listed` with each row shaped by `out`, as the page asked for (`by_cursor`: it came
     /// from a cursor, not an offset).

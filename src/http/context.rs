@@ -68,12 +68,6 @@ pub async fn request_context(
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
 
-    let tenant = match res.request().extensions().get::<Principal>() {
-        Some(Principal::Tenant(t)) => t.tenant_id.to_string(),
-        Some(Principal::Staff(s)) => format!("staff:{}", s.name),
-        Some(Principal::Bot(b)) => format!("bot:{}", b.name),
-        None => String::new(),
-    };
     let route = res
         .request()
         .match_pattern()
@@ -82,10 +76,12 @@ pub async fn request_context(
         .request()
         .app_data::<actix_web::web::Data<crate::app::AppState>>()
     {
-        let method = res.request().method().as_str().to_string();
-        state
-            .metrics
-            .observe_request(&route, &method, res.status().as_u16(), started.elapsed());
+        state.metrics.observe_request(
+            &route,
+            res.request().method().as_str(),
+            res.status().as_u16(),
+            started.elapsed(),
+        );
         if let Some(limited) = res
             .response()
             .extensions()
@@ -94,6 +90,16 @@ pub async fn request_context(
             state.metrics.observe_rejection(&limited.0);
         }
     }
+    // The log line's fields cost formatting on every request: only when it is written.
+    if !tracing::enabled!(target: "helpline::http", tracing::Level::INFO) {
+        return Ok(res);
+    }
+    let tenant = match res.request().extensions().get::<Principal>() {
+        Some(Principal::Tenant(t)) => t.tenant_id.to_string(),
+        Some(Principal::Staff(s)) => format!("staff:{}", s.name),
+        Some(Principal::Bot(b)) => format!("bot:{}", b.name),
+        None => String::new(),
+    };
     tracing::info!(
         target: "helpline::http",
         method = %res.request().method(),

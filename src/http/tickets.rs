@@ -12,7 +12,7 @@ use crate::domain::ticket::{Category, Priority};
 use crate::domain::validate::{Description, Email, MessageBody, ShortRef, Subject};
 use crate::http::auth::{AnyTenantKey, SecretKey};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::json::JsonBody;
+use crate::http::json::{JsonBody, TICKET_JSON_BYTES, written};
 use crate::http::path::path_id;
 use crate::http::precondition::{etag, if_match};
 use crate::http::query::{CursorParams, PageParams, QueryMap};
@@ -309,11 +309,11 @@ async fn list_tickets(
     let sort = q.parse::<Sort>("sort")?.unwrap_or_default();
     let now = Utc::now();
     let listed = query::list(&state.db, &filter, page, cursor, sort, now).await?;
-    Ok(
-        HttpResponse::Ok().json(CursorPageOut::new(listed, page, cursor.is_some(), |t| {
-            TicketOut::summary(t, now)
-        })),
-    )
+    let out = CursorPageOut::new(listed, page, cursor.is_some(), |t| {
+        TicketOut::summary(t, now)
+    });
+    let capacity = TICKET_JSON_BYTES * (out.data.len() + 1);
+    Ok(written(&mut HttpResponse::Ok(), &out, capacity))
 }
 
 /// Get a ticket
@@ -345,13 +345,13 @@ async fn get_ticket(
     .await?
     .ok_or(TicketError::NotFound)?;
     let version = ticket.version;
-    Ok(
-        etag(&mut HttpResponse::Ok(), version).json(TicketOut::with_thread(
-            ticket,
-            thread,
-            Utc::now(),
-        )),
-    )
+    let out = TicketOut::with_thread(ticket, thread, Utc::now());
+    let capacity = TICKET_JSON_BYTES * (out.messages.as_ref().map_or(0, Vec::len) + 1);
+    Ok(written(
+        etag(&mut HttpResponse::Ok(), version),
+        &out,
+        capacity,
+    ))
 }
 
 /// List a ticket's messages
@@ -380,8 +380,10 @@ async fn list_messages(
     let cursor = q.cursor()?;
     let ticket = ops::find(&state.db, ticket_id(&path)?, Some(key.tenant_id)).await?;
     let listed = query::thread_page(&state.db, &ticket, page, cursor).await?;
-    let out = CursorPageOut::new(listed, page, cursor.is_some(), MessageOut::from);
-    Ok(HttpResponse::Ok().json(out.counted_exactly()))
+    let out =
+        CursorPageOut::new(listed, page, cursor.is_some(), MessageOut::from).counted_exactly();
+    let capacity = TICKET_JSON_BYTES * (out.data.len() + 1);
+    Ok(written(&mut HttpResponse::Ok(), &out, capacity))
 }
 
 /// A customer reply.

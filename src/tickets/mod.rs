@@ -4,4 +4,5 @@ pub mod error;
 pub mod merge;
 pub mod ops;
 pub mod query;
+pub mod rows;
 pub mod view;

@@ -11,8 +11,8 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
-    EntityTrait, ExprTrait, FromQueryResult, Order, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Select, Value,
+    EntityTrait, ExprTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Select, Value,
 };
 use uuid::Uuid;
 
@@ -23,7 +23,7 @@ use crate::pagination::{
     COUNT_CAP, Listed, Page, SEARCH_COUNT_CAP, capped_count, capped_count_query,
     capped_count_statement, capped_total, count_value, keyset_page,
 };
-use crate::tickets::counts;
+use crate::tickets::{counts, rows};
 
 /// Filters shared by the tenant's list and the operator inbox.
 #[derive(Debug, Default, Clone)]
@@ -512,7 +512,12 @@ impl Total {
         page: Select<tickets::Entity>,
     ) -> Result<(Vec<tickets::Model>, Total), DbErr> {
         let Total::InPage { query, cap } = self else {
-            return Ok((page.all(conn).await?, self));
+            let rows = conn.query_all(&page.into_query()).await?;
+            let tickets = rows
+                .iter()
+                .map(|row| rows::ticket_at(row, 0))
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok((tickets, self));
         };
         let rows = conn.query_all(&with_total(page, &query)).await?;
         let total = match rows.first() {
@@ -524,7 +529,7 @@ impl Total {
         };
         let tickets = rows
             .iter()
-            .map(|row| tickets::Model::from_query_result(row, ""))
+            .map(|row| rows::ticket_at(row, 0))
             .collect::<Result<Vec<_>, _>>()?;
         Ok((tickets, total))
     }
@@ -985,20 +990,23 @@ pub async fn ticket_with_thread(
     if let Some(tenant_id) = tenant_id {
         query = query.filter(tickets::Column::TenantId.eq(tenant_id));
     }
-    let rows = query
+    // The ticket's columns, then the message's (`select_also` keeps both tables' order).
+    let statement = query
         .join(JoinType::LeftJoin, thread)
         .select_also(messages::Entity)
         .order_by_asc(messages::Column::Id)
-        .all(db)
-        .await?;
-    let mut rows = rows.into_iter();
-    let Some((ticket, first)) = rows.next() else {
+        .into_query();
+    let found = db.query_all(&statement).await?;
+    let Some(first) = found.first() else {
         return Ok(None);
     };
-    let messages: Vec<messages::Model> = first
-        .into_iter()
-        .chain(rows.filter_map(|(_, message)| message))
-        .collect();
+    let ticket = rows::ticket_at(first, 0)?;
+    let mut messages = Vec::with_capacity(found.len());
+    for row in &found {
+        if let Some(message) = rows::message_at(row, rows::TICKET_COLUMNS)? {
+            messages.push(message);
+        }
+    }
     Ok(Some((ticket, Head::of(messages, limit))))
 }
 

@@ -10,6 +10,7 @@ use crate::domain::sla;
 use crate::domain::status::TicketStatus;
 use crate::domain::tags::Tags;
 use crate::domain::ticket::{Category, Priority};
+use crate::json_writer::{JsonWriter, WriteJson};
 use crate::tickets::query::{EMBEDDED_MESSAGES, Head};
 
 /// The SLA the ticket was opened under (a snapshot of the tenant's plan at creation).
@@ -95,6 +96,31 @@ impl From<messages::Model> for MessageOut {
             created_at: m.created_at,
             merged_from: m.merged_from.map(|t| TicketId::from_uuid(t).to_string()),
         }
+    }
+}
+
+impl WriteJson for MessageOut {
+    fn write_json(&self, w: &mut JsonWriter) {
+        w.begin_object();
+        w.key("id");
+        w.str(&self.id);
+        w.key("object");
+        w.str(self.object);
+        w.key("ticket_id");
+        w.str(&self.ticket_id);
+        w.key("author");
+        w.str(&self.author);
+        w.key("author_name");
+        w.opt_str(self.author_name.as_deref());
+        w.key("body");
+        w.str(&self.body);
+        w.key("internal");
+        w.bool(self.internal);
+        w.key("created_at");
+        w.timestamp(self.created_at);
+        w.key("merged_from");
+        w.opt_str(self.merged_from.as_deref());
+        w.end_object();
     }
 }
 
@@ -247,6 +273,119 @@ impl TicketOut {
     }
 }
 
+/// The bytes `serde_json` writes for the derived `Serialize`, field for field (the tests
+/// below compare them).
+impl WriteJson for TicketOut {
+    fn write_json(&self, w: &mut JsonWriter) {
+        w.begin_object();
+        w.key("id");
+        w.str(&self.id);
+        w.key("object");
+        w.str(self.object);
+        if let Some(tenant_id) = self.tenant_id {
+            w.key("tenant_id");
+            w.uuid(tenant_id);
+        }
+        w.key("subject");
+        w.str(&self.subject);
+        w.key("category");
+        w.str(self.category.as_str());
+        w.key("priority");
+        w.str(self.priority.as_str());
+        w.key("status");
+        w.str(self.status.as_str());
+        w.key("description");
+        w.str(&self.description);
+        w.key("call_id");
+        w.opt_str(self.call_id.as_deref());
+        w.key("source_session_id");
+        w.opt_str(self.source_session_id.as_deref());
+        w.key("contact_email");
+        w.str(&self.contact_email);
+        w.key("plan_tier");
+        w.str(&self.plan_tier);
+        w.key("sla");
+        w.begin_object();
+        w.key("tier");
+        w.str(&self.sla.tier);
+        w.key("first_response_target");
+        w.str(&self.sla.first_response_target);
+        w.key("priority_queue");
+        w.bool(self.sla.priority_queue);
+        w.key("first_response_due_at");
+        w.opt_timestamp(self.sla.first_response_due_at);
+        w.key("first_response_at");
+        w.opt_timestamp(self.sla.first_response_at);
+        w.key("breached");
+        w.bool(self.sla.breached);
+        w.end_object();
+        w.key("charge");
+        w.begin_object();
+        w.key("amount_cents");
+        w.i64(self.charge.amount_cents);
+        w.key("status");
+        w.str(self.charge.status);
+        w.end_object();
+        w.key("bounty");
+        w.begin_object();
+        w.key("eligible");
+        w.bool(self.bounty.eligible);
+        w.key("status");
+        w.str(self.bounty.status);
+        w.key("amount_cents");
+        w.i64(self.bounty.amount_cents);
+        w.end_object();
+        w.key("email");
+        w.begin_object();
+        w.key("status");
+        w.str(self.email.status);
+        w.key("reason");
+        w.opt_str(self.email.reason.as_deref());
+        w.end_object();
+        w.key("message_count");
+        w.i64(i64::from(self.message_count));
+        w.key("created_at");
+        w.timestamp(self.created_at);
+        w.key("updated_at");
+        w.timestamp(self.updated_at);
+        w.key("resolved_at");
+        w.opt_timestamp(self.resolved_at);
+        w.key("closed_at");
+        w.opt_timestamp(self.closed_at);
+        w.key("merged_into");
+        w.opt_str(self.merged_into.as_deref());
+        w.key("version");
+        w.i64(self.version);
+        if let Some(assignee_id) = self.assignee_id {
+            w.key("assignee_id");
+            w.opt_uuid(assignee_id);
+        }
+        if let Some(tags) = &self.tags {
+            w.key("tags");
+            w.begin_array();
+            for tag in tags {
+                w.element();
+                w.str(tag);
+            }
+            w.end_array();
+        }
+        if let Some(messages) = &self.messages {
+            w.key("messages");
+            w.begin_array();
+            for message in messages {
+                w.element();
+                message.write_json(w);
+            }
+            w.end_array();
+        }
+        if let Some(next) = &self.messages_next {
+            w.key("messages_next");
+            w.str(next);
+        }
+        w.end_object();
+    }
+}
+
 /// One entry of a ticket's history.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EventOut {
@@ -297,4 +436,156 @@ pub struct TicketWithEvents {
     /// Present (`true`) when the ticket has more events than embedded (the first 1,000).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub events_truncated: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json_writer;
+    use crate::pagination::{CursorPageOut, Listed, Page};
+    use chrono::TimeZone;
+    use entities::values::{
+        BountyStatus, ChargeStatus, MessageAuthor, TicketEmailStatus, TicketStatus,
+    };
+
+    fn ticket(n: u128, tricky: bool) -> tickets::Model {
+        let at = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+        let text = |plain: &str| {
+            if tricky {
+                format!("{plain} \"quoted\" \\ tab\t nl\n \u{1} é 🎉")
+            } else {
+                plain.to_string()
+            }
+        };
+        tickets::Model {
+            id: uuid::Uuid::from_u128(0x0193a0b4_c5d6_7e8f_9a0b_1c2d3e4f5a00 + n),
+            tenant_id: uuid::Uuid::from_u128(7),
+            subject: text("Webhook signatures fail"),
+            category: if tricky {
+                Category::Bug
+            } else {
+                Category::ApiSdk
+            },
+            priority: Priority::High,
+            priority_rank: 2,
+            status: TicketStatus::Open,
+            description: text("Since rotating our webhook secret every delivery fails."),
+            call_id: tricky.then(|| text("call_8f2c1a")),
+            source_session_id: None,
+            contact_email: "engineer@acme.com".into(),
+            plan_tier: "enterprise".into(),
+            sla_tier: "enterprise".into(),
+            sla_first_response_target: "4 hours, 24/7 for urgent issues".into(),
+            sla_priority_queue: tricky,
+            first_response_due_at: Some(at + chrono::Duration::microseconds(123_456)),
+            first_response_at: tricky.then_some(at + chrono::Duration::milliseconds(5)),
+            charge_cents: 1,
+            charge_status: ChargeStatus::Pending,
+            charge_entry_id: None,
+            bounty_status: BountyStatus::None,
+            bounty_cents: 0,
+            email_status: TicketEmailStatus::Failed,
+            email_reason: tricky.then(|| text("bounced")),
+            message_count: 3,
+            created_at: at,
+            updated_at: at + chrono::Duration::seconds(61),
+            resolved_at: None,
+            closed_at: tricky.then_some(at),
+            version: 4,
+            assignee_id: tricky.then(|| uuid::Uuid::from_u128(9)),
+            tags: if tricky {
+                ",vip,needs_\"fix\",".into()
+            } else {
+                String::new()
+            },
+            merged_into: tricky.then(|| uuid::Uuid::from_u128(11)),
+        }
+    }
+
+    fn message(n: u128, internal: bool) -> messages::Model {
+        messages::Model {
+            id: uuid::Uuid::from_u128(0x0193_0000 + n),
+            ticket_id: uuid::Uuid::from_u128(0x0193_1000),
+            tenant_id: uuid::Uuid::from_u128(7),
+            author: if internal {
+                MessageAuthor::Operator
+            } else {
+                MessageAuthor::Customer
+            },
+            author_name: internal.then(|| "Ada \"the\" operator".to_string()),
+            body: "Here is the request id:\nreq_42 \u{7}".into(),
+            internal,
+            created_at: Utc.with_ymd_and_hms(2026, 3, 2, 9, 30, 0).unwrap()
+                + chrono::Duration::nanoseconds(1),
+            merged_from: internal.then(|| uuid::Uuid::from_u128(13)),
+        }
+    }
+
+    fn same(out: &impl Fn() -> TicketOut) {
+        let t = out();
+        assert_eq!(
+            String::from_utf8(json_writer::to_vec(&t, 0)).unwrap(),
+            serde_json::to_string(&t).unwrap()
+        );
+    }
+
+    #[test]
+    fn tickets_write_the_bytes_serde_writes() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 3, 0, 0, 0).unwrap();
+        for tricky in [false, true] {
+            same(&|| TicketOut::summary(ticket(1, tricky), now));
+            same(&|| {
+                TicketOut::summary(ticket(1, tricky), now).for_operator(uuid::Uuid::from_u128(7))
+            });
+            same(&|| TicketOut::with_messages(ticket(1, tricky), vec![], now));
+            same(&|| {
+                TicketOut::with_messages(
+                    ticket(1, tricky),
+                    vec![message(1, false), message(2, true)],
+                    now,
+                )
+                .for_operator(uuid::Uuid::from_u128(7))
+            });
+            same(&|| {
+                TicketOut::with_thread(
+                    ticket(1, tricky),
+                    Head {
+                        rows: vec![message(1, false)],
+                        more: tricky,
+                    },
+                    now,
+                )
+            });
+        }
+    }
+
+    #[test]
+    fn ticket_pages_write_the_bytes_serde_writes() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 3, 0, 0, 0).unwrap();
+        let page = Page {
+            limit: 50,
+            offset: 0,
+        };
+        for (rows, cursor, exact) in [(0, None, true), (3, Some("abc\"def".to_string()), false)] {
+            let listed = Listed {
+                rows: (0..rows).map(|n| ticket(n, n % 2 == 1)).collect(),
+                total: 1_234,
+                total_is_exact: exact,
+                next_cursor: cursor,
+            };
+            let out = CursorPageOut::new(listed, page, rows > 0, |t| {
+                let tenant_id = t.tenant_id;
+                TicketOut::summary(t, now).for_operator(tenant_id)
+            });
+            assert_eq!(
+                String::from_utf8(json_writer::to_vec(&out, 0)).unwrap(),
+                serde_json::to_string(&out).unwrap()
+            );
+            let exactly = out.counted_exactly();
+            assert_eq!(
+                String::from_utf8(json_writer::to_vec(&exactly, 0)).unwrap(),
+                serde_json::to_string(&exactly).unwrap()
+            );
+        }
+    }
 }

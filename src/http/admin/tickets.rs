@@ -14,7 +14,7 @@ use crate::domain::ticket::Priority;
 use crate::domain::validate::MessageBody;
 use crate::http::auth::{Responder, Staff, StaffOrBot};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::json::JsonBody;
+use crate::http::json::{JsonBody, TICKET_JSON_BYTES, written};
 use crate::http::precondition::{etag, if_match};
 use crate::http::query::{CursorParams, PageParams, QueryMap};
 use crate::http::tickets::{IfMatch, MessageCreated, TicketFilterParams, ticket_id};
@@ -126,12 +126,12 @@ async fn inbox(
     let filter = inbox_filter(&q, me)?;
     let now = Utc::now();
     let listed = query::inbox(&state.db, &filter, page, cursor, now).await?;
-    Ok(
-        HttpResponse::Ok().json(CursorPageOut::new(listed, page, cursor.is_some(), |t| {
-            let tenant_id = t.tenant_id;
-            TicketOut::summary(t, now).for_operator(tenant_id)
-        })),
-    )
+    let out = CursorPageOut::new(listed, page, cursor.is_some(), |t| {
+        let tenant_id = t.tenant_id;
+        TicketOut::summary(t, now).for_operator(tenant_id)
+    });
+    let capacity = TICKET_JSON_BYTES * (out.data.len() + 1);
+    Ok(written(&mut HttpResponse::Ok(), &out, capacity))
 }
 
 /// A ticket's transcript
