@@ -171,7 +171,10 @@ mod tests {
         let reader = tokio::spawn(async move { rx.recv().await });
         tokio::task::yield_now().await;
         drop(tx);
-        assert!(reader.await.expect("reader").is_none(), "a waiting reader ends");
+        assert!(
+            reader.await.expect("reader").is_none(),
+            "a waiting reader ends"
+        );
     }
 
     #[test]
