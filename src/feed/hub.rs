@@ -16,7 +16,9 @@ use tokio::sync::{Notify, mpsc, watch};
 use uuid::Uuid;
 
 use super::FeedError;
-use super::store::{self, Scope};
+use super::end::EndReads;
+use super::mailbox::{self, Refused};
+use super::store::{self, FeedEnd, Scope};
 
 /// Events waiting for one stream; a reader that falls further behind is cut off (it resumes
 /// with `Last-Event-ID`) rather than buffered without bound.
@@ -92,7 +94,7 @@ struct Sub {
     id: u64,
     scope: Scope,
     holder: Holder,
-    tx: mpsc::Sender<Push>,
+    tx: mailbox::Sender,
 }
 
 impl Sub {
@@ -100,21 +102,18 @@ impl Sub {
     fn offer(&self, frame: &Arc<Frame>) -> bool {
         match self.tx.try_send(Push::Event(frame.clone())) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(Refused::Full) => {
                 tracing::info!(stream = self.id, "feed stream fell behind; cut off");
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(Refused::Closed) => false,
         }
     }
 
     /// Asks for a keep-alive; `false` when the stream is gone. A stream with a full buffer
     /// has writes pending anyway and is not cut off for a keep-alive.
     fn keep_alive(&self) -> bool {
-        !matches!(
-            self.tx.try_send(Push::KeepAlive),
-            Err(mpsc::error::TrySendError::Closed(_))
-        )
+        self.tx.try_send(Push::KeepAlive) != Err(Refused::Closed)
     }
 }
 
@@ -211,6 +210,19 @@ impl Local {
     }
 }
 
+/// Starts a thread's fan-out. On an actix-web worker the connections are tasks of the
+/// thread's `LocalSet`, which runs its tasks first in, first out; the fan-out joins them
+/// there, so that the streams a pass woke have all written when it runs again and reports
+/// the pass done. On the runtime's own queue it would run again after a few dozen of them
+/// (the `LocalSet` runs 61 tasks per turn) and report the pass done while most still wait.
+fn spawn_fan_out(orders: mpsc::UnboundedReceiver<Order>) {
+    if actix_rt::Arbiter::try_current().is_some() {
+        tokio::task::spawn_local(fan_out(orders));
+    } else {
+        tokio::spawn(fan_out(orders));
+    }
+}
+
 /// A thread's fan-out; it ends (and so do its streams) when the hub drops its sender. It
 /// also ticks the keep-alives of its streams: one timer per worker instead of one per stream.
 async fn fan_out(mut orders: mpsc::UnboundedReceiver<Order>) {
@@ -283,6 +295,7 @@ pub struct Hub {
     db: DatabaseConnection,
     /// Open streams a tenant may hold on this node.
     per_tenant: usize,
+    ends: Arc<EndReads>,
     subs: Mutex<Subscribers>,
     wake: Notify,
     closed: watch::Sender<bool>,
@@ -297,7 +310,7 @@ pub struct Subscription {
     thread: ThreadId,
     /// Every event up to here is in the table; every later one comes through `frames`.
     pub head: i64,
-    pub frames: mpsc::Receiver<Push>,
+    pub frames: mailbox::Receiver,
 }
 
 impl Drop for Subscription {
@@ -343,6 +356,7 @@ impl Hub {
         let head = store::last_seq(&db).await?;
         let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
         let hub = Arc::new(Self {
+            ends: EndReads::of(db.clone()),
             db,
             per_tenant,
             subs: Mutex::new(Subscribers {
@@ -388,7 +402,7 @@ impl Hub {
         subs.churned();
         let id = subs.next_id;
         subs.next_id += 1;
-        let (tx, frames) = mpsc::channel(STREAM_BUFFER);
+        let (tx, frames) = mailbox::mailbox(STREAM_BUFFER);
         let sub = Sub {
             id,
             scope,
@@ -405,7 +419,7 @@ impl Hub {
             // No fan-out on this thread yet (or its runtime ended): start one here.
             let (fan_out_tx, orders) = mpsc::unbounded_channel();
             let _ = fan_out_tx.send(order);
-            tokio::spawn(fan_out(orders));
+            spawn_fan_out(orders);
             subs.threads.insert(thread, fan_out_tx);
         }
         // The subscription unregisters on drop, taking the lock: build it after this guard.
@@ -426,6 +440,11 @@ impl Hub {
     pub fn open_streams(&self) -> (usize, usize) {
         let subs = self.lock();
         (subs.tenants.values().sum(), subs.operators)
+    }
+
+    /// The feed's end, read once for all the opens waiting for it at the same time.
+    pub async fn end(&self) -> Result<FeedEnd, DbErr> {
+        self.ends.read().await
     }
 
     /// Ends every stream and stops following (shutdown).
@@ -605,6 +624,7 @@ mod tests {
 
     fn hub(per_tenant: usize) -> Arc<Hub> {
         Arc::new(Hub {
+            ends: EndReads::of(DatabaseConnection::default()),
             db: DatabaseConnection::default(),
             per_tenant,
             subs: Mutex::default(),
@@ -632,7 +652,7 @@ mod tests {
     /// The positions a stream received once its thread's fan-out has run.
     async fn received(sub: &mut Subscription) -> Vec<i64> {
         tokio::task::yield_now().await;
-        std::iter::from_fn(|| sub.frames.try_recv().ok())
+        std::iter::from_fn(|| sub.frames.try_recv())
             .filter_map(seq)
             .collect()
     }
@@ -736,7 +756,7 @@ mod tests {
         assert!(passed.recv().await.is_none(), "the pass ends");
         // The fan-out has run: every stream holds the frame without yielding again.
         for stream in &mut streams {
-            assert_eq!(stream.frames.try_recv().ok().and_then(seq), Some(1));
+            assert_eq!(stream.frames.try_recv().and_then(seq), Some(1));
         }
         // One shared tick, a slice of the streams at a time: each gets a keep-alive within
         // a heartbeat.
@@ -744,6 +764,36 @@ mod tests {
             let push = tokio::time::timeout(HEARTBEAT * 2, stream.frames.recv()).await;
             assert!(matches!(push, Ok(Some(Push::KeepAlive))), "{push:?}");
         }
+    }
+
+    /// On an actix-web worker (a `LocalSet`), a pass is done only once every stream it woke
+    /// has run: the reader's next read waits for the whole pass.
+    #[actix_rt::test]
+    async fn a_pass_on_a_worker_is_done_when_every_stream_it_woke_has_run() {
+        let hub = hub(1_000);
+        let tenant = Uuid::now_v7();
+        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let streams = 500;
+        for _ in 0..streams {
+            let mut sub = hub
+                .subscribe(Scope::tenant(tenant), Holder::Bootstrap)
+                .expect("subscribe");
+            let ran = ran.clone();
+            tokio::task::spawn_local(async move {
+                while let Some(push) = sub.frames.recv().await {
+                    if matches!(push, Push::Event(_)) {
+                        ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+            });
+        }
+        // Let the fan-out take its streams and the streams wait for frames.
+        tokio::task::yield_now().await;
+        let mut passed = hub
+            .dispatch(vec![frame(1, tenant, false)])
+            .expect("something to hand out");
+        assert!(passed.recv().await.is_none(), "the pass ends");
+        assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), streams);
     }
 
     #[test]

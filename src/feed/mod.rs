@@ -3,7 +3,9 @@
 //! the position clients resume from. Rows are written in the transaction of the change
 //! ([`record`]); each node's [`hub::Hub`] follows the table and hands new events to the
 //! open streams ([`stream`]). docs/ARCHITECTURE.md, "The event feed", has the design.
+mod end;
 pub mod hub;
+mod mailbox;
 pub mod store;
 pub mod stream;
 

@@ -76,17 +76,35 @@ pub async fn trimmed_through<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr>
         .map_or(0, |s| s.trimmed_through))
 }
 
-/// The newest position written so far (0 for an empty feed).
-pub async fn last_seq<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
+/// Where the feed ends, and where what is kept begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedEnd {
+    /// The newest position written so far (0 for an empty feed).
+    pub last: i64,
+    /// Every position up to here was trimmed (0: nothing was).
+    pub trimmed_through: i64,
+}
+
+/// The feed's end as committed when the read starts.
+pub async fn end<C: ConnectionTrait>(conn: &C) -> Result<FeedEnd, DbErr> {
     let last: Option<Option<i64>> = feed_events::Entity::find()
         .select_only()
         .column_as(feed_events::Column::Seq.max(), "last")
         .into_tuple()
         .one(conn)
         .await?;
-    let last = last.flatten().unwrap_or(0);
+    let trimmed_through = trimmed_through(conn).await?;
     // An empty (fully trimmed) table still remembers how far it went.
-    Ok(last.max(trimmed_through(conn).await?))
+    let last = last.flatten().unwrap_or(0).max(trimmed_through);
+    Ok(FeedEnd {
+        last,
+        trimmed_through,
+    })
+}
+
+/// The newest position written so far (0 for an empty feed).
+pub async fn last_seq<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
+    Ok(end(conn).await?.last)
 }
 
 /// A JSON page: events after `after` (from the oldest kept when `None`).

@@ -37,32 +37,42 @@ fn reset_frame(head: i64) -> Bytes {
     )
 }
 
-struct Conn {
+/// What a stream needs while it replays from the table, and not after.
+struct Replay {
     db: DatabaseConnection,
     scope: Scope,
+    /// The last position sent.
+    after: i64,
+}
+
+/// A stream's state for as long as it is open (10,000 open streams hold 10,000 of these):
+/// what only the replay or the first bytes need is dropped once they are done.
+struct Conn {
     sub: Subscription,
-    /// Replaying from the table: the last position sent.
-    replay_after: Option<i64>,
+    replay: Option<Box<Replay>>,
     /// Live frames at or below this were already sent (or predate the client).
     floor: i64,
     queued: VecDeque<Bytes>,
 }
 
 impl Conn {
-    /// Queues the next replayed page; replay is over when `replay_after` is `None`.
-    async fn replay(&mut self, after: i64) -> Result<(), sea_orm::DbErr> {
+    /// Queues the next replayed page; replay is over when `self.replay` is `None`.
+    async fn replay(&mut self) -> Result<(), sea_orm::DbErr> {
+        let Some(replay) = self.replay.as_mut() else {
+            return Ok(());
+        };
         let rows = store::rows_after(
-            &self.db,
-            self.scope,
-            after,
+            &replay.db,
+            replay.scope,
+            replay.after,
             Some(self.sub.head),
             REPLAY_BATCH,
         )
         .await?;
-        self.replay_after = match rows.last() {
-            Some(last) if rows.len() as u64 == REPLAY_BATCH => Some(last.seq),
-            _ => None,
-        };
+        match rows.last() {
+            Some(last) if rows.len() as u64 == REPLAY_BATCH => replay.after = last.seq,
+            _ => self.replay = None,
+        }
         self.queued
             .extend(rows.iter().map(|r| event_frame(r.seq, &r.kind, &r.payload)));
         Ok(())
@@ -72,11 +82,15 @@ impl Conn {
     async fn next(&mut self) -> Option<Bytes> {
         loop {
             if let Some(bytes) = self.queued.pop_front() {
+                if self.queued.is_empty() {
+                    // Live frames come one at a time from the mailbox: free the buffer.
+                    self.queued = VecDeque::new();
+                }
                 return Some(bytes);
             }
-            if let Some(after) = self.replay_after {
+            if self.replay.is_some() {
                 // Boxed: an idle stream does not carry a query's state.
-                if let Err(e) = Box::pin(self.replay(after)).await {
+                if let Err(e) = Box::pin(self.replay()).await {
                     // The client resumes from the last event it got.
                     tracing::warn!(error = %e, "could not replay the event feed");
                     return None;
@@ -114,13 +128,15 @@ pub async fn open(
     let sub = hub.subscribe(scope, holder)?;
     let head = sub.head;
     let mut queued = VecDeque::from([Bytes::from_static(PREAMBLE)]);
-    // The feed's end now: without a position the client gets what commits after this, even
+    // The feed's end now (from a read that started after this call, shared with the opens
+    // waiting beside it): without a position the client gets what commits after this, even
     // if this node's reader has not caught up yet.
-    let last = store::last_seq(db).await?;
+    let end = hub.end().await?;
+    let last = end.last;
     let (replay_after, floor) = match last_event_id {
         None => (None, last.max(head)),
         Some(position) => {
-            let expired = position < store::trimmed_through(db).await?;
+            let expired = position < end.trimmed_through;
             if expired || position > last {
                 // Expired, or a position the feed never reached.
                 queued.push_back(reset_frame(last.max(head)));
@@ -134,10 +150,14 @@ pub async fn open(
         }
     };
     let conn = Conn {
-        db: db.clone(),
-        scope,
         sub,
-        replay_after,
+        replay: replay_after.map(|after| {
+            Box::new(Replay {
+                db: db.clone(),
+                scope,
+                after,
+            })
+        }),
         floor,
         queued,
     };
