@@ -35,6 +35,10 @@ fn declared_length(req: &ServiceRequest) -> Option<u64> {
         .ok()
 }
 
+/// When the request reached the first middleware (handlers time their stages from it).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestStarted(pub Instant);
+
 pub async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -43,6 +47,7 @@ pub async fn request_context(
     let request_id =
         incoming_request_id(&req).unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
     req.extensions_mut().insert(RequestId(request_id.clone()));
+    req.extensions_mut().insert(RequestStarted(started));
 
     let mut res = if declared_length(&req).is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         req.into_response(payload_too_large().error_response())

@@ -28,6 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub(crate) async fn metrics(state: web::Data<AppState>, _: Staff) -> ApiResult<HttpResponse> {
     let mut out = String::with_capacity(8 * 1024);
     state.metrics.render_http(&mut out);
+    crate::metrics::render_create_stages(&mut out);
     gauge(
         &mut out,
         "helpline_tenant_actors_live",

@@ -1,5 +1,5 @@
 //! `/v1/support/tickets`: the tenant's side of the ticket conversation (docs/API.md §4).
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use entities::values::TicketEmailStatus;
 use serde::{Deserialize, Serialize};
@@ -11,13 +11,15 @@ use crate::domain::status::TicketStatus;
 use crate::domain::ticket::{Category, Priority};
 use crate::domain::validate::{Description, Email, MessageBody, ShortRef, Subject};
 use crate::http::auth::{AnyTenantKey, SecretKey};
+use crate::http::context::RequestStarted;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::{JsonBody, TICKET_JSON_BYTES, written};
 use crate::http::path::path_id;
 use crate::http::precondition::{etag, if_match};
 use crate::http::query::{CursorParams, PageParams, QueryMap};
+use crate::metrics::{CreateStage, observe_create_stage};
 use crate::pagination::CursorPageOut;
-use crate::tenants::actor::{AddMessage, CreateTicket, UpdateTicket};
+use crate::tenants::actor::{AddMessage, UpdateTicket};
 use crate::tickets::error::TicketError;
 use crate::tickets::ops::{self, Author, Compose, NewMessage, NewTicket, TicketChange};
 use crate::tickets::query::{self, Sort, TicketFilter};
@@ -239,15 +241,16 @@ struct TicketCreated {
     security(("secret_key" = []), ("publishable_key" = [])),
 )]
 async fn create_ticket(
+    req: HttpRequest,
     state: web::Data<AppState>,
     AnyTenantKey(key): AnyTenantKey,
     JsonBody(body): JsonBody<TicketIn>,
 ) -> ApiResult<HttpResponse> {
+    if let Some(RequestStarted(started)) = req.extensions().get::<RequestStarted>() {
+        observe_create_stage(CreateStage::Handler, started.elapsed());
+    }
     let new = body.parse()?;
-    let created = state
-        .tenants
-        .send(key.tenant_id, CreateTicket(new))
-        .await??;
+    let created = state.tenants.create(key.tenant_id, new).await??;
     let (delivered, reason) = match created.ticket.email_status {
         TicketEmailStatus::Delivered => (Some(true), None),
         TicketEmailStatus::Queued => (None, None),

@@ -16,6 +16,8 @@ use uuid::Uuid;
 
 use crate::billing::ledger::{self, ApplyError, Change, LedgerKind};
 use crate::config::Config;
+use crate::metrics::{CreateStage, observe_create_stage};
+use crate::tenants::registry::CreateTurns;
 use crate::tickets::error::TicketError;
 use crate::tickets::merge::{self, Merge, Merged};
 use crate::tickets::ops::{self, Created, NewMessage, NewTicket, Replied, TicketChange};
@@ -36,13 +38,27 @@ pub struct TenantActor {
     pub config: Arc<Config>,
     /// Whoever started the actor (the registry), told when it stops and what it batched.
     pub host: Weak<dyn ActorHost>,
+    pub turns: CreateTurns,
     /// Wakes the outbox relay after a commit that queued jobs.
     pub nudge: Nudge,
     pub idle_after: Duration,
     pub last_active: Instant,
     /// Creates waiting for the next `FlushCreates`, in arrival order.
-    pub queued_creates: VecDeque<(NewTicket, oneshot::Sender<Result<Created, TicketError>>)>,
+    pub queued_creates: VecDeque<QueuedCreate>,
     pub flush_scheduled: bool,
+}
+
+/// A create waiting for its batch: when the actor took it, and where its answer goes.
+pub struct QueuedCreate {
+    new: NewTicket,
+    taken: Instant,
+    answer: oneshot::Sender<Answered<Result<Created, TicketError>>>,
+}
+
+/// An answer and when it was given (the caller times how long it took to run again).
+pub struct Answered<T> {
+    pub value: T,
+    pub at: Instant,
 }
 
 type Reply<T, E = TicketError> = AtomicResponse<TenantActor, Result<T, E>>;
@@ -120,30 +136,46 @@ impl Handler<Credit> for TenantActor {
 /// Opens a ticket and charges its fee. Creates are not run one at a time: each waits in the
 /// actor's queue, and one `FlushCreates` opens everything that queued up meanwhile in a
 /// single transaction (group commit; docs/PERFORMANCE.md). The order of creates is kept.
+/// A ticket to create, and when its sender sent it.
 #[derive(Clone)]
-pub struct CreateTicket(pub NewTicket);
+pub struct CreateTicket {
+    pub new: NewTicket,
+    pub sent: Instant,
+}
 
 impl Message for CreateTicket {
-    type Result = Result<Created, TicketError>;
+    type Result = Answered<Result<Created, TicketError>>;
 }
 
 impl Handler<CreateTicket> for TenantActor {
-    type Result = ResponseFuture<Result<Created, TicketError>>;
+    type Result = ResponseFuture<Answered<Result<Created, TicketError>>>;
 
     fn handle(&mut self, msg: CreateTicket, ctx: &mut Context<Self>) -> Self::Result {
-        self.last_active = Instant::now();
-        let (tx, rx) = oneshot::channel();
-        self.queued_creates.push_back((msg.0, tx));
+        let taken = Instant::now();
+        observe_create_stage(
+            CreateStage::Mailbox,
+            taken.saturating_duration_since(msg.sent),
+        );
+        self.last_active = taken;
+        let (answer, rx) = oneshot::channel();
+        self.queued_creates.push_back(QueuedCreate {
+            new: msg.new,
+            taken,
+            answer,
+        });
         if !self.flush_scheduled {
             self.flush_scheduled = true;
-            // Runs after the mailbox's ready messages: every create already waiting joins.
             ctx.notify(FlushCreates);
         }
-        Box::pin(async move { rx.await.unwrap_or(Err(TicketError::TenantBusy)) })
+        Box::pin(async move {
+            rx.await.unwrap_or_else(|_| Answered {
+                value: Err(TicketError::TenantBusy),
+                at: Instant::now(),
+            })
+        })
     }
 }
 
-/// At most this many creates share one transaction.
 const MAX_CREATE_BATCH: usize = 64;
 
 /// Opens the queued creates (see `CreateTicket`).
@@ -154,11 +186,42 @@ impl Message for FlushCreates {
 }
 
 impl Handler<FlushCreates> for TenantActor {
-    type Result = AtomicResponse<Self, ()>;
+    type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, _: FlushCreates, ctx: &mut Context<Self>) -> Self::Result {
+    /// Waits for the batch's turn without blocking the mailbox, so that the creates that
+    /// arrive meanwhile join the batch; the batch itself then runs alone, like every other
+    /// write of this actor (`ctx.wait`).
+    fn handle(&mut self, _: FlushCreates, _: &mut Context<Self>) -> Self::Result {
+        let turns = self.turns.clone();
+        let waiting = Instant::now();
+        let turn = async move { turns.take().await };
+        Box::pin(turn.into_actor(self).map(move |turn, actor, ctx| {
+            observe_create_stage(CreateStage::Turn, waiting.elapsed());
+            let batch = actor.write_batch(turn, ctx);
+            ctx.wait(batch);
+        }))
+    }
+}
+
+impl TenantActor {
+    /// Writes the oldest waiting creates (at most [`MAX_CREATE_BATCH`]) in one transaction,
+    /// in `turn`, and answers each.
+    fn write_batch(
+        &mut self,
+        turn: Option<tokio::sync::OwnedSemaphorePermit>,
+        ctx: &mut Context<Self>,
+    ) -> impl ActorFuture<Self, Output = ()> + 'static {
         let take = self.queued_creates.len().min(MAX_CREATE_BATCH);
-        let (batch, waiters): (Vec<NewTicket>, Vec<_>) = self.queued_creates.drain(..take).unzip();
+        let started = Instant::now();
+        let (batch, waiters): (Vec<NewTicket>, Vec<_>) = self
+            .queued_creates
+            .drain(..take)
+            .map(|queued| {
+                let waited = started.saturating_duration_since(queued.taken);
+                observe_create_stage(CreateStage::Batch, waited);
+                (queued.new, queued.answer)
+            })
+            .unzip();
         if let Some(host) = self.host.upgrade() {
             host.created_batch(batch.len());
         }
@@ -169,21 +232,30 @@ impl Handler<FlushCreates> for TenantActor {
         let (db, config, tenant_id) = (self.db.clone(), self.config.clone(), self.tenant_id);
         let nudge = self.nudge.clone();
         let work = async move {
-            match ops::create_batch(&db, &config, tenant_id, batch, Utc::now()).await {
+            let batch = if batch.is_empty() {
+                Ok(Vec::new())
+            } else {
+                ops::create_batch(&db, &config, tenant_id, batch, Utc::now()).await
+            };
+            drop(turn);
+            match batch {
                 Ok(results) => {
                     nudge.nudge();
-                    for (waiter, result) in waiters.into_iter().zip(results) {
-                        let _ = waiter.send(result);
+                    let at = Instant::now();
+                    for (waiter, value) in waiters.into_iter().zip(results) {
+                        let _ = waiter.send(Answered { value, at });
                     }
                 }
                 Err(e) => {
+                    let at = Instant::now();
                     for waiter in waiters {
-                        let _ = waiter.send(Err(e.clone()));
+                        let value = Err(e.clone());
+                        let _ = waiter.send(Answered { value, at });
                     }
                 }
             }
         };
-        AtomicResponse::new(Box::pin(work.into_actor(self)))
+        work.into_actor(self)
     }
 }
 

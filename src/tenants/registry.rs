@@ -8,11 +8,14 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use dashmap::DashMap;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbBackend};
 use uuid::Uuid;
 
-use super::actor::{ActorHost, TenantActor};
+use super::actor::{ActorHost, CreateTicket, TenantActor};
 use crate::config::Config;
+use crate::metrics::{CreateStage, observe_create_stage};
+use crate::tickets::error::TicketError;
+use crate::tickets::ops::{Created, NewTicket};
 use workers::outbox::Nudge;
 
 /// The tenant's actor did not take the message (it stopped twice, or its mailbox timed out).
@@ -29,6 +32,8 @@ pub struct Registry {
     nudge: Nudge,
     idle_after: Duration,
     me: Weak<Registry>,
+    /// On SQLite, whose turn it is to write a batch of creates (see [`CreateTurns`]).
+    turns: CreateTurns,
     /// Create transactions run, and the creates they carried (for `/metrics`).
     create_batches: AtomicU64,
     creates_batched: AtomicU64,
@@ -47,6 +52,7 @@ impl Registry {
                 .map(|_| Arbiter::new().handle())
                 .collect(),
             hasher: RandomState::new(),
+            turns: CreateTurns::for_backend(db.get_database_backend()),
             db,
             idle_after: config.actor_idle,
             config,
@@ -91,6 +97,20 @@ impl Registry {
         Err(TenantBusy)
     }
 
+    /// Creates a ticket through the tenant's actor (which batches the creates waiting
+    /// together), timing the trip there and back.
+    pub async fn create(
+        &self,
+        tenant_id: Uuid,
+        new: NewTicket,
+    ) -> Result<Result<Created, TicketError>, TenantBusy> {
+        let sent = Instant::now();
+        let answered = self.send(tenant_id, CreateTicket { new, sent }).await?;
+        let resumed = Instant::now().saturating_duration_since(answered.at);
+        observe_create_stage(CreateStage::Reply, resumed);
+        Ok(answered.value)
+    }
+
     /// Removes the tenant's actor entry if it is no longer running.
     pub fn forget(&self, tenant_id: Uuid) {
         self.actors
@@ -116,17 +136,44 @@ impl Registry {
         let nudge = self.nudge.clone();
         let host: Weak<dyn ActorHost> = self.me.clone();
         let idle_after = self.idle_after;
+        let turns = self.turns.clone();
         TenantActor::start_in_arbiter(&self.arbiters[index], move |_| TenantActor {
             tenant_id,
             db,
             config,
             nudge,
             host,
+            turns,
             idle_after,
             last_active: Instant::now(),
             queued_creates: Default::default(),
             flush_scheduled: false,
         })
+    }
+}
+
+/// The node's tenant actors take turns, first come first served, to write their batches
+/// of creates on SQLite. SQLite has one writer at a time; without the turns, every actor
+/// that finds the write lock taken sleeps in SQLite's busy handler (1 ms, 2, 5, ... up to
+/// 100 ms between tries) and may miss several commits before it tries again, which put a
+/// create's p99 in the hundreds of milliseconds beside 10,000 streams (docs/PERFORMANCE.md,
+/// "Where a create waits beside 10,000 streams"). PostgreSQL locks rows, not the database:
+/// there every actor writes at once.
+#[derive(Clone, Default)]
+pub struct CreateTurns(Option<Arc<tokio::sync::Semaphore>>);
+
+impl CreateTurns {
+    pub fn for_backend(backend: DbBackend) -> Self {
+        match backend {
+            DbBackend::Sqlite => Self(Some(Arc::new(tokio::sync::Semaphore::new(1)))),
+            _ => Self(None),
+        }
+    }
+
+    /// Waits for this batch's turn (none on PostgreSQL); the turn ends when it is dropped.
+    pub async fn take(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        // The semaphore is never closed: an error cannot happen, and would mean "no turn".
+        self.0.as_ref()?.clone().acquire_owned().await.ok()
     }
 }
 
@@ -149,5 +196,47 @@ impl Drop for Registry {
         for arbiter in &self.arbiters {
             arbiter.stop();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sqlite_batches_take_turns_in_order() {
+        let turns = CreateTurns::for_backend(DbBackend::Sqlite);
+        let first = turns.take().await.expect("a turn on SQLite");
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let waiting: Vec<_> = (1..=3)
+            .map(|n| {
+                let (turns, order) = (turns.clone(), order.clone());
+                let task = tokio::spawn(async move {
+                    let _turn = turns.take().await;
+                    order.lock().expect("order").push(n);
+                });
+                (n, task)
+            })
+            .collect();
+        // Each waiter queues before the next one starts.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            order.lock().expect("order").is_empty(),
+            "the first turn is held"
+        );
+        drop(first);
+        for (_, task) in waiting {
+            task.await.expect("waiter");
+        }
+        assert_eq!(*order.lock().expect("order"), vec![1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn postgres_batches_do_not_wait() {
+        let turns = CreateTurns::for_backend(DbBackend::Postgres);
+        assert!(turns.take().await.is_none());
+        assert!(turns.take().await.is_none());
     }
 }

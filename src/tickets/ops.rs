@@ -2,6 +2,8 @@
 //! (and, for creation, the fee's ledger entry). They are called from the tenant's actor, so
 //! one tenant's mutations never overlap on this node; the conditional updates below keep the
 //! same invariants when several nodes share a database.
+use std::time::Instant;
+
 use chrono::{DateTime, Utc};
 use entities::values::{
     BountyStatus, ChargeStatus, MessageAuthor, NotificationKind, TicketEmailStatus, TicketEventKind,
@@ -28,6 +30,7 @@ use crate::domain::ticket::{Category, Priority};
 use crate::domain::validate::{Description, Email, MessageBody, ShortRef, Subject};
 use crate::emails::{self, EmailKind};
 use crate::feed::{self, Visibility};
+use crate::metrics::{CreateStage, observe_create_stage};
 use crate::notifications::{self, Notice, preferences};
 use crate::staff;
 use crate::tickets::error::TicketError;
@@ -207,7 +210,10 @@ pub async fn create_batch(
     now: DateTime<Utc>,
 ) -> Result<Vec<Result<Created, TicketError>>, TicketError> {
     let now = crate::db::as_stored(now);
+    let begin = Instant::now();
     let txn = begin_write(db).await?;
+    let began = Instant::now();
+    observe_create_stage(CreateStage::Begin, began - begin);
     let ticket_ids: Vec<Uuid> = batch.iter().map(|_| TicketId::new().uuid()).collect();
     let fee = config.ticket_fee_cents;
     let (tenant, charges) = if fee > 0 {
@@ -291,6 +297,7 @@ pub async fn create_batch(
     });
     emails::queue_many(&txn, config, drafts, now).await?;
     txn.commit().await?;
+    observe_create_stage(CreateStage::Transaction, began.elapsed());
     Ok(created.into_iter().map(Ok).chain(refusals).collect())
 }
 

@@ -29,7 +29,7 @@ use crate::portal::views::{
 };
 use crate::portal::{PortalError, links};
 use crate::sessions::{self, Session, SessionPrincipal};
-use crate::tenants::actor::{AddMessage, CreateTicket, UpdateTicket};
+use crate::tenants::actor::{AddMessage, UpdateTicket};
 use crate::tickets::ops::{self, Author, Compose, NewMessage, TicketChange};
 use crate::tickets::query::{self, Sort, TicketFilter};
 use crate::tickets::view::TicketOut;
@@ -521,7 +521,7 @@ async fn create_ticket(
             return new_ticket_page(&req, &state, &v, e.status, &typed, Some(message)).await;
         }
     };
-    match state.tenants.send(v.tenant_id(), CreateTicket(new)).await {
+    match state.tenants.create(v.tenant_id(), new).await {
         Ok(Ok(created)) => {
             let id = TicketId::from_uuid(created.ticket.id).to_string();
             Ok(see_other(&format!("{}?opened=1", views::ticket_path(&id))))
