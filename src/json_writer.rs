@@ -6,9 +6,15 @@
 //! the tests beside each `WriteJson` compare the two byte for byte.
 use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 
+/// Room for one row of a hot read (a ticket, a message), so a page's buffer rarely grows.
+pub const ROW_BYTES: usize = 1_536;
+
 /// A value that can write itself as JSON, exactly as `serde_json` serializes it.
 pub trait WriteJson {
     fn write_json(&self, w: &mut JsonWriter);
+
+    /// Bytes to reserve before writing (a guess; the buffer grows past it).
+    fn size_hint(&self) -> usize;
 }
 
 /// The buffer and where the writer stands: whether the open object or array has had a
@@ -128,15 +134,11 @@ impl JsonWriter {
             None => self.null(),
         }
     }
-
-    pub fn value(&mut self, value: &impl WriteJson) {
-        value.write_json(self);
-    }
 }
 
-/// `value` written to a new buffer of `capacity` bytes (grown as needed).
-pub fn to_vec(value: &impl WriteJson, capacity: usize) -> Vec<u8> {
-    let mut w = JsonWriter::with_capacity(capacity);
+/// `value` written to a new buffer of its [`WriteJson::size_hint`].
+pub fn to_vec(value: &impl WriteJson) -> Vec<u8> {
+    let mut w = JsonWriter::with_capacity(value.size_hint());
     value.write_json(&mut w);
     w.into_bytes()
 }
@@ -206,12 +208,6 @@ fn write_escaped(buf: &mut Vec<u8>, s: &str) {
     }
 }
 
-fn two_digits(buf: &mut Vec<u8>, n: u32) {
-    // Callers pass 0..=99 (60 for a leap second).
-    buf.push(b'0' + (n / 10) as u8);
-    buf.push(b'0' + (n % 10) as u8);
-}
-
 fn padded(buf: &mut Vec<u8>, n: u32, width: usize) {
     let mut digits = [b'0'; 9];
     let mut n = n;
@@ -232,9 +228,9 @@ fn write_rfc3339(buf: &mut Vec<u8>, t: DateTime<Utc>) {
     }
     padded(buf, year as u32, 4);
     buf.push(b'-');
-    two_digits(buf, t.month());
+    padded(buf, t.month(), 2);
     buf.push(b'-');
-    two_digits(buf, t.day());
+    padded(buf, t.day(), 2);
     buf.push(b'T');
     let mut sec = t.second();
     let mut nano = t.nanosecond();
@@ -243,11 +239,11 @@ fn write_rfc3339(buf: &mut Vec<u8>, t: DateTime<Utc>) {
         sec += 1;
         nano -= 1_000_000_000;
     }
-    two_digits(buf, t.hour());
+    padded(buf, t.hour(), 2);
     buf.push(b':');
-    two_digits(buf, t.minute());
+    padded(buf, t.minute(), 2);
     buf.push(b':');
-    two_digits(buf, sec);
+    padded(buf, sec, 2);
     if nano != 0 {
         buf.push(b'.');
         if nano.is_multiple_of(1_000_000) {

@@ -118,6 +118,10 @@ impl<T: crate::json_writer::WriteJson> crate::json_writer::WriteJson for CursorP
         w.opt_str(self.next_cursor.as_deref());
         w.end_object();
     }
+
+    fn size_hint(&self) -> usize {
+        crate::json_writer::ROW_BYTES + self.data.iter().map(|row| row.size_hint()).sum::<usize>()
+    }
 }
 
 impl<T> CursorPageOut<T> {

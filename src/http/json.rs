@@ -43,19 +43,15 @@ pub async fn read_body(mut payload: Payload) -> Result<bytes::Bytes, ApiError> {
 
 pub struct JsonBody<T>(pub T);
 
-/// Room for one ticket as the hot reads write it, so a page's buffer rarely grows.
-pub const TICKET_JSON_BYTES: usize = 1_536;
-
 /// The answer `builder.json(value)` gives (body and `Content-Type`), written by
-/// `json_writer` with `capacity` bytes reserved: the hot reads (ticket lists, one ticket).
+/// `json_writer`: the hot reads (ticket lists, one ticket).
 pub fn written(
     builder: &mut actix_web::HttpResponseBuilder,
     value: &impl crate::json_writer::WriteJson,
-    capacity: usize,
 ) -> actix_web::HttpResponse {
     builder
         .content_type(actix_web::http::header::ContentType::json())
-        .body(crate::json_writer::to_vec(value, capacity))
+        .body(crate::json_writer::to_vec(value))
 }
 
 pub fn payload_too_large() -> ApiError {

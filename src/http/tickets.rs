@@ -13,7 +13,7 @@ use crate::domain::validate::{Description, Email, MessageBody, ShortRef, Subject
 use crate::http::auth::{AnyTenantKey, SecretKey};
 use crate::http::context::RequestStarted;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::json::{JsonBody, TICKET_JSON_BYTES, written};
+use crate::http::json::{JsonBody, written};
 use crate::http::path::path_id;
 use crate::http::precondition::{etag, if_match};
 use crate::http::query::{CursorParams, PageParams, QueryMap};
@@ -315,8 +315,7 @@ async fn list_tickets(
     let out = CursorPageOut::new(listed, page, cursor.is_some(), |t| {
         TicketOut::summary(t, now)
     });
-    let capacity = TICKET_JSON_BYTES * (out.data.len() + 1);
-    Ok(written(&mut HttpResponse::Ok(), &out, capacity))
+    Ok(written(&mut HttpResponse::Ok(), &out))
 }
 
 /// Get a ticket
@@ -349,12 +348,7 @@ async fn get_ticket(
     .ok_or(TicketError::NotFound)?;
     let version = ticket.version;
     let out = TicketOut::with_thread(ticket, thread, Utc::now());
-    let capacity = TICKET_JSON_BYTES * (out.messages.as_ref().map_or(0, Vec::len) + 1);
-    Ok(written(
-        etag(&mut HttpResponse::Ok(), version),
-        &out,
-        capacity,
-    ))
+    Ok(written(etag(&mut HttpResponse::Ok(), version), &out))
 }
 
 /// List a ticket's messages
@@ -385,8 +379,7 @@ async fn list_messages(
     let listed = query::thread_page(&state.db, &ticket, page, cursor).await?;
     let out =
         CursorPageOut::new(listed, page, cursor.is_some(), MessageOut::from).counted_exactly();
-    let capacity = TICKET_JSON_BYTES * (out.data.len() + 1);
-    Ok(written(&mut HttpResponse::Ok(), &out, capacity))
+    Ok(written(&mut HttpResponse::Ok(), &out))
 }
 
 /// A customer reply.

@@ -513,11 +513,7 @@ impl Total {
     ) -> Result<(Vec<tickets::Model>, Total), DbErr> {
         let Total::InPage { query, cap } = self else {
             let rows = conn.query_all(&page.into_query()).await?;
-            let tickets = rows
-                .iter()
-                .map(|row| rows::ticket_at(row, 0))
-                .collect::<Result<Vec<_>, _>>()?;
-            return Ok((tickets, self));
+            return Ok((rows::tickets(&rows)?, self));
         };
         let rows = conn.query_all(&with_total(page, &query)).await?;
         let total = match rows.first() {
@@ -527,11 +523,7 @@ impl Total {
             }
             None => Total::InPage { query, cap },
         };
-        let tickets = rows
-            .iter()
-            .map(|row| rows::ticket_at(row, 0))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((tickets, total))
+        Ok((rows::tickets(&rows)?, total))
     }
 }
 

@@ -167,6 +167,11 @@ pub fn ticket_at(row: &QueryResult, at: usize) -> Result<tickets::Model, DbErr> 
     Err(unsupported())
 }
 
+/// The tickets of rows that start with a ticket's columns (a page of `tickets::Entity::find()`).
+pub fn tickets(rows: &[QueryResult]) -> Result<Vec<tickets::Model>, DbErr> {
+    rows.iter().map(|row| ticket_at(row, 0)).collect()
+}
+
 /// The message whose columns start at `at`; `None` when its id is NULL.
 pub fn message_at(row: &QueryResult, at: usize) -> Result<Option<messages::Model>, DbErr> {
     if let Some(pg) = row.try_as_pg_row() {

@@ -10,7 +10,7 @@ use crate::domain::sla;
 use crate::domain::status::TicketStatus;
 use crate::domain::tags::Tags;
 use crate::domain::ticket::{Category, Priority};
-use crate::json_writer::{JsonWriter, WriteJson};
+use crate::json_writer::{JsonWriter, ROW_BYTES, WriteJson};
 use crate::tickets::query::{EMBEDDED_MESSAGES, Head};
 
 /// The SLA the ticket was opened under (a snapshot of the tenant's plan at creation).
@@ -121,6 +121,10 @@ impl WriteJson for MessageOut {
         w.key("merged_from");
         w.opt_str(self.merged_from.as_deref());
         w.end_object();
+    }
+
+    fn size_hint(&self) -> usize {
+        ROW_BYTES
     }
 }
 
@@ -384,6 +388,10 @@ impl WriteJson for TicketOut {
         }
         w.end_object();
     }
+
+    fn size_hint(&self) -> usize {
+        ROW_BYTES * (1 + self.messages.as_ref().map_or(0, Vec::len))
+    }
 }
 
 /// One entry of a ticket's history.
@@ -524,7 +532,7 @@ mod tests {
     fn same(out: &impl Fn() -> TicketOut) {
         let t = out();
         assert_eq!(
-            String::from_utf8(json_writer::to_vec(&t, 0)).unwrap(),
+            String::from_utf8(json_writer::to_vec(&t)).unwrap(),
             serde_json::to_string(&t).unwrap()
         );
     }
@@ -578,12 +586,12 @@ mod tests {
                 TicketOut::summary(t, now).for_operator(tenant_id)
             });
             assert_eq!(
-                String::from_utf8(json_writer::to_vec(&out, 0)).unwrap(),
+                String::from_utf8(json_writer::to_vec(&out)).unwrap(),
                 serde_json::to_string(&out).unwrap()
             );
             let exactly = out.counted_exactly();
             assert_eq!(
-                String::from_utf8(json_writer::to_vec(&exactly, 0)).unwrap(),
+                String::from_utf8(json_writer::to_vec(&exactly)).unwrap(),
                 serde_json::to_string(&exactly).unwrap()
             );
         }

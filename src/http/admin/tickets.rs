@@ -14,7 +14,7 @@ use crate::domain::ticket::Priority;
 use crate::domain::validate::MessageBody;
 use crate::http::auth::{Responder, Staff, StaffOrBot};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::json::{JsonBody, TICKET_JSON_BYTES, written};
+use crate::http::json::{JsonBody, written};
 use crate::http::precondition::{etag, if_match};
 use crate::http::query::{CursorParams, PageParams, QueryMap};
 use crate::http::tickets::{IfMatch, MessageCreated, TicketFilterParams, ticket_id};
@@ -130,8 +130,7 @@ async fn inbox(
         let tenant_id = t.tenant_id;
         TicketOut::summary(t, now).for_operator(tenant_id)
     });
-    let capacity = TICKET_JSON_BYTES * (out.data.len() + 1);
-    Ok(written(&mut HttpResponse::Ok(), &out, capacity))
+    Ok(written(&mut HttpResponse::Ok(), &out))
 }
 
 /// A ticket's transcript
