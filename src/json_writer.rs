@@ -114,6 +114,16 @@ impl JsonWriter {
         self.buf.push(b'"');
     }
 
+    /// A prefixed public id (`tkt_…`): the prefix, then the UUID in simple form, lower case.
+    pub fn prefixed_uuid(&mut self, prefix: &'static str, value: uuid::Uuid) {
+        let mut hex = [0u8; uuid::fmt::Simple::LENGTH];
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(prefix.as_bytes());
+        self.buf
+            .extend_from_slice(value.simple().encode_lower(&mut hex).as_bytes());
+        self.buf.push(b'"');
+    }
+
     pub fn opt_uuid(&mut self, value: Option<uuid::Uuid>) {
         match value {
             Some(id) => self.uuid(id),

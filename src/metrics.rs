@@ -156,11 +156,13 @@ pub enum CreateStage {
     Mailbox,
     /// From the actor taking the create to its batch starting.
     Batch,
-    /// Waiting for the batch's turn to write (SQLite: one batch of the node at a time).
+    /// Waiting for the batch's place in a round (SQLite: one write transaction of the node
+    /// at a time, for the batches of every tenant waiting).
     Turn,
-    /// Waiting for the write transaction (a pooled connection, SQLite's write lock).
+    /// Waiting for the write transaction (a pooled connection, SQLite's write lock); on
+    /// SQLite once per round.
     Begin,
-    /// The write transaction, begin to commit.
+    /// The write transaction, begin to commit; on SQLite once per round.
     Transaction,
     /// From the batch's answer to the handler running again on its worker thread.
     Reply,

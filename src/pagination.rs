@@ -127,14 +127,30 @@ impl<T: crate::json_writer::WriteJson> crate::json_writer::WriteJson for CursorP
 impl<T> CursorPageOut<T> {
     /// `listed` with each row shaped by `out`, as the page asked for (`by_cursor`: it came
     /// from a cursor, not an offset).
-    pub fn new<R>(listed: Listed<R>, page: Page, by_cursor: bool, out: impl FnMut(R) -> T) -> Self {
+    pub fn new<R>(
+        mut listed: Listed<R>,
+        page: Page,
+        by_cursor: bool,
+        out: impl FnMut(R) -> T,
+    ) -> Self {
+        let rows = std::mem::take(&mut listed.rows);
+        Self::shaped(
+            rows.into_iter().map(out).collect(),
+            &listed,
+            page,
+            by_cursor,
+        )
+    }
+
+    /// `listed` with its rows shaped into `data` beforehand (e.g. borrowed from them).
+    pub fn shaped<R>(data: Vec<T>, listed: &Listed<R>, page: Page, by_cursor: bool) -> Self {
         Self {
-            data: listed.rows.into_iter().map(out).collect(),
+            data,
             total: listed.total,
             total_is_exact: Some(listed.total_is_exact),
             offset: if by_cursor { 0 } else { page.offset },
             limit: page.limit,
-            next_cursor: listed.next_cursor,
+            next_cursor: listed.next_cursor.clone(),
         }
     }
 
@@ -233,14 +249,16 @@ pub fn keyset_page<T>(
     page: Page,
     id: impl Fn(&T) -> Uuid,
 ) -> (Vec<T>, Option<String>) {
+    let next_cursor = page_end(&mut rows, page).map(|row| encode_cursor(id(row)));
+    (rows, next_cursor)
+}
+
+/// Trims a keyset query's `limit + 1` rows to the page: the last row kept, when more remain
+/// (the next page starts after it).
+pub fn page_end<T>(rows: &mut Vec<T>, page: Page) -> Option<&T> {
     let more = rows.len() as u64 > page.limit;
     rows.truncate(page.limit as usize);
-    let next_cursor = if more {
-        rows.last().map(|row| encode_cursor(id(row)))
-    } else {
-        None
-    };
-    (rows, next_cursor)
+    if more { rows.last() } else { None }
 }
 
 #[cfg(test)]

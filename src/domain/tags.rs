@@ -54,11 +54,12 @@ impl Tags {
     }
 
     pub fn from_stored(stored: &str) -> Vec<String> {
-        stored
-            .split(',')
-            .filter(|t| !t.is_empty())
-            .map(str::to_string)
-            .collect()
+        Self::stored(stored).map(str::to_string).collect()
+    }
+
+    /// The tags of a stored `tags` column, in order, borrowed from it.
+    pub fn stored(stored: &str) -> impl Iterator<Item = &str> {
+        stored.split(',').filter(|t| !t.is_empty())
     }
 
     pub fn as_slice(&self) -> &[String] {

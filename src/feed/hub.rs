@@ -22,7 +22,7 @@ use super::store::{self, FeedEnd, Scope};
 
 /// Events waiting for one stream; a reader that falls further behind is cut off (it resumes
 /// with `Last-Event-ID`) rather than buffered without bound.
-const STREAM_BUFFER: usize = 256;
+const STREAM_BUFFER: u32 = 256;
 /// Rows read per query while catching up.
 const READ_BATCH: u64 = 500;
 /// How often open streams' keys are checked for revocation (a stream ends within 5 s).
@@ -154,49 +154,87 @@ struct Local {
 }
 
 impl Local {
-    fn apply(&mut self, order: Order) {
-        match order {
-            Order::Add(sub) => match tenant_list(sub.scope) {
-                Some(tenant_id) => self.tenants.entry(tenant_id).or_default().push(sub),
-                None => self.operators.push(sub),
-            },
-            Order::Remove { id, tenant } => match tenant {
-                Some(tenant_id) => {
-                    if let Some(streams) = self.tenants.get_mut(&tenant_id) {
-                        streams.retain(|s| s.id != id);
-                        if streams.is_empty() {
-                            self.tenants.remove(&tenant_id);
-                        }
-                    }
-                }
-                None => self.operators.retain(|s| s.id != id),
-            },
-            Order::Frames { frames, .. } => self.offer(&frames),
-            Order::Revoked(revoked) => {
-                for streams in self.tenants.values_mut() {
-                    streams.retain(|s| !revoked.contains(&s.holder));
-                }
-                self.tenants.retain(|_, streams| !streams.is_empty());
-                self.operators.retain(|s| !revoked.contains(&s.holder));
+    fn add(&mut self, sub: Sub) {
+        match tenant_list(sub.scope) {
+            Some(tenant_id) => self.tenants.entry(tenant_id).or_default().push(sub),
+            None => self.operators.push(sub),
+        }
+    }
+
+    fn remove(&mut self, id: u64, tenant: Option<Uuid>) {
+        match tenant {
+            Some(tenant_id) => self.forget(tenant_id, |s| s.id == id),
+            None => self.operators.retain(|s| s.id != id),
+        }
+    }
+
+    fn revoke(&mut self, revoked: &HashSet<Holder>) {
+        for streams in self.tenants.values_mut() {
+            streams.retain(|s| !revoked.contains(&s.holder));
+        }
+        self.tenants.retain(|_, streams| !streams.is_empty());
+        self.operators.retain(|s| !revoked.contains(&s.holder));
+    }
+
+    /// Drops the tenant's streams that match `gone` (and the tenant's list once empty).
+    fn forget(&mut self, tenant_id: Uuid, gone: impl Fn(&Sub) -> bool) {
+        if let Some(streams) = self.tenants.get_mut(&tenant_id) {
+            streams.retain(|s| !gone(s));
+            if streams.is_empty() {
+                self.tenants.remove(&tenant_id);
             }
         }
     }
 
-    /// Offers each frame to the streams whose scope sees it, forgetting those that ended or
-    /// fell behind.
-    fn offer(&mut self, frames: &[Arc<Frame>]) {
-        for frame in frames {
-            if !frame.internal
-                && let Some(streams) = self.tenants.get_mut(&frame.tenant_id)
-            {
-                streams.retain(|s| s.offer(frame));
-                if streams.is_empty() {
-                    self.tenants.remove(&frame.tenant_id);
+    /// Offers a pass's frames to the streams whose scope sees them, each stream its frames
+    /// in order, forgetting those that ended or fell behind. It wakes `chunk` streams at a
+    /// time and then yields until they have run (they are queued ahead of it on the
+    /// worker's `LocalSet`), so a request that became readable meanwhile waits behind one
+    /// chunk of stream writes rather than the whole pass. It returns once every stream it
+    /// woke has run.
+    async fn pass(&mut self, frames: &[Arc<Frame>], chunk: usize) {
+        let mut woken = 0;
+        let mut woke = || {
+            woken += 1;
+            woken % chunk == 0
+        };
+        let mut by_tenant: HashMap<Uuid, Vec<&Arc<Frame>>> = HashMap::new();
+        for frame in frames.iter().filter(|f| !f.internal) {
+            by_tenant.entry(frame.tenant_id).or_default().push(frame);
+        }
+        for (tenant_id, seen) in by_tenant {
+            let mut gone = HashSet::new();
+            for sub in self.tenants.get(&tenant_id).into_iter().flatten() {
+                if !seen.iter().all(|f| sub.offer(f)) {
+                    gone.insert(sub.id);
+                }
+                if woke() {
+                    tokio::task::yield_now().await;
                 }
             }
-            self.operators
-                .retain(|s| !s.scope.sees(frame.tenant_id, frame.internal) || s.offer(frame));
+            if !gone.is_empty() {
+                self.forget(tenant_id, |s| gone.contains(&s.id));
+            }
         }
+        let mut gone = HashSet::new();
+        for sub in &self.operators {
+            let sees = |f: &Arc<Frame>| sub.scope.sees(f.tenant_id, f.internal);
+            if !frames.iter().any(sees) {
+                continue;
+            }
+            if !frames.iter().filter(|f| sees(f)).all(|f| sub.offer(f)) {
+                gone.insert(sub.id);
+            }
+            if woke() {
+                tokio::task::yield_now().await;
+            }
+        }
+        if !gone.is_empty() {
+            self.operators.retain(|s| !gone.contains(&s.id));
+        }
+        // The last chunk's streams are queued ahead of this task: once it runs again they
+        // have written their frames.
+        tokio::task::yield_now().await;
     }
 
     /// Asks one slice of the streams (by id) for a keep-alive, forgetting those that ended.
@@ -209,6 +247,9 @@ impl Local {
         self.operators.retain(due);
     }
 }
+
+/// Streams a fan-out wakes before it lets the worker run them (see [`Local::pass`]).
+const WAKE_CHUNK: usize = 256;
 
 /// Starts a thread's fan-out. On an actix-web worker the connections are tasks of the
 /// thread's `LocalSet`, which runs its tasks first in, first out; the fan-out joins them
@@ -235,14 +276,12 @@ async fn fan_out(mut orders: mpsc::UnboundedReceiver<Order>) {
         tokio::select! {
             order = orders.recv() => match order {
                 Some(Order::Frames { frames, done }) => {
-                    local.offer(&frames);
-                    // The streams just woken are queued on this thread ahead of this task:
-                    // once it runs again they have written their frames, and the pass is
-                    // done here.
-                    tokio::task::yield_now().await;
+                    local.pass(&frames, WAKE_CHUNK).await;
                     drop(done);
                 }
-                Some(order) => local.apply(order),
+                Some(Order::Add(sub)) => local.add(sub),
+                Some(Order::Remove { id, tenant }) => local.remove(id, tenant),
+                Some(Order::Revoked(revoked)) => local.revoke(&revoked),
                 None => return,
             },
             _ = beat.tick() => {
@@ -301,15 +340,14 @@ pub struct Hub {
     closed: watch::Sender<bool>,
 }
 
-/// A stream's registration: live frames after `head`. Dropping it unregisters.
+/// A stream's registration: live frames after the head it subscribed at. Dropping it
+/// unregisters.
 pub struct Subscription {
     hub: Arc<Hub>,
     id: u64,
     tenant: Option<Uuid>,
     holder: Holder,
     thread: ThreadId,
-    /// Every event up to here is in the table; every later one comes through `frames`.
-    pub head: i64,
     pub frames: mailbox::Receiver,
 }
 
@@ -381,11 +419,13 @@ impl Hub {
 
     /// Registers a stream with the fan-out of the calling thread (started on first use, on
     /// the current Tokio runtime). A tenant stream counts against the per-tenant limit.
+    /// Returns the head too: every event up to it is in the table, every later one comes
+    /// through the subscription's `frames`.
     pub fn subscribe(
         self: &Arc<Self>,
         scope: Scope,
         holder: Holder,
-    ) -> Result<Subscription, FeedError> {
+    ) -> Result<(Subscription, i64), FeedError> {
         let tenant = tenant_list(scope);
         let mut subs = self.lock();
         match tenant {
@@ -425,15 +465,15 @@ impl Hub {
         // The subscription unregisters on drop, taking the lock: build it after this guard.
         let head = subs.head;
         drop(subs);
-        Ok(Subscription {
+        let sub = Subscription {
             hub: self.clone(),
             id,
             tenant,
             holder,
             thread,
-            head,
             frames,
-        })
+        };
+        Ok((sub, head))
     }
 
     /// Open streams on this node (tenant streams, operator streams).
@@ -620,6 +660,8 @@ impl Hub {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::Ordering;
+
     use super::*;
 
     fn hub(per_tenant: usize) -> Arc<Hub> {
@@ -662,14 +704,16 @@ mod tests {
         let hub = hub(20);
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
         let key = Holder::Key(Uuid::now_v7());
-        let mut of_a = hub.subscribe(Scope::tenant(a), key).expect("a");
-        let mut of_b = hub.subscribe(Scope::tenant(b), key).expect("b");
+        let mut of_a = hub.subscribe(Scope::tenant(a), key).expect("a").0;
+        let mut of_b = hub.subscribe(Scope::tenant(b), key).expect("b").0;
         let mut ops = hub
             .subscribe(Scope::operator(None), Holder::Bootstrap)
-            .expect("ops");
+            .expect("ops")
+            .0;
         let mut ops_b = hub
             .subscribe(Scope::operator(Some(b)), Holder::Bootstrap)
-            .expect("ops b");
+            .expect("ops b")
+            .0;
         hub.dispatch(vec![
             frame(1, a, false),
             frame(2, a, true),
@@ -680,7 +724,7 @@ mod tests {
         assert_eq!(received(&mut ops).await, [1, 2, 3]);
         assert_eq!(received(&mut ops_b).await, [3]);
         assert_eq!(hub.lock().head, 3);
-        assert_eq!(hub.subscribe(Scope::tenant(a), key).expect("again").head, 3);
+        assert_eq!(hub.subscribe(Scope::tenant(a), key).expect("again").1, 3);
     }
 
     #[tokio::test]
@@ -688,8 +732,8 @@ mod tests {
         let hub = hub(2);
         let tenant = Uuid::now_v7();
         let key = Holder::Key(Uuid::now_v7());
-        let first = hub.subscribe(Scope::tenant(tenant), key).expect("first");
-        let _second = hub.subscribe(Scope::tenant(tenant), key).expect("second");
+        let first = hub.subscribe(Scope::tenant(tenant), key).expect("first").0;
+        let _second = hub.subscribe(Scope::tenant(tenant), key).expect("second").0;
         assert!(matches!(
             hub.subscribe(Scope::tenant(tenant), key),
             Err(FeedError::TooManyStreams(2))
@@ -697,10 +741,12 @@ mod tests {
         // Operators and other tenants are not counted against it.
         let _operator = hub
             .subscribe(Scope::operator(Some(tenant)), Holder::Bootstrap)
-            .expect("operator");
+            .expect("operator")
+            .0;
         let _other = hub
             .subscribe(Scope::tenant(Uuid::now_v7()), key)
-            .expect("another tenant");
+            .expect("another tenant")
+            .0;
         drop(first);
         assert_eq!(hub.open_streams(), (2, 1));
         hub.subscribe(Scope::tenant(tenant), key)
@@ -713,7 +759,8 @@ mod tests {
         let tenant = Uuid::now_v7();
         let mut slow = hub
             .subscribe(Scope::tenant(tenant), Holder::Bootstrap)
-            .expect("slow");
+            .expect("slow")
+            .0;
         let frames: Vec<_> = (1..=STREAM_BUFFER as i64 + 1)
             .map(|seq| frame(seq, tenant, false))
             .collect();
@@ -732,8 +779,11 @@ mod tests {
         let hub = hub(20);
         let tenant = Uuid::now_v7();
         let (revoked, kept) = (Holder::Key(Uuid::now_v7()), Holder::Key(Uuid::now_v7()));
-        let mut gone = hub.subscribe(Scope::tenant(tenant), revoked).expect("gone");
-        let mut stays = hub.subscribe(Scope::tenant(tenant), kept).expect("stays");
+        let mut gone = hub
+            .subscribe(Scope::tenant(tenant), revoked)
+            .expect("gone")
+            .0;
+        let mut stays = hub.subscribe(Scope::tenant(tenant), kept).expect("stays").0;
         hub.lock()
             .tell_all(|| Order::Revoked(Arc::new(HashSet::from([revoked]))));
         assert!(gone.frames.recv().await.is_none(), "the stream ended");
@@ -749,6 +799,7 @@ mod tests {
             .map(|_| {
                 hub.subscribe(Scope::tenant(tenant), Holder::Bootstrap)
                     .expect("subscribe")
+                    .0
             })
             .collect();
         let passed = hub.dispatch(vec![frame(1, tenant, false)]);
@@ -777,7 +828,8 @@ mod tests {
         for _ in 0..streams {
             let mut sub = hub
                 .subscribe(Scope::tenant(tenant), Holder::Bootstrap)
-                .expect("subscribe");
+                .expect("subscribe")
+                .0;
             let ran = ran.clone();
             tokio::task::spawn_local(async move {
                 while let Some(push) = sub.frames.recv().await {
@@ -794,6 +846,65 @@ mod tests {
             .expect("something to hand out");
         assert!(passed.recv().await.is_none(), "the pass ends");
         assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), streams);
+    }
+
+    /// A pass wakes its streams a chunk at a time: a task woken during the pass (a request
+    /// that became readable) runs after the chunk ahead of it, not after the whole pass;
+    /// and the pass still ends only once every stream has its frames, each in order.
+    #[actix_rt::test]
+    async fn a_pass_lets_a_task_woken_meanwhile_run_between_its_chunks() {
+        let hub = hub(10_000);
+        let (tenant, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let request = Arc::new(Notify::new());
+        let streams = WAKE_CHUNK * 3 + 1;
+        let mut got = Vec::new();
+        for n in 0..streams {
+            let scope = match n % 2 {
+                0 => Scope::tenant(tenant),
+                _ => Scope::operator(Some(tenant)),
+            };
+            let mut sub = hub
+                .subscribe(scope, Holder::Bootstrap)
+                .expect("subscribe")
+                .0;
+            let (ran, request) = (ran.clone(), request.clone());
+            got.push(tokio::task::spawn_local(async move {
+                let mut seqs = Vec::new();
+                while let Some(push) = sub.frames.recv().await {
+                    seqs.extend(seq(push));
+                    if seqs.len() == 2 && ran.fetch_add(1, Ordering::SeqCst) == 0 {
+                        request.notify_one();
+                    }
+                }
+                seqs
+            }));
+        }
+        let ran_before_request = {
+            let (ran, request) = (ran.clone(), request.clone());
+            tokio::task::spawn_local(async move {
+                request.notified().await;
+                ran.load(Ordering::SeqCst)
+            })
+        };
+        tokio::task::yield_now().await;
+        let frames = vec![
+            frame(1, tenant, false),
+            frame(2, other, false),
+            frame(3, tenant, false),
+        ];
+        let mut passed = hub.dispatch(frames).expect("something to hand out");
+        assert!(passed.recv().await.is_none(), "the pass ends");
+        assert_eq!(ran.load(Ordering::SeqCst), streams, "every stream ran");
+        let ran_before_request = ran_before_request.await.expect("request");
+        assert!(
+            ran_before_request <= WAKE_CHUNK,
+            "the woken task waited for {ran_before_request} streams"
+        );
+        hub.close();
+        for stream in got {
+            assert_eq!(stream.await.expect("stream"), [1, 3]);
+        }
     }
 
     #[test]
@@ -830,7 +941,8 @@ mod tests {
                     runtime().block_on(async move {
                         let mut sub = hub
                             .subscribe(Scope::tenant(tenant), Holder::Bootstrap)
-                            .expect("subscribe");
+                            .expect("subscribe")
+                            .0;
                         let frame = loop {
                             match sub.frames.recv().await {
                                 Some(Push::KeepAlive) => continue,

@@ -23,7 +23,7 @@ use crate::tenants::actor::{AddMessage, UpdateTicket};
 use crate::tickets::error::TicketError;
 use crate::tickets::ops::{self, Author, Compose, NewMessage, NewTicket, TicketChange};
 use crate::tickets::query::{self, Sort, TicketFilter};
-use crate::tickets::view::{EventOut, MessageOut, TicketOut};
+use crate::tickets::view::{self, EventOut, MessageOut, TicketOut, TicketView};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -312,9 +312,8 @@ async fn list_tickets(
     let sort = q.parse::<Sort>("sort")?.unwrap_or_default();
     let now = Utc::now();
     let listed = query::list(&state.db, &filter, page, cursor, sort, now).await?;
-    let out = CursorPageOut::new(listed, page, cursor.is_some(), |t| {
-        TicketOut::summary(t, now)
-    });
+    let tickets = view::page(&listed.rows, |t| TicketView::summary(t, now))?;
+    let out = CursorPageOut::shaped(tickets, &listed, page, cursor.is_some());
     Ok(written(&mut HttpResponse::Ok(), &out))
 }
 

@@ -8,6 +8,7 @@ use entities::values::MessageAuthor;
 use maud::{Markup, html};
 
 use crate::banner::{Banner, Level};
+use crate::domain::ids::TicketId;
 use crate::domain::status::TicketStatus;
 use crate::domain::ticket::{Category, Priority};
 use crate::tickets::view::{MessageOut, TicketOut};
@@ -41,7 +42,7 @@ const SECTIONS: [(Section, &str, &str); 3] = [
 ];
 
 /// Where a ticket's page lives.
-pub fn ticket_path(id: &str) -> String {
+pub fn ticket_path(id: TicketId) -> String {
     format!("{HOME}/tickets/{id}")
 }
 
@@ -242,7 +243,7 @@ pub fn ticket_list(frame: &Frame<'_>, p: &ListPage<'_>) -> Markup {
                         @for t in p.tickets {
                             tr.ticket-row data-ticket=(t.id) {
                                 td {
-                                    a.subject href=(ticket_path(&t.id)) { (t.subject) }
+                                    a.subject href=(ticket_path(t.id)) { (t.subject) }
                                     div.meta { code { (t.id) } " · " (category_label(t.category.as_str())) }
                                 }
                                 td { (status_badge(t.status.as_str())) }
@@ -310,7 +311,7 @@ fn status_actions(status: TicketStatus) -> Vec<(TicketStatus, &'static str)> {
 pub fn ticket(frame: &Frame<'_>, p: &TicketPage<'_>) -> Markup {
     let t = p.ticket;
     let closed = t.status == TicketStatus::Closed;
-    let action = |what: &str| format!("{}/{what}", ticket_path(&t.id));
+    let action = |what: &str| format!("{}/{what}", ticket_path(t.id));
     shell(
         frame,
         Section::Tickets,
@@ -500,8 +501,7 @@ pub fn notifications(frame: &Frame<'_>, p: &NotificationsPage<'_>) -> Markup {
                             div.meta {
                                 time datetime=(iso(n.created_at)) title=(timestamp(n.created_at)) { (ago(n.created_at, p.now)) }
                                 @if let Some(ticket) = n.ticket_id {
-                                    @let id = crate::domain::ids::TicketId::from_uuid(ticket).to_string();
-                                    " · " a href=(ticket_path(&id)) { "Open the ticket" }
+                                    " · " a href=(ticket_path(TicketId::from_uuid(ticket))) { "Open the ticket" }
                                 }
                             }
                         }

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::billing::ledger::{self, ApplyError, Change, LedgerKind};
 use crate::config::Config;
 use crate::metrics::{CreateStage, observe_create_stage};
-use crate::tenants::registry::CreateTurns;
+use crate::tenants::commits::{CreateCommits, Slot};
 use crate::tickets::error::TicketError;
 use crate::tickets::merge::{self, Merge, Merged};
 use crate::tickets::ops::{self, Created, NewMessage, NewTicket, Replied, TicketChange};
@@ -38,7 +38,8 @@ pub struct TenantActor {
     pub config: Arc<Config>,
     /// Whoever started the actor (the registry), told when it stops and what it batched.
     pub host: Weak<dyn ActorHost>,
-    pub turns: CreateTurns,
+    /// How batches of creates are written (in rounds with other tenants' on SQLite).
+    pub commits: CreateCommits,
     /// Wakes the outbox relay after a commit that queued jobs.
     pub nudge: Nudge,
     pub idle_after: Duration,
@@ -188,27 +189,27 @@ impl Message for FlushCreates {
 impl Handler<FlushCreates> for TenantActor {
     type Result = ResponseActFuture<Self, ()>;
 
-    /// Waits for the batch's turn without blocking the mailbox, so that the creates that
-    /// arrive meanwhile join the batch; the batch itself then runs alone, like every other
-    /// write of this actor (`ctx.wait`).
+    /// Waits for the batch's place in a round without blocking the mailbox, so that the
+    /// creates that arrive meanwhile join the batch; the batch itself then runs alone, like
+    /// every other write of this actor (`ctx.wait`).
     fn handle(&mut self, _: FlushCreates, _: &mut Context<Self>) -> Self::Result {
-        let turns = self.turns.clone();
+        let commits = self.commits.clone();
         let waiting = Instant::now();
-        let turn = async move { turns.take().await };
-        Box::pin(turn.into_actor(self).map(move |turn, actor, ctx| {
+        let turn = async move { commits.turn().await };
+        Box::pin(turn.into_actor(self).map(move |slot, actor, ctx| {
             observe_create_stage(CreateStage::Turn, waiting.elapsed());
-            let batch = actor.write_batch(turn, ctx);
+            let batch = actor.write_batch(slot, ctx);
             ctx.wait(batch);
         }))
     }
 }
 
 impl TenantActor {
-    /// Writes the oldest waiting creates (at most [`MAX_CREATE_BATCH`]) in one transaction,
-    /// in `turn`, and answers each.
+    /// Writes the oldest waiting creates (at most [`MAX_CREATE_BATCH`]) in one transaction
+    /// (`slot`'s round's, or its own without one), and answers each.
     fn write_batch(
         &mut self,
-        turn: Option<tokio::sync::OwnedSemaphorePermit>,
+        slot: Option<Slot>,
         ctx: &mut Context<Self>,
     ) -> impl ActorFuture<Self, Output = ()> + 'static {
         let take = self.queued_creates.len().min(MAX_CREATE_BATCH);
@@ -232,12 +233,12 @@ impl TenantActor {
         let (db, config, tenant_id) = (self.db.clone(), self.config.clone(), self.tenant_id);
         let nudge = self.nudge.clone();
         let work = async move {
-            let batch = if batch.is_empty() {
-                Ok(Vec::new())
-            } else {
-                ops::create_batch(&db, &config, tenant_id, batch, Utc::now()).await
+            let batch = match slot {
+                // An empty batch gives its place up (the round does not wait for it).
+                _ if batch.is_empty() => Ok(Vec::new()),
+                Some(slot) => slot.write(tenant_id, batch).await,
+                None => ops::create_batch(&db, &config, tenant_id, batch, Utc::now()).await,
             };
-            drop(turn);
             match batch {
                 Ok(results) => {
                     nudge.nudge();

@@ -1,6 +1,7 @@
 //! Tenants: provisioning, their effective limits, and the per-tenant actors that serialize
 //! every mutation of a tenant's tickets and balance.
 pub mod actor;
+pub mod commits;
 pub mod manage;
 pub mod provision;
 pub mod registry;

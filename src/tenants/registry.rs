@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use dashmap::DashMap;
-use sea_orm::{DatabaseConnection, DbBackend};
+use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::actor::{ActorHost, CreateTicket, TenantActor};
+use super::commits::CreateCommits;
 use crate::config::Config;
 use crate::metrics::{CreateStage, observe_create_stage};
 use crate::tickets::error::TicketError;
@@ -32,8 +33,8 @@ pub struct Registry {
     nudge: Nudge,
     idle_after: Duration,
     me: Weak<Registry>,
-    /// On SQLite, whose turn it is to write a batch of creates (see [`CreateTurns`]).
-    turns: CreateTurns,
+    /// How batches of creates are written (in rounds on SQLite; see [`CreateCommits`]).
+    commits: CreateCommits,
     /// Create transactions run, and the creates they carried (for `/metrics`).
     create_batches: AtomicU64,
     creates_batched: AtomicU64,
@@ -46,13 +47,15 @@ impl Registry {
         nudge: Nudge,
         arbiters: usize,
     ) -> Arc<Self> {
+        let arbiters: Vec<ArbiterHandle> = (0..arbiters.max(1))
+            .map(|_| Arbiter::new().handle())
+            .collect();
+        let commits = CreateCommits::for_backend(&db, &config, &arbiters[0]);
         Arc::new_cyclic(|me| Self {
             actors: DashMap::new(),
-            arbiters: (0..arbiters.max(1))
-                .map(|_| Arbiter::new().handle())
-                .collect(),
+            arbiters,
             hasher: RandomState::new(),
-            turns: CreateTurns::for_backend(db.get_database_backend()),
+            commits,
             db,
             idle_after: config.actor_idle,
             config,
@@ -136,44 +139,19 @@ impl Registry {
         let nudge = self.nudge.clone();
         let host: Weak<dyn ActorHost> = self.me.clone();
         let idle_after = self.idle_after;
-        let turns = self.turns.clone();
+        let commits = self.commits.clone();
         TenantActor::start_in_arbiter(&self.arbiters[index], move |_| TenantActor {
             tenant_id,
             db,
             config,
             nudge,
             host,
-            turns,
+            commits,
             idle_after,
             last_active: Instant::now(),
             queued_creates: Default::default(),
             flush_scheduled: false,
         })
-    }
-}
-
-/// The node's tenant actors take turns, first come first served, to write their batches
-/// of creates on SQLite. SQLite has one writer at a time; without the turns, every actor
-/// that finds the write lock taken sleeps in SQLite's busy handler (1 ms, 2, 5, ... up to
-/// 100 ms between tries) and may miss several commits before it tries again, which put a
-/// create's p99 in the hundreds of milliseconds beside 10,000 streams (docs/PERFORMANCE.md,
-/// "Where a create waits beside 10,000 streams"). PostgreSQL locks rows, not the database:
-/// there every actor writes at once.
-#[derive(Clone, Default)]
-pub struct CreateTurns(Option<Arc<tokio::sync::Semaphore>>);
-
-impl CreateTurns {
-    pub fn for_backend(backend: DbBackend) -> Self {
-        match backend {
-            DbBackend::Sqlite => Self(Some(Arc::new(tokio::sync::Semaphore::new(1)))),
-            _ => Self(None),
-        }
-    }
-
-    /// Waits for this batch's turn (none on PostgreSQL); the turn ends when it is dropped.
-    pub async fn take(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        // The semaphore is never closed: an error cannot happen, and would mean "no turn".
-        self.0.as_ref()?.clone().acquire_owned().await.ok()
     }
 }
 
@@ -196,47 +174,5 @@ impl Drop for Registry {
         for arbiter in &self.arbiters {
             arbiter.stop();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn sqlite_batches_take_turns_in_order() {
-        let turns = CreateTurns::for_backend(DbBackend::Sqlite);
-        let first = turns.take().await.expect("a turn on SQLite");
-        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let waiting: Vec<_> = (1..=3)
-            .map(|n| {
-                let (turns, order) = (turns.clone(), order.clone());
-                let task = tokio::spawn(async move {
-                    let _turn = turns.take().await;
-                    order.lock().expect("order").push(n);
-                });
-                (n, task)
-            })
-            .collect();
-        // Each waiter queues before the next one starts.
-        for _ in 0..10 {
-            tokio::task::yield_now().await;
-        }
-        assert!(
-            order.lock().expect("order").is_empty(),
-            "the first turn is held"
-        );
-        drop(first);
-        for (_, task) in waiting {
-            task.await.expect("waiter");
-        }
-        assert_eq!(*order.lock().expect("order"), vec![1, 2, 3]);
-    }
-
-    #[tokio::test]
-    async fn postgres_batches_do_not_wait() {
-        let turns = CreateTurns::for_backend(DbBackend::Postgres);
-        assert!(turns.take().await.is_none());
-        assert!(turns.take().await.is_none());
     }
 }

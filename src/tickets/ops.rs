@@ -198,32 +198,50 @@ pub struct Created {
     pub message: messages::Model,
 }
 
+/// Each create of a batch, or the error that failed the whole batch.
+pub type BatchResult = Result<Vec<Result<Created, TicketError>>, TicketError>;
+
 /// Opens a batch of one tenant's tickets in one transaction (its actor gathers the creates
-/// waiting in its mailbox; docs/PERFORMANCE.md): each is charged its fee in order, snapshots
-/// its SLA and saves its description as the first message. A ticket the balance cannot pay
-/// for gets `402` and nothing of it is saved. The outer error fails the whole batch.
+/// waiting in its mailbox; docs/PERFORMANCE.md): see [`create_batch_in`].
 pub async fn create_batch(
     db: &DatabaseConnection,
     config: &Config,
     tenant_id: Uuid,
     batch: Vec<NewTicket>,
     now: DateTime<Utc>,
-) -> Result<Vec<Result<Created, TicketError>>, TicketError> {
-    let now = crate::db::as_stored(now);
+) -> BatchResult {
     let begin = Instant::now();
     let txn = begin_write(db).await?;
     let began = Instant::now();
     observe_create_stage(CreateStage::Begin, began - begin);
+    let created = create_batch_in(&txn, config, tenant_id, batch, now).await?;
+    txn.commit().await?;
+    observe_create_stage(CreateStage::Transaction, began.elapsed());
+    Ok(created)
+}
+
+/// Writes a batch of one tenant's tickets in `txn`: each is charged its fee in order,
+/// snapshots its SLA and saves its description as the first message. A ticket the balance
+/// cannot pay for gets `402` and nothing of it is saved. The outer error fails the whole
+/// batch (the caller rolls back what it wrote).
+pub async fn create_batch_in(
+    txn: &DatabaseTransaction,
+    config: &Config,
+    tenant_id: Uuid,
+    batch: Vec<NewTicket>,
+    now: DateTime<Utc>,
+) -> BatchResult {
+    let now = crate::db::as_stored(now);
     let ticket_ids: Vec<Uuid> = batch.iter().map(|_| TicketId::new().uuid()).collect();
     let fee = config.ticket_fee_cents;
     let (tenant, charges) = if fee > 0 {
-        let fees = ledger::charge_fees(&txn, tenant_id, fee, &ticket_ids, now)
+        let fees = ledger::charge_fees(txn, tenant_id, fee, &ticket_ids, now)
             .await?
             .ok_or(TicketError::NotFound)?;
         (fees.tenant, fees.entries.into_iter().map(Some).collect())
     } else {
         let tenant = tenants::Entity::find_by_id(tenant_id)
-            .one(&txn)
+            .one(txn)
             .await?
             .ok_or(TicketError::NotFound)?;
         (tenant, vec![None; batch.len()])
@@ -233,18 +251,14 @@ pub async fn create_batch(
     if charges.is_empty() {
         return Ok(refusals.collect());
     }
-    if let Some(entry) = charges.iter().flatten().find(|e| {
-        let threshold = fee.saturating_mul(LOW_BALANCE_FEES);
-        e.balance_after_cents < threshold && e.balance_after_cents + fee >= threshold
-    }) {
-        notifications::notify(
-            &txn,
-            tenant_id,
-            low_balance(entry.balance_after_cents, fee),
-            now,
-        )
-        .await?;
-    }
+    let low_balance_after = charges
+        .iter()
+        .flatten()
+        .map(|e| e.balance_after_cents)
+        .find(|&after| {
+            let threshold = fee.saturating_mul(LOW_BALANCE_FEES);
+            after < threshold && after + fee >= threshold
+        });
     let plan = Plan::from_stored(&tenant.plan);
     let mut created = Vec::with_capacity(charges.len());
     for ((new, id), charge) in batch.into_iter().zip(ticket_ids).zip(charges) {
@@ -255,15 +269,15 @@ pub async fn create_batch(
             .iter()
             .map(|c| c.ticket.clone().into_active_model().reset_all()),
     )
-    .exec_without_returning(&txn)
+    .exec_without_returning(txn)
     .await?;
-    crate::sla::schedule(&txn, config, created.iter().map(|c| &c.ticket), now).await?;
+    crate::sla::schedule(txn, config, created.iter().map(|c| &c.ticket), now).await?;
     messages::Entity::insert_many(
         created
             .iter()
             .map(|c| c.message.clone().into_active_model().reset_all()),
     )
-    .exec_without_returning(&txn)
+    .exec_without_returning(txn)
     .await?;
     ticket_events::Entity::insert_many(created.iter().map(|c| {
         event(
@@ -275,14 +289,14 @@ pub async fn create_batch(
             now,
         )
     }))
-    .exec_without_returning(&txn)
+    .exec_without_returning(txn)
     .await?;
     let payloads = created
         .iter()
         .map(|c| json!({"ticket": TicketOut::summary(c.ticket.clone(), now)}))
         .collect();
     events::emit_many(
-        &txn,
+        txn,
         config,
         tenant_id,
         events::TICKET_CREATED,
@@ -291,13 +305,16 @@ pub async fn create_batch(
         now,
     )
     .await?;
+    // After the tickets: the notice takes the feed's lock, which must come after every row
+    // this transaction writes (a ticket's count rows may wait on another create's).
+    if let Some(balance_after) = low_balance_after {
+        notifications::notify(txn, tenant_id, low_balance(balance_after, fee), now).await?;
+    }
     let drafts = created.iter().map(|c| {
         let draft = emails::to_support(config, &c.ticket, EmailKind::NewTicket, &c.message.body);
         (&c.ticket, draft)
     });
-    emails::queue_many(&txn, config, drafts, now).await?;
-    txn.commit().await?;
-    observe_create_stage(CreateStage::Transaction, began.elapsed());
+    emails::queue_many(txn, config, drafts, now).await?;
     Ok(created.into_iter().map(Ok).chain(refusals).collect())
 }
 

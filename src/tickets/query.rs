@@ -21,9 +21,10 @@ use crate::domain::status::TicketStatus;
 use crate::domain::ticket::{Category, Priority};
 use crate::pagination::{
     COUNT_CAP, Listed, Page, SEARCH_COUNT_CAP, capped_count, capped_count_query,
-    capped_count_statement, capped_total, count_value, keyset_page,
+    capped_count_statement, capped_total, count_value, encode_cursor, keyset_page, page_end,
 };
-use crate::tickets::{counts, rows};
+use crate::tickets::counts;
+use crate::tickets::rows::{self, TicketRef, TicketRow};
 
 /// Filters shared by the tenant's list and the operator inbox.
 #[derive(Debug, Default, Clone)]
@@ -510,10 +511,10 @@ impl Total {
         self,
         conn: &C,
         page: Select<tickets::Entity>,
-    ) -> Result<(Vec<tickets::Model>, Total), DbErr> {
+    ) -> Result<(Vec<TicketRow>, Total), DbErr> {
         let Total::InPage { query, cap } = self else {
             let rows = conn.query_all(&page.into_query()).await?;
-            return Ok((rows::tickets(&rows)?, self));
+            return Ok((rows::ticket_rows(rows)?, self));
         };
         let rows = conn.query_all(&with_total(page, &query)).await?;
         let total = match rows.first() {
@@ -523,7 +524,7 @@ impl Total {
             }
             None => Total::InPage { query, cap },
         };
-        Ok((rows::tickets(&rows)?, total))
+        Ok((rows::ticket_rows(rows)?, total))
     }
 }
 
@@ -582,7 +583,7 @@ pub async fn list(
     cursor: Option<Uuid>,
     sort: Sort,
     now: DateTime<Utc>,
-) -> Result<Listed<tickets::Model>, DbErr> {
+) -> Result<Listed<TicketRow>, DbErr> {
     let backend = db.get_database_backend();
     let first = filter.total_source(db, now).await?;
     let words = filter.q.as_deref().map(search_words).unwrap_or_default();
@@ -613,11 +614,14 @@ pub async fn list(
         Some((walk, key)) => walk_page(backend, walk, key, page, cursor),
         None => newest_first(base.clone(), page, cursor),
     };
-    let (rows, total) = first.read_page(db, query).await?;
+    let (mut rows, total) = first.read_page(db, query).await?;
     let (total, total_is_exact) = filter
         .total_after(db, total, base, page, cursor.is_some(), rows.len())
         .await?;
-    let (rows, next_cursor) = keyset_page(rows, page, |t| t.id);
+    let next_cursor = match page_end(&mut rows, page) {
+        Some(last) => Some(encode_cursor(last.ticket()?.id)),
+        None => None,
+    };
     Ok(Listed {
         rows,
         total,
@@ -675,12 +679,12 @@ pub struct InboxCursor {
 
 /// The inbox order as one number, smallest first: priority-queue tickets, then `urgent` >
 /// `high` > `normal` > `low`. The same formula as the `inbox_rank` column.
-fn inbox_rank(ticket: &tickets::Model) -> i16 {
+fn inbox_rank(ticket: &TicketRef<'_>) -> i16 {
     (if ticket.sla_priority_queue { 0 } else { 4 }) + 3 - ticket.priority_rank
 }
 
 impl InboxCursor {
-    fn after(ticket: &tickets::Model) -> Self {
+    fn after(ticket: &TicketRef<'_>) -> Self {
         Self {
             rank: inbox_rank(ticket),
             due: ticket.first_response_due_at,
@@ -758,7 +762,7 @@ pub async fn inbox(
     page: Page,
     cursor: Option<InboxCursor>,
     now: DateTime<Utc>,
-) -> Result<Listed<tickets::Model>, DbErr> {
+) -> Result<Listed<TicketRow>, DbErr> {
     let backend = db.get_database_backend();
     let first = filter.total_source(db, now).await?;
     let base = filter.apply(backend, tickets::Entity::find(), now, first.plan());
@@ -768,12 +772,9 @@ pub async fn inbox(
     let (total, total_is_exact) = filter
         .total_after(db, total, base, page, cursor.is_some(), rows.len())
         .await?;
-    let more = rows.len() as u64 > page.limit;
-    rows.truncate(page.limit as usize);
-    let next_cursor = if more {
-        rows.last().map(|t| InboxCursor::after(t).encode())
-    } else {
-        None
+    let next_cursor = match page_end(&mut rows, page) {
+        Some(last) => Some(InboxCursor::after(&last.ticket()?).encode()),
+        None => None,
     };
     Ok(Listed {
         rows,

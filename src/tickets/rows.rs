@@ -4,6 +4,9 @@
 //! vocabulary columns are read as borrowed text (docs/PERFORMANCE.md, "Cheaper reads in
 //! the server"). Each value is decoded as sea-orm decodes it (`try_get::<Option<T>>`).
 use chrono::{DateTime, Utc};
+use entities::values::{
+    BountyStatus, Category, ChargeStatus, Priority, TicketEmailStatus, TicketStatus,
+};
 use entities::{messages, tickets};
 use sea_orm::sqlx::{ColumnIndex, Decode, Row, Type};
 use sea_orm::{DbErr, QueryResult};
@@ -26,11 +29,14 @@ fn vocabulary<T>(
     parse(raw).ok_or_else(|| column_err(table, index, format!("unknown value {raw:?}")))
 }
 
-/// The row's values, column by column from `at`.
+/// The row's values, column by column from `at`. `checked`: each value's type is checked
+/// against the Rust type before it is decoded (sqlx's `try_get`); unchecked only for rows of
+/// a statement whose first row was decoded checked (see [`TicketRows`]).
 struct Cursor<'r, R> {
     row: &'r R,
     table: &'static str,
     next: usize,
+    checked: bool,
 }
 
 impl<'r, R> Cursor<'r, R>
@@ -44,9 +50,12 @@ where
     {
         let index = self.next;
         self.next += 1;
-        self.row
-            .try_get::<T, _>(index)
-            .map_err(|e| column_err(self.table, index, e))
+        let value = if self.checked {
+            self.row.try_get::<T, _>(index)
+        } else {
+            self.row.try_get_unchecked::<T, _>(index)
+        };
+        value.map_err(|e| column_err(self.table, index, e))
     }
 
     fn vocabulary<T>(&mut self, parse: fn(&str) -> Option<T>) -> Result<T, DbErr>
@@ -59,12 +68,133 @@ where
     }
 }
 
-fn ticket<'r, R>(row: &'r R, at: usize) -> Result<tickets::Model, DbErr>
+/// A `tickets` row as the driver holds it: the text columns borrow the row's bytes, so
+/// reading one allocates nothing. [`TicketRef::to_model`] makes the entity's owned model.
+#[derive(Debug, Clone, Copy)]
+pub struct TicketRef<'r> {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub subject: &'r str,
+    pub category: Category,
+    pub priority: Priority,
+    pub priority_rank: i16,
+    pub status: TicketStatus,
+    pub description: &'r str,
+    pub call_id: Option<&'r str>,
+    pub source_session_id: Option<&'r str>,
+    pub contact_email: &'r str,
+    pub plan_tier: &'r str,
+    pub sla_tier: &'r str,
+    pub sla_first_response_target: &'r str,
+    pub sla_priority_queue: bool,
+    pub first_response_due_at: Option<DateTime<Utc>>,
+    pub first_response_at: Option<DateTime<Utc>>,
+    pub charge_cents: i64,
+    pub charge_status: ChargeStatus,
+    pub charge_entry_id: Option<Uuid>,
+    pub bounty_status: BountyStatus,
+    pub bounty_cents: i64,
+    pub email_status: TicketEmailStatus,
+    pub email_reason: Option<&'r str>,
+    pub message_count: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub version: i64,
+    pub assignee_id: Option<Uuid>,
+    pub tags: &'r str,
+    pub merged_into: Option<Uuid>,
+}
+
+impl TicketRef<'_> {
+    pub fn to_model(&self) -> tickets::Model {
+        let owned = |s: Option<&str>| s.map(str::to_string);
+        tickets::Model {
+            id: self.id,
+            tenant_id: self.tenant_id,
+            subject: self.subject.to_string(),
+            category: self.category,
+            priority: self.priority,
+            priority_rank: self.priority_rank,
+            status: self.status,
+            description: self.description.to_string(),
+            call_id: owned(self.call_id),
+            source_session_id: owned(self.source_session_id),
+            contact_email: self.contact_email.to_string(),
+            plan_tier: self.plan_tier.to_string(),
+            sla_tier: self.sla_tier.to_string(),
+            sla_first_response_target: self.sla_first_response_target.to_string(),
+            sla_priority_queue: self.sla_priority_queue,
+            first_response_due_at: self.first_response_due_at,
+            first_response_at: self.first_response_at,
+            charge_cents: self.charge_cents,
+            charge_status: self.charge_status,
+            charge_entry_id: self.charge_entry_id,
+            bounty_status: self.bounty_status,
+            bounty_cents: self.bounty_cents,
+            email_status: self.email_status,
+            email_reason: owned(self.email_reason),
+            message_count: self.message_count,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            resolved_at: self.resolved_at,
+            closed_at: self.closed_at,
+            version: self.version,
+            assignee_id: self.assignee_id,
+            tags: self.tags.to_string(),
+            merged_into: self.merged_into,
+        }
+    }
+}
+
+/// A model's fields borrowed, as a row of it would decode (for the writers' tests).
+#[cfg(test)]
+impl<'r> From<&'r tickets::Model> for TicketRef<'r> {
+    fn from(t: &'r tickets::Model) -> Self {
+        Self {
+            id: t.id,
+            tenant_id: t.tenant_id,
+            subject: &t.subject,
+            category: t.category,
+            priority: t.priority,
+            priority_rank: t.priority_rank,
+            status: t.status,
+            description: &t.description,
+            call_id: t.call_id.as_deref(),
+            source_session_id: t.source_session_id.as_deref(),
+            contact_email: &t.contact_email,
+            plan_tier: &t.plan_tier,
+            sla_tier: &t.sla_tier,
+            sla_first_response_target: &t.sla_first_response_target,
+            sla_priority_queue: t.sla_priority_queue,
+            first_response_due_at: t.first_response_due_at,
+            first_response_at: t.first_response_at,
+            charge_cents: t.charge_cents,
+            charge_status: t.charge_status,
+            charge_entry_id: t.charge_entry_id,
+            bounty_status: t.bounty_status,
+            bounty_cents: t.bounty_cents,
+            email_status: t.email_status,
+            email_reason: t.email_reason.as_deref(),
+            message_count: t.message_count,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+            resolved_at: t.resolved_at,
+            closed_at: t.closed_at,
+            version: t.version,
+            assignee_id: t.assignee_id,
+            tags: &t.tags,
+            merged_into: t.merged_into,
+        }
+    }
+}
+
+fn ticket<'r, R>(row: &'r R, at: usize, checked: bool) -> Result<TicketRef<'r>, DbErr>
 where
     R: Row,
     usize: ColumnIndex<R>,
     Uuid: Decode<'r, R::Database> + Type<R::Database>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
     &'r str: Decode<'r, R::Database> + Type<R::Database>,
     i16: Decode<'r, R::Database> + Type<R::Database>,
     i32: Decode<'r, R::Database> + Type<R::Database>,
@@ -72,16 +202,14 @@ where
     bool: Decode<'r, R::Database> + Type<R::Database>,
     DateTime<Utc>: Decode<'r, R::Database> + Type<R::Database>,
 {
-    use entities::values::{
-        BountyStatus, Category, ChargeStatus, Priority, TicketEmailStatus, TicketStatus,
-    };
     let mut c = Cursor {
         row,
         table: "tickets",
         next: at,
+        checked,
     };
     // The order of `tickets::Column` (checked by `columns_are_in_entity_order`).
-    Ok(tickets::Model {
+    Ok(TicketRef {
         id: c.get()?,
         tenant_id: c.get()?,
         subject: c.get()?,
@@ -134,6 +262,7 @@ where
         row,
         table: "messages",
         next: at,
+        checked: true,
     };
     let Some(id) = c.get::<Option<Uuid>>()? else {
         return Ok(None);
@@ -156,20 +285,53 @@ fn unsupported() -> DbErr {
     DbErr::Type("rows of this backend are not decoded by position".into())
 }
 
-/// The ticket whose columns start at `at` (0 for `tickets::Entity::find()`).
-pub fn ticket_at(row: &QueryResult, at: usize) -> Result<tickets::Model, DbErr> {
+fn ticket_ref(row: &QueryResult, at: usize, checked: bool) -> Result<TicketRef<'_>, DbErr> {
     if let Some(pg) = row.try_as_pg_row() {
-        return ticket(pg, at);
+        return ticket(pg, at, checked);
     }
+    // SQLite types each value, not each column: every value is checked.
     if let Some(sqlite) = row.try_as_sqlite_row() {
-        return ticket(sqlite, at);
+        return ticket(sqlite, at, true);
     }
     Err(unsupported())
 }
 
-/// The tickets of rows that start with a ticket's columns (a page of `tickets::Entity::find()`).
-pub fn tickets(rows: &[QueryResult]) -> Result<Vec<tickets::Model>, DbErr> {
-    rows.iter().map(|row| ticket_at(row, 0)).collect()
+/// The ticket whose columns start at `at` (0 for `tickets::Entity::find()`).
+pub fn ticket_at(row: &QueryResult, at: usize) -> Result<tickets::Model, DbErr> {
+    ticket_ref(row, at, true).map(|t| t.to_model())
+}
+
+/// A row of a page of tickets (`tickets::Entity::find()`, the ticket's columns first), read in
+/// place: [`TicketRow::ticket`] borrows its text.
+#[derive(Debug)]
+pub struct TicketRow {
+    row: QueryResult,
+}
+
+impl TicketRow {
+    /// The row's ticket. Its values are decoded without sqlx's check of each value's type
+    /// ([`ticket_rows`] checked the statement's first row).
+    pub fn ticket(&self) -> Result<TicketRef<'_>, DbErr> {
+        ticket_ref(&self.row, 0, false)
+    }
+}
+
+/// The rows of one statement that start with a ticket's columns. The first row is decoded
+/// here with every value's type checked; the other rows of the statement have the same
+/// column types (PostgreSQL describes a statement's columns once), so their values are
+/// decoded without the check. SQLite types each value, so its values are always checked.
+pub fn ticket_rows(rows: Vec<QueryResult>) -> Result<Vec<TicketRow>, DbErr> {
+    if let Some(first) = rows.first() {
+        ticket_ref(first, 0, true)?;
+    }
+    Ok(rows.into_iter().map(|row| TicketRow { row }).collect())
+}
+
+/// The entities' owned models of `rows`.
+pub fn models(rows: &[TicketRow]) -> Result<Vec<tickets::Model>, DbErr> {
+    rows.iter()
+        .map(|row| Ok(row.ticket()?.to_model()))
+        .collect()
 }
 
 /// The message whose columns start at `at`; `None` when its id is NULL.

@@ -12,6 +12,8 @@ use crate::domain::tags::Tags;
 use crate::domain::ticket::{Category, Priority};
 use crate::json_writer::{JsonWriter, ROW_BYTES, WriteJson};
 use crate::tickets::query::{EMBEDDED_MESSAGES, Head};
+use crate::tickets::rows::{TicketRef, TicketRow};
+use sea_orm::DbErr;
 
 /// The SLA the ticket was opened under (a snapshot of the tenant's plan at creation).
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -131,8 +133,8 @@ impl WriteJson for MessageOut {
 /// A support ticket. List responses omit `messages`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TicketOut {
-    #[schema(example = "tkt_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b")]
-    pub id: String,
+    #[schema(value_type = String, example = "tkt_0193a0b4c5d67e8f9a0b1c2d3e4f5a6b")]
+    pub id: TicketId,
     #[schema(example = "support_ticket")]
     pub object: &'static str,
     /// Present on operator views only.
@@ -161,8 +163,8 @@ pub struct TicketOut {
     pub resolved_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
     /// The ticket this one was merged into (it is then `closed`).
-    #[schema(example = json!(null))]
-    pub merged_into: Option<String>,
+    #[schema(value_type = Option<String>, example = json!(null))]
+    pub merged_into: Option<TicketId>,
     /// Grows with every change; the `ETag` of ticket responses and what `If-Match` names.
     #[schema(example = 3)]
     pub version: i64,
@@ -196,7 +198,7 @@ impl TicketOut {
     /// The list form: no messages.
     pub fn summary(t: tickets::Model, now: DateTime<Utc>) -> Self {
         Self {
-            id: TicketId::from_uuid(t.id).to_string(),
+            id: TicketId::from_uuid(t.id),
             object: "support_ticket",
             tenant_id: None,
             sla: SlaOut {
@@ -234,7 +236,7 @@ impl TicketOut {
             updated_at: t.updated_at,
             resolved_at: t.resolved_at,
             closed_at: t.closed_at,
-            merged_into: t.merged_into.map(|m| TicketId::from_uuid(m).to_string()),
+            merged_into: t.merged_into.map(TicketId::from_uuid),
             version: t.version,
             assignee_id: None,
             tags: None,
@@ -277,21 +279,165 @@ impl TicketOut {
     }
 }
 
-/// The bytes `serde_json` writes for the derived `Serialize`, field for field (the tests
-/// below compare them).
-impl WriteJson for TicketOut {
+/// A ticket's answer with every field borrowed: what is written for a [`TicketOut`], or for
+/// a page's rows straight from the driver ([`TicketView::summary`]), without copying the
+/// rows' text.
+#[derive(Debug, Clone, Copy)]
+pub struct TicketView<'a> {
+    id: TicketId,
+    tenant_id: Option<uuid::Uuid>,
+    subject: &'a str,
+    category: Category,
+    priority: Priority,
+    status: TicketStatus,
+    description: &'a str,
+    call_id: Option<&'a str>,
+    source_session_id: Option<&'a str>,
+    contact_email: &'a str,
+    plan_tier: &'a str,
+    sla_tier: &'a str,
+    sla_first_response_target: &'a str,
+    sla_priority_queue: bool,
+    first_response_due_at: Option<DateTime<Utc>>,
+    first_response_at: Option<DateTime<Utc>>,
+    breached: bool,
+    charge_cents: i64,
+    charge_status: &'static str,
+    bounty_eligible: bool,
+    bounty_status: &'static str,
+    bounty_cents: i64,
+    email_status: &'static str,
+    email_reason: Option<&'a str>,
+    message_count: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    resolved_at: Option<DateTime<Utc>>,
+    closed_at: Option<DateTime<Utc>>,
+    merged_into: Option<TicketId>,
+    version: i64,
+    assignee_id: Option<Option<uuid::Uuid>>,
+    tags: Option<TagsView<'a>>,
+    messages: Option<&'a [MessageOut]>,
+    messages_next: Option<&'a str>,
+}
+
+/// An operator view's tags: as stored (a page's rows), or as a [`TicketOut`] holds them.
+#[derive(Debug, Clone, Copy)]
+enum TagsView<'a> {
+    Stored(&'a str),
+    Listed(&'a [String]),
+}
+
+impl<'a> TicketView<'a> {
+    /// The list form of a page's row (as [`TicketOut::summary`]).
+    pub fn summary(t: TicketRef<'a>, now: DateTime<Utc>) -> Self {
+        Self {
+            id: TicketId::from_uuid(t.id),
+            tenant_id: None,
+            subject: t.subject,
+            category: t.category,
+            priority: t.priority,
+            status: t.status,
+            description: t.description,
+            call_id: t.call_id,
+            source_session_id: t.source_session_id,
+            contact_email: t.contact_email,
+            plan_tier: t.plan_tier,
+            sla_tier: t.sla_tier,
+            sla_first_response_target: t.sla_first_response_target,
+            sla_priority_queue: t.sla_priority_queue,
+            first_response_due_at: t.first_response_due_at,
+            first_response_at: t.first_response_at,
+            breached: sla::breached(t.first_response_due_at, t.first_response_at, now),
+            charge_cents: t.charge_cents,
+            charge_status: t.charge_status.as_str(),
+            bounty_eligible: t.category == Category::Bug,
+            bounty_status: t.bounty_status.as_str(),
+            bounty_cents: t.bounty_cents,
+            email_status: t.email_status.as_str(),
+            email_reason: t.email_reason,
+            message_count: t.message_count,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+            resolved_at: t.resolved_at,
+            closed_at: t.closed_at,
+            merged_into: t.merged_into.map(TicketId::from_uuid),
+            version: t.version,
+            assignee_id: None,
+            tags: None,
+            messages: None,
+            messages_next: None,
+        }
+    }
+
+    /// The operator's list form of a page's row (as [`TicketOut::for_operator`]).
+    pub fn for_operator(t: TicketRef<'a>, now: DateTime<Utc>) -> Self {
+        Self {
+            tenant_id: Some(t.tenant_id),
+            assignee_id: Some(t.assignee_id),
+            tags: Some(TagsView::Stored(t.tags)),
+            ..Self::summary(t, now)
+        }
+    }
+}
+
+impl<'a> From<&'a TicketOut> for TicketView<'a> {
+    fn from(t: &'a TicketOut) -> Self {
+        Self {
+            id: t.id,
+            tenant_id: t.tenant_id,
+            subject: &t.subject,
+            category: t.category,
+            priority: t.priority,
+            status: t.status,
+            description: &t.description,
+            call_id: t.call_id.as_deref(),
+            source_session_id: t.source_session_id.as_deref(),
+            contact_email: &t.contact_email,
+            plan_tier: &t.plan_tier,
+            sla_tier: &t.sla.tier,
+            sla_first_response_target: &t.sla.first_response_target,
+            sla_priority_queue: t.sla.priority_queue,
+            first_response_due_at: t.sla.first_response_due_at,
+            first_response_at: t.sla.first_response_at,
+            breached: t.sla.breached,
+            charge_cents: t.charge.amount_cents,
+            charge_status: t.charge.status,
+            bounty_eligible: t.bounty.eligible,
+            bounty_status: t.bounty.status,
+            bounty_cents: t.bounty.amount_cents,
+            email_status: t.email.status,
+            email_reason: t.email.reason.as_deref(),
+            message_count: t.message_count,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+            resolved_at: t.resolved_at,
+            closed_at: t.closed_at,
+            merged_into: t.merged_into,
+            version: t.version,
+            assignee_id: t.assignee_id,
+            tags: t.tags.as_deref().map(TagsView::Listed),
+            messages: t.messages.as_deref(),
+            messages_next: t.messages_next.as_deref(),
+        }
+    }
+}
+
+/// The bytes `serde_json` writes for [`TicketOut`]'s derived `Serialize`, field for field
+/// (the tests below compare them).
+impl WriteJson for TicketView<'_> {
     fn write_json(&self, w: &mut JsonWriter) {
         w.begin_object();
         w.key("id");
-        w.str(&self.id);
+        w.prefixed_uuid(TicketId::PREFIX, self.id.uuid());
         w.key("object");
-        w.str(self.object);
+        w.str("support_ticket");
         if let Some(tenant_id) = self.tenant_id {
             w.key("tenant_id");
             w.uuid(tenant_id);
         }
         w.key("subject");
-        w.str(&self.subject);
+        w.str(self.subject);
         w.key("category");
         w.str(self.category.as_str());
         w.key("priority");
@@ -299,52 +445,52 @@ impl WriteJson for TicketOut {
         w.key("status");
         w.str(self.status.as_str());
         w.key("description");
-        w.str(&self.description);
+        w.str(self.description);
         w.key("call_id");
-        w.opt_str(self.call_id.as_deref());
+        w.opt_str(self.call_id);
         w.key("source_session_id");
-        w.opt_str(self.source_session_id.as_deref());
+        w.opt_str(self.source_session_id);
         w.key("contact_email");
-        w.str(&self.contact_email);
+        w.str(self.contact_email);
         w.key("plan_tier");
-        w.str(&self.plan_tier);
+        w.str(self.plan_tier);
         w.key("sla");
         w.begin_object();
         w.key("tier");
-        w.str(&self.sla.tier);
+        w.str(self.sla_tier);
         w.key("first_response_target");
-        w.str(&self.sla.first_response_target);
+        w.str(self.sla_first_response_target);
         w.key("priority_queue");
-        w.bool(self.sla.priority_queue);
+        w.bool(self.sla_priority_queue);
         w.key("first_response_due_at");
-        w.opt_timestamp(self.sla.first_response_due_at);
+        w.opt_timestamp(self.first_response_due_at);
         w.key("first_response_at");
-        w.opt_timestamp(self.sla.first_response_at);
+        w.opt_timestamp(self.first_response_at);
         w.key("breached");
-        w.bool(self.sla.breached);
+        w.bool(self.breached);
         w.end_object();
         w.key("charge");
         w.begin_object();
         w.key("amount_cents");
-        w.i64(self.charge.amount_cents);
+        w.i64(self.charge_cents);
         w.key("status");
-        w.str(self.charge.status);
+        w.str(self.charge_status);
         w.end_object();
         w.key("bounty");
         w.begin_object();
         w.key("eligible");
-        w.bool(self.bounty.eligible);
+        w.bool(self.bounty_eligible);
         w.key("status");
-        w.str(self.bounty.status);
+        w.str(self.bounty_status);
         w.key("amount_cents");
-        w.i64(self.bounty.amount_cents);
+        w.i64(self.bounty_cents);
         w.end_object();
         w.key("email");
         w.begin_object();
         w.key("status");
-        w.str(self.email.status);
+        w.str(self.email_status);
         w.key("reason");
-        w.opt_str(self.email.reason.as_deref());
+        w.opt_str(self.email_reason);
         w.end_object();
         w.key("message_count");
         w.i64(i64::from(self.message_count));
@@ -357,23 +503,30 @@ impl WriteJson for TicketOut {
         w.key("closed_at");
         w.opt_timestamp(self.closed_at);
         w.key("merged_into");
-        w.opt_str(self.merged_into.as_deref());
+        match self.merged_into {
+            Some(into) => w.prefixed_uuid(TicketId::PREFIX, into.uuid()),
+            None => w.null(),
+        }
         w.key("version");
         w.i64(self.version);
         if let Some(assignee_id) = self.assignee_id {
             w.key("assignee_id");
             w.opt_uuid(assignee_id);
         }
-        if let Some(tags) = &self.tags {
+        if let Some(tags) = self.tags {
             w.key("tags");
             w.begin_array();
-            for tag in tags {
+            let mut each = |tag: &str| {
                 w.element();
                 w.str(tag);
+            };
+            match tags {
+                TagsView::Stored(stored) => Tags::stored(stored).for_each(each),
+                TagsView::Listed(tags) => tags.iter().for_each(|tag| each(tag)),
             }
             w.end_array();
         }
-        if let Some(messages) = &self.messages {
+        if let Some(messages) = self.messages {
             w.key("messages");
             w.begin_array();
             for message in messages {
@@ -382,7 +535,7 @@ impl WriteJson for TicketOut {
             }
             w.end_array();
         }
-        if let Some(next) = &self.messages_next {
+        if let Some(next) = self.messages_next {
             w.key("messages_next");
             w.str(next);
         }
@@ -390,7 +543,25 @@ impl WriteJson for TicketOut {
     }
 
     fn size_hint(&self) -> usize {
-        ROW_BYTES * (1 + self.messages.as_ref().map_or(0, Vec::len))
+        ROW_BYTES * (1 + self.messages.map_or(0, <[MessageOut]>::len))
+    }
+}
+
+/// A page's rows, each shaped by `view` (borrowing the rows' text).
+pub fn page<'r>(
+    rows: &'r [TicketRow],
+    view: impl Fn(TicketRef<'r>) -> TicketView<'r>,
+) -> Result<Vec<TicketView<'r>>, DbErr> {
+    rows.iter().map(|row| Ok(view(row.ticket()?))).collect()
+}
+
+impl WriteJson for TicketOut {
+    fn write_json(&self, w: &mut JsonWriter) {
+        TicketView::from(self).write_json(w);
+    }
+
+    fn size_hint(&self) -> usize {
+        TicketView::from(self).size_hint()
     }
 }
 
@@ -564,6 +735,57 @@ mod tests {
                     now,
                 )
             });
+        }
+    }
+
+    /// A page's rows written straight from their borrowed text, as `TicketOut` serializes.
+    fn same_from_rows(t: &tickets::Model, now: DateTime<Utc>) {
+        let row = TicketRef::from(t);
+        assert_eq!(row.to_model(), *t);
+        let tenant = TicketOut::summary(t.clone(), now);
+        assert_eq!(
+            String::from_utf8(json_writer::to_vec(&TicketView::summary(row, now))).unwrap(),
+            serde_json::to_string(&tenant).unwrap()
+        );
+        let operator = TicketOut::summary(t.clone(), now).for_operator(t.tenant_id);
+        assert_eq!(
+            String::from_utf8(json_writer::to_vec(&TicketView::for_operator(row, now))).unwrap(),
+            serde_json::to_string(&operator).unwrap()
+        );
+    }
+
+    #[test]
+    fn rows_write_the_bytes_serde_writes() {
+        for now in [
+            Utc.with_ymd_and_hms(2026, 3, 3, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap(),
+        ] {
+            for tricky in [false, true] {
+                same_from_rows(&ticket(1, tricky), now);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_row_text_writes_the_bytes_serde_writes(
+            subject in proptest::prelude::any::<String>(),
+            description in proptest::prelude::any::<String>(),
+            reason in proptest::option::of(proptest::prelude::any::<String>()),
+            tags in "[a-z_\",]{0,24}",
+            tricky in proptest::prelude::any::<bool>(),
+        ) {
+            let now = Utc.with_ymd_and_hms(2026, 3, 3, 0, 0, 0).unwrap();
+            same_from_rows(
+                &tickets::Model {
+                    subject,
+                    description,
+                    email_reason: reason,
+                    tags,
+                    ..ticket(1, tricky)
+                },
+                now,
+            );
         }
     }
 

@@ -13,6 +13,7 @@ on_both_backends!(
     three_cents_buy_three_tickets,
     parallel_creates_never_overdraw,
     parallel_creates_on_two_nodes_never_overdraw,
+    parallel_creates_of_several_tenants_each_pay_their_own,
     bounty_is_credited_once,
     notifications_feed,
     status_banner,
@@ -152,6 +153,30 @@ async fn parallel_creates_never_overdraw(backend: Backend) {
         .map(|e| e["ticket_id"].as_str().expect("ticket"))
         .collect();
     assert_eq!(tickets.len(), 20);
+}
+
+/// Creates of several tenants at once (on SQLite written together, a savepoint per tenant):
+/// each tenant's balance pays for its own tickets only, and one that cannot pay for any
+/// does not fail the others.
+async fn parallel_creates_of_several_tenants_each_pay_their_own(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut tenants = Vec::new();
+    for balance in [5, 0, 12, 30] {
+        tenants.push((app.create_tenant("enterprise", balance).await, balance));
+    }
+    let attempts = 15;
+    let node = [&app];
+    let races = tenants
+        .iter()
+        .map(|(tenant, _)| race(&node, tenant, attempts));
+    let outcomes = join_all(races).await;
+    for ((tenant, paid), outcome) in tenants.iter().zip(outcomes) {
+        let opened = (*paid as usize).min(attempts);
+        assert_eq!(outcome, (opened, attempts - opened));
+        assert_eq!(ticket_count(&app, tenant).await, opened as u64);
+        assert_eq!(balance(&app, tenant).await, paid - opened as i64);
+        assert_eq!(ledger_sum(&app, tenant).await, paid - opened as i64);
+    }
 }
 
 async fn parallel_creates_on_two_nodes_never_overdraw(backend: Backend) {

@@ -23,7 +23,7 @@ use crate::tenants::actor::{AddMessage, AwardBounty, MergeTickets, UpdateTicket}
 use crate::tickets::merge::Merge;
 use crate::tickets::ops::{self, Author, Compose, NewMessage, TicketChange};
 use crate::tickets::query::{self, Assignee, TicketFilter};
-use crate::tickets::view::{EventOut, MessageOut, TicketOut, TicketWithEvents};
+use crate::tickets::view::{self, EventOut, MessageOut, TicketOut, TicketView, TicketWithEvents};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/support/tickets").route(web::get().to(inbox)))
@@ -126,10 +126,8 @@ async fn inbox(
     let filter = inbox_filter(&q, me)?;
     let now = Utc::now();
     let listed = query::inbox(&state.db, &filter, page, cursor, now).await?;
-    let out = CursorPageOut::new(listed, page, cursor.is_some(), |t| {
-        let tenant_id = t.tenant_id;
-        TicketOut::summary(t, now).for_operator(tenant_id)
-    });
+    let tickets = view::page(&listed.rows, |t| TicketView::for_operator(t, now))?;
+    let out = CursorPageOut::shaped(tickets, &listed, page, cursor.is_some());
     Ok(written(&mut HttpResponse::Ok(), &out))
 }
 

@@ -32,6 +32,7 @@ use crate::sessions::{self, Session, SessionPrincipal};
 use crate::tenants::actor::{AddMessage, UpdateTicket};
 use crate::tickets::ops::{self, Author, Compose, NewMessage, TicketChange};
 use crate::tickets::query::{self, Sort, TicketFilter};
+use crate::tickets::rows;
 use crate::tickets::view::TicketOut;
 use crate::ui::NoticeKind;
 
@@ -267,8 +268,8 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpRes
             let listed = query::list(&state.db, &filter, page, cursor, Sort::default(), now)
                 .await
                 .map_err(|e| WebError::internal(&req, e))?;
-            let tickets: Vec<TicketOut> = listed
-                .rows
+            let tickets: Vec<TicketOut> = rows::models(&listed.rows)
+                .map_err(|e| WebError::internal(&req, e))?
                 .into_iter()
                 .map(|t| TicketOut::summary(t, now))
                 .collect();
@@ -395,7 +396,7 @@ async fn reply(
         Ok(text) => text,
         Err(e) => return refused(&req, &state, &v, &path, &draft, e.into()).await,
     };
-    let id = ticket_id(&t.id).map_err(api(&req))?;
+    let id = t.id.uuid();
     let msg = AddMessage(NewMessage {
         ticket_id: id,
         actor: Author::Customer,
@@ -405,7 +406,7 @@ async fn reply(
         if_match: None,
     });
     match state.tenants.send(v.tenant_id(), msg).await {
-        Ok(Ok(_)) => Ok(see_other(&format!("{}?sent=1", views::ticket_path(&t.id)))),
+        Ok(Ok(_)) => Ok(see_other(&format!("{}?sent=1", views::ticket_path(t.id)))),
         Ok(Err(e)) => refused(&req, &state, &v, &path, &draft, e.into()).await,
         Err(busy) => refused(&req, &state, &v, &path, &draft, busy.into()).await,
     }
@@ -428,7 +429,7 @@ async fn set_status(
         Err(e) => return refused(&req, &state, &v, &path, "", e.into()).await,
     };
     let change = UpdateTicket(TicketChange {
-        ticket_id: ticket_id(&t.id).map_err(api(&req))?,
+        ticket_id: t.id.uuid(),
         actor: Author::Customer,
         status: Some(target),
         priority: None,
@@ -439,7 +440,7 @@ async fn set_status(
     match state.tenants.send(v.tenant_id(), change).await {
         Ok(Ok(_)) => Ok(see_other(&format!(
             "{}?status={}",
-            views::ticket_path(&t.id),
+            views::ticket_path(t.id),
             target.as_str()
         ))),
         Ok(Err(e)) => refused(&req, &state, &v, &path, "", e.into()).await,
@@ -523,8 +524,8 @@ async fn create_ticket(
     };
     match state.tenants.create(v.tenant_id(), new).await {
         Ok(Ok(created)) => {
-            let id = TicketId::from_uuid(created.ticket.id).to_string();
-            Ok(see_other(&format!("{}?opened=1", views::ticket_path(&id))))
+            let id = TicketId::from_uuid(created.ticket.id);
+            Ok(see_other(&format!("{}?opened=1", views::ticket_path(id))))
         }
         // `402 insufficient_credits` among them: the page then says what the balance lacks.
         Ok(Err(e)) => {

@@ -30,6 +30,7 @@ use crate::tickets::error::TicketError;
 use crate::tickets::merge::Merge;
 use crate::tickets::ops::{self, Author, Compose, NewMessage, TicketChange};
 use crate::tickets::query;
+use crate::tickets::rows;
 use crate::tickets::view::{EventOut, MessageOut, TicketOut};
 use crate::ui::NoticeKind;
 
@@ -287,7 +288,7 @@ async fn inbox(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpRe
                 .await
                 .map_err(|e| WebError::internal(&req, e))?;
             (
-                listed.rows,
+                rows::models(&listed.rows).map_err(|e| WebError::internal(&req, e))?,
                 listed.total,
                 listed.total_is_exact,
                 listed.next_cursor,
