@@ -10,6 +10,7 @@ use sea_orm::DatabaseConnection;
 use crate::auth::cache::AuthCache;
 use crate::banner::BannerCache;
 use crate::config::Config;
+use crate::feed::hub::FeedWake;
 use crate::http;
 use crate::http::error::ApiError;
 use crate::jobs::Jobs;
@@ -39,10 +40,12 @@ impl AppState {
         let arbiters = std::thread::available_parallelism().map_or(2, |n| n.get());
         let config = Arc::new(config);
         let jobs = Jobs::connect(&config).await?;
+        let feed_wake = FeedWake::default();
         let feed = crate::feed::hub::Hub::start(
             db.clone(),
             &config.database_url,
             config.streams_per_tenant,
+            feed_wake.clone(),
         )
         .await
         .map_err(|e| format!("cannot start the event feed: {e}"))?;
@@ -50,7 +53,13 @@ impl AppState {
             auth: AuthCache::new(db.clone(), config.admin_token.as_deref()),
             limits: ratelimit::RateLimits::from_config(&config),
             refusal_pacing: ratelimit::pacing::RefusalPacing::new(config.refusal_pace),
-            tenants: Registry::new(db.clone(), config.clone(), jobs.nudge.clone(), arbiters),
+            tenants: Registry::new(
+                db.clone(),
+                config.clone(),
+                jobs.nudge.clone(),
+                feed_wake,
+                arbiters,
+            ),
             config,
             db,
             banner: BannerCache::default(),

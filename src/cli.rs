@@ -217,11 +217,13 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             let conn = open(&config, !args.no_migrate).await?;
             let instance = register(&conn, &config, WorkerKind::Worker).await?;
             let jobs = Jobs::connect(&config).await.map_err(Failure::runtime)?;
-            // SLA alerts run in tenant actors, as on an API node.
+            // SLA alerts run in tenant actors, as on an API node. No feed reader runs
+            // here: the API nodes' readers find the worker's events when they poll.
             let tenants = Registry::new(
                 conn.clone(),
                 std::sync::Arc::new(config.clone()),
                 jobs.nudge.clone(),
+                crate::feed::hub::FeedWake::default(),
                 1,
             );
             let handle = jobs

@@ -45,11 +45,30 @@ const PASS_WAIT: Duration = Duration::from_secs(1);
 /// Ids per `IN (…)` of the revocation check.
 const REVOCATION_CHUNK: usize = 500;
 /// Reads without a wake-up: SQLite has no cross-process notification, so its reader polls
-/// (an indexed probe past the head); on PostgreSQL `NOTIFY` wakes it and this is a fallback.
+/// (an indexed probe past the head) between the wake-ups of this node's create rounds; on
+/// PostgreSQL `NOTIFY` wakes it and this is a fallback.
 const SQLITE_POLL: Duration = Duration::from_millis(50);
 const POSTGRES_POLL: Duration = Duration::from_secs(1);
 /// The channel the feed table's trigger notifies at every commit that added events.
 const NOTIFY_CHANNEL: &str = "helpline_feed";
+
+/// Wakes the node's feed reader: rung when this node committed events (SQLite creates, see
+/// `tenants::commits`) or when PostgreSQL notifies a commit on any node. Without a ring the
+/// reader polls ([`SQLITE_POLL`], [`POSTGRES_POLL`]).
+#[derive(Clone, Default)]
+pub struct FeedWake(Arc<Notify>);
+
+impl FeedWake {
+    /// Events were committed: the reader reads now (or right after its current pass).
+    pub fn committed(&self) {
+        self.0.notify_one();
+    }
+
+    /// Waits for a ring (one that came while nobody waited counts).
+    pub async fn notified(&self) {
+        self.0.notified().await;
+    }
+}
 
 /// An event as the streams send it: formatted once, shared by every stream.
 #[derive(Debug)]
@@ -336,7 +355,7 @@ pub struct Hub {
     per_tenant: usize,
     ends: Arc<EndReads>,
     subs: Mutex<Subscribers>,
-    wake: Notify,
+    wake: FeedWake,
     closed: watch::Sender<bool>,
 }
 
@@ -385,11 +404,12 @@ impl Drop for Subscription {
 }
 
 impl Hub {
-    /// Starts following the feed from its current end.
+    /// Starts following the feed from its current end; `wake` makes it read at once.
     pub async fn start(
         db: DatabaseConnection,
         database_url: &str,
         per_tenant: usize,
+        wake: FeedWake,
     ) -> Result<Arc<Self>, DbErr> {
         let head = store::last_seq(&db).await?;
         let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
@@ -401,7 +421,7 @@ impl Hub {
                 head,
                 ..Default::default()
             }),
-            wake: Notify::new(),
+            wake,
             closed: watch::channel(false).0,
         });
         let poll = if postgres { POSTGRES_POLL } else { SQLITE_POLL };
@@ -579,12 +599,12 @@ impl Hub {
             return e;
         }
         // Anything committed while nobody listened.
-        self.wake.notify_one();
+        self.wake.committed();
         loop {
             if let Err(e) = listener.recv().await {
                 return e;
             }
-            self.wake.notify_one();
+            self.wake.committed();
         }
     }
 
@@ -670,7 +690,7 @@ mod tests {
             db: DatabaseConnection::default(),
             per_tenant,
             subs: Mutex::default(),
-            wake: Notify::new(),
+            wake: FeedWake::default(),
             closed: watch::channel(false).0,
         })
     }

@@ -8,15 +8,14 @@
 //! of the round. PostgreSQL locks rows, not the database: there every actor writes its own
 //! transaction at once.
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
 
 use chrono::Utc;
-use sea_orm::{DatabaseConnection, DbBackend, TransactionTrait};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend, TransactionTrait};
 use tokio::sync::{Notify, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::metrics::{CreateStage, observe_create_stage};
+use crate::feed::hub::FeedWake;
 use crate::tickets::error::TicketError;
 use crate::tickets::ops::{self, BatchResult, NewTicket};
 
@@ -44,11 +43,13 @@ pub struct CreateCommits(Option<Arc<Rounds>>);
 pub struct Slot(mpsc::UnboundedSender<Submission>);
 
 impl CreateCommits {
-    /// In rounds on SQLite, written by a committer on `arbiter`'s thread.
+    /// In rounds on SQLite, written by a committer on `arbiter`'s thread, each commit
+    /// waking `feed`.
     pub fn for_backend(
         db: &DatabaseConnection,
         config: &Arc<Config>,
         arbiter: &actix_rt::ArbiterHandle,
+        feed: FeedWake,
     ) -> Self {
         if db.get_database_backend() != DbBackend::Sqlite {
             return Self(None);
@@ -56,7 +57,7 @@ impl CreateCommits {
         let rounds = Arc::new(Rounds::default());
         let (committer, db, config) = (rounds.clone(), db.clone(), config.clone());
         arbiter.spawn_fn(move || {
-            actix_rt::spawn(commit_rounds(committer, db, config));
+            actix_rt::spawn(commit_rounds(committer, db, config, feed));
         });
         Self(Some(rounds))
     }
@@ -101,7 +102,12 @@ impl Slot {
 /// The committer: hands a slot to every actor waiting, writes what they submit in one
 /// transaction, answers each, and starts the next round with the actors that came meanwhile.
 /// It runs as long as its runtime (the registry's first actor thread).
-async fn commit_rounds(rounds: Arc<Rounds>, db: DatabaseConnection, config: Arc<Config>) {
+async fn commit_rounds(
+    rounds: Arc<Rounds>,
+    db: DatabaseConnection,
+    config: Arc<Config>,
+    feed: FeedWake,
+) {
     loop {
         let waiting = std::mem::take(
             &mut *rounds
@@ -124,65 +130,63 @@ async fn commit_rounds(rounds: Arc<Rounds>, db: DatabaseConnection, config: Arc<
             round.push(submission);
         }
         if !round.is_empty() {
-            write_round(&db, &config, round).await;
+            write_round(&db, &config, &feed, round).await;
         }
     }
 }
 
-/// One transaction for the round, a savepoint per tenant's batch.
-async fn write_round(db: &DatabaseConnection, config: &Config, round: Vec<Submission>) {
-    let begin = Instant::now();
-    let txn = match crate::db::begin_write(db).await {
-        Ok(txn) => txn,
-        Err(e) => {
-            let e = TicketError::from(e);
-            for submission in round {
-                let _ = submission.answer.send(Err(e.clone()));
-            }
-            return;
+/// One transaction for the round, a savepoint per tenant's batch; a commit wakes the feed's
+/// reader, which would otherwise find the round's events at its next poll.
+async fn write_round(
+    db: &DatabaseConnection,
+    config: &Config,
+    feed: &FeedWake,
+    round: Vec<Submission>,
+) {
+    let (answers, batches): (Vec<_>, Vec<_>) = round
+        .into_iter()
+        .map(|s| (s.answer, (s.tenant_id, s.batch)))
+        .unzip();
+    let written = ops::in_create_transaction(db, async |txn| {
+        let mut results = Vec::with_capacity(batches.len());
+        for (tenant_id, batch) in batches {
+            results.push(write_batch(txn, config, tenant_id, batch).await);
         }
-    };
-    let began = Instant::now();
-    observe_create_stage(CreateStage::Begin, began - begin);
-    let mut written = Vec::with_capacity(round.len());
-    for submission in round {
-        let result = async {
-            let savepoint = txn.begin().await?;
-            let now = Utc::now();
-            match ops::create_batch_in(
-                &savepoint,
-                config,
-                submission.tenant_id,
-                submission.batch,
-                now,
-            )
-            .await
-            {
-                Ok(created) => {
-                    savepoint.commit().await?;
-                    Ok(created)
-                }
-                Err(e) => {
-                    savepoint.rollback().await?;
-                    Err(e)
-                }
-            }
-        }
-        .await;
-        written.push((submission.answer, result));
-    }
-    match txn.commit().await {
-        Ok(()) => {
-            observe_create_stage(CreateStage::Transaction, began.elapsed());
-            for (answer, result) in written {
+        Ok(results)
+    })
+    .await;
+    match written {
+        Ok(results) => {
+            feed.committed();
+            for (answer, result) in answers.into_iter().zip(results) {
                 let _ = answer.send(result);
             }
         }
         Err(e) => {
-            let e = TicketError::from(e);
-            for (answer, _) in written {
+            for answer in answers {
                 let _ = answer.send(Err(e.clone()));
             }
+        }
+    }
+}
+
+/// One tenant's batch under a savepoint of the round's transaction: rolled back alone if
+/// it fails.
+async fn write_batch(
+    txn: &DatabaseTransaction,
+    config: &Config,
+    tenant_id: Uuid,
+    batch: Vec<NewTicket>,
+) -> BatchResult {
+    let savepoint = txn.begin().await?;
+    match ops::create_batch_in(&savepoint, config, tenant_id, batch, Utc::now()).await {
+        Ok(created) => {
+            savepoint.commit().await?;
+            Ok(created)
+        }
+        Err(e) => {
+            savepoint.rollback().await?;
+            Err(e)
         }
     }
 }
@@ -291,7 +295,8 @@ mod tests {
             }
         })
         .collect();
-        write_round(&db, &config, round).await;
+        let feed = FeedWake::default();
+        write_round(&db, &config, &feed, round).await;
         let answers: Vec<BatchResult> = futures_util::future::join_all(answers)
             .await
             .into_iter()
@@ -306,5 +311,8 @@ mod tests {
         assert!(answers[1].is_err(), "the failed tenant's batch fails");
         assert_eq!(tickets_of(&db, b).await, 0, "none of its tickets remain");
         assert_eq!(ledger_of(&db, b).await, b_before, "nor its fees");
+        tokio::time::timeout(std::time::Duration::from_secs(1), feed.notified())
+            .await
+            .expect("the commit woke the feed's reader");
     }
 }

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::actor::{ActorHost, CreateTicket, TenantActor};
 use super::commits::CreateCommits;
 use crate::config::Config;
+use crate::feed::hub::FeedWake;
 use crate::metrics::{CreateStage, observe_create_stage};
 use crate::tickets::error::TicketError;
 use crate::tickets::ops::{Created, NewTicket};
@@ -45,12 +46,13 @@ impl Registry {
         db: DatabaseConnection,
         config: Arc<Config>,
         nudge: Nudge,
+        feed: FeedWake,
         arbiters: usize,
     ) -> Arc<Self> {
         let arbiters: Vec<ArbiterHandle> = (0..arbiters.max(1))
             .map(|_| Arbiter::new().handle())
             .collect();
-        let commits = CreateCommits::for_backend(&db, &config, &arbiters[0]);
+        let commits = CreateCommits::for_backend(&db, &config, &arbiters[0], feed);
         Arc::new_cyclic(|me| Self {
             actors: DashMap::new(),
             arbiters,

@@ -210,14 +210,26 @@ pub async fn create_batch(
     batch: Vec<NewTicket>,
     now: DateTime<Utc>,
 ) -> BatchResult {
+    in_create_transaction(db, async |txn| {
+        create_batch_in(txn, config, tenant_id, batch, now).await
+    })
+    .await
+}
+
+/// Runs `write` in a write transaction and commits it unless `write` failed (then nothing
+/// it did is kept), timing the create stages `Begin` and `Transaction` for `/metrics`.
+pub async fn in_create_transaction<T>(
+    db: &DatabaseConnection,
+    write: impl AsyncFnOnce(&DatabaseTransaction) -> Result<T, TicketError>,
+) -> Result<T, TicketError> {
     let begin = Instant::now();
     let txn = begin_write(db).await?;
     let began = Instant::now();
     observe_create_stage(CreateStage::Begin, began - begin);
-    let created = create_batch_in(&txn, config, tenant_id, batch, now).await?;
+    let written = write(&txn).await?;
     txn.commit().await?;
     observe_create_stage(CreateStage::Transaction, began.elapsed());
-    Ok(created)
+    Ok(written)
 }
 
 /// Writes a batch of one tenant's tickets in `txn`: each is charged its fee in order,

@@ -811,6 +811,7 @@ async fn a_backlog_beyond_the_redis_script_limit_still_drains() {
         db.clone(),
         std::sync::Arc::new(config.clone()),
         Nudge::default(),
+        helpline::feed::hub::FeedWake::default(),
         1,
     );
     let alerts = helpline::sla::Alerts::new(db.clone(), tenants);
