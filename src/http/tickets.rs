@@ -23,6 +23,7 @@ use crate::tenants::actor::{AddMessage, UpdateTicket};
 use crate::tickets::error::TicketError;
 use crate::tickets::ops::{self, Author, Compose, NewMessage, NewTicket, TicketChange};
 use crate::tickets::query::{self, Sort, TicketFilter};
+use crate::tickets::rows::TicketRef;
 use crate::tickets::view::{self, EventOut, MessageOut, TicketOut, TicketView};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -345,9 +346,10 @@ async fn get_ticket(
     )
     .await?
     .ok_or(TicketError::NotFound)?;
-    let version = ticket.version;
-    let out = TicketOut::with_thread(ticket, thread, Utc::now());
-    Ok(written(etag(&mut HttpResponse::Ok(), version), &out))
+    let messages: Vec<MessageOut> = thread.rows.into_iter().map(MessageOut::from).collect();
+    let out = TicketView::summary(TicketRef::from(&ticket), Utc::now())
+        .with_thread(&messages, thread.more);
+    Ok(written(etag(&mut HttpResponse::Ok(), ticket.version), &out))
 }
 
 /// List a ticket's messages
@@ -501,14 +503,10 @@ async fn update_ticket(
     });
     let ticket = state.tenants.send(key.tenant_id, msg).await??;
     let thread = query::thread_head(&state.db, ticket.id, false, query::EMBEDDED_MESSAGES).await?;
-    let version = ticket.version;
-    Ok(
-        etag(&mut HttpResponse::Ok(), version).json(TicketOut::with_thread(
-            ticket,
-            thread,
-            Utc::now(),
-        )),
-    )
+    let messages: Vec<MessageOut> = thread.rows.into_iter().map(MessageOut::from).collect();
+    let out = TicketView::summary(TicketRef::from(&ticket), Utc::now())
+        .with_thread(&messages, thread.more);
+    Ok(written(etag(&mut HttpResponse::Ok(), ticket.version), &out))
 }
 
 /// A page of a ticket's history, oldest first.

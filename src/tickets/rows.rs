@@ -148,8 +148,8 @@ impl TicketRef<'_> {
     }
 }
 
-/// A model's fields borrowed, as a row of it would decode (for the writers' tests).
-#[cfg(test)]
+/// A model's fields borrowed, as a row of it would decode: a single ticket's answer is
+/// written from it as a page's rows are.
 impl<'r> From<&'r tickets::Model> for TicketRef<'r> {
     fn from(t: &'r tickets::Model) -> Self {
         Self {

@@ -194,6 +194,13 @@ pub struct TicketOut {
     pub messages_next: Option<String>,
 }
 
+/// The next page of a thread whose first [`EMBEDDED_MESSAGES`] a tenant's answer embeds.
+fn messages_next(id: TicketId) -> String {
+    format!(
+        "/v1/support/tickets/{id}/messages?offset={EMBEDDED_MESSAGES}&limit={EMBEDDED_MESSAGES}"
+    )
+}
+
 impl TicketOut {
     /// The list form: no messages.
     pub fn summary(t: tickets::Model, now: DateTime<Utc>) -> Self {
@@ -261,10 +268,7 @@ impl TicketOut {
     pub fn with_thread(t: tickets::Model, head: Head<messages::Model>, now: DateTime<Utc>) -> Self {
         let mut out = Self::with_messages(t, head.rows, now);
         if head.more {
-            out.messages_next = Some(format!(
-                "/v1/support/tickets/{}/messages?offset={EMBEDDED_MESSAGES}&limit={EMBEDDED_MESSAGES}",
-                out.id
-            ));
+            out.messages_next = Some(messages_next(out.id));
         }
         out
     }
@@ -279,146 +283,47 @@ impl TicketOut {
     }
 }
 
-/// A ticket's answer with every field borrowed: what is written for a [`TicketOut`], or for
-/// a page's rows straight from the driver ([`TicketView::summary`]), without copying the
-/// rows' text.
+/// A ticket's answer written straight from a borrowed row ([`TicketRef`]: a page's row as
+/// the driver holds it, or a model's fields), without copying its text: the bytes of the
+/// matching [`TicketOut`].
 #[derive(Debug, Clone, Copy)]
 pub struct TicketView<'a> {
-    id: TicketId,
-    tenant_id: Option<uuid::Uuid>,
-    subject: &'a str,
-    category: Category,
-    priority: Priority,
-    status: TicketStatus,
-    description: &'a str,
-    call_id: Option<&'a str>,
-    source_session_id: Option<&'a str>,
-    contact_email: &'a str,
-    plan_tier: &'a str,
-    sla_tier: &'a str,
-    sla_first_response_target: &'a str,
-    sla_priority_queue: bool,
-    first_response_due_at: Option<DateTime<Utc>>,
-    first_response_at: Option<DateTime<Utc>>,
+    ticket: TicketRef<'a>,
     breached: bool,
-    charge_cents: i64,
-    charge_status: &'static str,
-    bounty_eligible: bool,
-    bounty_status: &'static str,
-    bounty_cents: i64,
-    email_status: &'static str,
-    email_reason: Option<&'a str>,
-    message_count: i32,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    resolved_at: Option<DateTime<Utc>>,
-    closed_at: Option<DateTime<Utc>>,
-    merged_into: Option<TicketId>,
-    version: i64,
-    assignee_id: Option<Option<uuid::Uuid>>,
-    tags: Option<TagsView<'a>>,
+    /// Operators also see `tenant_id`, `assignee_id` and `tags`.
+    operator: bool,
     messages: Option<&'a [MessageOut]>,
-    messages_next: Option<&'a str>,
-}
-
-/// An operator view's tags: as stored (a page's rows), or as a [`TicketOut`] holds them.
-#[derive(Debug, Clone, Copy)]
-enum TagsView<'a> {
-    Stored(&'a str),
-    Listed(&'a [String]),
+    /// The thread has more messages than `messages`: write `messages_next`.
+    more: bool,
 }
 
 impl<'a> TicketView<'a> {
-    /// The list form of a page's row (as [`TicketOut::summary`]).
-    pub fn summary(t: TicketRef<'a>, now: DateTime<Utc>) -> Self {
+    /// The list form (as [`TicketOut::summary`]).
+    pub fn summary(ticket: TicketRef<'a>, now: DateTime<Utc>) -> Self {
         Self {
-            id: TicketId::from_uuid(t.id),
-            tenant_id: None,
-            subject: t.subject,
-            category: t.category,
-            priority: t.priority,
-            status: t.status,
-            description: t.description,
-            call_id: t.call_id,
-            source_session_id: t.source_session_id,
-            contact_email: t.contact_email,
-            plan_tier: t.plan_tier,
-            sla_tier: t.sla_tier,
-            sla_first_response_target: t.sla_first_response_target,
-            sla_priority_queue: t.sla_priority_queue,
-            first_response_due_at: t.first_response_due_at,
-            first_response_at: t.first_response_at,
-            breached: sla::breached(t.first_response_due_at, t.first_response_at, now),
-            charge_cents: t.charge_cents,
-            charge_status: t.charge_status.as_str(),
-            bounty_eligible: t.category == Category::Bug,
-            bounty_status: t.bounty_status.as_str(),
-            bounty_cents: t.bounty_cents,
-            email_status: t.email_status.as_str(),
-            email_reason: t.email_reason,
-            message_count: t.message_count,
-            created_at: t.created_at,
-            updated_at: t.updated_at,
-            resolved_at: t.resolved_at,
-            closed_at: t.closed_at,
-            merged_into: t.merged_into.map(TicketId::from_uuid),
-            version: t.version,
-            assignee_id: None,
-            tags: None,
+            breached: sla::breached(ticket.first_response_due_at, ticket.first_response_at, now),
+            ticket,
+            operator: false,
             messages: None,
-            messages_next: None,
+            more: false,
         }
     }
 
-    /// The operator's list form of a page's row (as [`TicketOut::for_operator`]).
-    pub fn for_operator(t: TicketRef<'a>, now: DateTime<Utc>) -> Self {
+    /// The operator's list form (as [`TicketOut::for_operator`]).
+    pub fn for_operator(ticket: TicketRef<'a>, now: DateTime<Utc>) -> Self {
         Self {
-            tenant_id: Some(t.tenant_id),
-            assignee_id: Some(t.assignee_id),
-            tags: Some(TagsView::Stored(t.tags)),
-            ..Self::summary(t, now)
+            operator: true,
+            ..Self::summary(ticket, now)
         }
     }
-}
 
-impl<'a> From<&'a TicketOut> for TicketView<'a> {
-    fn from(t: &'a TicketOut) -> Self {
+    /// With the thread's first messages and, when it has `more`, where the next page is (as
+    /// [`TicketOut::with_thread`]).
+    pub fn with_thread(self, messages: &'a [MessageOut], more: bool) -> Self {
         Self {
-            id: t.id,
-            tenant_id: t.tenant_id,
-            subject: &t.subject,
-            category: t.category,
-            priority: t.priority,
-            status: t.status,
-            description: &t.description,
-            call_id: t.call_id.as_deref(),
-            source_session_id: t.source_session_id.as_deref(),
-            contact_email: &t.contact_email,
-            plan_tier: &t.plan_tier,
-            sla_tier: &t.sla.tier,
-            sla_first_response_target: &t.sla.first_response_target,
-            sla_priority_queue: t.sla.priority_queue,
-            first_response_due_at: t.sla.first_response_due_at,
-            first_response_at: t.sla.first_response_at,
-            breached: t.sla.breached,
-            charge_cents: t.charge.amount_cents,
-            charge_status: t.charge.status,
-            bounty_eligible: t.bounty.eligible,
-            bounty_status: t.bounty.status,
-            bounty_cents: t.bounty.amount_cents,
-            email_status: t.email.status,
-            email_reason: t.email.reason.as_deref(),
-            message_count: t.message_count,
-            created_at: t.created_at,
-            updated_at: t.updated_at,
-            resolved_at: t.resolved_at,
-            closed_at: t.closed_at,
-            merged_into: t.merged_into,
-            version: t.version,
-            assignee_id: t.assignee_id,
-            tags: t.tags.as_deref().map(TagsView::Listed),
-            messages: t.messages.as_deref(),
-            messages_next: t.messages_next.as_deref(),
+            messages: Some(messages),
+            more,
+            ..self
         }
     }
 }
@@ -427,102 +332,97 @@ impl<'a> From<&'a TicketOut> for TicketView<'a> {
 /// (the tests below compare them).
 impl WriteJson for TicketView<'_> {
     fn write_json(&self, w: &mut JsonWriter) {
+        let t = &self.ticket;
         w.begin_object();
         w.key("id");
-        w.prefixed_uuid(TicketId::PREFIX, self.id.uuid());
+        w.prefixed_uuid(TicketId::PREFIX, t.id);
         w.key("object");
         w.str("support_ticket");
-        if let Some(tenant_id) = self.tenant_id {
+        if self.operator {
             w.key("tenant_id");
-            w.uuid(tenant_id);
+            w.uuid(t.tenant_id);
         }
         w.key("subject");
-        w.str(self.subject);
+        w.str(t.subject);
         w.key("category");
-        w.str(self.category.as_str());
+        w.str(t.category.as_str());
         w.key("priority");
-        w.str(self.priority.as_str());
+        w.str(t.priority.as_str());
         w.key("status");
-        w.str(self.status.as_str());
+        w.str(t.status.as_str());
         w.key("description");
-        w.str(self.description);
+        w.str(t.description);
         w.key("call_id");
-        w.opt_str(self.call_id);
+        w.opt_str(t.call_id);
         w.key("source_session_id");
-        w.opt_str(self.source_session_id);
+        w.opt_str(t.source_session_id);
         w.key("contact_email");
-        w.str(self.contact_email);
+        w.str(t.contact_email);
         w.key("plan_tier");
-        w.str(self.plan_tier);
+        w.str(t.plan_tier);
         w.key("sla");
         w.begin_object();
         w.key("tier");
-        w.str(self.sla_tier);
+        w.str(t.sla_tier);
         w.key("first_response_target");
-        w.str(self.sla_first_response_target);
+        w.str(t.sla_first_response_target);
         w.key("priority_queue");
-        w.bool(self.sla_priority_queue);
+        w.bool(t.sla_priority_queue);
         w.key("first_response_due_at");
-        w.opt_timestamp(self.first_response_due_at);
+        w.opt_timestamp(t.first_response_due_at);
         w.key("first_response_at");
-        w.opt_timestamp(self.first_response_at);
+        w.opt_timestamp(t.first_response_at);
         w.key("breached");
         w.bool(self.breached);
         w.end_object();
         w.key("charge");
         w.begin_object();
         w.key("amount_cents");
-        w.i64(self.charge_cents);
+        w.i64(t.charge_cents);
         w.key("status");
-        w.str(self.charge_status);
+        w.str(t.charge_status.as_str());
         w.end_object();
         w.key("bounty");
         w.begin_object();
         w.key("eligible");
-        w.bool(self.bounty_eligible);
+        w.bool(t.category == Category::Bug);
         w.key("status");
-        w.str(self.bounty_status);
+        w.str(t.bounty_status.as_str());
         w.key("amount_cents");
-        w.i64(self.bounty_cents);
+        w.i64(t.bounty_cents);
         w.end_object();
         w.key("email");
         w.begin_object();
         w.key("status");
-        w.str(self.email_status);
+        w.str(t.email_status.as_str());
         w.key("reason");
-        w.opt_str(self.email_reason);
+        w.opt_str(t.email_reason);
         w.end_object();
         w.key("message_count");
-        w.i64(i64::from(self.message_count));
+        w.i64(i64::from(t.message_count));
         w.key("created_at");
-        w.timestamp(self.created_at);
+        w.timestamp(t.created_at);
         w.key("updated_at");
-        w.timestamp(self.updated_at);
+        w.timestamp(t.updated_at);
         w.key("resolved_at");
-        w.opt_timestamp(self.resolved_at);
+        w.opt_timestamp(t.resolved_at);
         w.key("closed_at");
-        w.opt_timestamp(self.closed_at);
+        w.opt_timestamp(t.closed_at);
         w.key("merged_into");
-        match self.merged_into {
-            Some(into) => w.prefixed_uuid(TicketId::PREFIX, into.uuid()),
+        match t.merged_into {
+            Some(into) => w.prefixed_uuid(TicketId::PREFIX, into),
             None => w.null(),
         }
         w.key("version");
-        w.i64(self.version);
-        if let Some(assignee_id) = self.assignee_id {
+        w.i64(t.version);
+        if self.operator {
             w.key("assignee_id");
-            w.opt_uuid(assignee_id);
-        }
-        if let Some(tags) = self.tags {
+            w.opt_uuid(t.assignee_id);
             w.key("tags");
             w.begin_array();
-            let mut each = |tag: &str| {
+            for tag in Tags::stored(t.tags) {
                 w.element();
                 w.str(tag);
-            };
-            match tags {
-                TagsView::Stored(stored) => Tags::stored(stored).for_each(each),
-                TagsView::Listed(tags) => tags.iter().for_each(|tag| each(tag)),
             }
             w.end_array();
         }
@@ -535,9 +435,9 @@ impl WriteJson for TicketView<'_> {
             }
             w.end_array();
         }
-        if let Some(next) = self.messages_next {
+        if self.more {
             w.key("messages_next");
-            w.str(next);
+            w.str(&messages_next(TicketId::from_uuid(t.id)));
         }
         w.end_object();
     }
@@ -553,16 +453,6 @@ pub fn page<'r>(
     view: impl Fn(TicketRef<'r>) -> TicketView<'r>,
 ) -> Result<Vec<TicketView<'r>>, DbErr> {
     rows.iter().map(|row| Ok(view(row.ticket()?))).collect()
-}
-
-impl WriteJson for TicketOut {
-    fn write_json(&self, w: &mut JsonWriter) {
-        TicketView::from(self).write_json(w);
-    }
-
-    fn size_hint(&self) -> usize {
-        TicketView::from(self).size_hint()
-    }
 }
 
 /// One entry of a ticket's history.
@@ -700,41 +590,49 @@ mod tests {
         }
     }
 
-    fn same(out: &impl Fn() -> TicketOut) {
-        let t = out();
+    /// The writer's bytes for `view` are serde_json's for `out`.
+    fn same(view: TicketView<'_>, out: &TicketOut) {
         assert_eq!(
-            String::from_utf8(json_writer::to_vec(&t)).unwrap(),
-            serde_json::to_string(&t).unwrap()
+            String::from_utf8(json_writer::to_vec(&view)).unwrap(),
+            serde_json::to_string(out).unwrap()
         );
     }
 
     #[test]
     fn tickets_write_the_bytes_serde_writes() {
         let now = Utc.with_ymd_and_hms(2026, 3, 3, 0, 0, 0).unwrap();
+        let thread = vec![message(1, false), message(2, true)];
+        let messages: Vec<MessageOut> = thread.iter().cloned().map(MessageOut::from).collect();
         for tricky in [false, true] {
-            same(&|| TicketOut::summary(ticket(1, tricky), now));
-            same(&|| {
-                TicketOut::summary(ticket(1, tricky), now).for_operator(uuid::Uuid::from_u128(7))
-            });
-            same(&|| TicketOut::with_messages(ticket(1, tricky), vec![], now));
-            same(&|| {
-                TicketOut::with_messages(
-                    ticket(1, tricky),
-                    vec![message(1, false), message(2, true)],
-                    now,
-                )
-                .for_operator(uuid::Uuid::from_u128(7))
-            });
-            same(&|| {
-                TicketOut::with_thread(
-                    ticket(1, tricky),
-                    Head {
-                        rows: vec![message(1, false)],
-                        more: tricky,
-                    },
-                    now,
-                )
-            });
+            let t = ticket(1, tricky);
+            let row = TicketRef::from(&t);
+            let tenant = TicketView::summary(row, now);
+            let operator = TicketView::for_operator(row, now);
+            same(tenant, &TicketOut::summary(t.clone(), now));
+            same(
+                operator,
+                &TicketOut::summary(t.clone(), now).for_operator(t.tenant_id),
+            );
+            same(
+                tenant.with_thread(&[], false),
+                &TicketOut::with_messages(t.clone(), vec![], now),
+            );
+            same(
+                operator.with_thread(&messages, false),
+                &TicketOut::with_messages(t.clone(), thread.clone(), now).for_operator(t.tenant_id),
+            );
+            let head = || Head {
+                rows: thread[..1].to_vec(),
+                more: tricky,
+            };
+            same(
+                tenant.with_thread(&messages[..1], tricky),
+                &TicketOut::with_thread(t.clone(), head(), now),
+            );
+            same(
+                operator.with_thread(&messages[..1], tricky),
+                &TicketOut::with_thread(t.clone(), head(), now).for_operator(t.tenant_id),
+            );
         }
     }
 
@@ -798,24 +696,39 @@ mod tests {
         };
         for (rows, cursor, exact) in [(0, None, true), (3, Some("abc\"def".to_string()), false)] {
             let listed = Listed {
-                rows: (0..rows).map(|n| ticket(n, n % 2 == 1)).collect(),
+                rows: (0..rows).map(|n| ticket(n, n % 2 == 1)).collect::<Vec<_>>(),
                 total: 1_234,
                 total_is_exact: exact,
                 next_cursor: cursor,
             };
-            let out = CursorPageOut::new(listed, page, rows > 0, |t| {
-                let tenant_id = t.tenant_id;
-                TicketOut::summary(t, now).for_operator(tenant_id)
-            });
-            assert_eq!(
-                String::from_utf8(json_writer::to_vec(&out)).unwrap(),
-                serde_json::to_string(&out).unwrap()
-            );
-            let exactly = out.counted_exactly();
-            assert_eq!(
-                String::from_utf8(json_writer::to_vec(&exactly)).unwrap(),
-                serde_json::to_string(&exactly).unwrap()
-            );
+            for operator in [false, true] {
+                let views = listed.rows.iter().map(|t| {
+                    let row = TicketRef::from(t);
+                    if operator {
+                        TicketView::for_operator(row, now)
+                    } else {
+                        TicketView::summary(row, now)
+                    }
+                });
+                let outs = listed.rows.iter().map(|t| {
+                    let out = TicketOut::summary(t.clone(), now);
+                    if operator {
+                        out.for_operator(t.tenant_id)
+                    } else {
+                        out
+                    }
+                });
+                let view = CursorPageOut::shaped(views.collect(), &listed, page, rows > 0);
+                let out = CursorPageOut::shaped(outs.collect(), &listed, page, rows > 0);
+                assert_eq!(
+                    String::from_utf8(json_writer::to_vec(&view)).unwrap(),
+                    serde_json::to_string(&out).unwrap()
+                );
+                assert_eq!(
+                    String::from_utf8(json_writer::to_vec(&view.counted_exactly())).unwrap(),
+                    serde_json::to_string(&out.counted_exactly()).unwrap()
+                );
+            }
         }
     }
 }

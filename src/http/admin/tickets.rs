@@ -23,6 +23,7 @@ use crate::tenants::actor::{AddMessage, AwardBounty, MergeTickets, UpdateTicket}
 use crate::tickets::merge::Merge;
 use crate::tickets::ops::{self, Author, Compose, NewMessage, TicketChange};
 use crate::tickets::query::{self, Assignee, TicketFilter};
+use crate::tickets::rows::TicketRef;
 use crate::tickets::view::{self, EventOut, MessageOut, TicketOut, TicketView, TicketWithEvents};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -354,9 +355,8 @@ async fn update_ticket(
         if_match,
     });
     let ticket = state.tenants.send(ticket.tenant_id, msg).await??;
-    let (tenant_id, version) = (ticket.tenant_id, ticket.version);
-    Ok(etag(&mut HttpResponse::Ok(), version)
-        .json(TicketOut::summary(ticket, Utc::now()).for_operator(tenant_id)))
+    let out = TicketView::for_operator(TicketRef::from(&ticket), Utc::now());
+    Ok(written(etag(&mut HttpResponse::Ok(), ticket.version), &out))
 }
 
 /// An awarded bounty.
