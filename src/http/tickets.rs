@@ -2,6 +2,7 @@
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use entities::values::TicketEmailStatus;
+use entities::{messages, tickets};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -346,10 +347,16 @@ async fn get_ticket(
     )
     .await?
     .ok_or(TicketError::NotFound)?;
+    Ok(with_thread(&ticket, thread))
+}
+
+/// A tenant's single-ticket answer (get, PATCH): the ticket with its thread's first
+/// messages, and its `ETag`.
+fn with_thread(ticket: &tickets::Model, thread: query::Head<messages::Model>) -> HttpResponse {
     let messages: Vec<MessageOut> = thread.rows.into_iter().map(MessageOut::from).collect();
-    let out = TicketView::summary(TicketRef::from(&ticket), Utc::now())
+    let out = TicketView::summary(TicketRef::from(ticket), Utc::now())
         .with_thread(&messages, thread.more);
-    Ok(written(etag(&mut HttpResponse::Ok(), ticket.version), &out))
+    written(etag(&mut HttpResponse::Ok(), ticket.version), &out)
 }
 
 /// List a ticket's messages
@@ -503,10 +510,7 @@ async fn update_ticket(
     });
     let ticket = state.tenants.send(key.tenant_id, msg).await??;
     let thread = query::thread_head(&state.db, ticket.id, false, query::EMBEDDED_MESSAGES).await?;
-    let messages: Vec<MessageOut> = thread.rows.into_iter().map(MessageOut::from).collect();
-    let out = TicketView::summary(TicketRef::from(&ticket), Utc::now())
-        .with_thread(&messages, thread.more);
-    Ok(written(etag(&mut HttpResponse::Ok(), ticket.version), &out))
+    Ok(with_thread(&ticket, thread))
 }
 
 /// A page of a ticket's history, oldest first.
