@@ -1,8 +1,10 @@
 //! `stream`: N Server-Sent-Events subscribers spread over `--stream-tenants` tenants while
 //! tickets are created at `--stream-rate`; reports commit-to-client latency and the server's
-//! memory per subscriber. Latency runs from the bench sending the create (whose subject
-//! carries the send time) to a subscriber reading the event: an upper bound of
-//! commit-to-client, on one clock. Open files: each subscriber is one connection on both
+//! memory per subscriber. Latency is measured twice, on one clock: from the bench sending
+//! the create (whose subject carries the send time), which includes the create's own wait
+//! and answer; and from the event's `created_at`, stamped inside the transaction that
+//! commits it, which is commit-to-client plus the rest of that transaction (an upper bound
+//! of commit-to-client, and what the target of issue 16 bounds). Open files: each subscriber is one connection on both
 //! sides, so raise `ulimit -n` for both processes (and the server's
 //! `HELPLINE_STREAMS_PER_TENANT` to at least N / tenants).
 use std::net::SocketAddr;
@@ -43,20 +45,35 @@ fn cpu_secs(pid: &str) -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
-/// Every send time carried by the complete lines of `bytes` (what a subject holds after
-/// [`SUBJECT_PREFIX`]), without parsing the events: chunk-size lines of the transfer encoding
-/// and the SSE fields around them are skipped by the search.
-fn sent_times(bytes: &[u8], mut found: impl FnMut(u64)) {
-    let finder = memmem::Finder::new(SUBJECT_PREFIX);
-    for at in finder.find_iter(bytes) {
+/// The event's own `created_at` comes first in its JSON, before the ticket's.
+const WRITTEN_PREFIX: &str = "\"created_at\":\"";
+
+/// Every bench event in the complete lines of `bytes`: the send time its subject holds
+/// (after [`SUBJECT_PREFIX`]) and its `created_at` (µs since the epoch, when it has one),
+/// without parsing the events: chunk-size lines of the transfer encoding and the SSE fields
+/// around them are skipped by the search.
+fn event_times(bytes: &[u8], mut found: impl FnMut(u64, Option<u64>)) {
+    let subject = memmem::Finder::new(SUBJECT_PREFIX);
+    let written = memmem::Finder::new(WRITTEN_PREFIX);
+    for at in subject.find_iter(bytes) {
         let digits = &bytes[at + SUBJECT_PREFIX.len()..];
         let len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
-        if let Some(sent) = std::str::from_utf8(&digits[..len])
+        let Some(sent) = std::str::from_utf8(&digits[..len])
             .ok()
             .and_then(|d| d.parse().ok())
-        {
-            found(sent);
-        }
+        else {
+            continue;
+        };
+        let line_start = memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1);
+        let line = &bytes[line_start..at];
+        let stamp = written.find(line).and_then(|i| {
+            let rest = &line[i + WRITTEN_PREFIX.len()..];
+            let end = memchr::memchr(b'"', rest)?;
+            let text = std::str::from_utf8(&rest[..end]).ok()?;
+            let at = chrono::DateTime::parse_from_rfc3339(text).ok()?;
+            u64::try_from(at.timestamp_micros()).ok()
+        });
+        found(sent, stamp);
     }
 }
 
@@ -103,8 +120,14 @@ impl Target {
     }
 }
 
-/// One delivery: when its create was sent and how long the event took to arrive (µs).
-type Delivery = (u64, u64);
+/// One delivery: when its create was sent, how long the event took to arrive from then and
+/// from its `created_at` (µs).
+#[derive(Debug, Clone, Copy)]
+struct Delivery {
+    sent: u64,
+    from_send: u64,
+    from_write: Option<u64>,
+}
 
 /// Reads one stream over a bare TCP connection until `stop`, recording every ticket event
 /// (its send time and latency). No HTTP client and no JSON parsing: a subscriber costs the
@@ -154,8 +177,12 @@ async fn subscribe(
             continue;
         };
         let now = unix_micros();
-        sent_times(&buf[..=end], |sent| {
-            deliveries.push((sent, now.saturating_sub(sent)));
+        event_times(&buf[..=end], |sent, written| {
+            deliveries.push(Delivery {
+                sent,
+                from_send: now.saturating_sub(sent),
+                from_write: written.map(|w| now.saturating_sub(w)),
+            });
         });
         buf.drain(..=end);
     }
@@ -520,19 +547,25 @@ pub async fn scenario_stream(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<O
     // Latency is reported for the events created at the target rate; the burst's (created
     // as fast as the server takes them) are counted apart.
     let mut delivered = Samples::default();
+    let mut delivered_from_write = Samples::default();
+    let mut unstamped = 0u64;
     let mut burst_delivered = Samples::default();
     let mut failed = std::collections::BTreeMap::<String, u64>::new();
     for s in subscribers.tasks {
         match s.await {
             Ok(Ok(deliveries)) => {
-                for (sent, latency) in deliveries {
-                    let into = if (rate_from..rate_until).contains(&sent) {
+                for d in deliveries {
+                    let into = if (rate_from..rate_until).contains(&d.sent) {
+                        match d.from_write {
+                            Some(latency) => delivered_from_write.latencies_us.push(latency),
+                            None => unstamped += 1,
+                        }
                         &mut delivered
                     } else {
                         &mut burst_delivered
                     };
                     into.ok += 1;
-                    into.latencies_us.push(latency);
+                    into.latencies_us.push(d.from_send);
                 }
             }
             Ok(Err(e)) => *failed.entry(format!("subscriber: {e}")).or_default() += 1,
@@ -541,6 +574,7 @@ pub async fn scenario_stream(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<O
     }
     delivered.errors.extend(failed);
     let burst_out = burst_delivered.outcome("stream_burst", burst_secs);
+    let from_write = delivered_from_write.outcome("stream_from_write", secs);
     let mut out = delivered.outcome("stream", secs);
     let extra = [
         ("subscribers", json!(n)),
@@ -551,6 +585,9 @@ pub async fn scenario_stream(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<O
         ("tenants", json!(tenants)),
         ("event_rate", json!(ctx.args.stream_rate)),
         ("events_created", json!(created.ok)),
+        ("write_to_client_p50_ms", json!(from_write.p50_ms)),
+        ("write_to_client_p99_ms", json!(from_write.p99_ms)),
+        ("deliveries_without_created_at", json!(unstamped)),
         ("create_p50_ms", json!(created.p50_ms)),
         ("create_p99_ms", json!(created.p99_ms)),
         ("create_server_p50_le_ms", json!(server_pct(50.0))),
@@ -596,9 +633,9 @@ pub async fn scenario_stream(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<O
 mod tests {
     use super::*;
 
-    fn times(bytes: &[u8]) -> Vec<u64> {
+    fn times(bytes: &[u8]) -> Vec<(u64, Option<u64>)> {
         let mut found = Vec::new();
-        sent_times(bytes, |t| found.push(t));
+        event_times(bytes, |sent, written| found.push((sent, written)));
         found
     }
 
@@ -612,12 +649,20 @@ mod tests {
     }
 
     #[test]
-    fn finds_the_send_times_in_a_chunk() {
+    fn finds_the_send_and_write_times_in_a_chunk() {
         let chunk = b"1a0\r\nid: 7\nevent: support.ticket_created\n\
-            data: {\"data\":{\"ticket\":{\"subject\":\"Bench stream 1733050000123456\"}}}\n\n\
-            id: 8\ndata: {\"subject\":\"Other\"}\n\n\
+            data: {\"type\":\"support.ticket_created\",\"created_at\":\"2024-12-01T10:46:40.5Z\",\
+            \"data\":{\"ticket\":{\"subject\":\"Bench stream 1733050000123456\",\
+            \"created_at\":\"2030-01-01T00:00:00Z\"}}}\n\n\
+            id: 8\ndata: {\"subject\":\"Other\",\"created_at\":\"2024-12-01T10:46:40Z\"}\n\n\
             data: {\"subject\":\"Bench stream 42\"}\n\n\r\n";
-        assert_eq!(times(chunk), [1_733_050_000_123_456, 42]);
+        assert_eq!(
+            times(chunk),
+            [
+                (1_733_050_000_123_456, Some(1_733_050_000_500_000)),
+                (42, None)
+            ]
+        );
         assert!(times(b": keep-alive\n\n").is_empty());
     }
 }
