@@ -1,11 +1,11 @@
 //! `stream`: N Server-Sent-Events subscribers spread over `--stream-tenants` tenants while
 //! tickets are created at `--stream-rate`; reports commit-to-client latency and the server's
 //! memory per subscriber. Latency is measured twice, on one clock: from the bench sending
-//! the create (whose subject carries the send time), which includes the create's own wait
-//! and answer; and from the event's `created_at`, stamped inside the transaction that
-//! commits it, which is commit-to-client plus the rest of that transaction (an upper bound
-//! of commit-to-client, and what the target of issue 16 bounds). Open files: each subscriber is one connection on both
-//! sides, so raise `ulimit -n` for both processes (and the server's
+//! the create (its subject carries the send time), which includes the create's own wait and
+//! answer; and from the event's `created_at`, stamped by the write that commits it (as its
+//! transaction begins): commit-to-client plus that write's own time, an upper bound of
+//! commit-to-client (what issue 16's target bounds). Open files: each subscriber is one
+//! connection on both sides, so raise `ulimit -n` for both processes (and the server's
 //! `HELPLINE_STREAMS_PER_TENANT` to at least N / tenants).
 use std::net::SocketAddr;
 use std::sync::Arc;
