@@ -68,9 +68,35 @@ pub async fn connect(url: &str, pool_size: Option<u32>) -> Result<DatabaseConnec
     } else {
         opts.max_connections(pool_size.unwrap_or(32))
             .min_connections(1);
+        if !url.contains(PLAN_CACHE_MODE) {
+            opts.map_sqlx_postgres_pool_opts(|pool| {
+                pool.after_connect(|conn, _| {
+                    Box::pin(async move {
+                        use sea_orm::sqlx::Executor;
+                        conn.execute(GENERIC_PLANS).await.map(|_| ())
+                    })
+                })
+            });
+        }
     }
     Database::connect(opts).await
 }
+
+/// The PostgreSQL setting [`GENERIC_PLANS`] sets; a `DATABASE_URL` that names it (in its
+/// `options`) keeps its own choice.
+const PLAN_CACHE_MODE: &str = "plan_cache_mode";
+
+/// Every prepared statement runs its generic plan instead of being planned again for
+/// each execution's values. Under the default (`auto`), a list of the biggest tenant at a
+/// million tickets was planned on every call: the plan for its values (a backward scan of
+/// the primary key, the tenant a fifth of the table) looks cheaper than the generic one
+/// (the `(tenant_id, id)` index, costed for an unknown `LIMIT`), so PostgreSQL never
+/// settled, and the planning doubled the database's CPU per list (docs/PERFORMANCE.md,
+/// issue 15, session 14). The statements here are keyed reads and writes on indexes that
+/// serve any value, so a plan made for one value fits the others. Set after connecting
+/// rather than as a startup option, which connection poolers such as PgBouncer refuse by
+/// default.
+const GENERIC_PLANS: &str = "SET plan_cache_mode = force_generic_plan";
 
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
