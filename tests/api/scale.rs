@@ -926,6 +926,36 @@ async fn inbox_cursor_walk_sees_every_ticket_once(backend: Backend) {
     assert_no_drift(&app).await;
 }
 
+/// Every pooled PostgreSQL connection runs generic plans (`db::connect`), so a statement
+/// is not planned again for each execution's values; a `DATABASE_URL` whose `options` set
+/// `plan_cache_mode` keeps its own.
+#[actix_web::test]
+async fn postgres_connections_use_generic_plans_unless_the_url_sets_the_mode() {
+    async fn mode(db: &sea_orm::DatabaseConnection) -> String {
+        db.query_one_raw(Statement::from_string(
+            DatabaseBackend::Postgres,
+            "SHOW plan_cache_mode",
+        ))
+        .await
+        .expect("show")
+        .expect("a row")
+        .try_get_by_index::<String>(0)
+        .expect("text")
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    // At once, so the pool opens more than one connection.
+    let modes = futures_util::future::join_all((0..4).map(|_| mode(&app.state.db))).await;
+    assert_eq!(modes, vec!["force_generic_plan"; 4]);
+
+    let url = format!(
+        "{}?options=-c%20plan_cache_mode%3Dforce_custom_plan",
+        app.database_url
+    );
+    let own = helpline::db::connect(&url, Some(1)).await.expect("connect");
+    assert_eq!(mode(&own).await, "force_custom_plan");
+    own.close().await.ok();
+}
+
 /// The plan of one statement, as text. PostgreSQL plans as for a large table: a tiny one
 /// would be read whole.
 async fn plan(app: &TestApp, sql: &str) -> String {
