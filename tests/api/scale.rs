@@ -956,6 +956,28 @@ async fn postgres_connections_use_generic_plans_unless_the_url_sets_the_mode() {
     own.close().await.ok();
 }
 
+/// The bundled SQLite is compiled as `.cargo/config.toml` says: without the shared page-cache
+/// group and the allocation counter, the two global mutexes the embedded node's reading
+/// threads queued on (docs/PERFORMANCE.md, "SQLite's global mutexes").
+#[actix_web::test]
+async fn sqlite_is_built_without_its_global_mutexes() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let row = app
+        .state
+        .db
+        .query_one_raw(Statement::from_string(
+            DatabaseBackend::Sqlite,
+            "SELECT sqlite_compileoption_used('ENABLE_MEMORY_MANAGEMENT'), \
+                    sqlite_compileoption_used('DEFAULT_MEMSTATUS=0')",
+        ))
+        .await
+        .expect("compile options")
+        .expect("a row");
+    let shared_cache: i64 = row.try_get_by_index(0).expect("int");
+    let memstatus_off: i64 = row.try_get_by_index(1).expect("int");
+    assert_eq!((shared_cache, memstatus_off), (0, 1));
+}
+
 /// The plan of one statement, as text. PostgreSQL plans as for a large table: a tiny one
 /// would be read whole.
 async fn plan(app: &TestApp, sql: &str) -> String {
