@@ -20,6 +20,8 @@ use crate::tenants::registry::Registry;
 pub struct AppState {
     pub config: Arc<Config>,
     pub db: DatabaseConnection,
+    /// Connections for the hot single-statement reads (lists, the inbox, one ticket).
+    pub reads: crate::db::ReadPool,
     pub auth: AuthCache,
     pub limits: RateLimits,
     pub refusal_pacing: ratelimit::pacing::RefusalPacing,
@@ -39,6 +41,9 @@ impl AppState {
     pub async fn new(config: Config, db: DatabaseConnection) -> Result<Self, String> {
         let arbiters = std::thread::available_parallelism().map_or(2, |n| n.get());
         let config = Arc::new(config);
+        let read_pool_size = crate::db::read_pool_size(&config.database_url, config.db_pool_size);
+        let reads = crate::db::ReadPool::new(&config.database_url, read_pool_size, &db)
+            .map_err(|e| format!("cannot set up the read pool: {e}"))?;
         let jobs = Jobs::connect(&config).await?;
         let feed_wake = FeedWake::default();
         let feed = crate::feed::hub::Hub::start(
@@ -62,6 +67,7 @@ impl AppState {
             ),
             config,
             db,
+            reads,
             banner: BannerCache::default(),
             jobs,
             metrics: Default::default(),
@@ -157,7 +163,8 @@ pub fn http_server(
     Ok(server)
 }
 
-/// Periodic housekeeping: drop idle limiter state and expired cached keys.
+/// Periodic housekeeping: drop idle limiter state, expired cached keys and idle read
+/// connections.
 pub fn spawn_housekeeping(state: web::Data<AppState>) {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(Duration::from_secs(10));
@@ -166,6 +173,7 @@ pub fn spawn_housekeeping(state: web::Data<AppState>) {
             tick.tick().await;
             state.limits.sweep();
             state.auth.sweep();
+            state.reads.close_idle(crate::db::READ_IDLE_LIFETIME);
             if trim.shrank(state.tenants.live()) {
                 crate::memory::release_free_memory();
             }

@@ -7,7 +7,7 @@ use workers::jobs::Queue;
 use crate::app::AppState;
 use crate::http::auth::Staff;
 use crate::http::error::ApiResult;
-use crate::metrics::{counter, gauge};
+use crate::metrics::{counter, gauge, pool_gauge};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/metrics").route(web::get().to(metrics)));
@@ -105,18 +105,20 @@ pub(crate) async fn metrics(state: web::Data<AppState>, _: Staff) -> ApiResult<H
     );
 
     let (size, idle) = crate::db::pool_usage(&state.db);
-    gauge(
+    pool_gauge(
         &mut out,
         "helpline_db_pool_connections",
         "Database pool connections of this process.",
-        &[
-            ("state=\"open\"".into(), f64::from(size)),
-            ("state=\"idle\"".into(), idle as f64),
-            (
-                "state=\"in_use\"".into(),
-                f64::from(size).max(idle as f64) - idle as f64,
-            ),
-        ],
+        size as usize,
+        idle,
+    );
+    let (open, idle) = state.reads.usage();
+    pool_gauge(
+        &mut out,
+        "helpline_db_read_connections",
+        "Connections of this process's read pool (the hot single-statement reads).",
+        open,
+        idle,
     );
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -313,7 +313,7 @@ async fn list_tickets(
     };
     let sort = q.parse::<Sort>("sort")?.unwrap_or_default();
     let now = Utc::now();
-    let listed = query::list(&state.db, &filter, page, cursor, sort, now).await?;
+    let listed = query::list(&state.reads, &filter, page, cursor, sort, now).await?;
     let tickets = view::page(&listed.rows, |t| TicketView::summary(t, now))?;
     let out = CursorPageOut::shaped(tickets, &listed, page, cursor.is_some());
     Ok(written(&mut HttpResponse::Ok(), &out))
@@ -339,7 +339,7 @@ async fn get_ticket(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let (ticket, thread) = query::ticket_with_thread(
-        &state.db,
+        &state.reads,
         ticket_id(&path)?,
         Some(key.tenant_id),
         false,
@@ -383,8 +383,8 @@ async fn list_messages(
     let q = QueryMap::from_request(&req)?;
     let page = q.keyset_page()?;
     let cursor = q.cursor()?;
-    let ticket = ops::find(&state.db, ticket_id(&path)?, Some(key.tenant_id)).await?;
-    let listed = query::thread_page(&state.db, &ticket, page, cursor).await?;
+    let ticket = ops::find(&state.reads, ticket_id(&path)?, Some(key.tenant_id)).await?;
+    let listed = query::thread_page(&state.reads, &ticket, page, cursor).await?;
     let out =
         CursorPageOut::new(listed, page, cursor.is_some(), MessageOut::from).counted_exactly();
     Ok(written(&mut HttpResponse::Ok(), &out))
@@ -509,7 +509,8 @@ async fn update_ticket(
         if_match: if_match(&req)?,
     });
     let ticket = state.tenants.send(key.tenant_id, msg).await??;
-    let thread = query::thread_head(&state.db, ticket.id, false, query::EMBEDDED_MESSAGES).await?;
+    let thread =
+        query::thread_head(&state.reads, ticket.id, false, query::EMBEDDED_MESSAGES).await?;
     Ok(with_thread(&ticket, thread))
 }
 
@@ -544,8 +545,8 @@ async fn list_events(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let page = QueryMap::from_request(&req)?.page()?;
-    let ticket = ops::find(&state.db, ticket_id(&path)?, Some(key.tenant_id)).await?;
-    let (events, total) = query::events_page(&state.db, ticket.id, false, page).await?;
+    let ticket = ops::find(&state.reads, ticket_id(&path)?, Some(key.tenant_id)).await?;
+    let (events, total) = query::events_page(&state.reads, ticket.id, false, page).await?;
     Ok(HttpResponse::Ok().json(EventList {
         data: events.into_iter().map(Into::into).collect(),
         total,

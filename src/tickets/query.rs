@@ -10,9 +10,8 @@ use sea_orm::sea_query::{
     Alias, Condition as JoinCondition, Expr, JoinType, LikeExpr, Query, SelectStatement, SimpleExpr,
 };
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
-    EntityTrait, ExprTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, Select, Value,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, ExprTrait, Order,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Value,
 };
 use uuid::Uuid;
 
@@ -577,7 +576,7 @@ pub fn escape_like(s: &str) -> String {
 /// that row (offset is ignored); either way `next_cursor` points past the last row returned
 /// when more remain.
 pub async fn list(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     filter: &TicketFilter,
     page: Page,
     cursor: Option<Uuid>,
@@ -757,7 +756,7 @@ impl InboxCursor {
 /// `idx_tickets_inbox_status` (with a status) or `idx_tickets_inbox_all`. With `cursor`, continues
 /// after that ticket (offset is ignored).
 pub async fn inbox(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     filter: &TicketFilter,
     page: Page,
     cursor: Option<InboxCursor>,
@@ -940,7 +939,7 @@ impl<T> Head<T> {
 
 /// The first `limit` messages of a ticket, oldest first.
 pub async fn thread_head(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     ticket_id: Uuid,
     include_internal: bool,
     limit: u64,
@@ -957,7 +956,7 @@ pub async fn thread_head(
 /// round trip): the ticket left-joined to those of its messages whose ids are among the
 /// thread's first `limit + 1`. `None` when no such ticket (of `tenant_id`, if given).
 pub async fn ticket_with_thread(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     ticket_id: Uuid,
     tenant_id: Option<Uuid>,
     include_internal: bool,
@@ -1005,7 +1004,7 @@ pub async fn ticket_with_thread(
 
 /// Every message of a ticket, oldest first.
 pub async fn all_messages(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     ticket_id: Uuid,
     include_internal: bool,
 ) -> Result<Vec<messages::Model>, DbErr> {
@@ -1019,7 +1018,7 @@ pub async fn all_messages(
 /// `cursor`, continues after that message (offset is ignored). `total` is the ticket's kept
 /// `message_count` (its public messages).
 pub async fn thread_page(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     ticket: &tickets::Model,
     page: Page,
     cursor: Option<Uuid>,
@@ -1051,7 +1050,7 @@ fn events_query(ticket_id: Uuid, include_internal: bool) -> Select<ticket_events
 /// One page of a ticket's history, oldest first, and how many events it has; tenants see
 /// only public events.
 pub async fn events_page(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     ticket_id: Uuid,
     include_internal: bool,
     page: Page,
@@ -1069,7 +1068,7 @@ pub async fn events_page(
 
 /// The first `limit` events of a ticket, oldest first.
 pub async fn events_head(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     ticket_id: Uuid,
     include_internal: bool,
     limit: u64,

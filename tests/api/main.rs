@@ -22,6 +22,7 @@ mod portal_browser;
 mod portal_pages;
 mod ratelimit;
 mod readme;
+mod reads;
 mod scale;
 mod sla;
 mod sse;

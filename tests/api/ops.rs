@@ -69,6 +69,7 @@ async fn metrics_are_scraped_with_a_staff_token(backend: Backend) {
         "helpline_queue_jobs{queue=\"webhook\",state=\"dead\"} 0",
         "helpline_outbox_lag_seconds ",
         "helpline_db_pool_connections{state=\"open\"}",
+        "helpline_db_read_connections{state=\"open\"}",
     ] {
         assert!(text.contains(expected), "missing `{expected}` in\n{text}");
     }

@@ -126,7 +126,7 @@ async fn inbox(
         .transpose()?;
     let filter = inbox_filter(&q, me)?;
     let now = Utc::now();
-    let listed = query::inbox(&state.db, &filter, page, cursor, now).await?;
+    let listed = query::inbox(&state.reads, &filter, page, cursor, now).await?;
     let tickets = view::page(&listed.rows, |t| TicketView::for_operator(t, now))?;
     let out = CursorPageOut::shaped(tickets, &listed, page, cursor.is_some());
     Ok(written(&mut HttpResponse::Ok(), &out))
@@ -152,9 +152,11 @@ async fn transcript(
     _: StaffOrBot,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let ticket = ops::find(&state.db, ticket_id(&path)?, None).await?;
-    let thread = query::thread_head(&state.db, ticket.id, true, query::OPERATOR_EMBEDDED).await?;
-    let events = query::events_head(&state.db, ticket.id, true, query::OPERATOR_EMBEDDED).await?;
+    let ticket = ops::find(&state.reads, ticket_id(&path)?, None).await?;
+    let thread =
+        query::thread_head(&state.reads, ticket.id, true, query::OPERATOR_EMBEDDED).await?;
+    let events =
+        query::events_head(&state.reads, ticket.id, true, query::OPERATOR_EMBEDDED).await?;
     let (tenant_id, version) = (ticket.tenant_id, ticket.version);
     Ok(
         etag(&mut HttpResponse::Ok(), version).json(TicketWithEvents {

@@ -265,7 +265,7 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpRes
                 limit: LIST_PAGE,
                 offset: 0,
             };
-            let listed = query::list(&state.db, &filter, page, cursor, Sort::default(), now)
+            let listed = query::list(&state.reads, &filter, page, cursor, Sort::default(), now)
                 .await
                 .map_err(|e| WebError::internal(&req, e))?;
             let tickets: Vec<TicketOut> = rows::models(&listed.rows)
@@ -315,10 +315,10 @@ async fn own_ticket(
     raw: &str,
 ) -> WebResult<TicketOut> {
     let id = ticket_id(raw).map_err(api(req))?;
-    let found = ops::find(&state.db, id, Some(v.tenant_id()))
+    let found = ops::find(&state.reads, id, Some(v.tenant_id()))
         .await
         .map_err(|e| WebError::from_api(req, e.into()))?;
-    let thread = query::thread_head(&state.db, found.id, false, query::EMBEDDED_MESSAGES)
+    let thread = query::thread_head(&state.reads, found.id, false, query::EMBEDDED_MESSAGES)
         .await
         .map_err(|e| WebError::internal(req, e))?;
     Ok(TicketOut::with_thread(found, thread, Utc::now()))

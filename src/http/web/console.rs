@@ -284,7 +284,7 @@ async fn inbox(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpRe
     let paged = q.get("cursor").is_some();
     let (tickets, total, total_is_exact, next_cursor, error) = match parsed {
         Ok((filter, page, cursor)) => {
-            let listed = query::inbox(&state.db, &filter, page, cursor, now)
+            let listed = query::inbox(&state.reads, &filter, page, cursor, now)
                 .await
                 .map_err(|e| WebError::internal(&req, e))?;
             (
@@ -346,13 +346,13 @@ async fn ticket_page(
     flash: Option<(NoticeKind, String)>,
 ) -> WebResult<HttpResponse> {
     let internal = |e: sea_orm::DbErr| WebError::internal(req, e);
-    let ticket = ops::find(&state.db, id, None)
+    let ticket = ops::find(&state.reads, id, None)
         .await
         .map_err(|e| WebError::from_api(req, e.into()))?;
-    let thread = query::thread_head(&state.db, ticket.id, true, query::OPERATOR_EMBEDDED)
+    let thread = query::thread_head(&state.reads, ticket.id, true, query::OPERATOR_EMBEDDED)
         .await
         .map_err(internal)?;
-    let events = query::events_head(&state.db, ticket.id, true, query::OPERATOR_EMBEDDED)
+    let events = query::events_head(&state.reads, ticket.id, true, query::OPERATOR_EMBEDDED)
         .await
         .map_err(internal)?;
     let staff = crate::staff::list(&state.db).await.map_err(internal)?;
@@ -530,7 +530,7 @@ async fn reply(
         Ok(_) => Ok(done(id, "sent")),
         Err(TicketError::PreconditionFailed { current }) => {
             let seen = form.get("seen").unwrap_or_default().to_string();
-            let thread = query::thread_head(&state.db, id, true, query::OPERATOR_EMBEDDED)
+            let thread = query::thread_head(&state.reads, id, true, query::OPERATOR_EMBEDDED)
                 .await
                 .map_err(|e| WebError::internal(&req, e))?;
             let new_messages = thread

@@ -2,8 +2,12 @@
 use std::time::Duration;
 
 use migrations::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::SqliteConnectOptions;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr};
+
+mod reads;
+pub use reads::{IDLE_LIFETIME as READ_IDLE_LIFETIME, ReadPool};
 
 pub fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
@@ -37,6 +41,10 @@ pub fn ensure_sqlite_dir(url: &str) -> std::io::Result<()> {
 /// in-process and the idle ping is not applied at all.
 pub const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
+/// How long a statement waits for a free pooled connection, and how long opening one may take.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How much of a SQLite file each connection maps into memory (SQLite caps it at its
 /// compile-time maximum, 2 GB by default). Reads of mapped pages are memory reads instead of
 /// a `read` system call each, which dominated a search's random reads at a million tickets
@@ -49,22 +57,15 @@ const SQLITE_MMAP_SIZE: u64 = 2 << 30;
 pub async fn connect(url: &str, pool_size: Option<u32>) -> Result<DatabaseConnection, DbErr> {
     let mut opts = ConnectOptions::new(url.to_string());
     opts.sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
+        .connect_timeout(CONNECT_TIMEOUT)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .test_before_acquire_if_idle_for(PING_IF_IDLE_FOR);
     if is_sqlite(url) {
         ensure_sqlite_dir(url)
             .map_err(|e| DbErr::Custom(format!("cannot create the database directory: {e}")))?;
         opts.max_connections(pool_size.unwrap_or(8))
             .min_connections(1);
-        opts.map_sqlx_sqlite_opts(|o| {
-            o.create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10))
-                .pragma("mmap_size", SQLITE_MMAP_SIZE.to_string())
-        });
+        opts.map_sqlx_sqlite_opts(sqlite_options);
     } else {
         opts.max_connections(pool_size.unwrap_or(32))
             .min_connections(1);
@@ -80,6 +81,24 @@ pub async fn connect(url: &str, pool_size: Option<u32>) -> Result<DatabaseConnec
         }
     }
     Database::connect(opts).await
+}
+
+/// How every SQLite connection of a node is opened (both pools).
+fn sqlite_options(options: SqliteConnectOptions) -> SqliteConnectOptions {
+    options
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10))
+        .pragma("mmap_size", SQLITE_MMAP_SIZE.to_string())
+}
+
+/// How many connections a node's [`ReadPool`] may open: half the main pool's, which is
+/// `HELPLINE_DB_POOL_SIZE` or its default (32 on PostgreSQL, 8 on SQLite).
+pub fn read_pool_size(url: &str, pool_size: Option<u32>) -> u32 {
+    let main = pool_size.unwrap_or(if is_sqlite(url) { 8 } else { 32 });
+    (main / 2).max(1)
 }
 
 /// The PostgreSQL setting [`GENERIC_PLANS`] sets; a `DATABASE_URL` that names it (in its
@@ -158,6 +177,7 @@ pub fn is_connection_error(e: &DbErr) -> bool {
     }
 }
 
+/// The error says the connection is gone or the server ended its session.
 fn lost_connection(err: &sea_orm::sqlx::Error) -> bool {
     use sea_orm::sqlx::Error;
     match err {
@@ -192,6 +212,14 @@ mod tests {
         assert!(is_connection_error(&query(Error::PoolTimedOut)));
         assert!(!is_connection_error(&query(Error::RowNotFound)));
         assert!(!is_connection_error(&DbErr::Custom("boom".into())));
+    }
+
+    #[test]
+    fn the_read_pool_is_half_the_main_pool() {
+        assert_eq!(read_pool_size("postgres://db/helpline", None), 16);
+        assert_eq!(read_pool_size("sqlite://data/helpline.db", None), 4);
+        assert_eq!(read_pool_size("postgres://db/helpline", Some(10)), 5);
+        assert_eq!(read_pool_size("sqlite://data/helpline.db", Some(1)), 1);
     }
 
     #[test]
