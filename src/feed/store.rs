@@ -109,7 +109,7 @@ pub async fn last_seq<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
 
 /// A JSON page: events after `after` (from the oldest kept when `None`).
 pub async fn page(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     scope: Scope,
     after: Option<i64>,
     limit: u64,

@@ -78,7 +78,7 @@ pub async fn sse(
 
 pub async fn page(state: &AppState, scope: Scope, q: &QueryMap) -> ApiResult<HttpResponse> {
     let (after, limit) = page_params(q)?;
-    let page = store::page(&state.db, scope, after, limit).await?;
+    let page = store::page(&state.reads, scope, after, limit).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 

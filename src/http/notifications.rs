@@ -68,7 +68,7 @@ async fn list_notifications(
     let q = QueryMap::from_request(&req)?;
     let page = q.page()?;
     let unread_only: Option<bool> = q.parse("unread")?;
-    let listed = feed::list(&state.db, key.tenant_id, unread_only, page).await?;
+    let listed = feed::list(&state.reads, key.tenant_id, unread_only, page).await?;
     let data: Vec<NotificationOut> = listed.rows.into_iter().map(Into::into).collect();
     let unread = Unread {
         unread_count: listed.unread_count,

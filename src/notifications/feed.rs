@@ -3,8 +3,8 @@ use chrono::{DateTime, Utc};
 use entities::notifications;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Select,
 };
 use uuid::Uuid;
 
@@ -24,7 +24,7 @@ pub struct FeedPage {
 
 /// Newest first; `unread` `Some(true)` keeps unread ones only, `Some(false)` read ones only.
 pub async fn list(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     tenant_id: Uuid,
     unread: Option<bool>,
     page: Page,
