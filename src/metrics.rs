@@ -220,11 +220,10 @@ pub fn gauge(out: &mut String, name: &str, help: &str, samples: &[(String, f64)]
 
 /// A connection pool's `open`, `idle` and `in_use` connections as one gauge.
 pub fn pool_gauge(out: &mut String, name: &str, help: &str, open: usize, idle: usize) {
-    let open = open.max(idle);
     let samples = [
         ("state=\"open\"".into(), open as f64),
         ("state=\"idle\"".into(), idle as f64),
-        ("state=\"in_use\"".into(), (open - idle) as f64),
+        ("state=\"in_use\"".into(), open.saturating_sub(idle) as f64),
     ];
     samples_of(out, name, "gauge", help, &samples);
 }

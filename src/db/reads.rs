@@ -172,23 +172,32 @@ where
             .await
             .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))?
             .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed))?;
+        let connection = match self.live_idle().await {
+            Some(connection) => connection,
+            None => self.open().await?,
+        };
+        Ok(Lease {
+            connection: Some(connection),
+            pool: self,
+            _permit: permit,
+        })
+    }
+
+    /// The most recently used idle connection that is still usable; one idle a while is
+    /// tested first, as the main pool does, and dropped if the test fails.
+    async fn live_idle(&self) -> Option<DB::Connection> {
         loop {
-            let Some(Idle {
+            let Idle {
                 mut connection,
                 since,
-            }) = self.idle_connections().pop()
-            else {
-                break;
-            };
-            // As the main pool does: only a connection idle a while is tested before use.
+            } = self.idle_connections().pop()?;
             if since.elapsed() < PING_IF_IDLE_FOR || connection.ping().await.is_ok() {
-                return Ok(Lease {
-                    connection: Some(connection),
-                    pool: self,
-                    _permit: permit,
-                });
+                return Some(connection);
             }
         }
+    }
+
+    async fn open(&self) -> Result<DB::Connection, DbErr> {
         let mut connection = tokio::time::timeout(CONNECT_TIMEOUT, self.options.connect())
             .await
             .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))?
@@ -199,14 +208,10 @@ where
                 .await
                 .map_err(|e| DbErr::Conn(sqlx_err(e)))?;
         }
-        Ok(Lease {
-            connection: Some(connection),
-            pool: self,
-            _permit: permit,
-        })
+        Ok(connection)
     }
 
-    async fn fetch_all(&self, statement: &Statement) -> Result<Vec<QueryResult>, DbErr> {
+    async fn fetch_all(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
         let mut lease = self.lease().await?;
         let result = query(statement).fetch_all(lease.connection()).await;
         lease.finish(result.as_ref().err());
@@ -214,7 +219,7 @@ where
         Ok(rows.into_iter().map(QueryResult::from).collect())
     }
 
-    async fn fetch_optional(&self, statement: &Statement) -> Result<Option<QueryResult>, DbErr> {
+    async fn fetch_optional(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
         let mut lease = self.lease().await?;
         let result = query(statement).fetch_optional(lease.connection()).await;
         lease.finish(result.as_ref().err());
@@ -223,7 +228,7 @@ where
             .map(QueryResult::from))
     }
 
-    async fn execute(&self, statement: &Statement) -> Result<ExecResult, DbErr> {
+    async fn execute(&self, statement: Statement) -> Result<ExecResult, DbErr> {
         let mut lease = self.lease().await?;
         let result = query(statement).execute(lease.connection()).await;
         lease.finish(result.as_ref().err());
@@ -243,15 +248,12 @@ where
 
 /// `statement` with its values bound, prepared once per connection (sqlx's statement cache),
 /// as sea-orm's pool runs it.
-fn query<DB: Database>(statement: &Statement) -> sqlx::query::Query<'_, DB, SqlxValues>
+fn query<DB: Database>(statement: Statement) -> sqlx::query::Query<'static, DB, SqlxValues>
 where
     SqlxValues: IntoArguments<DB>,
 {
-    let values = statement.values.clone().unwrap_or(Values(Vec::new()));
-    sqlx::query_with(
-        sqlx::AssertSqlSafe(statement.sql.as_str()),
-        SqlxValues(values),
-    )
+    let values = statement.values.unwrap_or(Values(Vec::new()));
+    sqlx::query_with(sqlx::AssertSqlSafe(statement.sql), SqlxValues(values))
 }
 
 impl<DB: Database> Lease<'_, DB> {
@@ -311,8 +313,8 @@ impl ConnectionTrait for ReadPool {
 
     async fn execute_raw(&self, statement: Statement) -> Result<ExecResult, DbErr> {
         match &self.inner {
-            Inner::Postgres(c) => c.execute(&statement).await,
-            Inner::Sqlite(c) => c.execute(&statement).await,
+            Inner::Postgres(c) => c.execute(statement).await,
+            Inner::Sqlite(c) => c.execute(statement).await,
             Inner::Shared(db) => db.execute_raw(statement).await,
         }
     }
@@ -327,16 +329,16 @@ impl ConnectionTrait for ReadPool {
 
     async fn query_one_raw(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
         match &self.inner {
-            Inner::Postgres(c) => c.fetch_optional(&statement).await,
-            Inner::Sqlite(c) => c.fetch_optional(&statement).await,
+            Inner::Postgres(c) => c.fetch_optional(statement).await,
+            Inner::Sqlite(c) => c.fetch_optional(statement).await,
             Inner::Shared(db) => db.query_one_raw(statement).await,
         }
     }
 
     async fn query_all_raw(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
         match &self.inner {
-            Inner::Postgres(c) => c.fetch_all(&statement).await,
-            Inner::Sqlite(c) => c.fetch_all(&statement).await,
+            Inner::Postgres(c) => c.fetch_all(statement).await,
+            Inner::Sqlite(c) => c.fetch_all(statement).await,
             Inner::Shared(db) => db.query_all_raw(statement).await,
         }
     }
