@@ -230,7 +230,10 @@ fn padded(buf: &mut Vec<u8>, n: u32, width: usize) {
 
 /// chrono's RFC 3339 form of `t` with `SecondsFormat::AutoSi` and `Z`, without `fmt`.
 fn write_rfc3339(buf: &mut Vec<u8>, t: DateTime<Utc>) {
-    let year = t.year();
+    // Each field of a `DateTime` adds its offset to the time first; the naive UTC time has
+    // the fields as they are.
+    let utc = t.naive_utc();
+    let year = utc.year();
     if !(0..=9999).contains(&year) {
         // Signed years: rare enough for chrono's own formatting.
         buf.extend_from_slice(t.to_rfc3339_opts(SecondsFormat::AutoSi, true).as_bytes());
@@ -238,20 +241,20 @@ fn write_rfc3339(buf: &mut Vec<u8>, t: DateTime<Utc>) {
     }
     padded(buf, year as u32, 4);
     buf.push(b'-');
-    padded(buf, t.month(), 2);
+    padded(buf, utc.month(), 2);
     buf.push(b'-');
-    padded(buf, t.day(), 2);
+    padded(buf, utc.day(), 2);
     buf.push(b'T');
-    let mut sec = t.second();
-    let mut nano = t.nanosecond();
+    let mut sec = utc.second();
+    let mut nano = utc.nanosecond();
     // A leap second: chrono shows it as second 60.
     if nano >= 1_000_000_000 {
         sec += 1;
         nano -= 1_000_000_000;
     }
-    padded(buf, t.hour(), 2);
+    padded(buf, utc.hour(), 2);
     buf.push(b':');
-    padded(buf, t.minute(), 2);
+    padded(buf, utc.minute(), 2);
     buf.push(b':');
     padded(buf, sec, 2);
     if nano != 0 {

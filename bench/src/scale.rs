@@ -868,17 +868,14 @@ fn pgbench_script(read: &str, tenant: uuid::Uuid, one: uuid::Uuid) -> String {
         ),
         "get" => {
             // The ticket left-joined to its thread's first messages (`ticket_with_thread`).
-            let aliased = |table: &str, columns: &str, prefix: &str| -> String {
-                columns
-                    .split(", ")
-                    .map(|c| format!("{table}.{c} AS \"{prefix}{c}\""))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
+            let message_columns = MESSAGE_COLUMNS
+                .split(", ")
+                .map(|c| format!("messages.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
             format!(
-                "SELECT {}, {} FROM tickets LEFT JOIN messages ON tickets.id = messages.ticket_id AND messages.id IN (SELECT messages.id FROM messages WHERE messages.ticket_id = '{one}' AND messages.internal = false ORDER BY messages.id ASC LIMIT 51) WHERE tickets.id = '{one}' AND tickets.tenant_id = '{tenant}' ORDER BY messages.id ASC;\n",
-                aliased("tickets", COLUMNS, "A_"),
-                aliased("messages", MESSAGE_COLUMNS, "B_")
+                "SELECT {}, {message_columns} FROM tickets LEFT JOIN messages ON messages.ticket_id = tickets.id AND messages.id IN (SELECT messages.id FROM messages WHERE messages.ticket_id = '{one}' AND messages.internal = false ORDER BY messages.id ASC LIMIT 51) WHERE tickets.id = '{one}' AND tickets.tenant_id = '{tenant}' ORDER BY messages.id ASC;\n",
+                qualified("tickets")
             )
         }
         _ => String::new(),

@@ -60,16 +60,17 @@ pub async fn cors(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let pattern = req.match_pattern();
     let origin = req.headers().get(ORIGIN).cloned();
 
+    // A preflight is answered here, before routing: its pattern is found by matching the
+    // path again. Every other request's is read after routing, which recorded it.
     if req.method() == Method::OPTIONS
         && let Some(origin) = &origin
         && let Some(requested) = req
             .headers()
             .get(ACCESS_CONTROL_REQUEST_METHOD)
             .and_then(|v| v.to_str().ok())
-        && let Some(method) = publishable_operation(requested, pattern.as_deref())
+        && let Some(method) = publishable_operation(requested, req.match_pattern().as_deref())
     {
         let res = HttpResponse::NoContent()
             .insert_header((ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone()))
@@ -84,9 +85,15 @@ pub async fn cors(
         return Ok(req.into_response(res));
     }
 
-    let cors_operation = publishable_operation(req.method().as_str(), pattern.as_deref()).is_some();
-    let allow_origin = origin.filter(|_| cors_operation && browser_safe_credentials(req.headers()));
     let mut res = next.call(req).await?.map_into_boxed_body();
+    let request = res.request();
+    let cors_operation = publishable_operation(
+        request.method().as_str(),
+        request.match_pattern().as_deref(),
+    )
+    .is_some();
+    let allow_origin =
+        origin.filter(|_| cors_operation && browser_safe_credentials(request.headers()));
     if cors_operation {
         let headers = res.headers_mut();
         headers.append(VARY, HeaderValue::from_static("Origin"));

@@ -2,18 +2,66 @@
 //! hot reads select every column of `tickets` (then, for one ticket, of `messages`) in the
 //! entities' column order, so a row needs no lookup of each column by name, and the
 //! vocabulary columns are read as borrowed text (docs/PERFORMANCE.md, "Cheaper reads in
-//! the server"). Each value is decoded as sea-orm decodes it (`try_get::<Option<T>>`).
+//! the server"). Each value is decoded as sea-orm decodes it (`try_get::<Option<T>>`), except
+//! PostgreSQL's timestamps ([`Stamp`]).
+use std::sync::OnceLock;
+
 use chrono::{DateTime, Utc};
 use entities::values::{
     BountyStatus, Category, ChargeStatus, Priority, TicketEmailStatus, TicketStatus,
 };
 use entities::{messages, tickets};
+use sea_orm::sea_query::Expr;
+use sea_orm::sqlx::error::BoxDynError;
+use sea_orm::sqlx::postgres::{PgTypeInfo, PgValueFormat, PgValueRef, Postgres};
+use sea_orm::sqlx::sqlite::{Sqlite, SqliteTypeInfo, SqliteValueRef};
 use sea_orm::sqlx::{ColumnIndex, Decode, Row, Type};
-use sea_orm::{DbErr, QueryResult};
+use sea_orm::{
+    ColumnTrait, DbErr, EntityName, EntityTrait, IdenStatic, Iterable, QueryResult, QuerySelect,
+    Select,
+};
 use uuid::Uuid;
 
 /// How many columns a `tickets` row has; a joined table's columns start here.
 pub const TICKET_COLUMNS: usize = 33;
+
+/// `tickets::Entity::find()` with its columns written as one expression: the same SQL, in
+/// the entity's column order, without building, cloning and quoting an expression per column
+/// on every read (docs/PERFORMANCE.md, "Timestamps read and written in one step").
+pub fn select_tickets() -> Select<tickets::Entity> {
+    static COLUMNS: OnceLock<String> = OnceLock::new();
+    static SELECT: OnceLock<Select<tickets::Entity>> = OnceLock::new();
+    let select = SELECT.get_or_init(|| {
+        let columns = COLUMNS.get_or_init(|| column_list(tickets::Entity, tickets::Column::iter()));
+        tickets::Entity::find()
+            .select_only()
+            .expr(Expr::cust(columns.as_str()))
+    });
+    select.clone()
+}
+
+/// The columns of `messages` in the entity's order, as one expression (to follow a ticket's
+/// in a joined row: [`message_at`]).
+pub fn message_columns() -> Expr {
+    static COLUMNS: OnceLock<String> = OnceLock::new();
+    Expr::cust(
+        COLUMNS
+            .get_or_init(|| column_list(messages::Entity, messages::Column::iter()))
+            .as_str(),
+    )
+}
+
+/// `"table"."column", …` as sea-query quotes them on both backends.
+fn column_list<C: ColumnTrait + IdenStatic>(
+    table: impl EntityName,
+    columns: impl Iterator<Item = C>,
+) -> String {
+    let table = table.table_name();
+    columns
+        .map(|c| format!("\"{table}\".\"{}\"", c.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 fn column_err(table: &str, index: usize, e: impl std::fmt::Display) -> DbErr {
     DbErr::Type(format!("{table} column {index}: {e}"))
@@ -27,6 +75,55 @@ fn vocabulary<T>(
     parse: fn(&str) -> Option<T>,
 ) -> Result<T, DbErr> {
     parse(raw).ok_or_else(|| column_err(table, index, format!("unknown value {raw:?}")))
+}
+
+/// Microseconds from the Unix epoch to PostgreSQL's, 2000-01-01T00:00:00Z.
+const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// A timestamp column. PostgreSQL sends a `timestamptz` as microseconds since 2000-01-01,
+/// which become a date and time in one conversion; sqlx's own decoding builds the year 2000
+/// and adds a duration to it, for every value (docs/PERFORMANCE.md, "Timestamps read and
+/// written in one step"). Any other form, and SQLite's text, go through sqlx's decoding.
+struct Stamp(DateTime<Utc>);
+
+impl Type<Postgres> for Stamp {
+    fn type_info() -> PgTypeInfo {
+        <DateTime<Utc> as Type<Postgres>>::type_info()
+    }
+
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        <DateTime<Utc> as Type<Postgres>>::compatible(ty)
+    }
+}
+
+impl<'r> Decode<'r, Postgres> for Stamp {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+        if value.format() != PgValueFormat::Binary {
+            return <DateTime<Utc> as Decode<Postgres>>::decode(value).map(Stamp);
+        }
+        let bytes: [u8; 8] = value.as_bytes()?.try_into()?;
+        i64::from_be_bytes(bytes)
+            .checked_add(POSTGRES_EPOCH_MICROS)
+            .and_then(DateTime::from_timestamp_micros)
+            .map(Stamp)
+            .ok_or_else(|| "timestamptz out of range".into())
+    }
+}
+
+impl Type<Sqlite> for Stamp {
+    fn type_info() -> SqliteTypeInfo {
+        <DateTime<Utc> as Type<Sqlite>>::type_info()
+    }
+
+    fn compatible(ty: &SqliteTypeInfo) -> bool {
+        <DateTime<Utc> as Type<Sqlite>>::compatible(ty)
+    }
+}
+
+impl<'r> Decode<'r, Sqlite> for Stamp {
+    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+        <DateTime<Utc> as Decode<Sqlite>>::decode(value).map(Stamp)
+    }
 }
 
 /// The row's values, column by column from `at`. `checked`: each value's type is checked
@@ -56,6 +153,20 @@ where
             self.row.try_get_unchecked::<T, _>(index)
         };
         value.map_err(|e| column_err(self.table, index, e))
+    }
+
+    fn timestamp(&mut self) -> Result<DateTime<Utc>, DbErr>
+    where
+        Stamp: Decode<'r, R::Database> + Type<R::Database>,
+    {
+        self.get::<Stamp>().map(|s| s.0)
+    }
+
+    fn opt_timestamp(&mut self) -> Result<Option<DateTime<Utc>>, DbErr>
+    where
+        Stamp: Decode<'r, R::Database> + Type<R::Database>,
+    {
+        self.get::<Option<Stamp>>().map(|s| s.map(|s| s.0))
     }
 
     fn vocabulary<T>(&mut self, parse: fn(&str) -> Option<T>) -> Result<T, DbErr>
@@ -200,7 +311,7 @@ where
     i32: Decode<'r, R::Database> + Type<R::Database>,
     i64: Decode<'r, R::Database> + Type<R::Database>,
     bool: Decode<'r, R::Database> + Type<R::Database>,
-    DateTime<Utc>: Decode<'r, R::Database> + Type<R::Database>,
+    Stamp: Decode<'r, R::Database> + Type<R::Database>,
 {
     let mut c = Cursor {
         row,
@@ -225,8 +336,8 @@ where
         sla_tier: c.get()?,
         sla_first_response_target: c.get()?,
         sla_priority_queue: c.get()?,
-        first_response_due_at: c.get()?,
-        first_response_at: c.get()?,
+        first_response_due_at: c.opt_timestamp()?,
+        first_response_at: c.opt_timestamp()?,
         charge_cents: c.get()?,
         charge_status: c.vocabulary(ChargeStatus::parse)?,
         charge_entry_id: c.get()?,
@@ -235,10 +346,10 @@ where
         email_status: c.vocabulary(TicketEmailStatus::parse)?,
         email_reason: c.get()?,
         message_count: c.get()?,
-        created_at: c.get()?,
-        updated_at: c.get()?,
-        resolved_at: c.get()?,
-        closed_at: c.get()?,
+        created_at: c.timestamp()?,
+        updated_at: c.timestamp()?,
+        resolved_at: c.opt_timestamp()?,
+        closed_at: c.opt_timestamp()?,
         version: c.get()?,
         assignee_id: c.get()?,
         tags: c.get()?,
@@ -255,7 +366,7 @@ where
     String: Decode<'r, R::Database> + Type<R::Database>,
     &'r str: Decode<'r, R::Database> + Type<R::Database>,
     bool: Decode<'r, R::Database> + Type<R::Database>,
-    DateTime<Utc>: Decode<'r, R::Database> + Type<R::Database>,
+    Stamp: Decode<'r, R::Database> + Type<R::Database>,
 {
     use entities::values::MessageAuthor;
     let mut c = Cursor {
@@ -276,7 +387,7 @@ where
         author_name: c.get()?,
         body: c.get()?,
         internal: c.get()?,
-        created_at: c.get()?,
+        created_at: c.timestamp()?,
         merged_from: c.get()?,
     }))
 }
@@ -349,6 +460,23 @@ pub fn message_at(row: &QueryResult, at: usize) -> Result<Option<messages::Model
 mod tests {
     use super::*;
     use sea_orm::{IdenStatic, Iterable};
+
+    #[test]
+    fn the_one_expression_of_columns_is_the_entitys_select() {
+        use sea_orm::{DbBackend, QueryTrait};
+        for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
+            assert_eq!(
+                select_tickets().build(backend).to_string(),
+                tickets::Entity::find().build(backend).to_string(),
+            );
+            let mut ours = sea_orm::sea_query::Query::select();
+            ours.expr(message_columns()).from(messages::Entity);
+            assert_eq!(
+                backend.build(&ours).to_string(),
+                messages::Entity::find().build(backend).to_string(),
+            );
+        }
+    }
 
     #[test]
     fn columns_are_in_entity_order() {
