@@ -908,11 +908,16 @@ pub fn plan_samples(
 }
 
 fn thread_query(ticket_id: Uuid, include_internal: bool) -> Select<messages::Entity> {
-    let query = messages::Entity::find().filter(messages::Column::TicketId.eq(ticket_id));
+    messages::Entity::find().filter(thread_condition(ticket_id, include_internal))
+}
+
+/// A ticket's thread: its messages, internal notes only when `include_internal`.
+fn thread_condition(ticket_id: Uuid, include_internal: bool) -> Condition {
+    let thread = Condition::all().add(messages::Column::TicketId.eq(ticket_id));
     if include_internal {
-        query
+        thread
     } else {
-        query.filter(messages::Column::Internal.eq(false))
+        thread.add(messages::Column::Internal.eq(false))
     }
 }
 
@@ -966,12 +971,9 @@ pub async fn ticket_with_thread(
     let mut head = Query::select();
     head.expr(message(messages::Column::Id))
         .from(messages::Entity)
-        .and_where(message(messages::Column::TicketId).eq(ticket_id))
+        .cond_where(thread_condition(ticket_id, include_internal))
         .order_by((messages::Entity, messages::Column::Id), Order::Asc)
         .limit(limit + 1);
-    if !include_internal {
-        head.and_where(message(messages::Column::Internal).eq(false));
-    }
     let mut query = rows::select_tickets().filter(tickets::Column::Id.eq(ticket_id));
     if let Some(tenant_id) = tenant_id {
         query = query.filter(tickets::Column::TenantId.eq(tenant_id));

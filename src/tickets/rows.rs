@@ -13,9 +13,9 @@ use entities::values::{
 use entities::{messages, tickets};
 use sea_orm::sea_query::Expr;
 use sea_orm::sqlx::error::BoxDynError;
-use sea_orm::sqlx::postgres::{PgTypeInfo, PgValueFormat, PgValueRef, Postgres};
-use sea_orm::sqlx::sqlite::{Sqlite, SqliteTypeInfo, SqliteValueRef};
-use sea_orm::sqlx::{ColumnIndex, Decode, Row, Type};
+use sea_orm::sqlx::postgres::{PgValueFormat, PgValueRef, Postgres};
+use sea_orm::sqlx::sqlite::{Sqlite, SqliteValueRef};
+use sea_orm::sqlx::{ColumnIndex, Database, Decode, Row, Type};
 use sea_orm::{
     ColumnTrait, DbErr, EntityName, EntityTrait, IdenStatic, Iterable, QueryResult, QuerySelect,
     Select,
@@ -86,13 +86,17 @@ const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
 /// written in one step"). Any other form, and SQLite's text, go through sqlx's decoding.
 struct Stamp(DateTime<Utc>);
 
-impl Type<Postgres> for Stamp {
-    fn type_info() -> PgTypeInfo {
-        <DateTime<Utc> as Type<Postgres>>::type_info()
+/// Typed as the `DateTime<Utc>` it decodes to, on every backend.
+impl<DB: Database> Type<DB> for Stamp
+where
+    DateTime<Utc>: Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <DateTime<Utc> as Type<DB>>::type_info()
     }
 
-    fn compatible(ty: &PgTypeInfo) -> bool {
-        <DateTime<Utc> as Type<Postgres>>::compatible(ty)
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <DateTime<Utc> as Type<DB>>::compatible(ty)
     }
 }
 
@@ -107,16 +111,6 @@ impl<'r> Decode<'r, Postgres> for Stamp {
             .and_then(DateTime::from_timestamp_micros)
             .map(Stamp)
             .ok_or_else(|| "timestamptz out of range".into())
-    }
-}
-
-impl Type<Sqlite> for Stamp {
-    fn type_info() -> SqliteTypeInfo {
-        <DateTime<Utc> as Type<Sqlite>>::type_info()
-    }
-
-    fn compatible(ty: &SqliteTypeInfo) -> bool {
-        <DateTime<Utc> as Type<Sqlite>>::compatible(ty)
     }
 }
 
