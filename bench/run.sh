@@ -55,7 +55,7 @@ if [ -z "${SKIP_BUILD:-}" ]; then
   cargo build --release -p helpline -p helpline-bench
 fi
 HELPLINE=${HELPLINE:-$TARGET/release/helpline}
-BENCH=$TARGET/release/helpline-bench
+BENCH=${BENCH:-$TARGET/release/helpline-bench}
 
 log "services"
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then

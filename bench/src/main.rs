@@ -18,6 +18,9 @@ mod receiver;
 mod report;
 mod scale;
 mod stream;
+mod wire;
+
+use wire::{Conn, Request, Target};
 
 #[derive(Parser)]
 #[command(
@@ -156,6 +159,17 @@ struct Samples {
 }
 
 impl Samples {
+    /// Tallies one answer; the code is kept only for the error tally (no allocation per
+    /// good answer).
+    fn record(&mut self, latency_us: u64, answer: Result<u16, wire::Failure>, expect: u16) {
+        self.latencies_us.push(latency_us);
+        match answer {
+            Ok(status) if status == expect => self.ok += 1,
+            Ok(status) => *self.errors.entry(status.to_string()).or_default() += 1,
+            Err(failure) => *self.errors.entry(failure.as_str().into()).or_default() += 1,
+        }
+    }
+
     fn merge(&mut self, other: Samples) {
         self.latencies_us.extend(other.latencies_us);
         self.ok += other.ok;
@@ -191,7 +205,7 @@ impl Samples {
 }
 
 /// Builds request number `i`.
-type MakeRequest = Arc<dyn Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync>;
+type MakeRequest = Arc<dyn Fn(u64) -> Request + Send + Sync>;
 
 enum Stop {
     After(Duration),
@@ -206,42 +220,27 @@ fn client() -> reqwest::Client {
         .expect("http client")
 }
 
-async fn send_one(
+/// One request of the open loop, through the shared pool: the answer's status.
+async fn send_pooled(
     client: &reqwest::Client,
-    make: &MakeRequest,
-    i: u64,
-    expect: u16,
-) -> (bool, String) {
-    match make(client, i).send().await {
+    base: &str,
+    req: &Request,
+) -> Result<u16, wire::Failure> {
+    match req.reqwest(client, base).send().await {
         Ok(resp) => {
             let status = resp.status().as_u16();
             // Read the body so the connection is reused.
             let _ = resp.bytes().await;
-            // The code is kept only for the error tally: no allocation per good answer.
-            let ok = status == expect;
-            (
-                ok,
-                if ok {
-                    String::new()
-                } else {
-                    status.to_string()
-                },
-            )
+            Ok(status)
         }
-        Err(e) => (
-            false,
-            if e.is_timeout() {
-                "timeout".into()
-            } else {
-                "transport".into()
-            },
-        ),
+        Err(e) if e.is_timeout() => Err(wire::Failure::Timeout),
+        Err(_) => Err(wire::Failure::Transport),
     }
 }
 
 /// `concurrency` workers, each sending the next request as soon as the previous answered.
 async fn closed_loop(
-    client: &reqwest::Client,
+    target: &Target,
     concurrency: usize,
     stop: Stop,
     make: MakeRequest,
@@ -259,7 +258,7 @@ async fn closed_loop(
     };
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let client = client.clone();
+        let mut conn = Conn::new(target.clone());
         let make = make.clone();
         let counter = counter.clone();
         tasks.push(tokio::spawn(async move {
@@ -272,14 +271,10 @@ async fn closed_loop(
                 if i >= limit {
                     break;
                 }
+                let req = make(i);
                 let t = Instant::now();
-                let (ok, code) = send_one(&client, &make, i, expect).await;
-                s.latencies_us.push(t.elapsed().as_micros() as u64);
-                if ok {
-                    s.ok += 1;
-                } else {
-                    *s.errors.entry(code).or_default() += 1;
-                }
+                let answer = conn.send(&req).await;
+                s.record(t.elapsed().as_micros() as u64, answer, expect);
             }
             s
         }));
@@ -295,6 +290,7 @@ async fn closed_loop(
 /// so a stall is not hidden (no coordinated omission).
 async fn open_loop(
     client: &reqwest::Client,
+    base: &str,
     rate: f64,
     duration: Duration,
     make: MakeRequest,
@@ -309,18 +305,13 @@ async fn open_loop(
         let scheduled = start + interval.mul_f64(i as f64);
         tokio::time::sleep_until(scheduled.into()).await;
         let client = client.clone();
-        let make = make.clone();
+        let base = base.to_string();
+        let req = make(i);
         let samples = samples.clone();
         tasks.push(tokio::spawn(async move {
-            let (ok, code) = send_one(&client, &make, i, expect).await;
+            let answer = send_pooled(&client, &base, &req).await;
             let us = scheduled.elapsed().as_micros() as u64;
-            let mut s = samples.lock().expect("samples");
-            s.latencies_us.push(us);
-            if ok {
-                s.ok += 1;
-            } else {
-                *s.errors.entry(code).or_default() += 1;
-            }
+            samples.lock().expect("samples").record(us, answer, expect);
         }));
     }
     for t in tasks {
@@ -333,8 +324,10 @@ async fn open_loop(
 
 struct Ctx {
     args: RunArgs,
+    /// For set-up and the open loop; the closed loops use their own connections to `target`.
     client: reqwest::Client,
     base: String,
+    target: Target,
     /// The enterprise tenant's secret key (large balance).
     enterprise: Option<String>,
     ticket_ids: Vec<String>,
@@ -398,7 +391,7 @@ impl Ctx {
         if self.args.warmup > 0.0 {
             let warm = Duration::from_secs_f64(self.args.warmup);
             let _ = closed_loop(
-                &self.client,
+                &self.target,
                 self.args.concurrency,
                 Stop::After(warm),
                 make.clone(),
@@ -410,7 +403,7 @@ impl Ctx {
             .map(Duration::from_secs_f64)
             .unwrap_or(self.duration());
         let (s, secs) = closed_loop(
-            &self.client,
+            &self.target,
             self.args.concurrency,
             Stop::After(d),
             make,
@@ -439,11 +432,12 @@ fn ticket_body(i: u64) -> Value {
     })
 }
 
-fn create_request(base: &str, key: &str) -> MakeRequest {
-    let url = format!("{base}/v1/support/tickets");
-    let key = key.to_string();
-    Arc::new(move |c: &reqwest::Client, i: u64| {
-        c.post(&url).bearer_auth(&key).json(&ticket_body(i))
+fn create_request(key: &str) -> MakeRequest {
+    let key: Arc<str> = key.into();
+    Arc::new(move |i| {
+        Request::post("/v1/support/tickets")
+            .bearer(key.clone())
+            .json(&ticket_body(i))
     })
 }
 
@@ -480,14 +474,14 @@ async fn metric(ctx: &Ctx, name: &str) -> Option<f64> {
 }
 
 async fn scenario_healthz(ctx: &mut Ctx) -> Result<Outcome> {
-    let url = ctx.url("/healthz");
-    let make: MakeRequest = Arc::new(move |c, _| c.get(&url));
+    let req = Request::get("/healthz");
+    let make: MakeRequest = Arc::new(move |_| req.clone());
     Ok(ctx.timed(None, make, 200, "healthz").await)
 }
 
 async fn scenario_create(ctx: &mut Ctx) -> Result<Outcome> {
     let key = ctx.enterprise().await?;
-    let make = create_request(&ctx.base, &key);
+    let make = create_request(&key);
     let mut out = ctx.timed(None, make, 200, "create").await;
     if let Some(tps) = ctx.args.pgbench_tps {
         out.extra.insert("pgbench_tps".into(), json!(tps));
@@ -516,9 +510,9 @@ async fn ensure_tickets(ctx: &mut Ctx) -> Result<()> {
     };
     let mut body = list(ctx, key.clone()).await?;
     if body["data"].as_array().is_none_or(|d| d.len() < 100) {
-        let make = create_request(&ctx.base, &key);
+        let make = create_request(&key);
         let _ = closed_loop(
-            &ctx.client,
+            &ctx.target,
             ctx.args.concurrency,
             Stop::Count(200),
             make,
@@ -544,23 +538,24 @@ async fn ensure_tickets(ctx: &mut Ctx) -> Result<()> {
 async fn scenario_read(ctx: &mut Ctx) -> Result<Outcome> {
     ensure_tickets(ctx).await?;
     let key = ctx.enterprise().await?;
-    let url = ctx.url("/v1/support/tickets?limit=50");
-    let make: MakeRequest = Arc::new(move |c, _| c.get(&url).bearer_auth(&key));
+    let req = Request::get("/v1/support/tickets?limit=50").bearer(key);
+    let make: MakeRequest = Arc::new(move |_| req.clone());
     Ok(ctx.timed(None, make, 200, "read").await)
 }
 
 async fn scenario_reply(ctx: &mut Ctx) -> Result<Outcome> {
     ensure_tickets(ctx).await?;
     let key = ctx.enterprise().await?;
-    let urls: Arc<Vec<String>> = Arc::new(
+    let key: Arc<str> = key.into();
+    let paths: Arc<Vec<Arc<str>>> = Arc::new(
         ctx.ticket_ids
             .iter()
-            .map(|id| ctx.url(&format!("/v1/support/tickets/{id}/messages")))
+            .map(|id| format!("/v1/support/tickets/{id}/messages").into())
             .collect(),
     );
-    let make: MakeRequest = Arc::new(move |c, i| {
-        c.post(&urls[i as usize % urls.len()])
-            .bearer_auth(&key)
+    let make: MakeRequest = Arc::new(move |i| {
+        Request::post(paths[i as usize % paths.len()].clone())
+            .bearer(key.clone())
             .json(&json!({"body": format!("Still failing after the upgrade ({i}).")}))
     });
     Ok(ctx.timed(None, make, 201, "reply").await)
@@ -571,9 +566,9 @@ async fn flooding_tenant(ctx: &Ctx) -> Result<MakeRequest> {
     let key = ctx
         .create_tenant(&format!("Bench Free {}", run_tag()), "free", 100)
         .await?;
-    let url = ctx.url("/v1/support/tickets?limit=50");
-    let make: MakeRequest = Arc::new(move |c, _| c.get(&url).bearer_auth(&key));
-    let _ = closed_loop(&ctx.client, 1, Stop::Count(20), make.clone(), 429).await;
+    let req = Request::get("/v1/support/tickets?limit=50").bearer(key);
+    let make: MakeRequest = Arc::new(move |_| req.clone());
+    let _ = closed_loop(&ctx.target, 1, Stop::Count(20), make.clone(), 429).await;
     Ok(make)
 }
 
@@ -592,24 +587,24 @@ async fn scenario_mixed(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<Vec<Ou
         (None, None) => bail!("mixed needs --mixed-rate or the create scenario first"),
     };
     let key = ctx.enterprise().await?;
-    let make = create_request(&ctx.base, &key);
+    let make = create_request(&key);
     let d = ctx.duration();
-    let (alone, secs) = open_loop(&ctx.client, rate, d, make.clone(), 200).await;
+    let (alone, secs) = open_loop(&ctx.client, &ctx.base, rate, d, make.clone(), 200).await;
     let mut alone = alone.outcome("create@half", secs);
     alone.extra.insert("rate".into(), json!(rate));
 
     let flood = flooding_tenant(ctx).await?;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flood_task = {
-        let client = ctx.client.clone();
+        let target = ctx.target.clone();
         let conc = ctx.args.concurrency;
         let flood_for = d + Duration::from_secs(1);
         tokio::spawn(
-            async move { closed_loop(&client, conc, Stop::After(flood_for), flood, 429).await },
+            async move { closed_loop(&target, conc, Stop::After(flood_for), flood, 429).await },
         )
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (with, secs) = open_loop(&ctx.client, rate, d, make, 200).await;
+    let (with, secs) = open_loop(&ctx.client, &ctx.base, rate, d, make, 200).await;
     stop.store(true, Ordering::Relaxed);
     let (flood_samples, flood_secs) = flood_task.await?;
     let flood_out = flood_samples.outcome("flood", flood_secs);
@@ -654,10 +649,10 @@ async fn scenario_webhook_drain(ctx: &mut Ctx) -> Result<Outcome> {
             resp.text().await.unwrap_or_default()
         );
     }
-    let make = create_request(&ctx.base, &key);
+    let make = create_request(&key);
     let t0 = Instant::now();
     let (created, create_secs) = closed_loop(
-        &ctx.client,
+        &ctx.target,
         ctx.args.concurrency,
         Stop::Count(n as u64),
         make,
@@ -931,18 +926,17 @@ async fn scenario_tenants(ctx: &mut Ctx) -> Result<Outcome> {
     let actors_before = metric(ctx, "helpline_tenant_actors_live").await;
     // One authenticated mutation per tenant: a status change of an unknown ticket goes
     // through auth (cache), the tenant's rate limiter and its actor, and answers 404.
-    let base = ctx.base.clone();
     let make: MakeRequest = {
         let tokens = tokens.clone();
-        Arc::new(move |c, i| {
+        Arc::new(move |i| {
             let ticket = format!("tkt_{}", uuid::Uuid::now_v7().simple());
-            c.patch(format!("{base}/v1/support/tickets/{ticket}"))
-                .bearer_auth(&tokens[i as usize % tokens.len()])
+            Request::patch(format!("/v1/support/tickets/{ticket}"))
+                .bearer(tokens[i as usize % tokens.len()].as_str())
                 .json(&json!({"status": "resolved"}))
         })
     };
     let (s, secs) = closed_loop(
-        &ctx.client,
+        &ctx.target,
         ctx.args.concurrency,
         Stop::Count(tokens.len() as u64),
         make,
@@ -1015,9 +1009,11 @@ fn print_table(rows: &[Outcome]) {
 
 async fn run(args: RunArgs) -> Result<()> {
     let base = args.base_url.trim_end_matches('/').to_string();
+    let target = Target::of(&base).await?;
     let mut ctx = Ctx {
         client: client(),
         base,
+        target,
         enterprise: None,
         ticket_ids: Vec::new(),
         args: args.clone(),

@@ -1046,7 +1046,6 @@ pub async fn scenario_scale(ctx: &mut Ctx) -> Result<Vec<Outcome>> {
             fill.insert("rare_word_tickets".to_string(), json!(check.rare));
             filled = size;
         }
-        let base = ctx.base.clone();
         let reads: Vec<(&str, String)> = vec![
             ("list", "/v1/support/tickets?limit=50".into()),
             (
@@ -1069,8 +1068,8 @@ pub async fn scenario_scale(ctx: &mut Ctx) -> Result<Vec<Outcome>> {
             } else {
                 key.clone()
             };
-            let url = format!("{base}{path}");
-            let make: MakeRequest = Arc::new(move |c, _| c.get(&url).bearer_auth(&token));
+            let req = crate::wire::Request::get(path.as_str()).bearer(token.as_str());
+            let make: MakeRequest = Arc::new(move |_| req.clone());
             let mut runs = Vec::new();
             let mut baselines = Vec::new();
             for _ in 0..ctx.args.scale_repeats.max(1) {

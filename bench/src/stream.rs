@@ -7,7 +7,6 @@
 //! commit-to-client (what issue 16's target bounds). Open files: each subscriber is one
 //! connection on both sides, so raise `ulimit -n` for both processes (and the server's
 //! `HELPLINE_STREAMS_PER_TENANT` to at least N / tenants).
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -19,6 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use crate::wire::{Request, Target};
 use crate::{
     Ctx, MakeRequest, Outcome, Samples, closed_loop, metric, metrics_text, open_loop, run_tag,
     vm_rss_kb,
@@ -77,11 +77,10 @@ fn event_times(bytes: &[u8], mut found: impl FnMut(u64, Option<u64>)) {
     }
 }
 
-fn stream_create(base: &str, keys: Arc<Vec<String>>) -> MakeRequest {
-    let url = format!("{base}/v1/support/tickets");
-    Arc::new(move |c: &reqwest::Client, i: u64| {
-        c.post(&url)
-            .bearer_auth(&keys[i as usize % keys.len()])
+fn stream_create(keys: Arc<Vec<String>>) -> MakeRequest {
+    Arc::new(move |i: u64| {
+        Request::post("/v1/support/tickets")
+            .bearer(keys[i as usize % keys.len()].as_str())
             .json(&json!({
                 "subject": format!("{SUBJECT_PREFIX}{}", unix_micros()),
                 "category": "api_sdk",
@@ -89,35 +88,6 @@ fn stream_create(base: &str, keys: Arc<Vec<String>>) -> MakeRequest {
                 "description": "Measuring the event feed (bench).",
             }))
     })
-}
-
-/// Where the subscribers connect: a plain-HTTP address and the `Host` header.
-#[derive(Clone)]
-struct Target {
-    addr: SocketAddr,
-    host: Arc<str>,
-}
-
-impl Target {
-    async fn of(base: &str) -> Result<Self> {
-        let url = reqwest::Url::parse(base)?;
-        if url.scheme() != "http" {
-            bail!(
-                "the stream subscribers speak plain HTTP only, not {}",
-                url.scheme()
-            );
-        }
-        let host = url.host_str().context("no host in --base-url")?.to_string();
-        let port = url.port_or_known_default().unwrap_or(80);
-        let addr = tokio::net::lookup_host((host.as_str(), port))
-            .await?
-            .next()
-            .context("--base-url does not resolve")?;
-        Ok(Self {
-            addr,
-            host: format!("{host}:{port}").into(),
-        })
-    }
 }
 
 /// One delivery: when its create was sent, how long the event took to arrive from then and
@@ -498,12 +468,13 @@ pub async fn scenario_stream(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<O
     let (idle_server, idle_bench) = idle.cores();
 
     // Events at the target rate: every subscriber of a tenant gets its tenant's events.
-    let make = stream_create(&ctx.base, keys.clone());
+    let make = stream_create(keys.clone());
     let server_before = route_histogram(ctx, TICKETS_ROUTE).await;
     let rate_from = unix_micros();
     let meter = CpuMeter::start(pid);
     let (created, secs) = open_loop(
         &ctx.client,
+        &ctx.base,
         ctx.args.stream_rate,
         ctx.duration(),
         make.clone(),
@@ -522,17 +493,17 @@ pub async fn scenario_stream(ctx: &mut Ctx, create_rps: Option<f64>) -> Result<O
     // on theirs (every create fans out to its tenant's streams); compare with `create`, run
     // without them.
     let (beside, beside_secs) = closed_loop(
-        &ctx.client,
+        &ctx.target,
         ctx.args.concurrency,
         crate::Stop::After(ctx.duration()),
-        crate::create_request(&ctx.base, &quiet),
+        crate::create_request(&quiet),
         200,
     )
     .await;
     let create_beside_subscribers = beside.latencies_us.len() as f64 / beside_secs;
     let burst_meter = CpuMeter::start(pid);
     let (burst, burst_secs) = closed_loop(
-        &ctx.client,
+        &ctx.target,
         ctx.args.concurrency,
         crate::Stop::After(ctx.duration()),
         make,

@@ -1,5 +1,6 @@
 //! Outermost middleware: request id, the body-size guard, JSON for the router's own 404/405,
 //! and one structured log line per request.
+use std::rc::Rc;
 use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -9,7 +10,7 @@ use actix_web::http::header::{
     CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, X_CONTENT_TYPE_OPTIONS,
 };
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, ResponseError};
+use actix_web::{Error, HttpMessage, HttpRequest, ResponseError};
 
 use crate::auth::Principal;
 use crate::http::error::ApiError;
@@ -33,6 +34,22 @@ fn declared_length(req: &ServiceRequest) -> Option<u64> {
         .ok()?
         .parse()
         .ok()
+}
+
+/// The route pattern a request matched, found at most once per request. Routing records
+/// it; a request answered before routing (refused by authentication or a rate limit) has
+/// its path matched against every route's pattern, which CORS, the scope checks and the
+/// metrics would otherwise each do again.
+#[derive(Debug, Clone)]
+struct MatchedPattern(Option<Rc<str>>);
+
+pub fn route_pattern(req: &HttpRequest) -> Option<Rc<str>> {
+    if let Some(found) = req.extensions().get::<MatchedPattern>() {
+        return found.0.clone();
+    }
+    let found: Option<Rc<str>> = req.match_pattern().map(Rc::from);
+    req.extensions_mut().insert(MatchedPattern(found.clone()));
+    found
 }
 
 /// When the request reached the first middleware (handlers time their stages from it).
@@ -73,16 +90,14 @@ pub async fn request_context(
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
 
-    let route = res
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".into());
+    let route = route_pattern(res.request());
+    let route = route.as_deref().unwrap_or("unmatched");
     if let Some(state) = res
         .request()
         .app_data::<actix_web::web::Data<crate::app::AppState>>()
     {
         state.metrics.observe_request(
-            &route,
+            route,
             res.request().method().as_str(),
             res.status().as_u16(),
             started.elapsed(),

@@ -28,6 +28,7 @@ use actix_web::{Error, HttpResponse};
 use crate::auth::PUBLISHABLE_OPERATIONS;
 use crate::auth::keys::PUBLISHABLE_KEY_PREFIX;
 use crate::http::auth::middleware::bearer_token;
+use crate::http::context::route_pattern;
 
 /// Request headers a browser page may send on these operations.
 pub const ALLOWED_HEADERS: &str = "Authorization, Content-Type, Idempotency-Key, X-Request-Id";
@@ -70,7 +71,8 @@ pub async fn cors(
             .headers()
             .get(ACCESS_CONTROL_REQUEST_METHOD)
             .and_then(|v| v.to_str().ok())
-        && let Some(method) = publishable_operation(requested, req.match_pattern().as_deref())
+        && let Some(method) =
+            publishable_operation(requested, route_pattern(req.request()).as_deref())
     {
         let res = HttpResponse::NoContent()
             .insert_header((ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone()))
@@ -87,11 +89,9 @@ pub async fn cors(
 
     let mut res = next.call(req).await?.map_into_boxed_body();
     let request = res.request();
-    let cors_operation = publishable_operation(
-        request.method().as_str(),
-        request.match_pattern().as_deref(),
-    )
-    .is_some();
+    let cors_operation =
+        publishable_operation(request.method().as_str(), route_pattern(request).as_deref())
+            .is_some();
     let allow_origin =
         origin.filter(|_| cors_operation && browser_safe_credentials(request.headers()));
     if cors_operation {

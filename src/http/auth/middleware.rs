@@ -12,6 +12,7 @@ use actix_web::{Error, HttpMessage, ResponseError, web};
 use crate::app::AppState;
 use crate::auth::keys::{self, Shape};
 use crate::auth::{KeyKind, Principal, TenantPrincipal};
+use crate::http::context::route_pattern;
 use crate::http::error::{ApiError, rate_limited};
 use crate::ratelimit::Verdict;
 
@@ -183,7 +184,10 @@ pub async fn authenticate(
     // The key's scope is settled here, before the idempotency layer or a handler runs.
     if let Principal::Tenant(t) = &principal
         && t.kind == KeyKind::Publishable
-        && !crate::auth::publishable_may_call(req.method().as_str(), req.match_pattern().as_deref())
+        && !crate::auth::publishable_may_call(
+            req.method().as_str(),
+            route_pattern(req.request()).as_deref(),
+        )
     {
         return Ok(reject(req, super::insufficient_scope()));
     }
@@ -197,7 +201,10 @@ pub async fn authenticate(
         return Ok(reject(req, super::origin_not_allowed(origin)));
     }
     if let Principal::Bot(_) = &principal
-        && !crate::auth::bot_may_call(req.method().as_str(), req.match_pattern().as_deref())
+        && !crate::auth::bot_may_call(
+            req.method().as_str(),
+            route_pattern(req.request()).as_deref(),
+        )
     {
         return Ok(reject(req, super::bot_out_of_scope()));
     }
