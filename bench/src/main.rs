@@ -300,12 +300,13 @@ async fn open_loop(
     let total = (rate * duration.as_secs_f64()).round().max(1.0) as u64;
     let interval = Duration::from_secs_f64(1.0 / rate);
     let samples = Arc::new(std::sync::Mutex::new(Samples::default()));
+    let base: Arc<str> = base.into();
     let mut tasks = Vec::with_capacity(total as usize);
     for i in 0..total {
         let scheduled = start + interval.mul_f64(i as f64);
         tokio::time::sleep_until(scheduled.into()).await;
         let client = client.clone();
-        let base = base.to_string();
+        let base = base.clone();
         let req = make(i);
         let samples = samples.clone();
         tasks.push(tokio::spawn(async move {

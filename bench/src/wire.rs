@@ -45,14 +45,14 @@ impl Target {
 /// One request of a load loop: method, path, bearer token and JSON body.
 #[derive(Clone, Debug)]
 pub struct Request {
-    method: &'static str,
+    method: reqwest::Method,
     path: Arc<str>,
     bearer: Option<Arc<str>>,
     json: Option<Vec<u8>>,
 }
 
 impl Request {
-    fn new(method: &'static str, path: impl Into<Arc<str>>) -> Self {
+    fn new(method: reqwest::Method, path: impl Into<Arc<str>>) -> Self {
         Self {
             method,
             path: path.into(),
@@ -62,15 +62,15 @@ impl Request {
     }
 
     pub fn get(path: impl Into<Arc<str>>) -> Self {
-        Self::new("GET", path)
+        Self::new(reqwest::Method::GET, path)
     }
 
     pub fn post(path: impl Into<Arc<str>>) -> Self {
-        Self::new("POST", path)
+        Self::new(reqwest::Method::POST, path)
     }
 
     pub fn patch(path: impl Into<Arc<str>>) -> Self {
-        Self::new("PATCH", path)
+        Self::new(reqwest::Method::PATCH, path)
     }
 
     pub fn bearer(mut self, token: impl Into<Arc<str>>) -> Self {
@@ -110,9 +110,7 @@ impl Request {
 
     /// The same request through a general client (the open loop, which needs a pool).
     pub fn reqwest(&self, client: &reqwest::Client, base: &str) -> reqwest::RequestBuilder {
-        let method =
-            reqwest::Method::from_bytes(self.method.as_bytes()).unwrap_or(reqwest::Method::GET);
-        let mut builder = client.request(method, format!("{base}{}", self.path));
+        let mut builder = client.request(self.method.clone(), format!("{base}{}", self.path));
         if let Some(token) = &self.bearer {
             builder = builder.bearer_auth(token);
         }

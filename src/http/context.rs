@@ -36,13 +36,14 @@ fn declared_length(req: &ServiceRequest) -> Option<u64> {
         .ok()
 }
 
+/// A request's route pattern once [`route_pattern`] has found it (`None`: no route).
+#[derive(Debug, Clone)]
+struct MatchedPattern(Option<Rc<str>>);
+
 /// The route pattern a request matched, found at most once per request. Routing records
 /// it; a request answered before routing (refused by authentication or a rate limit) has
 /// its path matched against every route's pattern, which CORS, the scope checks and the
 /// metrics would otherwise each do again.
-#[derive(Debug, Clone)]
-struct MatchedPattern(Option<Rc<str>>);
-
 pub fn route_pattern(req: &HttpRequest) -> Option<Rc<str>> {
     if let Some(found) = req.extensions().get::<MatchedPattern>() {
         return found.0.clone();
