@@ -88,16 +88,18 @@ impl AppState {
 }
 
 /// Every route, under the middleware stack. Used by the server and by tests.
+///
+/// actix tries routes in the order they are registered, and each pattern with a `{param}`
+/// it passes costs a regex match: the static service routes go first, then the API's
+/// scopes (the ticket routes first in each), then the pages, whose many parameterised
+/// routes an API request would otherwise try one by one.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     http::service::routes(cfg);
     http::metrics::routes(cfg);
-    http::web::assets::routes(cfg);
-    http::web::console::routes(cfg);
-    http::portal::pages::routes(cfg);
     cfg.service(
         web::scope("/v1")
-            .configure(http::keys::routes)
             .configure(http::tickets::routes)
+            .configure(http::keys::routes)
             .configure(http::banner::routes)
             .configure(http::billing::routes)
             .configure(http::notifications::routes)
@@ -112,8 +114,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
     cfg.service(
         web::scope("/admin")
-            .configure(http::admin::tenants::routes)
             .configure(http::admin::tickets::routes)
+            .configure(http::admin::tenants::routes)
             .configure(http::admin::banner::routes)
             .configure(http::admin::queues::routes)
             .configure(http::admin::erasure::routes)
@@ -123,6 +125,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(http::admin::bots::routes)
             .default_service(web::to(not_found)),
     );
+    http::web::assets::routes(cfg);
+    http::web::console::routes(cfg);
+    http::portal::pages::routes(cfg);
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {

@@ -2,6 +2,8 @@
 //! filtered by kept fields come from `tickets::counts`; text search uses the index the
 //! triggers keep (`tsvector` on PostgreSQL, FTS5 on SQLite); every list pages by an index in
 //! its own order (docs/ARCHITECTURE.md, "Reads at scale").
+use std::sync::OnceLock;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -11,7 +13,7 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, ExprTrait, Order,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Value,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement, Value,
 };
 use uuid::Uuid;
 
@@ -967,6 +969,35 @@ pub async fn ticket_with_thread(
     include_internal: bool,
     limit: u64,
 ) -> Result<Option<(tickets::Model, Head<messages::Model>)>, DbErr> {
+    let statement = ticket_with_thread_statement(
+        db.get_database_backend(),
+        ticket_id,
+        tenant_id,
+        include_internal,
+        limit,
+    );
+    let found = db.query_all_raw(statement).await?;
+    let Some(first) = found.first() else {
+        return Ok(None);
+    };
+    let ticket = rows::ticket_at(first, 0)?;
+    let mut messages = Vec::with_capacity(found.len());
+    for row in &found {
+        if let Some(message) = rows::message_at(row, rows::TICKET_COLUMNS)? {
+            messages.push(message);
+        }
+    }
+    Ok(Some((ticket, Head::of(messages, limit))))
+}
+
+/// The ticket's columns, then its thread's first `limit + 1` messages' in a left join (none:
+/// one row of the ticket's alone).
+fn ticket_with_thread_query(
+    ticket_id: Uuid,
+    tenant_id: Option<Uuid>,
+    include_internal: bool,
+    limit: u64,
+) -> SelectStatement {
     let message = |column| Expr::col((messages::Entity, column));
     let mut head = Query::select();
     head.expr(message(messages::Column::Id))
@@ -978,9 +1009,6 @@ pub async fn ticket_with_thread(
     if let Some(tenant_id) = tenant_id {
         query = query.filter(tickets::Column::TenantId.eq(tenant_id));
     }
-    // The ticket's columns, then the message's; statements built directly in sea-query, as
-    // this is the hottest read (docs/PERFORMANCE.md, "Timestamps read and written in one
-    // step").
     let mut statement = query.into_query();
     statement
         .expr(rows::message_columns())
@@ -994,18 +1022,49 @@ pub async fn ticket_with_thread(
                 .add(message(messages::Column::Id).in_subquery(head)),
         )
         .order_by((messages::Entity, messages::Column::Id), Order::Asc);
-    let found = db.query_all(&statement).await?;
-    let Some(first) = found.first() else {
-        return Ok(None);
+    statement
+}
+
+/// [`ticket_with_thread_query`] as the backend's SQL and values. The hottest read: its SQL
+/// (~2 KB, 60 columns) is built and quoted once per backend and shape, and each call only
+/// lists its values, in the order the builder binds them (docs/PERFORMANCE.md, "Routes in
+/// the order requests need them; get one's SQL written once").
+fn ticket_with_thread_statement(
+    backend: DatabaseBackend,
+    ticket_id: Uuid,
+    tenant_id: Option<Uuid>,
+    include_internal: bool,
+    limit: u64,
+) -> Statement {
+    static SQL: [OnceLock<String>; 12] = [const { OnceLock::new() }; 12];
+    let backend_index = match backend {
+        DatabaseBackend::Postgres => 0,
+        DatabaseBackend::Sqlite => 1,
+        _ => 2,
     };
-    let ticket = rows::ticket_at(first, 0)?;
-    let mut messages = Vec::with_capacity(found.len());
-    for row in &found {
-        if let Some(message) = rows::message_at(row, rows::TICKET_COLUMNS)? {
-            messages.push(message);
-        }
+    let shape =
+        backend_index * 4 + usize::from(tenant_id.is_some()) * 2 + usize::from(include_internal);
+    let sql = SQL[shape].get_or_init(|| {
+        backend
+            .build(&ticket_with_thread_query(
+                Uuid::nil(),
+                tenant_id.map(|_| Uuid::nil()),
+                include_internal,
+                limit,
+            ))
+            .sql
+    });
+    let mut values: Vec<Value> = Vec::with_capacity(5);
+    values.push(ticket_id.into());
+    if !include_internal {
+        values.push(false.into());
     }
-    Ok(Some((ticket, Head::of(messages, limit))))
+    values.push((limit + 1).into());
+    values.push(ticket_id.into());
+    if let Some(tenant_id) = tenant_id {
+        values.push(tenant_id.into());
+    }
+    Statement::from_sql_and_values(backend, sql.as_str(), values)
 }
 
 /// Every message of a ticket, oldest first.
@@ -1094,5 +1153,40 @@ mod tests {
     #[test]
     fn like_patterns_are_escaped() {
         assert_eq!(escape_like(r"50%_off\"), r"50\%\_off\\");
+    }
+
+    #[test]
+    fn get_ones_written_sql_is_what_the_builder_builds() {
+        let ticket = Uuid::now_v7();
+        let tenant = Uuid::now_v7();
+        for backend in [DatabaseBackend::Postgres, DatabaseBackend::Sqlite] {
+            for tenant_id in [Some(tenant), None] {
+                for include_internal in [false, true] {
+                    for limit in [EMBEDDED_MESSAGES, OPERATOR_EMBEDDED] {
+                        let built = backend.build(&ticket_with_thread_query(
+                            ticket,
+                            tenant_id,
+                            include_internal,
+                            limit,
+                        ));
+                        let written = ticket_with_thread_statement(
+                            backend,
+                            ticket,
+                            tenant_id,
+                            include_internal,
+                            limit,
+                        );
+                        assert_eq!(
+                            written.sql, built.sql,
+                            "{backend:?} {tenant_id:?} {include_internal} {limit}"
+                        );
+                        assert_eq!(
+                            written.values, built.values,
+                            "{backend:?} {tenant_id:?} {include_internal} {limit}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }
