@@ -11,7 +11,13 @@
 //! was dropped, or one whose connection broke. Here a connection goes back only when its
 //! statement ran to the end (its whole answer read, or the database's own refusal of the
 //! statement); any other way out closes it. Writes and transactions stay on sea-orm's pool.
+//!
+//! An idle connection waits for the thread that opened it ([`Home`]): each of the server's
+//! workers reads through connections of its own runtime while it has them, and borrows
+//! another's only when the pool is full (docs/PERFORMANCE.md, "Read connections kept by the
+//! thread that opened them").
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -95,14 +101,31 @@ fn sqlx_err(e: sqlx::Error) -> RuntimeErr {
     RuntimeErr::SqlxError(Arc::new(e))
 }
 
-/// The connections of one database kind, the most recently used first out.
+/// The connections of one database kind.
 struct Connections<DB: Database> {
     options: <DB::Connection as Connection>::Options,
     /// Run on each new connection (PostgreSQL's plan cache mode, as the main pool does).
     setup: Option<&'static str>,
-    idle: Mutex<Vec<Idle<DB::Connection>>>,
+    shelf: Mutex<Shelf<DB::Connection>>,
     permits: Semaphore,
-    size: u32,
+    size: usize,
+}
+
+/// The thread a connection was opened on. Its socket is registered with that thread's
+/// runtime, so an answer read on another thread is first seen by the opening thread, which
+/// then wakes the reader: a wake-up across threads per statement. A connection therefore goes
+/// back to its home's shelf, and a read takes one of its own thread's first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Home(usize);
+
+impl Home {
+    fn current() -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static HOME: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+        }
+        Home(HOME.with(|home| *home))
+    }
 }
 
 struct Idle<C> {
@@ -110,10 +133,94 @@ struct Idle<C> {
     since: Instant,
 }
 
+/// The idle connections by home, each home's most recently used last, and how many
+/// connections the pool has open (idle, on loan or being opened).
+struct Shelf<C> {
+    homes: Vec<(Home, Vec<Idle<C>>)>,
+    open: usize,
+}
+
+/// Where a lease's connection comes from.
+enum Take<C> {
+    /// An idle connection and its home.
+    Idle(Home, Idle<C>),
+    /// None idle here and the pool has room: open one (already counted in `open`).
+    Open,
+}
+
+impl<C> Shelf<C> {
+    fn new() -> Self {
+        Self {
+            homes: Vec::new(),
+            open: 0,
+        }
+    }
+
+    fn idle(&self) -> usize {
+        self.homes.iter().map(|(_, idle)| idle.len()).sum()
+    }
+
+    /// For a lease on `home`: its own most recently used idle connection; else a new one while
+    /// fewer than `size` are open; else another home's most recently used. A lease holds one
+    /// of `size` permits, so when nothing is idle fewer than `size` are open.
+    fn take(&mut self, home: Home, size: usize) -> Take<C> {
+        if let Some(idle) = self
+            .homes
+            .iter_mut()
+            .find(|(h, _)| *h == home)
+            .and_then(|(_, idle)| idle.pop())
+        {
+            return Take::Idle(home, idle);
+        }
+        if self.open < size {
+            self.open += 1;
+            return Take::Open;
+        }
+        for (other, idle) in &mut self.homes {
+            if let Some(connection) = idle.pop() {
+                return Take::Idle(*other, connection);
+            }
+        }
+        self.open += 1;
+        Take::Open
+    }
+
+    fn put(&mut self, home: Home, idle: Idle<C>) {
+        match self.homes.iter_mut().find(|(h, _)| *h == home) {
+            Some((_, stack)) => stack.push(idle),
+            None => self.homes.push((home, vec![idle])),
+        }
+    }
+
+    /// A connection of the pool was closed or never opened.
+    fn forget(&mut self) {
+        self.open = self.open.saturating_sub(1);
+    }
+
+    /// Takes out the connections idle for `idle_for` or longer (and the homes left empty).
+    fn take_stale(&mut self, idle_for: Duration) -> Vec<C> {
+        let mut stale = Vec::new();
+        for (_, idle) in &mut self.homes {
+            // Oldest first: everything before the first young one has sat long enough.
+            let old = (idle.iter())
+                .position(|c| c.since.elapsed() < idle_for)
+                .unwrap_or(idle.len());
+            stale.extend(idle.drain(..old).map(|c| c.connection));
+        }
+        self.homes.retain(|(_, idle)| !idle.is_empty());
+        self.open = self.open.saturating_sub(stale.len());
+        stale
+    }
+}
+
 /// A connection on loan with its permit. Dropped without [`Lease::finish`], the statement
 /// did not run to its end and the connection is closed.
 struct Lease<'p, DB: Database> {
     connection: Option<DB::Connection>,
+    home: Home,
+    /// This lease accounts for one of the pool's open connections (its own, or the one it
+    /// is opening).
+    counted: bool,
     pool: &'p Connections<DB>,
     _permit: tokio::sync::SemaphorePermit<'p>,
 }
@@ -124,38 +231,30 @@ impl<DB: Database> Connections<DB> {
         size: u32,
         setup: Option<&'static str>,
     ) -> Self {
-        let size = size.max(1);
+        let size = size.max(1) as usize;
         Self {
             options: options.disable_statement_logging(),
             setup,
-            idle: Mutex::new(Vec::new()),
-            permits: Semaphore::new(size as usize),
+            shelf: Mutex::new(Shelf::new()),
+            permits: Semaphore::new(size),
             size,
         }
     }
 
     fn usage(&self) -> (usize, usize) {
-        let idle = self.idle_connections().len();
-        let in_use = self.size as usize - self.permits.available_permits();
-        (idle + in_use, idle)
+        let shelf = self.shelf();
+        (shelf.open, shelf.idle())
     }
 
-    fn idle_connections(&self) -> std::sync::MutexGuard<'_, Vec<Idle<DB::Connection>>> {
-        // The vector is valid whatever a panicking holder did, so a poisoned lock is used as is.
-        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    fn shelf(&self) -> std::sync::MutexGuard<'_, Shelf<DB::Connection>> {
+        // The shelf is valid whatever a panicking holder did, so a poisoned lock is used as is.
+        self.shelf.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn close_idle(&self, idle_for: Duration) {
-        let stale: Vec<_> = {
-            let mut idle = self.idle_connections();
-            // Oldest first: everything before the first young one has sat long enough.
-            let stale = (idle.iter())
-                .position(|c| c.since.elapsed() < idle_for)
-                .unwrap_or(idle.len());
-            idle.drain(..stale).collect()
-        };
-        for old in stale {
-            close(old.connection);
+        let stale = self.shelf().take_stale(idle_for);
+        for connection in stale {
+            close(connection);
         }
     }
 }
@@ -167,32 +266,39 @@ where
     QueryResult: From<DB::Row>,
     ExecResult: From<DB::QueryResult>,
 {
+    /// A permit and a usable connection: an idle one (one idle a while is tested first, as the
+    /// main pool does, and dropped if the test fails) or a new one.
     async fn lease(&self) -> Result<Lease<'_, DB>, DbErr> {
         let permit = tokio::time::timeout(ACQUIRE_TIMEOUT, self.permits.acquire())
             .await
             .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))?
             .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed))?;
-        let connection = match self.live_idle().await {
-            Some(connection) => connection,
-            None => self.open().await?,
-        };
-        Ok(Lease {
-            connection: Some(connection),
+        let here = Home::current();
+        let mut lease = Lease {
+            connection: None,
+            home: here,
+            counted: false,
             pool: self,
             _permit: permit,
-        })
-    }
-
-    /// The most recently used idle connection that is still usable; one idle a while is
-    /// tested first, as the main pool does, and dropped if the test fails.
-    async fn live_idle(&self) -> Option<DB::Connection> {
+        };
         loop {
-            let Idle {
-                mut connection,
-                since,
-            } = self.idle_connections().pop()?;
-            if since.elapsed() < PING_IF_IDLE_FOR || connection.ping().await.is_ok() {
-                return Some(connection);
+            let take = self.shelf().take(here, self.size);
+            lease.counted = true;
+            match take {
+                Take::Open => {
+                    lease.connection = Some(self.open().await?);
+                    return Ok(lease);
+                }
+                Take::Idle(home, Idle { connection, since }) => {
+                    lease.home = home;
+                    let connection = lease.connection.insert(connection);
+                    if since.elapsed() < PING_IF_IDLE_FOR || connection.ping().await.is_ok() {
+                        return Ok(lease);
+                    }
+                    lease.connection = None;
+                    lease.counted = false;
+                    self.shelf().forget();
+                }
             }
         }
     }
@@ -271,23 +377,26 @@ impl<DB: Database> Lease<'_, DB> {
             Some(e @ sqlx::Error::Database(_)) => !super::lost_connection(e),
             Some(_) => false,
         };
-        if let Some(connection) = self.connection.take() {
-            if reusable {
-                self.pool.idle_connections().push(Idle {
-                    connection,
-                    since: Instant::now(),
-                });
-            } else {
-                close(connection);
-            }
+        if reusable && let Some(connection) = self.connection.take() {
+            self.counted = false;
+            let idle = Idle {
+                connection,
+                since: Instant::now(),
+            };
+            self.pool.shelf().put(self.home, idle);
         }
     }
 }
 
+/// A lease that did not give its connection back closes it (if it has one) and frees its
+/// place in the pool.
 impl<DB: Database> Drop for Lease<'_, DB> {
     fn drop(&mut self) {
         if let Some(connection) = self.connection.take() {
             close(connection);
+        }
+        if self.counted {
+            self.pool.shelf().forget();
         }
     }
 }
@@ -341,5 +450,88 @@ impl ConnectionTrait for ReadPool {
             Inner::Sqlite(c) => c.fetch_all(statement).await,
             Inner::Shared(db) => db.query_all_raw(statement).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: Home = Home(1);
+    const B: Home = Home(2);
+
+    fn idle(connection: u32) -> Idle<u32> {
+        Idle {
+            connection,
+            since: Instant::now(),
+        }
+    }
+
+    /// A shelf with `open` connections, of which these are idle.
+    fn shelf(open: usize, idle: &[(Home, u32)]) -> Shelf<u32> {
+        let mut shelf = Shelf::new();
+        for &(home, connection) in idle {
+            shelf.put(home, self::idle(connection));
+        }
+        shelf.open = open;
+        shelf
+    }
+
+    fn taken(take: Take<u32>) -> Option<(Home, u32)> {
+        match take {
+            Take::Idle(home, idle) => Some((home, idle.connection)),
+            Take::Open => None,
+        }
+    }
+
+    #[test]
+    fn a_thread_takes_its_own_most_recent_connection_first() {
+        let mut shelf = shelf(3, &[(A, 1), (B, 2), (B, 3)]);
+        assert_eq!(taken(shelf.take(B, 3)), Some((B, 3)));
+        assert_eq!(taken(shelf.take(B, 3)), Some((B, 2)));
+        assert_eq!(shelf.open, 3, "taking an idle connection opens none");
+    }
+
+    #[test]
+    fn a_thread_opens_its_own_while_there_is_room_then_borrows() {
+        let mut shelf = shelf(1, &[(A, 1)]);
+        assert!(
+            taken(shelf.take(B, 2)).is_none(),
+            "room for one more: open it"
+        );
+        assert_eq!(shelf.open, 2);
+        assert_eq!(taken(shelf.take(B, 2)), Some((A, 1)), "full: borrow A's");
+        assert_eq!(shelf.open, 2);
+        assert_eq!(shelf.idle(), 0);
+    }
+
+    #[test]
+    fn a_borrowed_connection_goes_back_to_its_home() {
+        let mut shelf = shelf(1, &[(A, 1)]);
+        let (home, connection) = taken(shelf.take(B, 1)).expect("borrowed");
+        shelf.put(home, idle(connection));
+        assert_eq!(taken(shelf.take(A, 1)), Some((A, 1)));
+    }
+
+    #[test]
+    fn stale_connections_leave_and_are_no_longer_counted() {
+        let mut shelf = shelf(4, &[(A, 1), (B, 2)]);
+        std::thread::sleep(Duration::from_millis(20));
+        shelf.put(B, idle(3));
+        let mut stale = shelf.take_stale(Duration::from_millis(10));
+        stale.sort();
+        assert_eq!(stale, vec![1, 2]);
+        assert_eq!((shelf.open, shelf.idle()), (2, 1));
+        assert_eq!(shelf.homes.len(), 1, "A's empty shelf is gone");
+        shelf.forget();
+        assert_eq!(shelf.open, 1);
+    }
+
+    #[test]
+    fn each_thread_has_its_own_home() {
+        let here = Home::current();
+        assert_eq!(Home::current(), here);
+        let there = std::thread::spawn(Home::current).join().expect("thread");
+        assert_ne!(there, here);
     }
 }
