@@ -286,6 +286,7 @@ where
             lease.counted = true;
             match take {
                 Take::Open => {
+                    lease.home = here;
                     lease.connection = Some(self.open().await?);
                     return Ok(lease);
                 }
