@@ -72,27 +72,27 @@ async fn read_connections_are_reused_and_closed_when_a_read_is_cut_short(backend
 
 on_both_backends!(read_connections_are_reused_and_closed_when_a_read_is_cut_short);
 
-/// A pooled read connection whose session PostgreSQL ended fails its next statement with a
-/// retryable error and is closed; the read after it opens a new one.
-#[actix_web::test]
-async fn a_read_connection_postgres_ended_is_replaced() {
-    let app = TestApp::spawn(Backend::Postgres).await;
-    let reads = &app.state.reads;
-    let pid = |row: sea_orm::QueryResult| row.try_get_by_index::<i32>(0).expect("pid");
-    let backend_pid = statement(DatabaseBackend::Postgres, "SELECT pg_backend_pid()");
-    let first = pid(reads
-        .query_one_raw(backend_pid.clone())
-        .await
-        .expect("read")
-        .expect("a row"));
+/// The PostgreSQL session behind the read pool's next connection.
+async fn backend_pid(reads: &helpline::db::ReadPool) -> Result<i32, sea_orm::DbErr> {
+    let row = reads
+        .query_one_raw(statement(
+            DatabaseBackend::Postgres,
+            "SELECT pg_backend_pid()",
+        ))
+        .await?
+        .expect("a row");
+    Ok(row.try_get_by_index::<i32>(0).expect("pid"))
+}
 
-    let terminate = format!("SELECT pg_terminate_backend({first})");
+/// Ends a PostgreSQL session from outside, as an administrator or a failover would.
+async fn end_session(app: &TestApp, pid: i32) {
+    let terminate = format!("SELECT pg_terminate_backend({pid})");
     app.state
         .db
         .execute_unprepared(&terminate)
         .await
         .expect("terminate");
-    let gone = format!("SELECT count(*) FROM pg_stat_activity WHERE pid = {first}");
+    let gone = format!("SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}");
     crate::support::eventually("the session to end", Duration::from_secs(10), || async {
         let row = app
             .state
@@ -104,20 +104,44 @@ async fn a_read_connection_postgres_ended_is_replaced() {
         (row.try_get_by_index::<i64>(0).ok()? == 0).then_some(())
     })
     .await;
+}
 
-    let failed = reads
-        .query_one_raw(backend_pid.clone())
+/// A pooled read connection whose session PostgreSQL ended fails its next statement with a
+/// retryable error and is closed; the read after it opens a new one.
+#[actix_web::test]
+async fn a_read_connection_postgres_ended_is_replaced() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let reads = &app.state.reads;
+    let first = backend_pid(reads).await.expect("read");
+    end_session(&app, first).await;
+
+    let failed = backend_pid(reads)
         .await
         .expect_err("the ended session fails its statement");
     assert!(helpline::db::is_connection_error(&failed), "{failed}");
     assert_eq!(reads.usage(), (0, 0), "the broken connection is not kept");
 
-    let second = pid(reads
-        .query_one_raw(backend_pid)
-        .await
-        .expect("read on a new connection")
-        .expect("a row"));
+    let second = backend_pid(reads).await.expect("read on a new connection");
     assert_ne!(first, second);
+}
+
+/// A connection idle past `PING_IF_IDLE_FOR` is tested before use: one whose session ended
+/// fails the test, is dropped and no longer counted, and the read runs on a new connection.
+#[actix_web::test]
+async fn an_idle_read_connection_that_fails_its_ping_is_replaced() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let reads = &app.state.reads;
+    reads.close_idle(Duration::ZERO);
+    let first = backend_pid(reads).await.expect("read");
+    assert_eq!(reads.usage(), (1, 1));
+    end_session(&app, first).await;
+    tokio::time::sleep(helpline::db::PING_IF_IDLE_FOR + Duration::from_millis(100)).await;
+
+    let second = backend_pid(reads)
+        .await
+        .expect("the failed ping is not the read's error");
+    assert_ne!(first, second);
+    assert_eq!(reads.usage(), (1, 1), "one connection counted: the new one");
 }
 
 /// An in-memory SQLite database belongs to its connection, so its reads share the main pool
