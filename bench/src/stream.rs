@@ -306,7 +306,7 @@ impl Subscribers {
 }
 
 /// The server's resident set and, from its `/metrics`, the heap its allocator has handed
-/// out (glibc's count; absent elsewhere), in KiB.
+/// out (jemalloc's count), in KiB.
 #[derive(Clone, Copy)]
 struct Memory {
     rss_kib: Option<f64>,

@@ -53,7 +53,7 @@ pub(crate) async fn metrics(state: web::Data<AppState>, _: Staff) -> ApiResult<H
         gauge(
             &mut out,
             "helpline_heap_in_use_bytes",
-            "Heap the allocator has handed out and not had back (glibc's count).",
+            "Heap the allocator has handed out and not had back (jemalloc's stats.allocated).",
             &[(String::new(), heap as f64)],
         );
     }

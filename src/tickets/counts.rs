@@ -13,13 +13,16 @@ fn col(name: &str) -> Expr {
     Expr::col(Alias::new(name))
 }
 
-/// The statement reading the kept count of the tickets matching `filter` (one `BIGINT`),
-/// to run inside a list's page statement or alone; `None` when the filter also needs text
+/// Whether the tickets matching `filter` are counted here: unless the filter also needs text
 /// or time (`q`, `breached`), which no count keeps.
-pub fn kept_query(filter: &TicketFilter) -> Option<SelectStatement> {
-    if filter.q.is_some() || filter.breached.is_some() {
-        return None;
-    }
+pub fn is_kept(filter: &TicketFilter) -> bool {
+    filter.q.is_none() && filter.breached.is_none()
+}
+
+/// The statement reading the kept count of the tickets matching `filter` (one `BIGINT`),
+/// to run inside a list's page statement or alone. Only for a filter that [`is_kept`]: it
+/// reads the filter's kept fields and nothing else.
+pub fn kept_query(filter: &TicketFilter) -> SelectStatement {
     let mut query = Query::select();
     query.expr(Expr::cust("CAST(COALESCE(SUM(n), 0) AS BIGINT)"));
     match filter.tenant_id {
@@ -33,7 +36,7 @@ pub fn kept_query(filter: &TicketFilter) -> Option<SelectStatement> {
         }
     }
     narrow(&mut query, filter);
-    Some(query)
+    query
 }
 
 fn narrow(query: &mut SelectStatement, filter: &TicketFilter) {

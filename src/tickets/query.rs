@@ -27,6 +27,8 @@ use crate::pagination::{
 use crate::tickets::counts;
 use crate::tickets::rows::{self, TicketRef, TicketRow};
 
+mod written;
+
 /// Filters shared by the tenant's list and the operator inbox.
 #[derive(Debug, Default, Clone)]
 pub struct TicketFilter {
@@ -216,12 +218,13 @@ fn relevance(backend: DatabaseBackend, words: &[String], internal: bool) -> Simp
 enum Total {
     /// Counted before the page: SQLite's search, whose count also picks the page's plan.
     Known(u64, bool),
-    /// Read by the page's own statement, as one more column ([`TOTAL_COLUMN`]): the kept
-    /// count, or on PostgreSQL a search's count up to `cap`. A list is then one statement.
-    InPage {
-        query: Box<SelectStatement>,
-        cap: Option<u64>,
-    },
+    /// The kept count ([`counts::kept_query`]), read by the page's own statement as one more
+    /// column ([`TOTAL_COLUMN`]). A list is then one statement, written once per shape
+    /// ([`written`]).
+    Kept,
+    /// On PostgreSQL, a search's matches counted up to [`SEARCH_COUNT_CAP`] by this
+    /// statement, read by the page's own statement as one more column.
+    Search(Box<SelectStatement>),
     /// Counted after the page, which may show where the matches end.
     AfterPage,
 }
@@ -266,10 +269,9 @@ impl TicketFilter {
             None => {}
         }
         if let Some(tag) = &self.tag {
-            // Tags may hold `_`, a LIKE wildcard: escaped.
-            let pattern = format!("%,{},%", escape_like(tag));
-            query = query
-                .filter(Expr::col(tickets::Column::Tags).like(LikeExpr::new(pattern).escape('\\')));
+            query = query.filter(
+                Expr::col(tickets::Column::Tags).like(LikeExpr::new(tag_pattern(tag)).escape('\\')),
+            );
         }
         if let Some(breached) = self.breached {
             query = query.filter(breached_condition(breached, now));
@@ -298,20 +300,17 @@ impl TicketFilter {
         Ok(Total::Known(n, exact))
     }
 
-    /// The [`Total::InPage`] of this filter on `backend`, if it has one.
+    /// The total this filter's page statement reads on `backend` ([`Total::Kept`] or
+    /// [`Total::Search`]), if it has one.
     fn total_in_page(&self, backend: DatabaseBackend, now: DateTime<Utc>) -> Option<Total> {
-        if let Some(query) = counts::kept_query(self) {
-            return Some(Total::InPage {
-                query: Box::new(query),
-                cap: None,
-            });
+        if counts::is_kept(self) {
+            return Some(Total::Kept);
         }
-        (self.q.is_some() && backend == DatabaseBackend::Postgres).then(|| Total::InPage {
-            query: Box::new(capped_count_query(
+        (self.q.is_some() && backend == DatabaseBackend::Postgres).then(|| {
+            Total::Search(Box::new(capped_count_query(
                 self.search_count(backend, now),
                 SEARCH_COUNT_CAP,
-            )),
-            cap: Some(SEARCH_COUNT_CAP),
+            )))
         })
     }
 
@@ -458,17 +457,22 @@ impl TicketFilter {
         &self,
         conn: &C,
         total: Total,
-        base: Select<tickets::Entity>,
+        now: DateTime<Utc>,
         page: Page,
         by_cursor: bool,
         fetched: usize,
     ) -> Result<(u64, bool), DbErr> {
+        let past_the_end = by_cursor || page.offset > 0;
         match total {
             Total::Known(n, exact) => return Ok((n, exact)),
-            Total::InPage { .. } if !by_cursor && page.offset == 0 => return Ok((0, true)),
-            Total::InPage { query, cap } => {
+            Total::Kept | Total::Search(_) if !past_the_end => return Ok((0, true)),
+            Total::Kept => {
+                let n = count_value(conn, &counts::kept_query(self)).await?;
+                return Ok(Total::counted(n, None));
+            }
+            Total::Search(query) => {
                 let n = count_value(conn, &query).await?;
-                return Ok(Total::counted(n, cap));
+                return Ok(Total::counted(n, Some(SEARCH_COUNT_CAP)));
             }
             Total::AfterPage => {}
         }
@@ -476,6 +480,14 @@ impl TicketFilter {
         if !by_cursor && fetched <= page.limit && (fetched > 0 || page.offset == 0) {
             return Ok((page.offset + fetched, true));
         }
+        // Only a list without `q` is counted after its page (a search's total is known
+        // before it or read in it), so how the page finds matches does not arise.
+        let base = self.apply(
+            conn.get_database_backend(),
+            rows::select_tickets(),
+            now,
+            Matches::Many,
+        );
         capped_count(conn, base, COUNT_CAP).await
     }
 }
@@ -498,7 +510,7 @@ impl Total {
         }
     }
 
-    /// `(total, exact)` from what an [`Total::InPage`] statement counted.
+    /// `(total, exact)` from what a count up to `cap` (none: no cap) counted.
     fn counted(n: i64, cap: Option<u64>) -> (u64, bool) {
         match cap {
             Some(cap) => capped_total(n, cap),
@@ -506,24 +518,40 @@ impl Total {
         }
     }
 
-    /// Reads `page`, with [`Total::InPage`] in the same statement: the rows, and the total
-    /// as it stands after the page (known, when a row carried it).
+    /// `page` as the statement that reads it on `backend`, with this total as one more
+    /// column when the page's statement reads it.
+    fn statement(
+        &self,
+        backend: DatabaseBackend,
+        filter: &TicketFilter,
+        page: Select<tickets::Entity>,
+    ) -> Statement {
+        match self {
+            Total::Kept => backend.build(&with_total(page, &counts::kept_query(filter))),
+            Total::Search(query) => backend.build(&with_total(page, query)),
+            Total::Known(..) | Total::AfterPage => page.build(backend),
+        }
+    }
+
+    /// Reads the page `statement` (made by [`Total::statement`] or [`written`]): the rows,
+    /// and the total as it stands after the page (known, when a row carried it).
     async fn read_page<C: ConnectionTrait>(
         self,
         conn: &C,
-        page: Select<tickets::Entity>,
+        statement: Statement,
     ) -> Result<(Vec<TicketRow>, Total), DbErr> {
-        let Total::InPage { query, cap } = self else {
-            let rows = conn.query_all(&page.into_query()).await?;
-            return Ok((rows::ticket_rows(rows)?, self));
+        let rows = conn.query_all_raw(statement).await?;
+        let cap = match &self {
+            Total::Kept => None,
+            Total::Search(_) => Some(SEARCH_COUNT_CAP),
+            Total::Known(..) | Total::AfterPage => return Ok((rows::ticket_rows(rows)?, self)),
         };
-        let rows = conn.query_all(&with_total(page, &query)).await?;
         let total = match rows.first() {
             Some(row) => {
                 let (n, exact) = Total::counted(row.try_get::<i64>("", TOTAL_COLUMN)?, cap);
                 Total::Known(n, exact)
             }
-            None => Total::InPage { query, cap },
+            None => self,
         };
         Ok((rows::ticket_rows(rows)?, total))
     }
@@ -566,6 +594,12 @@ fn breached_condition(breached: bool, now: DateTime<Utc>) -> Condition {
     }
 }
 
+/// The LIKE pattern of a ticket holding `tag` among its stored tags (`,a,b,`). Tags may hold
+/// `_`, a LIKE wildcard: escaped.
+fn tag_pattern(tag: &str) -> String {
+    format!("%,{},%", escape_like(tag))
+}
+
 /// `s` with LIKE's wildcards and escape character escaped (for `ESCAPE '\\'`).
 pub fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\")
@@ -590,17 +624,17 @@ pub async fn list(
     let words = filter.q.as_deref().map(search_words).unwrap_or_default();
     if sort == Sort::Relevance && !words.is_empty() {
         // Ranking reads every match, however many.
-        let base = filter.apply(backend, rows::select_tickets(), now, Matches::Few);
         let rank = relevance(backend, &words, filter.search_internal);
-        let ranked = base
-            .clone()
+        let ranked = filter
+            .apply(backend, rows::select_tickets(), now, Matches::Few)
             .order_by(rank, Order::Asc)
             .order_by_desc(tickets::Column::Id)
             .offset(page.offset)
             .limit(page.limit + 1);
-        let (mut rows, total) = first.read_page(db, ranked).await?;
+        let statement = first.statement(backend, filter, ranked);
+        let (mut rows, total) = first.read_page(db, statement).await?;
         let (total, total_is_exact) = filter
-            .total_after(db, total, base, page, false, rows.len())
+            .total_after(db, total, now, page, false, rows.len())
             .await?;
         rows.truncate(page.limit as usize);
         return Ok(Listed {
@@ -610,14 +644,28 @@ pub async fn list(
             next_cursor: None,
         });
     }
-    let base = filter.apply(backend, rows::select_tickets(), now, first.plan());
-    let query = match filter.word_walk(backend, &words, first.plan(), now) {
-        Some((walk, key)) => walk_page(backend, walk, key, page, cursor),
-        None => newest_first(base.clone(), page, cursor),
+    let plan = first.plan();
+    let written = match first {
+        Total::Kept => written::page(backend, filter, written::Order::Newest(cursor), page),
+        _ => None,
     };
-    let (mut rows, total) = first.read_page(db, query).await?;
+    let statement = match written {
+        Some(statement) => statement,
+        None => {
+            let query = match filter.word_walk(backend, &words, plan, now) {
+                Some((walk, key)) => walk_page(backend, walk, key, page, cursor),
+                None => newest_first(
+                    filter.apply(backend, rows::select_tickets(), now, plan),
+                    page,
+                    cursor,
+                ),
+            };
+            first.statement(backend, filter, query)
+        }
+    };
+    let (mut rows, total) = first.read_page(db, statement).await?;
     let (total, total_is_exact) = filter
-        .total_after(db, total, base, page, cursor.is_some(), rows.len())
+        .total_after(db, total, now, page, cursor.is_some(), rows.len())
         .await?;
     let next_cursor = match page_end(&mut rows, page) {
         Some(last) => Some(encode_cursor(last.ticket()?.id)),
@@ -766,12 +814,18 @@ pub async fn inbox(
 ) -> Result<Listed<TicketRow>, DbErr> {
     let backend = db.get_database_backend();
     let first = filter.total_source(db, now).await?;
-    let base = filter.apply(backend, rows::select_tickets(), now, first.plan());
-    let (mut rows, total) = first
-        .read_page(db, inbox_order(backend, base.clone(), page, cursor))
-        .await?;
+    let plan = first.plan();
+    let written = match first {
+        Total::Kept => written::page(backend, filter, written::Order::Inbox(cursor), page),
+        _ => None,
+    };
+    let statement = written.unwrap_or_else(|| {
+        let base = filter.apply(backend, rows::select_tickets(), now, plan);
+        first.statement(backend, filter, inbox_order(backend, base, page, cursor))
+    });
+    let (mut rows, total) = first.read_page(db, statement).await?;
     let (total, total_is_exact) = filter
-        .total_after(db, total, base, page, cursor.is_some(), rows.len())
+        .total_after(db, total, now, page, cursor.is_some(), rows.len())
         .await?;
     let next_cursor = match page_end(&mut rows, page) {
         Some(last) => Some(InboxCursor::after(&last.ticket()?).encode()),
@@ -809,7 +863,6 @@ pub fn plan_samples(
     backend: DatabaseBackend,
     tenant_id: Uuid,
 ) -> Vec<(&'static str, String, &'static str)> {
-    use sea_orm::QueryTrait;
     let now = Utc::now();
     let page = Page {
         limit: 50,
@@ -829,13 +882,12 @@ pub fn plan_samples(
         id: Uuid::now_v7(),
     };
     // The page's statement as the list sends it: with its total when it reads it.
-    let sql = |filter: &TicketFilter, query: Select<tickets::Entity>| match filter
-        .total_in_page(backend, now)
-    {
-        Some(Total::InPage { query: total, .. }) => {
-            backend.build(&with_total(query, &total)).to_string()
-        }
-        _ => query.build(backend).to_string(),
+    let sql = |filter: &TicketFilter, query: Select<tickets::Entity>| {
+        filter
+            .total_in_page(backend, now)
+            .unwrap_or(Total::AfterPage)
+            .statement(backend, filter, query)
+            .to_string()
     };
     let list = |filter: &TicketFilter, cursor: Option<Uuid>| {
         let base = filter.apply(backend, rows::select_tickets(), now, Matches::Many);
