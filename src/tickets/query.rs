@@ -649,20 +649,17 @@ pub async fn list(
         Total::Kept => written::page(backend, filter, written::Order::Newest(cursor), page),
         _ => None,
     };
-    let statement = match written {
-        Some(statement) => statement,
-        None => {
-            let query = match filter.word_walk(backend, &words, plan, now) {
-                Some((walk, key)) => walk_page(backend, walk, key, page, cursor),
-                None => newest_first(
-                    filter.apply(backend, rows::select_tickets(), now, plan),
-                    page,
-                    cursor,
-                ),
-            };
-            first.statement(backend, filter, query)
-        }
-    };
+    let statement = written.unwrap_or_else(|| {
+        let query = match filter.word_walk(backend, &words, plan, now) {
+            Some((walk, key)) => walk_page(backend, walk, key, page, cursor),
+            None => newest_first(
+                filter.apply(backend, rows::select_tickets(), now, plan),
+                page,
+                cursor,
+            ),
+        };
+        first.statement(backend, filter, query)
+    });
     let (mut rows, total) = first.read_page(db, statement).await?;
     let (total, total_is_exact) = filter
         .total_after(db, total, now, page, cursor.is_some(), rows.len())
