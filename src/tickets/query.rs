@@ -533,6 +533,21 @@ impl Total {
         }
     }
 
+    /// A kept total's page statement as [`written`] keeps it; `None` for any other total
+    /// (built by [`Total::statement`]).
+    fn written(
+        &self,
+        backend: DatabaseBackend,
+        filter: &TicketFilter,
+        order: written::Order,
+        page: Page,
+    ) -> Option<Statement> {
+        match self {
+            Total::Kept => written::statement(backend, filter, order, page),
+            Total::Known(..) | Total::Search(_) | Total::AfterPage => None,
+        }
+    }
+
     /// Reads the page `statement` (made by [`Total::statement`] or [`written`]): the rows,
     /// and the total as it stands after the page (known, when a row carried it).
     async fn read_page<C: ConnectionTrait>(
@@ -645,10 +660,7 @@ pub async fn list(
         });
     }
     let plan = first.plan();
-    let written = match first {
-        Total::Kept => written::page(backend, filter, written::Order::Newest(cursor), page),
-        _ => None,
-    };
+    let written = first.written(backend, filter, written::Order::Newest(cursor), page);
     let statement = written.unwrap_or_else(|| {
         let query = match filter.word_walk(backend, &words, plan, now) {
             Some((walk, key)) => walk_page(backend, walk, key, page, cursor),
@@ -812,10 +824,7 @@ pub async fn inbox(
     let backend = db.get_database_backend();
     let first = filter.total_source(db, now).await?;
     let plan = first.plan();
-    let written = match first {
-        Total::Kept => written::page(backend, filter, written::Order::Inbox(cursor), page),
-        _ => None,
-    };
+    let written = first.written(backend, filter, written::Order::Inbox(cursor), page);
     let statement = written.unwrap_or_else(|| {
         let base = filter.apply(backend, rows::select_tickets(), now, plan);
         first.statement(backend, filter, inbox_order(backend, base, page, cursor))

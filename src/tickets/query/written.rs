@@ -28,9 +28,9 @@ pub(super) enum Order {
 /// cursor, a tenant, a status, a category, a priority, a tag).
 const SHAPES: usize = 2 * 3 * (1 << 7);
 
-/// The page of `filter` (whose total is kept) in `order`; `None` on a backend this module
-/// does not write for.
-pub(super) fn page(
+/// The page statement of `filter` (whose total is kept) in `order`; `None` on a backend this
+/// module does not write for.
+pub(super) fn statement(
     backend: DatabaseBackend,
     filter: &TicketFilter,
     order: Order,
@@ -46,7 +46,7 @@ pub(super) fn page(
     ))
 }
 
-/// The statement as the query builder makes it: what [`page`] writes.
+/// The statement as the query builder makes it: what [`statement`] writes.
 fn built(backend: DatabaseBackend, filter: &TicketFilter, order: Order, page: Page) -> Statement {
     // A kept filter has neither `q` nor `breached`: the time and the search plan are unused.
     let base = filter.apply(backend, rows::select_tickets(), Utc::now(), Matches::Many);
@@ -206,7 +206,7 @@ mod tests {
                 };
                 for filter in filters(n) {
                     for order in cursors(i16::from(n)) {
-                        let written = super::page(backend, &filter, order, page)
+                        let written = statement(backend, &filter, order, page)
                             .expect("a backend the module writes for");
                         let built = built(backend, &filter, order, page);
                         let context = format!("{backend:?} {filter:?} {order:?}");
@@ -219,7 +219,7 @@ mod tests {
         }
         assert_eq!(shapes.len(), SHAPES, "every shape has its own SQL");
         assert!(
-            super::page(
+            statement(
                 DatabaseBackend::MySql,
                 &filters(0)[0],
                 Order::Newest(None),
